@@ -1,0 +1,267 @@
+"""Command line: `python -m genimg train | sample ...`; bad arguments get a message, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .config import GAN_LOSSES, LIKELIHOODS, MODEL_KINDS, ConfigError, ModelConfig, TrainConfig
+
+# Native size and channels of each named dataset; an image folder defaults to 64×64 colour.
+DATASET_SHAPES = {"mnist": (28, 1), "fashion-mnist": (28, 1), "cifar10": (32, 3), "shapes": (32, 3)}
+FOLDER_SHAPE = (64, 3)
+MODEL_DEFAULTS = {  # latent_dim, width
+    "dcgan": (100, 64), "seed-gan": (100, 64), "vae": (16, 32), "seed-vae": (16, 32),
+}
+
+
+class UsageError(Exception):
+    """A command-line value that parses but makes no sense; printed as `genimg: error: ...`."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or a positive whole number, got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m genimg", description="genimg: train, sample and study GANs and VAEs.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,sample}")
+
+    train = commands.add_parser("train", help="train a model and write checkpoints",
+                                description="Train a GAN or VAE; prints step, losses and images/s.")
+    train.add_argument("--model", choices=MODEL_KINDS, default="dcgan", help="network family (default dcgan)")
+    train.add_argument("--dataset", default="mnist",
+                       help="mnist, fashion-mnist, cifar10, shapes (built in, no download) or folder:PATH")
+    train.add_argument("--data-root", default=None, help="where datasets live (default $GENIMG_DATA, else ./data)")
+    train.add_argument("--data-limit", type=_positive_int, default=None, help="use only the first N images")
+    train.add_argument("--steps", type=_positive_int, default=2000, help="total optimisation steps")
+    train.add_argument("--batch-size", type=_positive_int, default=64)
+    train.add_argument("--conditional", action="store_true", help="condition on the dataset's classes")
+    train.add_argument("--latent-dim", type=_positive_int, default=None, help="size of z (default 100 GAN, 16 VAE)")
+    train.add_argument("--image-size", type=int, choices=(28, 32, 64), default=None,
+                       help="default: the dataset's own size")
+    train.add_argument("--channels", type=int, choices=(1, 3), default=None, help="default: the dataset's own")
+    train.add_argument("--width", type=_positive_int, default=None, help="base feature count (default 64 GAN, 32 VAE)")
+    train.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
+                       help="VAE decoder: bernoulli (grey, MNIST-like; default) or gaussian (colour)")
+    train.add_argument("--spectral-norm", action="store_true", help="spectral norm in the discriminator")
+    train.add_argument("--gan-loss", choices=GAN_LOSSES, default="nonsaturating")
+    train.add_argument("--lr", type=_finite_float, default=None, help="generator / VAE learning rate (default 2e-4 GAN, 1e-3 VAE)")
+    train.add_argument("--lr-d", type=_finite_float, default=None, help="discriminator learning rate (default: --lr)")
+    train.add_argument("--adam-beta1", type=_finite_float, default=None, help="Adam β1 (default 0.5 GAN, 0.9 VAE)")
+    train.add_argument("--beta", type=_finite_float, default=1.0, help="weight of the VAE's KL term")
+    train.add_argument("--kl-warmup", type=_non_negative_int, default=0, help="steps to ramp β from 0")
+    train.add_argument("--ema", type=_finite_float, default=0.0, help="EMA decay of sampling weights, e.g. 0.999")
+    train.add_argument("--seed", type=_non_negative_int, default=0)
+    train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                       help="auto = bf16 autocast on CUDA, fp32 elsewhere")
+    train.add_argument("--log-every", type=_positive_int, default=10)
+    train.add_argument("--sample-every", type=_positive_int, default=200)
+    train.add_argument("--checkpoint-every", type=_positive_int, default=1000)
+    train.add_argument("--max-seconds", type=_finite_float, default=None, help="stop (and save) after this long")
+    train.add_argument("--out", default=None, help="checkpoint folder to write (required unless --resume)")
+    train.add_argument("--resume", default=None, help="checkpoint folder to continue; --steps is the new total")
+    train.add_argument("--quiet", action="store_true", help="no progress bar; one line per checkpoint")
+
+    sample = commands.add_parser("sample", help="write a grid of samples from a checkpoint",
+                                 description="Write a PNG grid of samples from a trained checkpoint.")
+    sample.add_argument("--checkpoint", required=True, help="checkpoint folder")
+    sample.add_argument("--seed", type=_non_negative_int, default=0)
+    sample.add_argument("--n", type=_positive_int, default=64, help="number of samples (at most 1024)")
+    sample.add_argument("--label", type=_non_negative_int, default=None,
+                        help="class for a conditional model (default: one class per column)")
+    sample.add_argument("--scale", type=_positive_int, default=2, help="nearest-neighbour upscaling (default 2)")
+    sample.add_argument("--device", default="auto")
+    sample.add_argument("--out", required=True, help="PNG file to write")
+    return parser
+
+
+def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, object]:
+    from .data import load_dataset
+
+    kind = args.model
+    is_gan = "gan" in kind
+    default_size, default_channels = DATASET_SHAPES.get(args.dataset, FOLDER_SHAPE)
+    image_size = args.image_size or default_size
+    if kind == "seed-gan" and image_size % 8:
+        image_size = 32  # the seed GAN's three ×2 steps need a multiple of 8: 28×28 data is resized to 32×32
+    channels = args.channels or default_channels
+    data = load_dataset(args.dataset, root=args.data_root, split="train", image_size=image_size, channels=channels,
+                        limit=args.data_limit, seed=args.seed)
+    num_classes = 0
+    if args.conditional:
+        if data.labels is None:
+            raise UsageError(f"--conditional: the dataset {args.dataset!r} has no class labels")
+        num_classes = data.num_classes
+    latent_default, width_default = MODEL_DEFAULTS[kind]
+    model = ModelConfig(kind=kind, image_size=image_size, channels=channels,
+                        latent_dim=args.latent_dim or latent_default, num_classes=num_classes,
+                        width=args.width or width_default,
+                        likelihood=args.likelihood or ("gaussian" if channels == 3 and not is_gan else "bernoulli"),
+                        spectral_norm=args.spectral_norm)
+    learning_rate = args.lr if args.lr is not None else (2e-4 if is_gan else 1e-3)
+    beta1 = args.adam_beta1 if args.adam_beta1 is not None else (0.5 if is_gan else 0.9)
+    config = TrainConfig(
+        model=model, dataset=args.dataset, data_root=args.data_root, data_limit=args.data_limit, steps=args.steps,
+        batch_size=args.batch_size, lr_generator=learning_rate,
+        lr_discriminator=args.lr_d if args.lr_d is not None else learning_rate, adam_beta1=beta1,
+        gan_loss=args.gan_loss, beta=args.beta, kl_warmup_steps=args.kl_warmup, ema_decay=args.ema,
+        seed=args.seed, device=args.device, precision=args.precision, log_every=args.log_every,
+        sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, max_seconds=args.max_seconds,
+        out=args.out)
+    return config, data
+
+
+def _format_losses(losses: dict[str, float]) -> str:
+    return " ".join(f"{name} {value:.4g}" for name, value in losses.items())
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .checkpoint import load_checkpoint
+    from .engine import CheckpointSaved, Diverged, Finished, Progress, Started, Stopped, train
+
+    if args.out is None and args.resume is None:
+        raise UsageError("--out is required: the checkpoint folder to write (for example checkpoints/my-dcgan)")
+    if args.resume is not None:
+        # A resumed run keeps its own settings; the command line may change steps, out and device.
+        saved = load_checkpoint(args.resume)
+        training = dict(saved.config.get("training") or {})
+        training.update(steps=args.steps, out=args.out or args.resume, device=args.device)
+        if args.max_seconds is not None:
+            training["max_seconds"] = args.max_seconds
+        config = TrainConfig.from_dict(training)
+        data = None
+    else:
+        config, data = _train_config(args)
+        if Path(config.out).exists() and any(Path(config.out).iterdir()):
+            raise UsageError(f"--out {config.out}: the folder exists and is not empty; choose a new folder "
+                             "or continue it with --resume")
+
+    bar = None
+    try:
+        for event in train(config, data=data, resume=args.resume):
+            if isinstance(event, Started):
+                print(f"genimg: training {event.config.model.kind} ({event.parameters:,} parameters) on "
+                      f"{event.dataset} ({event.dataset_size:,} images), device {event.device}, "
+                      f"precision {event.precision}" + (f", resumed at step {event.step}" if event.resumed_from else ""),
+                      flush=True)
+                if not args.quiet:
+                    bar = tqdm(total=event.total_steps, initial=event.step, unit="step", dynamic_ncols=True,
+                               file=sys.stdout)
+            elif isinstance(event, Progress):
+                if bar is not None:
+                    bar.update(event.step - bar.n)
+                    bar.set_postfix_str(f"{_format_losses(event.losses)} | {event.images_per_second:,.0f} img/s")
+                elif args.quiet and event.step % config.checkpoint_every == 0:
+                    print(f"step {event.step}: {_format_losses(event.losses)} | {event.images_per_second:,.0f} img/s",
+                          flush=True)
+            elif isinstance(event, CheckpointSaved) and bar is not None:
+                bar.write(f"step {event.step}: checkpoint saved to {event.path}")
+            elif isinstance(event, (Finished, Stopped)):
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                how = "finished" if isinstance(event, Finished) else f"stopped ({event.reason})"
+                print(f"genimg: {how} at step {event.step} after {event.elapsed_seconds:.1f} s; "
+                      f"checkpoint: {event.path}", flush=True)
+            elif isinstance(event, Diverged):
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                print(f"genimg: training diverged at step {event.step}: the {event.loss_name} loss became "
+                      f"{event.value}. Try a lower learning rate or spectral norm. Last good checkpoint: "
+                      f"{event.path or 'none saved yet'}", file=sys.stderr)
+                return 3
+    finally:
+        if bar is not None:
+            bar.close()
+    return 0
+
+
+def command_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from .engine import load_model, resolve_device
+    from .imaging import grid_columns, grid_image, png_bytes, upscale
+    from .latent import class_labels, seeded_latents
+
+    if args.n > 1024:
+        raise UsageError(f"--n {args.n}: at most 1024 samples fit one grid")
+    if args.scale > 16:
+        raise UsageError(f"--scale {args.scale}: choose 1 to 16")
+    device = resolve_device(args.device)
+    model, model_config, _ = load_model(args.checkpoint, device)
+    classes = model_config.num_classes
+    if args.label is not None:
+        if not classes:
+            raise UsageError(f"--label {args.label}: this model is not class-conditional")
+        if args.label >= classes:
+            raise UsageError(f"--label {args.label}: this model knows classes 0 to {classes - 1}")
+        labels = torch.full((args.n,), args.label, dtype=torch.long, device=device)
+        columns = grid_columns(args.n)
+    else:
+        labels = class_labels(args.n, classes, device)
+        columns = grid_columns(args.n, classes)
+    latents = seeded_latents(args.seed, args.n, model_config.latent_dim, device)
+    with torch.inference_mode():
+        images = model.generate(latents, labels)
+    image = upscale(grid_image(images, columns=columns), args.scale)
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out {args.out}: the grid is written as PNG; give a file name ending in .png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png_bytes(image))
+    print(f"genimg: wrote {args.n} samples (seed {args.seed}) to {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .checkpoint import CheckpointError
+    from .data import DatasetError
+
+    handlers = {"train": command_train, "sample": command_sample}
+    try:
+        return handlers[args.command](args)
+    except (UsageError, ConfigError, DatasetError, CheckpointError) as error:
+        print(f"genimg {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genimg: interrupted; the last checkpoint is kept", file=sys.stderr)
+        return 130
+    except OSError as error:
+        print(f"genimg {args.command}: error: {error}", file=sys.stderr)
+        return 1

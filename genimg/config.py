@@ -1,0 +1,196 @@
+"""Model and training settings as frozen dataclasses that round-trip through plain dicts (JSON)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+MODEL_KINDS = ("dcgan", "vae", "seed-gan", "seed-vae")
+GAN_KINDS = ("dcgan", "seed-gan")
+VAE_KINDS = ("vae", "seed-vae")
+IMAGE_SIZES = {"dcgan": (28, 32, 64), "vae": (28, 32, 64), "seed-gan": (32, 64), "seed-vae": (28, 32, 64)}
+LIKELIHOODS = ("bernoulli", "gaussian")
+GAN_LOSSES = ("nonsaturating", "hinge")
+DEVICES_HINT = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+# Hard limits that keep a typo from turning into a week-long run or an out-of-memory crash.
+MAX_LATENT_DIM = 1024
+MAX_WIDTH = 512
+MAX_CLASSES = 1000
+MAX_STEPS = 10_000_000
+MAX_BATCH_SIZE = 65_536
+
+
+class ConfigError(ValueError):
+    """A setting is out of range; the message names the setting, the value and what is accepted."""
+
+
+def _check(condition: bool, name: str, value: Any, accepted: str) -> None:
+    if not condition:
+        raise ConfigError(f"{name} = {value!r} is not accepted: expected {accepted}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a network; stored in every checkpoint's config.json.
+
+    kind: "dcgan" (DCGAN generator + discriminator), "vae" (convolutional VAE), or the seed
+        article's two presets "seed-gan" and "seed-vae" (its Keras layer plans, corrected).
+    image_size: side of the square images (28, 32 or 64; the seed GAN needs a multiple of 8).
+    channels: 1 (grey) or 3 (colour).
+    latent_dim: size of z.
+    num_classes: 0 for an unconditional model, else the number of classes it is conditioned on.
+    width: base feature count; layers use width, 2·width, 4·width, ...
+    likelihood: VAE decoder distribution, "bernoulli" (pixels in [0, 1], MNIST-like) or
+        "gaussian" (a learned global standard deviation; suits colour photos).
+    spectral_norm: spectral normalisation in the discriminator instead of batch norm.
+    """
+
+    kind: str = "dcgan"
+    image_size: int = 28
+    channels: int = 1
+    latent_dim: int = 100
+    num_classes: int = 0
+    width: int = 64
+    likelihood: str = "bernoulli"
+    spectral_norm: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.kind in MODEL_KINDS, "model kind", self.kind, f"one of {', '.join(MODEL_KINDS)}")
+        sizes = IMAGE_SIZES[self.kind]
+        _check(_is_int(self.image_size) and self.image_size in sizes, "image_size", self.image_size,
+               f"one of {sizes} for {self.kind}")
+        _check(self.channels in (1, 3) and _is_int(self.channels), "channels", self.channels, "1 or 3")
+        _check(_is_int(self.latent_dim) and 1 <= self.latent_dim <= MAX_LATENT_DIM, "latent_dim",
+               self.latent_dim, f"an integer from 1 to {MAX_LATENT_DIM}")
+        _check(_is_int(self.num_classes) and 0 <= self.num_classes <= MAX_CLASSES and self.num_classes != 1,
+               "num_classes", self.num_classes, f"0 (unconditional) or an integer from 2 to {MAX_CLASSES}")
+        _check(_is_int(self.width) and 4 <= self.width <= MAX_WIDTH, "width", self.width,
+               f"an integer from 4 to {MAX_WIDTH}")
+        _check(self.likelihood in LIKELIHOODS, "likelihood", self.likelihood, f"one of {LIKELIHOODS}")
+        _check(isinstance(self.spectral_norm, bool), "spectral_norm", self.spectral_norm, "true or false")
+
+    @property
+    def is_gan(self) -> bool:
+        return self.kind in GAN_KINDS
+
+    @property
+    def is_vae(self) -> bool:
+        return self.kind in VAE_KINDS
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        return _from_dict(cls, values, "model")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: model, data, optimisation and bookkeeping.
+
+    lr_generator / lr_discriminator apply to GANs; a VAE uses lr_generator for its single optimiser.
+    beta weighs the KL term of a VAE (β-VAE); kl_warmup_steps ramps it linearly from 0.
+    ema_decay > 0 keeps an exponential moving average of the generator (or VAE) weights, used for
+    samples and saved as the model's weights.
+    precision: "fp32", "bf16" (autocast) or "auto" (bf16 autocast on CUDA, fp32 elsewhere).
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: str = "mnist"
+    data_root: str | None = None
+    data_limit: int | None = None
+    steps: int = 2000
+    batch_size: int = 64
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 2e-4
+    adam_beta1: float = 0.5
+    adam_beta2: float = 0.999
+    gan_loss: str = "nonsaturating"
+    beta: float = 1.0
+    kl_warmup_steps: int = 0
+    ema_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    log_every: int = 10
+    sample_every: int = 200
+    checkpoint_every: int = 1000
+    max_seconds: float | None = None
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):  # tolerate a plain dict (from JSON) for the nested model
+            object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
+        _check(isinstance(self.model, ModelConfig), "model", self.model, "a ModelConfig")
+        _check(isinstance(self.dataset, str) and bool(self.dataset), "dataset", self.dataset,
+               "a dataset name such as 'mnist', 'shapes' or 'folder:PATH'")
+        _check(self.data_limit is None or (_is_int(self.data_limit) and self.data_limit >= 1), "data_limit",
+               self.data_limit, "a positive integer or none")
+        _check(_is_int(self.steps) and 1 <= self.steps <= MAX_STEPS, "steps", self.steps,
+               f"an integer from 1 to {MAX_STEPS:,}")
+        _check(_is_int(self.batch_size) and 1 <= self.batch_size <= MAX_BATCH_SIZE, "batch_size",
+               self.batch_size, f"an integer from 1 to {MAX_BATCH_SIZE}")
+        for name in ("lr_generator", "lr_discriminator"):
+            value = getattr(self, name)
+            _check(_is_number(value) and 0 < value <= 1, name, value, "a number in (0, 1], typically 1e-4 to 1e-3")
+        for name in ("adam_beta1", "adam_beta2"):
+            value = getattr(self, name)
+            _check(_is_number(value) and 0 <= value < 1, name, value, "a number in [0, 1)")
+        _check(self.gan_loss in GAN_LOSSES, "gan_loss", self.gan_loss, f"one of {GAN_LOSSES}")
+        _check(_is_number(self.beta) and 0 <= self.beta <= 1000, "beta", self.beta, "a number from 0 to 1000")
+        _check(_is_int(self.kl_warmup_steps) and self.kl_warmup_steps >= 0, "kl_warmup_steps",
+               self.kl_warmup_steps, "a non-negative integer")
+        _check(_is_number(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", self.ema_decay,
+               "0 (off) or a number in (0, 1), typically 0.999")
+        _check(_is_int(self.seed) and 0 <= self.seed < 2**63, "seed", self.seed, "a non-negative integer")
+        _check(isinstance(self.device, str) and bool(self.device), "device", self.device, DEVICES_HINT)
+        _check(self.precision in ("fp32", "bf16", "auto"), "precision", self.precision, "'fp32', 'bf16' or 'auto'")
+        for name in ("log_every", "sample_every", "checkpoint_every"):
+            value = getattr(self, name)
+            _check(_is_int(value) and value >= 1, name, value, "a positive integer")
+        _check(self.max_seconds is None or (_is_number(self.max_seconds) and self.max_seconds > 0), "max_seconds",
+               self.max_seconds, "a positive number of seconds or none")
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["model"] = self.model.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        if "model" in values:
+            values["model"] = ModelConfig.from_dict(values["model"])
+        return _from_dict(cls, values, "training")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _from_dict(cls: type, values: dict[str, Any], what: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{what} settings must be a JSON object, got {type(values).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown {what} setting(s) {unknown}; known settings: {sorted(known)}")
+    try:
+        return cls(**values)
+    except TypeError as error:  # e.g. a list where a number belongs, caught before comparisons
+        raise ConfigError(f"bad {what} settings: {error}") from None

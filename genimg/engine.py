@@ -1,0 +1,494 @@
+"""The training loop as a generator of typed events; the CLI, the app and the tests all consume it.
+
+    for event in train(TrainConfig(...)):
+        if isinstance(event, Progress): print(event.step, event.losses, event.images_per_second)
+
+GANs train with the non-saturating (or hinge) loss and Adam(2e-4, β1 = 0.5); VAEs minimise
+reconstruction + β·KL and report the negative ELBO in nats per image. A run saves checkpoints into
+`config.out` at intervals and at its end, resumes from one with the same step count, optimiser and
+random-number state, and ends with a Diverged event (keeping the last good checkpoint) when a loss
+stops being finite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import CheckpointError, load_checkpoint, load_weights_into, save_checkpoint, write_file_atomic
+from .config import ConfigError, ModelConfig, TrainConfig
+from .data import BatchStream, ImageData, load_dataset, to_float
+from .imaging import grid_columns, grid_image, png_bytes
+from .latent import class_labels, seeded_latents
+from .models import GAN, VAEBase, build_model, count_parameters
+
+SAMPLE_COUNT = 64
+
+
+# ----------------------------------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class Event:
+    """Base class of everything `train` yields."""
+
+    step: int
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    total_steps: int
+    device: str
+    precision: str
+    parameters: int
+    dataset: str
+    dataset_size: int
+    resumed_from: str | None
+    config: TrainConfig
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    """Losses averaged over the steps since the last Progress event, and the throughput over them."""
+
+    epoch: int
+    losses: dict[str, float]
+    images_per_second: float
+    elapsed_seconds: float
+    total_steps: int
+
+
+@dataclass(frozen=True)
+class EpochEnd(Event):
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Samples(Event):
+    """A grid of samples from the run's fixed latents: uint8 (H, W) for grey or (H, W, 3) for colour."""
+
+    grid: np.ndarray
+    columns: int
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    path: str
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    path: str | None
+    elapsed_seconds: float
+
+
+@dataclass(frozen=True)
+class Stopped(Event):
+    path: str | None
+    reason: str
+    elapsed_seconds: float
+
+
+@dataclass(frozen=True)
+class Diverged(Event):
+    """A loss became NaN or infinite; nothing was saved after it, so `path` holds the last good state."""
+
+    loss_name: str
+    value: float
+    path: str | None
+
+
+# ------------------------------------------------------------------------------------------- devices
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' → CUDA if available, then Apple MPS, else CPU; an explicit name must be usable."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device = {name!r} is not accepted: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device = {name!r}: PyTorch sees no CUDA GPU here; use 'auto' or 'cpu'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device = {name!r}: only {torch.cuda.device_count()} CUDA device(s) are present")
+    elif device.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError(f"device = {name!r}: Apple MPS is not available here; use 'auto' or 'cpu'")
+    elif device.type != "cpu":
+        raise ConfigError(f"device = {name!r} is not accepted: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    return device
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype to train under, or None for plain fp32."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+# ------------------------------------------------------------------------------------------ loading
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[GAN | VAEBase, ModelConfig, dict]:
+    """Rebuild a trained model from a checkpoint folder, in eval mode on `device`.
+
+    Returns (model, its ModelConfig, the checkpoint's config.json as a dict). Any problem with the
+    folder raises CheckpointError naming the file.
+    """
+    checkpoint = load_checkpoint(path)
+    try:
+        model_config = ModelConfig.from_dict(checkpoint.model_config)
+    except ConfigError as error:
+        raise CheckpointError(f"{Path(path) / 'config.json'}: the model settings are invalid: {error}") from None
+    model = build_model(model_config)
+    load_weights_into(model, checkpoint.weights, source=Path(path) / checkpoint.config["weights"])
+    return model.to(device).eval(), model_config, checkpoint.config
+
+
+# ------------------------------------------------------------------------------------------ training
+class _Run:
+    """Mutable state of one training run; `train` drives it and turns what happens into events."""
+
+    def __init__(self, config: TrainConfig, data: ImageData | None, resume: str | Path | None) -> None:
+        checkpoint = None
+        if resume is not None:
+            checkpoint = load_checkpoint(resume, with_training_state=True)
+            if checkpoint.training_state is None:
+                raise CheckpointError(f"{Path(resume)}: this checkpoint holds no training state, so it cannot be "
+                                      "resumed (shipped models keep weights only); start a new run instead")
+            saved_model = ModelConfig.from_dict(checkpoint.model_config)
+            if saved_model != config.model:
+                config = config.replace(model=saved_model)  # a resumed run keeps the network it was built with
+            if checkpoint.step >= config.steps:
+                raise ConfigError(f"steps = {config.steps} is not accepted: the checkpoint in {resume} is already "
+                                  f"at step {checkpoint.step}; ask for more steps to continue training")
+        self.config = config
+        self.model_config = config.model
+        self.device = resolve_device(config.device)
+        self.autocast_dtype = resolve_precision(config.precision, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+        if data is None:
+            data = load_dataset(config.dataset, root=config.data_root, split="train",
+                                image_size=self.model_config.image_size, channels=self.model_config.channels,
+                                limit=config.data_limit)
+        self._check_data(data)
+        self.data = data
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.model = build_model(self.model_config)
+        self.model.to(self.device).train()
+        self.is_gan = isinstance(self.model, GAN)
+        self.sampler: nn.Module = self.model.generator if self.is_gan else self.model
+        self.ema: nn.Module | None = None
+        if config.ema_decay > 0:
+            self.ema = copy.deepcopy(self.sampler).eval().requires_grad_(False)
+
+        betas = (config.adam_beta1, config.adam_beta2)
+        if self.is_gan:
+            self.optimizers = {
+                "generator": torch.optim.Adam(self.model.generator.parameters(), config.lr_generator, betas),
+                "discriminator": torch.optim.Adam(self.model.discriminator.parameters(), config.lr_discriminator, betas),
+            }
+        else:
+            self.optimizers = {"vae": torch.optim.Adam(self.model.parameters(), config.lr_generator, betas)}
+
+        self.stream = BatchStream(data, config.batch_size, self.device, seed=config.seed)
+        self.noise = torch.Generator(device=self.device)
+        self.noise.manual_seed(config.seed + 1)
+        self.step = 0
+        self.elapsed_before = 0.0
+        self.resumed_from: str | None = None
+        if checkpoint is not None:
+            self._restore(checkpoint)
+            self.resumed_from = str(resume)
+
+        classes = self.model_config.num_classes
+        count = SAMPLE_COUNT
+        self.grid_columns = grid_columns(count, classes)
+        count = self.grid_columns * math.ceil(count / self.grid_columns)
+        self.fixed_latents = seeded_latents(config.seed, count, self.model_config.latent_dim, self.device)
+        self.fixed_labels = class_labels(count, classes, self.device)
+        self.last_losses: dict[str, float] = {}
+        self.last_images_per_second = 0.0
+        self.last_grid: np.ndarray | None = None
+
+    # -- setup helpers
+    def _check_data(self, data: ImageData) -> None:
+        model = self.model_config
+        if data.channels != model.channels or data.image_size != model.image_size:
+            raise ConfigError(f"the dataset {data.name} gives {data.channels}×{data.image_size}×{data.image_size} "
+                              f"images but the model expects {model.channels}×{model.image_size}×{model.image_size}")
+        if model.num_classes:
+            if data.labels is None:
+                raise ConfigError(f"num_classes = {model.num_classes}: a conditional model needs labels, and the "
+                                  f"dataset {data.name} has none; train an unconditional model (num_classes 0)")
+            if data.num_classes != model.num_classes:
+                raise ConfigError(f"num_classes = {model.num_classes} does not match the dataset {data.name}, "
+                                  f"which has {data.num_classes} classes")
+        if self.config.batch_size > len(data):
+            raise ConfigError(f"batch_size = {self.config.batch_size} is larger than the dataset {data.name} "
+                              f"({len(data)} images); choose at most {len(data)}")
+
+    def _restore(self, checkpoint: Any) -> None:
+        state = checkpoint.training_state
+        source = Path(checkpoint.path) / str(checkpoint.config.get("training_state"))
+        try:
+            load_weights_into(self.model, state["model"], source=source)
+            for name, optimizer in self.optimizers.items():
+                optimizer.load_state_dict(state["optimizers"][name])
+            if self.ema is not None and state.get("ema") is not None:
+                load_weights_into(self.ema, state["ema"], source=source)
+            elif self.ema is not None:
+                self.ema.load_state_dict(self.sampler.state_dict())
+            self.stream.load_state_dict(state["data"])
+            self.noise.set_state(state["rng"]["noise"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+            self.step = int(state["step"])
+            self.elapsed_before = float(state.get("elapsed_seconds", 0.0))
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(f"{source}: the training state cannot be resumed: {error}") from None
+        for optimizer in self.optimizers.values():  # optimiser tensors follow the model onto the device
+            for values in optimizer.state.values():
+                for key, value in values.items():
+                    if isinstance(value, torch.Tensor) and key != "step":
+                        values[key] = value.to(self.device)
+
+    # -- one optimisation step; returns detached loss tensors (no device sync)
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def gan_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        generator, discriminator = self.model.generator, self.model.discriminator
+        real = to_float(images, "gan")
+        z = torch.randn(real.shape[0], self.model_config.latent_dim, device=self.device, generator=self.noise)
+        hinge = self.config.gan_loss == "hinge"
+        with self._autocast():
+            fake = generator(z, labels)
+            real_logits = discriminator(real, labels).float()
+            fake_logits = discriminator(fake.detach(), labels).float()
+            if hinge:
+                loss_d = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+            else:  # −log D(x) − log(1 − D(G(z))), written with softplus for stability
+                loss_d = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        optimizer_d = self.optimizers["discriminator"]
+        optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizer_d.step()
+
+        with self._autocast():
+            generated_logits = discriminator(fake, labels).float()
+            # non-saturating: maximise log D(G(z)) rather than minimise log(1 − D(G(z)))
+            loss_g = -generated_logits.mean() if hinge else F.softplus(-generated_logits).mean()
+        optimizer_g = self.optimizers["generator"]
+        optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizer_g.step()
+        return {"generator": loss_g.detach(), "discriminator": loss_d.detach(),
+                "d_real": torch.sigmoid(real_logits.detach()).mean(),
+                "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+
+    def vae_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        config = self.config
+        beta = config.beta
+        if config.kl_warmup_steps:
+            beta *= min(1.0, (self.step + 1) / config.kl_warmup_steps)
+        with self._autocast():
+            terms = self.model.loss_terms(to_float(images, "vae"), labels, beta=beta)
+        optimizer = self.optimizers["vae"]
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+        return {"neg_elbo": terms["neg_elbo"].detach(), "reconstruction": terms["reconstruction"].detach(),
+                "kl": terms["kl"].detach()}
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        if self.ema is None:
+            return
+        decay = self.config.ema_decay
+        for average, current in zip(self.ema.parameters(), self.sampler.parameters()):
+            average.lerp_(current, 1 - decay)
+        for average, current in zip(self.ema.buffers(), self.sampler.buffers()):
+            average.copy_(current)
+
+    # -- outputs
+    @torch.inference_mode()
+    def sample_grid(self) -> np.ndarray:
+        network = self.ema if self.ema is not None else self.sampler
+        was_training = network.training
+        network.eval()
+        if self.is_gan:
+            images = (network(self.fixed_latents, self.fixed_labels).float() + 1) * 0.5
+        else:
+            images = network.generate(self.fixed_latents, self.fixed_labels).float()
+        network.train(was_training)
+        return grid_image(images, columns=self.grid_columns)
+
+    def sampling_weights(self) -> dict[str, torch.Tensor]:
+        """The weights Explore should use: the model's, with the EMA copy in place of the sampler if kept."""
+        weights = self.model.state_dict()
+        if self.ema is not None:
+            prefix = "generator." if self.is_gan else ""
+            for name, tensor in self.ema.state_dict().items():
+                weights[prefix + name] = tensor
+        return weights
+
+    def save(self, elapsed: float) -> str:
+        config = self.config
+        assert config.out is not None
+        cuda_state = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        training_state = {
+            "step": self.step,
+            "elapsed_seconds": elapsed,
+            "model": self.model.state_dict(),
+            "optimizers": {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "data": self.stream.state_dict(),
+            "rng": {"noise": self.noise.get_state(), "torch": torch.get_rng_state(), "cuda": cuda_state},
+        }
+        metrics = {"train_" + name: value for name, value in self.last_losses.items()}
+        metrics["images_per_second"] = round(self.last_images_per_second, 1)
+        path = save_checkpoint(
+            config.out, model_config=self.model_config.to_dict(), weights=self.sampling_weights(), step=self.step,
+            training_state=training_state, training=config.to_dict(), dataset=self.data.name, metrics=metrics,
+            extra={"device": str(self.device),
+                   "elapsed_seconds": round(elapsed, 1), "dataset_size": len(self.data)})
+        grid = self.last_grid if self.last_grid is not None else self.sample_grid()
+        write_file_atomic(Path(path) / "samples.png", png_bytes(grid))
+        return str(path)
+
+
+StopSignal = Callable[[], bool] | threading.Event | None
+
+
+def _stop_requested(stop: StopSignal) -> bool:
+    if stop is None:
+        return False
+    if isinstance(stop, threading.Event):
+        return stop.is_set()
+    return bool(stop())
+
+
+def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | Path | None = None,
+          stop: StopSignal = None) -> Iterator[Event]:
+    """Train `config.model`, yielding Started, then Progress / Samples / EpochEnd / CheckpointSaved
+    events, and last one of Finished, Stopped or Diverged.
+
+    data: images to train on instead of loading `config.dataset` (the app passes uploads this way).
+    resume: a checkpoint folder to continue from (same step count, optimiser and random state).
+    stop: a threading.Event or a callable; when it turns true the run saves and yields Stopped.
+    Closing the generator early (a closed browser tab) also saves a checkpoint when `config.out` is set.
+    Setup problems raise ConfigError, DatasetError or CheckpointError before the first event.
+    """
+    run = _Run(config, data, resume)
+    config = run.config
+    started_at = time.perf_counter()
+    yield Started(step=run.step, total_steps=config.steps, device=str(run.device),
+                  precision=str(run.autocast_dtype or "fp32").replace("torch.", ""),
+                  parameters=count_parameters(run.model), dataset=run.data.name, dataset_size=len(run.data),
+                  resumed_from=run.resumed_from, config=config)
+
+    saved_step, saved_path = -1, None
+    if run.resumed_from is not None:
+        saved_step = run.step
+
+    def elapsed() -> float:
+        return run.elapsed_before + time.perf_counter() - started_at
+
+    def save() -> str | None:
+        nonlocal saved_step, saved_path
+        if config.out is None or saved_step == run.step:
+            return saved_path
+        saved_path = run.save(elapsed())
+        saved_step = run.step
+        return saved_path
+
+    sums: dict[str, torch.Tensor] = {}
+    window_steps, window_start = 0, time.perf_counter()
+    sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
+    step_function = run.gan_step if run.is_gan else run.vae_step
+    finished_normally = False
+    try:
+        while run.step < config.steps:
+            epoch_before = run.stream.epoch
+            images, labels = run.stream.next()
+            losses = step_function(images, labels)
+            run.update_ema()
+            run.step += 1
+            window_steps += 1
+            for name, value in losses.items():
+                sums[name] = sums[name] + value if name in sums else value.float().clone()
+
+            last = run.step == config.steps
+            due_sample = run.step % config.sample_every == 0 or last or run.step == 1
+            due_checkpoint = run.step % config.checkpoint_every == 0 or last
+            if run.step % config.log_every == 0 or due_sample or due_checkpoint:
+                sync()
+                now = time.perf_counter()
+                means = {name: float(total) / window_steps for name, total in sums.items()}
+                for name, value in means.items():
+                    if not math.isfinite(value):
+                        yield Diverged(step=run.step, loss_name=name, value=value, path=saved_path)
+                        finished_normally = True
+                        return
+                run.last_losses = means
+                run.last_images_per_second = window_steps * config.batch_size / max(now - window_start, 1e-9)
+                yield Progress(step=run.step, epoch=run.stream.epoch, losses=means,
+                               images_per_second=run.last_images_per_second, elapsed_seconds=elapsed(),
+                               total_steps=config.steps)
+                sums, window_steps = {}, 0
+                if due_sample:
+                    run.last_grid = run.sample_grid()
+                    yield Samples(step=run.step, grid=run.last_grid, columns=run.grid_columns)
+                if due_checkpoint and config.out is not None:
+                    yield CheckpointSaved(step=run.step, path=str(save()))
+                window_start = time.perf_counter()
+            if run.stream.epoch != epoch_before:
+                yield EpochEnd(step=run.step, epoch=run.stream.epoch)
+
+            reason = None
+            if _stop_requested(stop):
+                reason = "stopped by the user"
+            elif config.max_seconds is not None and time.perf_counter() - started_at >= config.max_seconds:
+                reason = f"time limit of {config.max_seconds:g} s reached"
+            if reason is not None and run.step < config.steps:
+                if window_steps:  # make the saved metrics and the final Progress reflect the last steps
+                    sync()
+                    means = {name: float(total) / window_steps for name, total in sums.items()}
+                    if all(math.isfinite(value) for value in means.values()):
+                        run.last_losses = means
+                finished_normally = True
+                path = save()
+                yield Stopped(step=run.step, path=path, reason=reason, elapsed_seconds=elapsed())
+                return
+        finished_normally = True
+        path = save()
+        yield Finished(step=run.step, path=path, elapsed_seconds=elapsed())
+    finally:
+        if not finished_normally and config.out is not None and run.step > max(saved_step, 0):
+            # The consumer went away (closed tab, Ctrl-C): keep what was learned, unless it diverged.
+            with contextlib.suppress(Exception):
+                if all(math.isfinite(float(value)) for value in sums.values()):
+                    save()

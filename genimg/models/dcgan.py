@@ -1,0 +1,128 @@
+"""DCGAN generator and discriminator for 28×28, 32×32 and 64×64 images, optionally class-conditional.
+
+Shapes for width w and C image channels (B = batch, s0 = 7 for 28×28, else 4):
+
+    generator                           discriminator
+    z (B, latent [+ classes])           image (B, C, S, S)
+    (B, 2ᵏ⁻¹w, s0, s0)  project         (B, w, S/2, S/2)
+    ... ×2 size, ÷2 channels ...        ... ÷2 size, ×2 channels ...
+    (B, w, S/2, S/2)                    (B, 2ᵏ⁻¹w, s0, s0)
+    (B, C, S, S) tanh, in [-1, 1]       (B,) one logit: real > 0 > fake
+
+with k = number of ×2 steps (2 for 28×28, 3 for 32×32, 4 for 64×64). For 28×28 and w = 64:
+z (B, 100) → (B, 128, 7, 7) → (B, 64, 14, 14) → (B, 1, 28, 28). A conditional generator reads the
+class as a one-hot vector appended to z; a conditional discriminator adds a projection term
+⟨embed(y), features⟩ to its logit (Miyato & Koyama 2018), which tells D *which* digit to expect.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as apply_spectral_norm
+
+
+def start_size(image_size: int) -> int:
+    """Side of the first feature map: 7 for 28×28 images, 4 for 32×32 and 64×64."""
+    return 7 if image_size == 28 else 4
+
+
+def upsampling_steps(image_size: int) -> int:
+    """How many ×2 steps lead from the first feature map to the image."""
+    steps = math.log2(image_size / start_size(image_size))
+    if steps != int(steps) or steps < 1:
+        raise ValueError(f"image_size {image_size} is not supported: expected 28, 32 or 64")
+    return int(steps)
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """DCGAN initialisation: conv and embedding weights ~ N(0, 0.02), batch-norm scale ~ N(1, 0.02), biases 0."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            weight = getattr(layer, "parametrizations", None)
+            target = layer.parametrizations.weight.original if weight is not None else layer.weight
+            nn.init.normal_(target, 0.0, 0.02)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.BatchNorm2d):
+            nn.init.normal_(layer.weight, 1.0, 0.02)
+            nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.Embedding):  # class projection: start small so it cannot swamp the logit
+            nn.init.normal_(layer.weight, 0.0, 0.02)
+
+
+class Generator(nn.Module):
+    """z (B, latent_dim) [+ labels (B,)] → images (B, channels, image_size, image_size) in [-1, 1]."""
+
+    def __init__(self, latent_dim: int = 100, image_size: int = 28, channels: int = 1,
+                 num_classes: int = 0, width: int = 64) -> None:
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        steps = upsampling_steps(image_size)
+        features = width * 2 ** (steps - 1)
+        first = start_size(image_size)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim + num_classes, features, first, 1, 0, bias=False),  # (B, F, s0, s0)
+            nn.BatchNorm2d(features),
+            nn.ReLU(inplace=True),
+        ]
+        for _ in range(steps - 1):
+            layers += [
+                nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),  # (B, F/2, 2s, 2s)
+                nn.BatchNorm2d(features // 2),
+                nn.ReLU(inplace=True),
+            ]
+            features //= 2
+        layers += [
+            nn.ConvTranspose2d(features, channels, 4, 2, 1),  # (B, C, S, S)
+            nn.Tanh(),
+        ]
+        self.net = nn.Sequential(*layers)
+        init_dcgan_weights(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            if labels is None:
+                raise ValueError("this generator is class-conditional: pass labels (B,) in [0, num_classes)")
+            z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)  # (B, latent + K)
+        return self.net(z[:, :, None, None])  # (B, latent, 1, 1) → (B, C, S, S)
+
+
+class Discriminator(nn.Module):
+    """images (B, channels, S, S) in [-1, 1] [+ labels (B,)] → logits (B,); a high logit means "real"."""
+
+    def __init__(self, image_size: int = 28, channels: int = 1, num_classes: int = 0, width: int = 64,
+                 spectral_norm: bool = False) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        steps = upsampling_steps(image_size)
+        wrap = apply_spectral_norm if spectral_norm else (lambda layer: layer)
+        features = width
+        layers: list[nn.Module] = [
+            wrap(nn.Conv2d(channels, features, 4, 2, 1)),  # (B, w, S/2, S/2)
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        for _ in range(steps - 1):
+            layers.append(wrap(nn.Conv2d(features, features * 2, 4, 2, 1, bias=spectral_norm)))  # (B, 2F, s/2, s/2)
+            if not spectral_norm:
+                layers.append(nn.BatchNorm2d(features * 2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            features *= 2
+        self.features = nn.Sequential(*layers)  # (B, F_last, s0, s0)
+        first = start_size(image_size)
+        self.head = wrap(nn.Conv2d(features, 1, first, 1, 0))  # (B, 1, 1, 1)
+        self.feature_size = features * first * first
+        self.class_projection = nn.Embedding(num_classes, self.feature_size) if num_classes else None
+        init_dcgan_weights(self)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.features(images)  # (B, F_last, s0, s0)
+        logits = self.head(hidden).flatten()  # (B,)
+        if self.class_projection is not None:
+            if labels is None:
+                raise ValueError("this discriminator is class-conditional: pass labels (B,) in [0, num_classes)")
+            logits = logits + (self.class_projection(labels) * hidden.flatten(1)).sum(dim=1)  # (B,)
+        return logits

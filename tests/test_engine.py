@@ -1,0 +1,205 @@
+"""The training engine: events in order, every model kind learns a little, resume, stop, divergence."""
+
+import threading
+
+import pytest
+import torch
+
+from genimg.checkpoint import CheckpointError, load_checkpoint
+from genimg.config import ConfigError
+from genimg.engine import (CheckpointSaved, Diverged, EpochEnd, Finished, Progress, Samples, Started, Stopped,
+                           load_model, resolve_device, train)
+from genimg.latent import seeded_latents
+
+from .helpers import blob_data, tiny_config
+
+KINDS = [("dcgan", 28, 1), ("vae", 28, 1), ("seed-gan", 32, 3), ("seed-vae", 28, 1)]
+
+
+@pytest.mark.parametrize("kind,size,channels", KINDS)
+@pytest.mark.parametrize("num_classes", [0, 4])
+def test_every_kind_trains(tmp_path, kind, size, channels, num_classes):
+    data = blob_data(64, size, channels, num_classes)
+    config = tiny_config(kind, image_size=size, channels=channels, num_classes=num_classes, steps=6,
+                         out=str(tmp_path / "run"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        before = {name: tensor.clone() for name, tensor in
+                  load_initial_state(config).items()}
+    events = list(train(config, data=data))
+    assert isinstance(events[0], Started) and isinstance(events[-1], Finished)
+    progress = [event for event in events if isinstance(event, Progress)]
+    assert [event.step for event in progress] == sorted(event.step for event in progress)
+    for event in progress:
+        assert all(torch.isfinite(torch.tensor(value)) for value in event.losses.values())
+        assert event.images_per_second > 0
+    expected = {"generator", "discriminator", "d_real", "d_fake"} if "gan" in kind else {"neg_elbo", "reconstruction", "kl"}
+    assert set(progress[-1].losses) == expected
+    samples = [event for event in events if isinstance(event, Samples)]
+    assert samples and samples[-1].grid.dtype.name == "uint8"
+    model, _, saved = load_model(tmp_path / "run")
+    assert saved["step"] == 6
+    changed = [name for name, tensor in model.state_dict().items()
+               if name in before and tensor.dtype.is_floating_point and not torch.equal(tensor, before[name])]
+    assert changed, "training changed no parameter"
+    assert (tmp_path / "run" / "samples.png").stat().st_size > 0
+
+
+def load_initial_state(config):
+    from genimg.models import build_model
+    torch.manual_seed(config.seed)
+    return build_model(config.model).state_dict()
+
+
+def test_vae_reports_elbo_in_nats_and_improves():
+    data = blob_data(128, 28, 1)
+    config = tiny_config("vae", steps=60, log_every=10, sample_every=1000, checkpoint_every=1000,
+                         lr_generator=3e-3, adam_beta1=0.9)
+    progress = [event for event in train(config, data=data) if isinstance(event, Progress)]
+    first, last = progress[0].losses, progress[-1].losses
+    assert last["neg_elbo"] == pytest.approx(last["reconstruction"] + last["kl"], rel=1e-4)
+    assert last["neg_elbo"] < first["neg_elbo"]
+
+
+def test_events_in_order_with_checkpoints(tmp_path):
+    config = tiny_config("dcgan", steps=7, out=str(tmp_path / "run"), log_every=2, sample_every=3,
+                         checkpoint_every=3)
+    events = list(train(config, data=blob_data(32)))
+    kinds = [type(event).__name__ for event in events]
+    assert kinds[0] == "Started" and kinds[-1] == "Finished"
+    saved_steps = [event.step for event in events if isinstance(event, CheckpointSaved)]
+    assert saved_steps == [3, 6, 7]
+    assert any(isinstance(event, EpochEnd) for event in events)  # 32 images / batch 16 = 2 steps an epoch
+    assert events[-1].path == str(tmp_path / "run")
+
+
+def test_resume_continues_step_optimizer_and_data_order(tmp_path):
+    data = blob_data(64)
+    full = tiny_config("dcgan", steps=8, out=str(tmp_path / "full"), checkpoint_every=4)
+    list(train(full, data=data))
+    half = tiny_config("dcgan", steps=4, out=str(tmp_path / "half"), checkpoint_every=4)
+    list(train(half, data=data))
+    resumed = list(train(half.replace(steps=8), data=data, resume=tmp_path / "half"))
+    assert resumed[0].step == 4 and resumed[0].resumed_from is not None
+    assert resumed[-1].step == 8
+    straight = load_checkpoint(tmp_path / "full").weights
+    continued = load_checkpoint(tmp_path / "half").weights
+    for name in straight:
+        assert torch.allclose(straight[name], continued[name], atol=1e-5), name
+    state = load_checkpoint(tmp_path / "half", with_training_state=True).training_state
+    assert state["step"] == 8
+    assert state["optimizers"]["generator"]["state"]
+
+
+def test_resume_refuses_when_already_done(tmp_path):
+    config = tiny_config("vae", steps=3, out=str(tmp_path / "run"))
+    list(train(config, data=blob_data(32)))
+    with pytest.raises(ConfigError, match="already at step 3"):
+        list(train(config, data=blob_data(32), resume=tmp_path / "run"))
+
+
+def test_stop_event_saves_and_reports(tmp_path):
+    stop = threading.Event()
+    config = tiny_config("dcgan", steps=1000, out=str(tmp_path / "run"), checkpoint_every=500)
+    events = []
+    for event in train(config, data=blob_data(32), stop=stop):
+        events.append(event)
+        if isinstance(event, Progress) and event.step >= 4:
+            stop.set()
+    assert isinstance(events[-1], Stopped) and "user" in events[-1].reason
+    assert load_checkpoint(tmp_path / "run").step == events[-1].step < 1000
+
+
+def test_time_limit_stops_the_run():
+    config = tiny_config("vae", steps=100_000, max_seconds=0.5, sample_every=10_000, checkpoint_every=10_000)
+    events = list(train(config, data=blob_data(32)))
+    assert isinstance(events[-1], Stopped) and "time limit" in events[-1].reason
+
+
+def test_closing_the_generator_keeps_a_checkpoint(tmp_path):
+    config = tiny_config("dcgan", steps=1000, out=str(tmp_path / "run"), checkpoint_every=500)
+    stream = train(config, data=blob_data(32))
+    for event in stream:
+        if isinstance(event, Progress) and event.step >= 4:
+            break
+    stream.close()  # what a closed browser tab does to a streaming handler
+    assert load_checkpoint(tmp_path / "run").step >= 4
+
+
+def test_divergence_ends_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from genimg import engine
+
+    original = engine._Run.gan_step
+    calls = {"count": 0}
+
+    def poisoned(self, images, labels):
+        losses = original(self, images, labels)
+        calls["count"] += 1
+        if calls["count"] > 5:
+            losses["discriminator"] = torch.tensor(float("nan"))
+        return losses
+
+    monkeypatch.setattr(engine._Run, "gan_step", poisoned)
+    config = tiny_config("dcgan", steps=50, out=str(tmp_path / "run"), log_every=1, checkpoint_every=3)
+    events = list(train(config, data=blob_data(32)))
+    assert isinstance(events[-1], Diverged)
+    assert events[-1].loss_name == "discriminator" and events[-1].step == 6
+    assert events[-1].path == str(tmp_path / "run")
+    assert load_checkpoint(tmp_path / "run").step == 3
+
+
+def test_runs_are_reproducible_for_a_seed():
+    data = blob_data(32)
+    config = tiny_config("dcgan", steps=4)
+    first = [event.losses for event in train(config, data=data) if isinstance(event, Progress)]
+    second = [event.losses for event in train(config, data=data) if isinstance(event, Progress)]
+    assert first == second
+
+
+def test_seeded_latents_are_device_independent_and_stable():
+    a = seeded_latents(42, 4, 8)
+    b = seeded_latents(42, 4, 8)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, seeded_latents(43, 4, 8))
+    assert torch.equal(seeded_latents(42, 2, 8), a[:2])  # the first images of a grid do not depend on its size
+    with pytest.raises(ValueError, match="seed"):
+        seeded_latents(-1, 1, 8)
+
+
+@pytest.mark.parametrize("settings,needle", [
+    (dict(steps=0), "steps"), (dict(steps=10**12), "steps"), (dict(batch_size=0), "batch_size"),
+    (dict(lr_generator=-1.0), "lr_generator"), (dict(lr_discriminator=0.0), "lr_discriminator"),
+    (dict(lr_generator=float("nan")), "lr_generator"), (dict(beta=-1.0), "beta"),
+    (dict(ema_decay=1.0), "ema_decay"), (dict(precision="fp8"), "precision"), (dict(gan_loss="wgan"), "gan_loss"),
+])
+def test_absurd_settings_are_refused(settings, needle):
+    with pytest.raises(ConfigError, match=needle):
+        tiny_config("dcgan", **settings)
+
+
+def test_batch_larger_than_data_is_refused():
+    with pytest.raises(ConfigError, match="batch_size = 16 is larger"):
+        list(train(tiny_config("dcgan"), data=blob_data(8)))
+
+
+def test_conditional_model_needs_labels():
+    with pytest.raises(ConfigError, match="needs labels"):
+        list(train(tiny_config("dcgan", num_classes=4), data=blob_data(32)))
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(ConfigError, match="device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_tampered_checkpoint_gives_a_clear_error(tmp_path):
+    list(train(tiny_config("vae", steps=3, out=str(tmp_path / "run")), data=blob_data(32)))
+    weights = next((tmp_path / "run").glob("weights-*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=str(weights.name)):
+        load_model(tmp_path / "run")

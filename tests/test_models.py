@@ -1,0 +1,121 @@
+"""Every network at a tiny configuration: output shapes, value ranges, conditioning, the VAE's terms."""
+
+import math
+
+import pytest
+import torch
+
+from genimg.config import ConfigError, ModelConfig
+from genimg.models import GAN, build_model
+from genimg.models.vae import gaussian_kl
+
+CASES = [("dcgan", 28), ("dcgan", 32), ("dcgan", 64), ("vae", 28), ("vae", 32), ("vae", 64),
+         ("seed-gan", 32), ("seed-gan", 64), ("seed-vae", 28), ("seed-vae", 32), ("seed-vae", 64)]
+
+
+@pytest.mark.parametrize("kind,size", CASES)
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_shapes_and_ranges(kind, size, channels, num_classes):
+    torch.manual_seed(0)
+    config = ModelConfig(kind=kind, image_size=size, channels=channels, latent_dim=6, num_classes=num_classes,
+                         width=8)
+    model = build_model(config).eval()
+    z = torch.randn(5, 6)
+    labels = torch.arange(5) if num_classes else None
+    with torch.no_grad():
+        images = model.generate(z, labels)
+    assert images.shape == (5, channels, size, size)
+    assert images.min() >= 0 and images.max() <= 1
+    if isinstance(model, GAN):
+        raw = model.generator(z, labels)
+        assert raw.min() >= -1 and raw.max() <= 1
+        logits = model.discriminator(raw, labels)
+        assert logits.shape == (5,) and torch.isfinite(logits).all()
+    else:
+        mean, log_variance = model.encode(images, labels)
+        assert mean.shape == log_variance.shape == (5, 6)
+        logits, _, _ = model(images, labels)
+        assert logits.shape == images.shape
+
+
+def test_conditioning_changes_output():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="dcgan", latent_dim=6, num_classes=10, width=8)).eval()
+    z = torch.randn(1, 6).repeat(2, 1)
+    with torch.no_grad():
+        images = model.generate(z, torch.tensor([1, 7]))
+    assert not torch.allclose(images[0], images[1])
+
+
+def test_conditional_model_requires_labels():
+    model = build_model(ModelConfig(kind="vae", latent_dim=4, num_classes=10, width=8))
+    with pytest.raises(ValueError, match="class-conditional"):
+        model.generate(torch.zeros(2, 4))
+
+
+def test_dcgan_weight_init():
+    model = build_model(ModelConfig(kind="dcgan", width=16))
+    first_conv = model.generator.net[0].weight
+    assert abs(first_conv.std().item() - 0.02) < 0.003
+    assert abs(first_conv.mean().item()) < 0.003
+
+
+def test_vae_terms_in_nats():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="vae", latent_dim=4, width=8))
+    images = torch.rand(3, 1, 28, 28)
+    terms = model.loss_terms(images, beta=0.5)
+    assert terms["neg_elbo"].item() == pytest.approx(terms["reconstruction"].item() + terms["kl"].item(), rel=1e-5)
+    assert terms["loss"].item() == pytest.approx(terms["reconstruction"].item() + 0.5 * terms["kl"].item(), rel=1e-5)
+    # 784 pixels of Bernoulli cross-entropy near ln 2 each at initialisation
+    assert 300 < terms["reconstruction"].item() < 1500
+    assert terms["kl"].item() >= 0
+
+
+def test_gaussian_kl_known_values():
+    assert gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)).tolist() == [0.0, 0.0]
+    value = gaussian_kl(torch.ones(1, 1), torch.zeros(1, 1)).item()
+    assert value == pytest.approx(0.5)
+    value = gaussian_kl(torch.zeros(1, 1), torch.full((1, 1), math.log(4.0))).item()
+    assert value == pytest.approx(0.5 * (4 - 1 - math.log(4)))
+
+
+def test_gaussian_decoder_has_learned_sigma():
+    model = build_model(ModelConfig(kind="vae", channels=3, image_size=32, likelihood="gaussian", latent_dim=4,
+                                    width=8))
+    assert model.log_sigma is not None and model.log_sigma.requires_grad
+    bernoulli = build_model(ModelConfig(kind="vae", latent_dim=4, width=8))
+    assert bernoulli.log_sigma is None
+
+
+def test_seed_presets_fix_the_article():
+    generator = build_model(ModelConfig(kind="seed-gan", image_size=64, channels=3, width=8)).generator
+    assert generator.first == 8  # 8 → 16 → 32 → 64 rather than the article's 5 → 40
+    discriminator = build_model(ModelConfig(kind="seed-gan", image_size=64, channels=3, width=8)).discriminator
+    assert discriminator(torch.zeros(2, 3, 64, 64)).shape == (2,)  # one logit, not a 4×4 map
+    vae = build_model(ModelConfig(kind="seed-vae", latent_dim=5, width=8))
+    assert hasattr(vae, "to_mean") and hasattr(vae, "to_log_variance")
+
+
+@pytest.mark.parametrize("settings,needle", [
+    (dict(kind="gan"), "model kind"),
+    (dict(image_size=48), "image_size"),
+    (dict(kind="seed-gan", image_size=28), "image_size"),
+    (dict(channels=2), "channels"),
+    (dict(latent_dim=0), "latent_dim"),
+    (dict(latent_dim=10**9), "latent_dim"),
+    (dict(num_classes=1), "num_classes"),
+    (dict(width="64"), "width"),
+    (dict(likelihood="poisson"), "likelihood"),
+])
+def test_bad_model_settings_name_the_setting(settings, needle):
+    with pytest.raises(ConfigError, match=needle):
+        ModelConfig(**settings)
+
+
+def test_model_config_round_trip():
+    config = ModelConfig(kind="vae", latent_dim=2, num_classes=10)
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="unknown model setting"):
+        ModelConfig.from_dict({**config.to_dict(), "evil": 1})
