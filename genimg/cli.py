@@ -54,7 +54,7 @@ def _finite_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m genimg", description="genimg: train, sample and study GANs and VAEs.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,sample}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,eval,export,train-judge}")
 
     train = commands.add_parser("train", help="train a model and write checkpoints",
                                 description="Train a GAN or VAE; prints step, losses and images/s.")
@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
                        help="VAE decoder: bernoulli (grey, MNIST-like; default) or gaussian (colour)")
     train.add_argument("--spectral-norm", action="store_true", help="spectral norm in the discriminator")
+    train.add_argument("--depth", type=_non_negative_int, default=0,
+                       help="VAE: extra 3×3 conv layers per resolution (default 0)")
     train.add_argument("--gan-loss", choices=GAN_LOSSES, default="nonsaturating")
     train.add_argument("--lr", type=_finite_float, default=None, help="generator / VAE learning rate (default 2e-4 GAN, 1e-3 VAE)")
     train.add_argument("--lr-d", type=_finite_float, default=None, help="discriminator learning rate (default: --lr)")
@@ -92,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="checkpoint folder to write (required unless --resume)")
     train.add_argument("--resume", default=None, help="checkpoint folder to continue; --steps is the new total")
     train.add_argument("--quiet", action="store_true", help="no progress bar; one line per checkpoint")
+    train.add_argument("--threads", type=_positive_int, default=None,
+                       help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
 
     sample = commands.add_parser("sample", help="write a grid of samples from a checkpoint",
                                  description="Write a PNG grid of samples from a trained checkpoint.")
@@ -103,6 +107,34 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--scale", type=_positive_int, default=2, help="nearest-neighbour upscaling (default 2)")
     sample.add_argument("--device", default="auto")
     sample.add_argument("--out", required=True, help="PNG file to write")
+
+    evaluate = commands.add_parser("eval", help="measure a checkpoint's quality and write its model card",
+                                   description="Classifier FD, confidence, class shares and conditional accuracy "
+                                               "for generators; test −ELBO, an IWAE bound and active dimensions "
+                                               "for VAEs. Writes the numbers into config.json and README.md.")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--judge", default=None,
+                          help="judge classifier folder (default: checkpoints/<dataset>-judge when present)")
+    evaluate.add_argument("--data-root", default=None)
+    evaluate.add_argument("--samples", type=_positive_int, default=10_000, help="generated samples (default 10000)")
+    evaluate.add_argument("--seed", type=_non_negative_int, default=0)
+    evaluate.add_argument("--iw-samples", type=_non_negative_int, default=128,
+                          help="importance samples per test image for the IWAE bound (0 skips it)")
+    evaluate.add_argument("--iw-images", type=_positive_int, default=10_000, help="test images for the IWAE bound")
+    evaluate.add_argument("--no-card", action="store_true", help="print only; leave the folder unchanged")
+    evaluate.add_argument("--threads", type=_positive_int, default=None)
+
+    export = commands.add_parser("export", help="copy a checkpoint without its optimiser state (for shipping)")
+    export.add_argument("--checkpoint", required=True)
+    export.add_argument("--out", required=True)
+
+    judge = commands.add_parser("train-judge", help="train the classifier that judges generators of a dataset")
+    judge.add_argument("--dataset", default="mnist")
+    judge.add_argument("--data-root", default=None)
+    judge.add_argument("--epochs", type=_positive_int, default=3)
+    judge.add_argument("--seed", type=_non_negative_int, default=0)
+    judge.add_argument("--out", required=True)
+    judge.add_argument("--threads", type=_positive_int, default=None)
     return parser
 
 
@@ -128,7 +160,7 @@ def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, object]:
                         latent_dim=args.latent_dim or latent_default, num_classes=num_classes,
                         width=args.width or width_default,
                         likelihood=args.likelihood or ("gaussian" if channels == 3 and not is_gan else "bernoulli"),
-                        spectral_norm=args.spectral_norm)
+                        spectral_norm=args.spectral_norm, depth=args.depth)
     learning_rate = args.lr if args.lr is not None else (2e-4 if is_gan else 1e-3)
     beta1 = args.adam_beta1 if args.adam_beta1 is not None else (0.5 if is_gan else 0.9)
     config = TrainConfig(
@@ -169,6 +201,7 @@ def command_train(args: argparse.Namespace) -> int:
             raise UsageError(f"--out {config.out}: the folder exists and is not empty; choose a new folder "
                              "or continue it with --resume")
 
+    _set_threads(args)
     bar = None
     try:
         for event in train(config, data=data, resume=args.resume):
@@ -247,13 +280,110 @@ def command_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None) is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    from .cards import write_card
+    from .checkpoint import update_metrics, write_file_atomic
+    from .engine import load_model
+    from .imaging import grid_columns, grid_image, png_bytes
+    from .judge import load_judge
+    from .metrics import evaluate, generate_samples
+
+    _set_threads(args)
+    model, model_config, config = load_model(args.checkpoint, "cpu")
+    dataset = config.get("dataset")
+    if not dataset:
+        raise UsageError(f"--checkpoint {args.checkpoint}: its config.json names no dataset to evaluate against")
+    judge_path = Path(args.judge) if args.judge else SHIPPED / f"{dataset}-judge"
+    judge = None
+    if args.judge or judge_path.exists():
+        judge, judge_config = load_judge(judge_path)
+        if (judge.channels, judge.image_size) != (model_config.channels, model_config.image_size):
+            raise UsageError(f"--judge {judge_path}: it judges {judge.channels}×{judge.image_size}² images, the "
+                             f"model makes {model_config.channels}×{model_config.image_size}²")
+    elif model_config.is_gan:
+        raise UsageError(f"no judge classifier for {dataset!r} at {judge_path}; train one with "
+                         f"`python -m genimg train-judge --dataset {dataset} --out {judge_path}`")
+    result = evaluate(model, dataset, judge, data_root=args.data_root, sample_count=args.samples, seed=args.seed,
+                      iwae_samples=args.iw_samples if model_config.is_vae else 0, iwae_images=args.iw_images,
+                      image_size=model_config.image_size, channels=model_config.channels)
+    table = result.table()
+    print(f"genimg eval: {args.checkpoint} (step {config.get('step')}, {dataset}, seed {args.seed}, "
+          f"{result.seconds:.0f} s)")
+    print(table)
+    if not args.no_card:
+        metrics = {name: (round(value, 5) if isinstance(value, float) else value)
+                   for name, value in result.metrics.items()}
+        if result.class_shares:
+            metrics["class_shares"] = [round(share, 5) for share in result.class_shares]
+        update_metrics(args.checkpoint, metrics)
+        images, _ = generate_samples(model, grid_columns(64, model_config.num_classes) * 8, seed=0)
+        write_file_atomic(Path(args.checkpoint) / "samples.png",
+                          png_bytes(grid_image(images, columns=grid_columns(64, model_config.num_classes))))
+        shown = Path(args.checkpoint)
+        with_root = f" --data-root {args.data_root}" if args.data_root else ""
+        command = f"python -m genimg eval --checkpoint checkpoints/{shown.name}{with_root}"
+        if args.seed:
+            command += f" --seed {args.seed}"
+        write_card(args.checkpoint, table, command, result.seconds)
+        print(f"genimg eval: wrote the numbers into {shown / 'config.json'} and {shown / 'README.md'}")
+    return 0
+
+
+def command_export(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint, save_checkpoint, write_file_atomic
+
+    source = load_checkpoint(args.checkpoint)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"--out {args.out}: the folder exists and is not empty; choose a new folder")
+    reserved = {"format_version", "genimg_version", "model", "training", "training_state", "weights", "dataset",
+                "step", "metrics", "created"}
+    extra = {key: value for key, value in source.config.items() if key not in reserved}
+    save_checkpoint(out, model_config=source.model_config, weights=source.weights, step=source.step,
+                    training=source.config.get("training"), dataset=source.config.get("dataset"),
+                    metrics=source.metrics, extra=extra)
+    samples = Path(args.checkpoint) / "samples.png"
+    if samples.exists():
+        write_file_atomic(out / "samples.png", samples.read_bytes())
+    print(f"genimg: exported step {source.step} of {args.checkpoint} to {out} (weights only)")
+    return 0
+
+
+def command_train_judge(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .judge import train_judge
+
+    _set_threads(args)
+    train_data = load_dataset(args.dataset, root=args.data_root, split="train")
+    test_data = load_dataset(args.dataset, root=args.data_root, split="test")
+    if train_data.labels is None:
+        raise UsageError(f"--dataset {args.dataset}: a judge needs class labels, and this dataset has none")
+    for progress in train_judge(train_data, test_data, epochs=args.epochs, seed=args.seed, out=args.out):
+        if progress.test_accuracy is not None:
+            print(f"epoch {progress.epoch}: loss {progress.loss:.4f}, test accuracy {progress.test_accuracy:.4%} "
+                  f"({progress.seconds:.0f} s)", flush=True)
+    print(f"genimg: judge saved to {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .checkpoint import CheckpointError
     from .data import DatasetError
 
-    handlers = {"train": command_train, "sample": command_sample}
+    handlers = {"train": command_train, "sample": command_sample, "eval": command_eval, "export": command_export,
+                "train-judge": command_train_judge}
     try:
         return handlers[args.command](args)
     except (UsageError, ConfigError, DatasetError, CheckpointError) as error:

@@ -54,6 +54,8 @@ class ModelConfig:
     likelihood: VAE decoder distribution, "bernoulli" (pixels in [0, 1], MNIST-like) or
         "gaussian" (a learned global standard deviation; suits colour photos).
     spectral_norm: spectral normalisation in the discriminator instead of batch norm.
+    depth: VAE only: extra 3×3 convolution layers at each resolution of encoder and decoder (0 = the
+        plain DCGAN-shaped VAE); more depth, a sharper decoder and a better ELBO, at more compute.
     """
 
     kind: str = "dcgan"
@@ -64,6 +66,7 @@ class ModelConfig:
     width: int = 64
     likelihood: str = "bernoulli"
     spectral_norm: bool = False
+    depth: int = 0
 
     def __post_init__(self) -> None:
         _check(self.kind in MODEL_KINDS, "model kind", self.kind, f"one of {', '.join(MODEL_KINDS)}")
@@ -79,6 +82,8 @@ class ModelConfig:
                f"an integer from 4 to {MAX_WIDTH}")
         _check(self.likelihood in LIKELIHOODS, "likelihood", self.likelihood, f"one of {LIKELIHOODS}")
         _check(isinstance(self.spectral_norm, bool), "spectral_norm", self.spectral_norm, "true or false")
+        _check(_is_int(self.depth) and 0 <= self.depth <= 4, "depth", self.depth, "an integer from 0 to 4")
+        _check(self.depth == 0 or self.kind == "vae", "depth", self.depth, "0 for every kind but vae")
 
     @property
     def is_gan(self) -> bool:

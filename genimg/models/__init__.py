@@ -45,7 +45,7 @@ def build_model(config: ModelConfig) -> GAN | VAEBase:
         return GAN(SeedGenerator(config.latent_dim, **sizes),
                    SeedDiscriminator(**sizes, spectral_norm=config.spectral_norm))
     if config.kind == "vae":
-        return ConvVAE(config.latent_dim, **sizes, likelihood=config.likelihood)
+        return ConvVAE(config.latent_dim, **sizes, likelihood=config.likelihood, depth=config.depth)
     if config.kind == "seed-vae":
         return SeedVAE(config.latent_dim, **sizes, likelihood=config.likelihood)
     raise ValueError(f"unknown model kind {config.kind!r}")

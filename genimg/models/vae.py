@@ -36,6 +36,14 @@ def gaussian_kl(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.pow(2) + log_variance.exp() - 1.0 - log_variance).sum(dim=1)
 
 
+def _refine(features: int, depth: int, activation: nn.Module) -> list[nn.Module]:
+    """`depth` shape-preserving 3×3 convolution layers (B, F, s, s) → (B, F, s, s): extra capacity per scale."""
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Conv2d(features, features, 3, 1, 1, bias=False), nn.BatchNorm2d(features), activation]
+    return layers
+
+
 class VAEBase(nn.Module):
     """What every genimg VAE shares: sampling, the likelihood and the ELBO terms.
 
@@ -102,7 +110,7 @@ class ConvVAE(VAEBase):
     """A DCGAN-shaped convolutional VAE; conditional (CVAE) when num_classes > 0."""
 
     def __init__(self, latent_dim: int = 16, image_size: int = 28, channels: int = 1, num_classes: int = 0,
-                 width: int = 32, likelihood: str = "bernoulli") -> None:
+                 width: int = 32, likelihood: str = "bernoulli", depth: int = 0) -> None:
         super().__init__()
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self._init_likelihood(likelihood)
@@ -120,6 +128,7 @@ class ConvVAE(VAEBase):
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             features *= 2
+            encoder += _refine(features, depth, nn.LeakyReLU(0.2, inplace=True))  # same shape
         self.encoder = nn.Sequential(*encoder, nn.Flatten())  # (B, F·s0·s0)
         flat = features * first * first
         self.to_mean = nn.Linear(flat, latent_dim)  # (B, latent)
@@ -128,6 +137,7 @@ class ConvVAE(VAEBase):
         self.decoder_input = nn.Linear(latent_dim + num_classes, flat)  # (B, F·s0·s0)
         self.decoder_shape = (features, first, first)
         decoder: list[nn.Module] = [nn.BatchNorm2d(features), nn.ReLU(inplace=True)]  # (B, F, s0, s0)
+        decoder += _refine(features, depth, nn.ReLU(inplace=True))  # same shape
         for _ in range(steps - 1):
             decoder += [
                 nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),  # (B, F/2, 2s, 2s)
@@ -135,6 +145,7 @@ class ConvVAE(VAEBase):
                 nn.ReLU(inplace=True),
             ]
             features //= 2
+            decoder += _refine(features, depth, nn.ReLU(inplace=True))  # same shape
         decoder.append(nn.ConvTranspose2d(features, channels, 4, 2, 1))  # (B, C, S, S) logits
         self.decoder = nn.Sequential(*decoder)
 

@@ -1,0 +1,104 @@
+"""Model cards: a README.md per checkpoint with its data, training, evaluation and the command to reproduce it.
+
+The card is regenerated from config.json by `python -m genimg eval`; the part between the notes
+markers is written by people and kept as it is.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from .checkpoint import read_config, write_file_atomic
+from .config import TrainConfig
+
+NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
+KIND_NAMES = {"dcgan": "DCGAN", "vae": "convolutional VAE", "seed-gan": "seed-article GAN (corrected)",
+              "seed-vae": "seed-article VAE (corrected)", "judge": "judge classifier"}
+
+
+def train_command(training: dict, steps: int, out: str) -> str:
+    """The `python -m genimg train ...` command that reproduces a run's settings, ending at `steps`."""
+    config = TrainConfig.from_dict(training)
+    model = config.model
+    parts = ["python", "-m", "genimg", "train", "--model", model.kind, "--dataset", config.dataset]
+    if config.data_root:
+        parts += ["--data-root", config.data_root]
+    if config.data_limit:
+        parts += ["--data-limit", str(config.data_limit)]
+    if model.num_classes:
+        parts.append("--conditional")
+    parts += ["--image-size", str(model.image_size), "--channels", str(model.channels),
+              "--latent-dim", str(model.latent_dim), "--width", str(model.width)]
+    if model.is_vae:
+        parts += ["--likelihood", model.likelihood]
+    if model.depth:
+        parts += ["--depth", str(model.depth)]
+    if model.spectral_norm:
+        parts.append("--spectral-norm")
+    parts += ["--steps", str(steps), "--batch-size", str(config.batch_size), "--lr", f"{config.lr_generator:g}"]
+    if model.is_gan:
+        parts += ["--lr-d", f"{config.lr_discriminator:g}", "--gan-loss", config.gan_loss]
+    parts += ["--adam-beta1", f"{config.adam_beta1:g}"]
+    if model.is_vae:
+        parts += ["--beta", f"{config.beta:g}"]
+        if config.kl_warmup_steps:
+            parts += ["--kl-warmup", str(config.kl_warmup_steps)]
+    if config.ema_decay:
+        parts += ["--ema", f"{config.ema_decay:g}"]
+    parts += ["--seed", str(config.seed), "--out", out]
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+def _duration(seconds: float | None) -> str:
+    if not seconds:
+        return "unknown time"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def write_card(directory: str | Path, evaluation_table: str | None = None, eval_command: str | None = None,
+               eval_seconds: float | None = None) -> Path:
+    """(Re)write `directory`/README.md from config.json and an evaluation table; keeps the notes section."""
+    directory = Path(directory)
+    config = read_config(directory)
+    card_path = directory / "README.md"
+    notes = "Nothing to add yet."
+    if card_path.exists():
+        match = re.search(re.escape(NOTES_START) + r"\n?(.*?)\n?" + re.escape(NOTES_END), card_path.read_text(),
+                          re.DOTALL)
+        if match:
+            notes = match.group(1).strip()
+    model = config["model"]
+    kind = KIND_NAMES.get(model.get("kind"), model.get("kind"))
+    conditional = ", class-conditional" if model.get("num_classes") else ""
+    size = f"{model.get('channels')}×{model.get('image_size')}×{model.get('image_size')}"
+    lines = [f"# {directory.name}", ""]
+    description = f"A {kind}{conditional}"
+    if "latent_dim" in model:
+        description += f" with a {model['latent_dim']}-dimensional latent"
+    description += f", for {size} images, trained on **{config.get('dataset')}**"
+    if config.get("dataset_size"):
+        description += f" ({config['dataset_size']:,} training images)"
+    description += (f" for {config.get('step'):,} steps in {_duration(config.get('elapsed_seconds'))} on "
+                    f"{config.get('device', 'cpu')}.")
+    lines += [description, ""]
+    if (directory / "samples.png").exists():
+        lines += ["![samples from seed 0](samples.png)", "",
+                  f"`python -m genimg sample --checkpoint checkpoints/{directory.name} --seed 0 --out grid.png` "
+                  "draws this grid.", ""]
+    if evaluation_table:
+        lines += ["## Evaluation", ""]
+        if eval_command:
+            timing = f" (took {eval_seconds:.0f} s)" if eval_seconds else ""
+            lines += [f"`{eval_command}`{timing}:", ""]
+        lines += ["```", evaluation_table, "```", ""]
+    if config.get("training"):
+        lines += ["## Reproduce", "", "```bash",
+                  train_command(config["training"], int(config["step"]), f"runs/{directory.name}"), "```", ""]
+        lines += ["On a CPU, add `--threads 1` to run two trainings side by side, as these were. "
+                  "Shipped folders keep weights only; `python -m genimg export` strips a run's optimiser state.", ""]
+    lines += ["## Notes", "", NOTES_START, notes, NOTES_END, ""]
+    write_file_atomic(card_path, "\n".join(lines))
+    return card_path

@@ -1,0 +1,125 @@
+"""The renderer the page calls: finds checkpoints, keeps loaded models in a shared cache, makes images.
+
+Models are loaded once and shared by every browser session (they are only read, under
+`torch.inference_mode()`); anything per user lives in the page's state, not here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, read_config
+from .config import ConfigError, ModelConfig
+from .engine import load_model, resolve_device
+from .imaging import grid_columns, grid_image, upscale
+from .latent import class_labels, seeded_latents
+from .models import GAN, VAEBase
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+MAX_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One explorable checkpoint: where it is, what it is, and its card."""
+
+    name: str
+    path: Path
+    kind: str
+    dataset: str
+    latent_dim: int
+    num_classes: int
+    class_names: tuple[str, ...]
+    card: str
+
+    @property
+    def label(self) -> str:
+        family = "GAN" if "gan" in self.kind else "VAE"
+        conditional = " (conditional)" if self.num_classes else ""
+        return f"{self.name} · {family}{conditional} · {self.dataset}"
+
+
+def discover(*folders: str | Path) -> list[ModelEntry]:
+    """Every loadable generator checkpoint directly inside `folders`, sorted by name; broken ones skipped."""
+    entries = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if not (path / "config.json").is_file():
+                continue
+            try:
+                config = read_config(path)
+                model = ModelConfig.from_dict(config["model"])
+            except (CheckpointError, ConfigError, KeyError, TypeError):
+                continue  # judges and broken folders are not explorable
+            card_path = path / "README.md"
+            card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else ""
+            names = _class_names(str(config.get("dataset")), model.num_classes)
+            entries.append(ModelEntry(path.name, path, model.kind, str(config.get("dataset")), model.latent_dim,
+                                      model.num_classes, names, card))
+    return entries
+
+
+def _class_names(dataset: str, count: int) -> tuple[str, ...]:
+    from .data import FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, SHAPE_KINDS
+
+    known = {"mnist": MNIST_CLASS_NAMES, "fashion-mnist": FASHION_MNIST_CLASS_NAMES, "shapes": SHAPE_KINDS}
+    names = known.get(dataset)
+    if names is not None and len(names) == count:
+        return tuple(names)
+    return tuple(str(index) for index in range(count))
+
+
+class Renderer:
+    """Loads models on first use and keeps the most recent few; thread-safe."""
+
+    def __init__(self, device: str = "auto", capacity: int = 8) -> None:
+        self.device = resolve_device(device)
+        self.capacity = capacity
+        self._models: OrderedDict[Path, tuple[GAN | VAEBase, ModelConfig]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def model(self, path: str | Path) -> tuple[GAN | VAEBase, ModelConfig]:
+        key = Path(path).resolve()
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        model, config, _ = load_model(key, self.device)  # outside the lock: loading may take a moment
+        with self._lock:
+            self._models[key] = (model, config)
+            self._models.move_to_end(key)
+            while len(self._models) > self.capacity:
+                self._models.popitem(last=False)
+        return model, config
+
+    @torch.inference_mode()
+    def sample_grid(self, path: str | Path, seed: int, count: int = 16, label: int | None = None,
+                    scale: int = 4) -> np.ndarray:
+        """A grid of `count` samples from `seed` as uint8 (H, W) or (H, W, 3), upscaled `scale`× (nearest).
+
+        label: the class for every sample of a conditional model; None gives one class per column.
+        """
+        if not 1 <= count <= MAX_SAMPLES:
+            raise ValueError(f"count = {count} is not accepted: choose 1 to {MAX_SAMPLES} samples")
+        model, config = self.model(path)
+        classes = config.num_classes
+        if label is not None and classes and not 0 <= label < classes:
+            raise ValueError(f"class {label} is not accepted: this model knows classes 0 to {classes - 1}")
+        latents = seeded_latents(seed, count, config.latent_dim, self.device)
+        if classes and label is not None:
+            labels = torch.full((count,), label, dtype=torch.long, device=self.device)
+            columns = grid_columns(count)
+        else:
+            labels = class_labels(count, classes, self.device)
+            columns = grid_columns(count, classes)
+        images = model.generate(latents, labels)
+        return upscale(grid_image(images, columns=columns), scale)

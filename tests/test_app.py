@@ -1,0 +1,95 @@
+"""The page: model discovery, the renderer's cache, the Explore handlers, and the app served end to end."""
+
+import json
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from genimg.cli import main
+from genimg.render import Renderer, discover
+from genimg.ui.explore import EVERY_CLASS, ExploreHandlers
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    for name, extra in [("tiny-gan", ["--model", "dcgan"]), ("tiny-cvae", ["--model", "vae", "--conditional"])]:
+        assert main(["train", *extra, "--dataset", "shapes", "--image-size", "28", "--data-limit", "96", "--steps",
+                     "2", "--batch-size", "32", "--width", "8", "--latent-dim", "4", "--out", str(folder / name),
+                     "--quiet"]) == 0
+    broken = folder / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    judge = folder / "a-judge"
+    judge.mkdir()
+    (judge / "config.json").write_text(json.dumps({"format_version": 1, "model": {"kind": "judge"}}))
+    return folder
+
+
+def test_discover_lists_generators_and_skips_the_rest(model_folder):
+    entries = discover(model_folder, model_folder / "missing")
+    assert [entry.name for entry in entries] == ["tiny-cvae", "tiny-gan"]
+    cvae = entries[0]
+    assert cvae.num_classes == 3 and cvae.class_names == ("circle", "square", "triangle")
+    assert "VAE (conditional)" in cvae.label
+
+
+def test_renderer_caches_and_is_deterministic(model_folder):
+    renderer = Renderer("cpu", capacity=1)
+    first = renderer.sample_grid(model_folder / "tiny-gan", seed=3, count=4, scale=2)
+    assert first.dtype == np.uint8 and first.shape == (2 * 62, 2 * 62, 3)
+    assert renderer.model(model_folder / "tiny-gan")[0] is renderer.model(model_folder / "tiny-gan")[0]
+    renderer.model(model_folder / "tiny-cvae")  # capacity 1: the GAN is evicted, then reloaded identically
+    assert np.array_equal(first, renderer.sample_grid(model_folder / "tiny-gan", seed=3, count=4, scale=2))
+    with pytest.raises(ValueError, match="count"):
+        renderer.sample_grid(model_folder / "tiny-gan", seed=3, count=100_000)
+
+
+def test_explore_handlers(model_folder):
+    handlers = ExploreHandlers(Renderer("cpu"), discover(model_folder))
+    cvae, gan = list(handlers.entries)
+    update = handlers.class_choices(cvae)
+    assert update["choices"] == [EVERY_CLASS, "circle", "square", "triangle"]
+    assert handlers.class_choices(gan)["interactive"] is False
+    squares = handlers.samples(cvae, 5, 6, "square")
+    mixed = handlers.samples(cvae, 5, 6, EVERY_CLASS)
+    assert squares.shape != mixed.shape or not np.array_equal(squares, mixed)
+    assert np.array_equal(squares, handlers.samples(cvae, 5, 6, "square"))
+    for bad_seed in (None, -1, 1.5):
+        with pytest.raises(gr.Error, match="seed"):
+            handlers.samples(gan, bad_seed, 4, EVERY_CLASS)
+    with pytest.raises(gr.Error, match="Pick a model"):
+        handlers.samples("no such model", 0, 4, EVERY_CLASS)
+    with pytest.raises(gr.Error, match="not a class"):
+        handlers.samples(cvae, 0, 4, "hexagon")
+    assert "tiny-gan" in handlers.card(gan) or "no model card" in handlers.card(gan)
+
+
+def test_app_serves_samples_end_to_end(model_folder):
+    from gradio_client import Client
+
+    import app
+
+    demo = app.build_demo([str(model_folder)])
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        label = ExploreHandlers(Renderer("cpu"), discover(model_folder)).entries
+        cvae_label = next(iter(label))
+        result = client.predict(cvae_label, 7, 9, EVERY_CLASS, api_name="/samples")
+        from PIL import Image
+
+        image = np.asarray(Image.open(result if isinstance(result, str) else result["path"]))
+        expected = Renderer("cpu").sample_grid(model_folder / "tiny-cvae", 7, 9, None, scale=4)
+        assert np.array_equal(image[..., :3], expected)
+        client.close()
+    finally:
+        demo.close()
+
+
+def test_app_without_models_still_opens(tmp_path):
+    import app
+
+    demo = app.build_demo([str(tmp_path)])
+    assert isinstance(demo, gr.Blocks)
