@@ -19,3 +19,26 @@ def shared_data_root() -> Path:
     if not (raw / "train-images-idx3-ubyte").exists() and not (raw / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST not present at {raw} (only the development machines have ../shared/data)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """Folders of tiny trained checkpoints, MNIST-shaped (1×28×28, 10 classes): gan, cgan, vae, vae2d, cvae.
+
+    A few steps on generated blobs: they load and run like real models but draw nothing recognisable.
+    """
+    from genimg.engine import train
+
+    from .helpers import blob_data, tiny_config
+
+    folder = tmp_path_factory.mktemp("tiny-models")
+    specs = {"gan": ("dcgan", 0, 8), "cgan": ("dcgan", 10, 8), "vae": ("vae", 0, 8), "vae2d": ("vae", 0, 2),
+             "cvae": ("vae", 10, 8)}
+    paths = {}
+    for name, (kind, classes, latent_dim) in specs.items():
+        config = tiny_config(kind, num_classes=classes, steps=3, out=str(folder / name))
+        config = config.replace(model=config.model.__class__(**{**config.model.to_dict(), "latent_dim": latent_dim}))
+        for _ in train(config, data=blob_data(64, 28, 1, num_classes=10)):
+            pass
+        paths[name] = folder / name
+    return paths
