@@ -1,13 +1,39 @@
-"""genimg's page: `python app.py` opens it; the module-level `demo` is what Hugging Face Spaces runs."""
+"""genimg's page: `python app.py` opens it; the module-level `demo` is what Hugging Face Spaces runs.
+
+Wiring only: every tab lives in genimg/ui/, every computation in genimg/.
+"""
 
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+import torch  # noqa: E402
 
 from genimg.render import SHIPPED_DIR, Renderer, discover  # noqa: E402
+from genimg.ui.context import ExploreContext  # noqa: E402
+from genimg.ui.encode_tab import build_encode_tab  # noqa: E402
 from genimg.ui.explore import build_explore_tab  # noqa: E402
+from genimg.ui.gan_tab import build_gan_tab  # noqa: E402
+from genimg.ui.i18n import LATEX, build_i18n, register, t  # noqa: E402
+from genimg.ui.interpolate_tab import build_interpolate_tab  # noqa: E402
+from genimg.ui.latent_tab import build_latent_tab  # noqa: E402
+from genimg.ui.learn_tab import build_learn_tab  # noqa: E402
+
+register(
+    {"app.title": "# genimg — a latent-space lab for GANs and VAEs",
+     "latent.tab": "Latent space", "interp.tab": "Interpolate",
+     "app.subtitle": "Move through the latent space of trained generative models: samples, sliders, "
+                     "interpolations, your own drawings. Every model here was trained by genimg; its card gives its "
+                     "numbers."},
+    {"app.title": "# genimg — GAN 与 VAE 的隐空间实验室",
+     "latent.tab": "隐空间", "interp.tab": "插值",
+     "app.subtitle": "在训练好的生成模型的隐空间中漫游：样本、滑块、插值，还有你自己的手绘。这里的每个模型都由 genimg "
+                     "训练，模型卡给出了它的各项指标。"},
+)
+
+# Pixel-art images stay crisp when the browser stretches them to the column width.
+CSS = "#samples-grid img, #latent-image img, #latent-compare img, .crisp img { image-rendering: pixelated; }"
 
 
 def model_folders() -> list[str]:
@@ -16,17 +42,44 @@ def model_folders() -> list[str]:
     return [str(SHIPPED_DIR), *extra]
 
 
+def configure_threads() -> None:
+    """One CPU thread per request: on a small CPU (a free Space has 2 cores), two threads per tiny
+    forward pass contend with each other and with other requests; one is faster and steadier.
+    GENIMG_THREADS overrides it."""
+    if not torch.cuda.is_available():
+        torch.set_num_threads(int(os.environ.get("GENIMG_THREADS", "1")))
+
+
 def build_demo(folders: list[str] | None = None) -> gr.Blocks:
-    renderer = Renderer()
-    entries = discover(*(folders if folders is not None else model_folders()))
+    context = ExploreContext(Renderer(), discover(*(folders if folders is not None else model_folders())))
     with gr.Blocks(title="genimg — a latent-space lab") as demo:
-        gr.Markdown("# genimg — a latent-space lab for GANs and VAEs")
-        with gr.Tab("Explore"):
-            build_explore_tab(renderer, entries)
+        gr.Markdown(t("app.title"))
+        gr.Markdown(t("app.subtitle"))
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab(t("samples.tab"), id="samples", elem_id="tab-samples"):
+                build_explore_tab(context)
+            with gr.Tab(t("latent.tab"), id="latent", elem_id="tab-latent"):
+                build_latent_tab(context)
+            with gr.Tab(t("interp.tab"), id="interpolate", elem_id="tab-interpolate"):
+                interpolate = build_interpolate_tab(context)
+            with gr.Tab(t("encode.tab"), id="encode", elem_id="tab-encode"):
+                build_encode_tab(context)
+            with gr.Tab(t("gan.tab"), id="gan", elem_id="tab-gan"):
+                build_gan_tab(context)
+            with gr.Tab(t("learn.tab"), id="learn", elem_id="tab-learn"):
+                build_learn_tab()
+        if context.entries:
+            demo.load(interpolate.on_load, None, interpolate.outputs, api_visibility="private")
     return demo
+
+
+def launch(demo: gr.Blocks, **options):
+    """Launch with the translations and styles (tests call this too)."""
+    return demo.launch(i18n=build_i18n(), css=CSS, **options)
 
 
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.launch()
+    configure_threads()
+    launch(demo)

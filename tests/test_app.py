@@ -8,7 +8,9 @@ import pytest
 
 from genimg.cli import main
 from genimg.render import Renderer, discover
+from genimg.ui.context import ExploreContext
 from genimg.ui.explore import EVERY_CLASS, ExploreHandlers
+from genimg.ui.i18n import table
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +49,10 @@ def test_renderer_caches_and_is_deterministic(model_folder):
 
 
 def test_explore_handlers(model_folder):
-    handlers = ExploreHandlers(Renderer("cpu"), discover(model_folder))
-    cvae, gan = list(handlers.entries)
+    handlers = ExploreHandlers(ExploreContext(Renderer("cpu"), discover(model_folder)))
+    cvae, gan = (str(model_folder / "tiny-cvae"), str(model_folder / "tiny-gan"))
     update = handlers.class_choices(cvae)
-    assert update["choices"] == [EVERY_CLASS, "circle", "square", "triangle"]
+    assert update["choices"][1:] == ["circle", "square", "triangle"] and update["choices"][0][1] == EVERY_CLASS
     assert handlers.class_choices(gan)["interactive"] is False
     squares = handlers.samples(cvae, 5, 6, "square")
     mixed = handlers.samples(cvae, 5, 6, EVERY_CLASS)
@@ -59,8 +61,9 @@ def test_explore_handlers(model_folder):
     for bad_seed in (None, -1, 1.5):
         with pytest.raises(gr.Error, match="seed"):
             handlers.samples(gan, bad_seed, 4, EVERY_CLASS)
-    with pytest.raises(gr.Error, match="Pick a model"):
-        handlers.samples("no such model", 0, 4, EVERY_CLASS)
+    for not_offered in ("no such model", str(model_folder / "broken"), "/etc"):
+        with pytest.raises(gr.Error, match="Pick a model"):
+            handlers.samples(not_offered, 0, 4, EVERY_CLASS)
     with pytest.raises(gr.Error, match="not a class"):
         handlers.samples(cvae, 0, 4, "hexagon")
     assert "tiny-gan" in handlers.card(gan) or "no model card" in handlers.card(gan)
@@ -72,12 +75,10 @@ def test_app_serves_samples_end_to_end(model_folder):
     import app
 
     demo = app.build_demo([str(model_folder)])
-    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
         client = Client(url, verbose=False)
-        label = ExploreHandlers(Renderer("cpu"), discover(model_folder)).entries
-        cvae_label = next(iter(label))
-        result = client.predict(cvae_label, 7, 9, EVERY_CLASS, api_name="/samples")
+        result = client.predict(str(model_folder / "tiny-cvae"), 7, 9, EVERY_CLASS, api_name="/samples")
         from PIL import Image
 
         image = np.asarray(Image.open(result if isinstance(result, str) else result["path"]))
@@ -93,3 +94,11 @@ def test_app_without_models_still_opens(tmp_path):
 
     demo = app.build_demo([str(tmp_path)])
     assert isinstance(demo, gr.Blocks)
+
+
+def test_every_string_exists_in_both_languages():
+    import app  # noqa: F401  (imports every tab, which registers its strings)
+
+    english, chinese = table("en"), table("zh-CN")
+    assert english.keys() == chinese.keys()
+    assert all(chinese[key].strip() for key in chinese)

@@ -19,9 +19,9 @@ from genimg.models.vae import VAEBase
 def shapes_judge(tmp_path_factory):
     """A judge trained for one short epoch on 28×28 shapes; good enough to tell shapes apart."""
     out = tmp_path_factory.mktemp("judge") / "shapes-judge"
-    train = make_shapes(2000, image_size=28, seed=0, split="train")
+    train = make_shapes(3000, image_size=28, seed=0, split="train")
     test = make_shapes(600, image_size=28, seed=0, split="test")
-    progress = list(train_judge(train, test, epochs=2, batch_size=64, out=out))
+    progress = list(train_judge(train, test, epochs=4, batch_size=64, out=out))
     return out, progress[-1].test_accuracy, train, test
 
 

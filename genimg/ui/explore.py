@@ -1,4 +1,4 @@
-"""Explore tab: pick a trained model, a seed and a class, and see a grid of its samples."""
+"""Samples tab: pick a trained model, a seed and a class, and see a grid of its samples."""
 
 from __future__ import annotations
 
@@ -8,61 +8,111 @@ import gradio as gr
 import numpy as np
 
 from ..checkpoint import CheckpointError
-from ..render import ModelEntry, Renderer
+from .context import ExploreContext
+from .i18n import LATEX, message, register, request_language, t
 
-EVERY_CLASS = "one class per column"
-INTRO = """
-A **generator** turns a latent vector *z* into an image. The **seed** picks *z* from a standard normal
-distribution (drawn on the CPU, so a seed shows the same images on every machine). A GAN's generator learned
-to fool a discriminator; a VAE's decoder learned to rebuild images from their codes. Conditional models also take
-the class they should draw.
-"""
+EVERY_CLASS = "*"
+
+ENGLISH = {
+    "samples.tab": "Samples",
+    "samples.intro": (
+        "### Samples\n"
+        "A **generator** turns a latent vector $z$ into an image, $x = G(z)$. The **seed** picks $z$ from a standard "
+        "normal distribution, $z \\sim \\mathcal{N}(0, I)$, drawn on the CPU so that a seed shows the same images on "
+        "every machine and every visit. A GAN's generator learned to fool a discriminator; a VAE's decoder learned to "
+        "rebuild images from their codes. Conditional models also take the class they should draw. Each model's card "
+        "below says how it was trained and how good it is, in numbers."
+    ),
+    "samples.model": "Model",
+    "samples.seed": "Seed",
+    "samples.random": "🎲 Random",
+    "samples.count": "Samples",
+    "samples.class": "Class",
+    "samples.every_class": "one class per column",
+    "samples.grid": "Samples",
+    "samples.none": "**No trained models were found.** Train one with `python -m genimg train ... --out "
+                    "checkpoints/NAME` and reload the page.",
+    "samples.pick_model": "Pick a model from the list first.",
+    "samples.bad_seed": "The seed must be a whole number from 0 to 9,223,372,036,854,775,807.",
+    "samples.bad_class": "{value} is not a class of {model}.",
+    "samples.no_card": "*{model} has no model card.*",
+    "samples.failed": "This model could not be used: {error}",
+}
+CHINESE = {
+    "samples.tab": "样本",
+    "samples.intro": (
+        "### 样本\n"
+        "**生成器**把隐向量 $z$ 变成图像，$x = G(z)$。**种子**从标准正态分布中取出 $z$，$z \\sim \\mathcal{N}(0, I)$；"
+        "它在 CPU 上生成，所以同一个种子在任何机器、任何时候都给出同样的图像。GAN 的生成器学会了骗过判别器；"
+        "VAE 的解码器学会了从编码重建图像。条件模型还需要知道要画哪一类。下方的模型卡用数字说明模型如何训练、效果如何。"
+    ),
+    "samples.model": "模型",
+    "samples.seed": "种子",
+    "samples.random": "🎲 随机",
+    "samples.count": "样本数",
+    "samples.class": "类别",
+    "samples.every_class": "每列一个类别",
+    "samples.grid": "样本",
+    "samples.none": "**没有找到训练好的模型。** 请用 `python -m genimg train ... --out checkpoints/NAME` 训练一个，然后刷新页面。",
+    "samples.pick_model": "请先从列表中选择一个模型。",
+    "samples.bad_seed": "种子必须是 0 到 9,223,372,036,854,775,807 之间的整数。",
+    "samples.bad_class": "{value} 不是 {model} 的类别。",
+    "samples.no_card": "*{model} 没有模型卡。*",
+    "samples.failed": "无法使用这个模型：{error}",
+}
+register(ENGLISH, CHINESE)
 
 
 class ExploreHandlers:
-    """The tab's callbacks, testable without a browser."""
+    """The tab's callbacks, testable without a browser. Dropdown values are checkpoint folder paths, and only
+    those the page offered are accepted."""
 
-    def __init__(self, renderer: Renderer, entries: list[ModelEntry]) -> None:
-        self.renderer = renderer
-        self.entries = {entry.label: entry for entry in entries}
+    def __init__(self, context: ExploreContext) -> None:
+        self.context = context
+        self.renderer = context.renderer
 
-    def entry(self, label: str | None) -> ModelEntry:
-        if label not in self.entries:
-            raise gr.Error("Pick a model from the list first.")
-        return self.entries[label]
+    def entry(self, path: str | None, language: str = "en"):
+        entry = self.context.entry(path)
+        if entry is None:
+            raise gr.Error(message("samples.pick_model", language))
+        return entry
 
-    def class_choices(self, label: str | None) -> dict:
-        entry = self.entries.get(label)
+    def class_choices(self, path: str | None) -> dict:
+        entry = self.context.entry(path)
+        every = (t("samples.every_class"), EVERY_CLASS)
         if entry is None or not entry.num_classes:
-            return gr.update(choices=[EVERY_CLASS], value=EVERY_CLASS, interactive=False)
-        return gr.update(choices=[EVERY_CLASS, *entry.class_names], value=EVERY_CLASS, interactive=True)
+            return gr.update(choices=[every], value=EVERY_CLASS, interactive=False)
+        return gr.update(choices=[every, *entry.class_names], value=EVERY_CLASS, interactive=True)
 
-    def card(self, label: str | None) -> str:
-        entry = self.entries.get(label)
+    def card(self, path: str | None, request: gr.Request | None = None) -> str:
+        entry = self.context.entry(path)
         if entry is None:
             return ""
-        text = entry.card or f"*{entry.name} has no model card.*"
+        text = entry.card or message("samples.no_card", request_language(request), model=entry.name)
         # the card's image links are relative to its folder, which the page does not serve
         return "\n".join(line for line in text.splitlines() if not line.startswith("!["))
 
-    def samples(self, label: str | None, seed: float | None, count: float, chosen_class: str | None) -> np.ndarray:
-        entry = self.entry(label)
+    def samples(self, path: str | None, seed: float | None, count: float, chosen_class: str | None,
+                request: gr.Request | None = None) -> np.ndarray:
+        language = request_language(request)
+        entry = self.entry(path, language)
         if seed is None or not float(seed).is_integer() or not 0 <= seed < 2**63:
-            raise gr.Error("The seed must be a whole number from 0 to 9,223,372,036,854,775,807.")
+            raise gr.Error(message("samples.bad_seed", language))
         class_index = None
         if entry.num_classes and chosen_class not in (None, EVERY_CLASS):
             if chosen_class not in entry.class_names:
-                raise gr.Error(f"{chosen_class!r} is not a class of {entry.name}.")
+                raise gr.Error(message("samples.bad_class", language, value=repr(chosen_class), model=entry.name))
             class_index = entry.class_names.index(chosen_class)
         try:
-            return self.renderer.sample_grid(entry.path, int(seed), int(count), class_index, scale=4)
+            count = int(min(max(count or 1, 1), 64))
+            return self.renderer.sample_grid(entry.path, int(seed), count, class_index, scale=4)
         except (ValueError, CheckpointError) as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(message("samples.failed", language, error=error)) from None
 
-    def first_grid(self, label: str) -> np.ndarray | None:
+    def first_grid(self, path: str) -> np.ndarray | None:
         """The grid shown when the page opens; None (an empty image) if the model cannot be loaded."""
         try:
-            return self.samples(label, 0, 16, EVERY_CLASS)
+            return self.samples(path, 0, 16, EVERY_CLASS)
         except Exception:  # a broken checkpoint must not keep the page from opening; picking it shows the error
             return None
 
@@ -71,27 +121,28 @@ class ExploreHandlers:
         return random.randrange(0, 1_000_000)
 
 
-def build_explore_tab(renderer: Renderer, entries: list[ModelEntry]) -> ExploreHandlers:
+def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
     """Lay out the tab inside the current gr.Blocks and wire its events."""
-    handlers = ExploreHandlers(renderer, entries)
-    labels = list(handlers.entries)
-    gr.Markdown(INTRO)
-    if not labels:
-        gr.Markdown("**No trained models were found.** Train one with `python -m genimg train ... "
-                    "--out checkpoints/NAME` and reload the page.")
+    handlers = ExploreHandlers(context)
+    choices = context.choices()
+    gr.Markdown(t("samples.intro"), latex_delimiters=LATEX)
+    if not choices:
+        gr.Markdown(t("samples.none"))
         return handlers
+    first = choices[0][1]
     with gr.Row():
         with gr.Column(scale=1):
-            model = gr.Dropdown(labels, value=labels[0], label="Model", elem_id="model")
+            model = gr.Dropdown(choices, value=first, label=t("samples.model"), elem_id="samples-model")
             with gr.Row():
-                seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", elem_id="seed")
-                randomize = gr.Button("🎲 Random", elem_id="random-seed")
-            count = gr.Slider(1, 64, value=16, step=1, label="Samples", elem_id="count")
-            chosen_class = gr.Dropdown([EVERY_CLASS], value=EVERY_CLASS, label="Class", elem_id="class")
+                seed = gr.Number(value=0, precision=0, minimum=0, label=t("samples.seed"), elem_id="samples-seed")
+                randomize = gr.Button(t("samples.random"), elem_id="samples-random")
+            count = gr.Slider(1, 64, value=16, step=1, label=t("samples.count"), elem_id="samples-count")
+            chosen_class = gr.Dropdown([(t("samples.every_class"), EVERY_CLASS)], value=EVERY_CLASS,
+                                       label=t("samples.class"), elem_id="samples-class")
         with gr.Column(scale=2):
-            grid = gr.Image(handlers.first_grid(labels[0]), label="Samples", type="numpy", format="png",
-                            elem_id="grid", interactive=False)
-    card = gr.Markdown(handlers.card(labels[0]), elem_id="card")
+            grid = gr.Image(handlers.first_grid(first), label=t("samples.grid"), type="numpy", format="png",
+                            elem_id="samples-grid", interactive=False)
+    card = gr.Markdown(handlers.card(first), elem_id="samples-card")
 
     inputs = [model, seed, count, chosen_class]
     model.change(handlers.class_choices, model, chosen_class, api_visibility="private").then(

@@ -15,6 +15,8 @@ import gradio as gr
 from gradio.i18n import I18nData
 
 LANGUAGES = ("en", "zh-CN")
+# Markdown with $inline$ and $$display$$ formulas
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 _TABLES: dict[str, dict[str, str]] = {language: {} for language in LANGUAGES}
 
 

@@ -1,0 +1,598 @@
+"""Encode tab: a VAE encodes your drawing (mean and spread per dimension, where it lands on the latent map),
+the clickable latent map with its manifold grid, and latent arithmetic A − B + C for VAEs and GANs.
+
+Also the pieces the GAN tab shares: the drawing pad, reading a drawing or an upload, and resolving a model.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import torch
+
+from ..checkpoint import CheckpointError
+from ..encode import (LatentMap, LatentMapCache, decode, encode_image, latent_arithmetic,
+                      manifold_grid, render_code_chart, to_picture)
+from ..imageinput import MESSAGES_EN, MESSAGES_ZH, ImageInputError, default_style, load_user_image, \
+    needs_inversion, to_model_input
+from ..latent import seeded_latents
+from ..models import GAN, VAEBase
+from ..render import ModelEntry
+from .context import ExploreContext
+from .i18n import LATEX, message, register, request_language, t
+
+CANVAS = 280
+SCALE = 8  # 28 px → 224 px on the page
+ACTIVE_KL = 0.1  # nats: a dimension with less KL than this carries (almost) no information about the image
+MAX_SEED = 2**63 - 1
+
+EN = {
+    "encode.tab": "Encode",
+    "encode.intro": r"""
+### Encode your own drawing with a VAE
+A VAE's **encoder** reads an image $x$ and answers with a distribution over codes,
+$q(z|x)=\mathcal{N}(\mu,\operatorname{diag}\sigma^2)$; its **decoder** turns a code back into an image. Training
+maximises the evidence lower bound (ELBO)
+$$\log p(x) \ge \mathbb{E}_{q(z|x)}[\log p(x|z)] - \mathrm{KL}(q(z|x)\,\|\,p(z)),$$
+a reconstruction term minus a pull of every $q(z|x)$ towards the prior $p(z)=\mathcal{N}(0,I)$. Codes are
+sampled with the reparameterisation $z=\mu+\sigma\odot\epsilon$, $\epsilon\sim\mathcal{N}(0,I)$, so that
+gradients reach $\mu$ and $\sigma$.
+""",
+    "encode.howto": """Draw a digit (white on black, like MNIST) or upload a picture. It is prepared the way MNIST was
+made: the strokes are scaled into a 20 × 20 box and centred by their centre of mass in a 28 × 28 field; **dark ink
+on light paper is inverted first**. You see the prepared input, the reconstruction decoder($\\mu$), every
+dimension's mean $\\mu_i$ with its spread $\\pm\\sigma_i$ against the prior's band, and where the code lands on
+the latent map.""",
+    "encode.no_vae": "**No VAE was found.** Train one (`python -m genimg train --model vae --latent-dim 2 ...`) "
+                     "and reload the page.",
+    "encode.model": "VAE",
+    "encode.class": "Class of your drawing",
+    "encode.decode_as": "Decode as class",
+    "encode.sub_encode": "Encode a drawing",
+    "encode.sub_map": "Latent map",
+    "encode.sub_arithmetic": "Latent arithmetic",
+    "encode.source": "Use",
+    "encode.source_draw": "the drawing",
+    "encode.source_upload": "the uploaded picture",
+    "encode.source_seed": "a seed",
+    "encode.sketch": "Draw here (white on black)",
+    "encode.upload": "…or upload a picture",
+    "encode.run": "Encode",
+    "encode.prepared": "Prepared input (28 × 28)",
+    "encode.reconstruction": "Reconstruction: decoder(μ)",
+    "encode.code": "Code: mean μ (dot) ± σ (bar) per dimension; grey: the prior's ±1 and ±2",
+    "encode.on_map": "Where the code lands (ring: ±1σ)",
+    "encode.table": "The numbers",
+    "encode.map_intro": r"""
+### The latent map
+Every dot is the code $\mu$ of one test image, coloured by its class; the dashed circles are 1, 2 and 3 standard
+deviations of the prior. The KL term keeps the cloud near the origin, the reconstruction term pulls the classes
+apart. **Click anywhere on the map** to decode that point. With more than two latent dimensions the map shows the
+plane of the first two principal axes of the codes (other directions set to 0). The grid decodes 20 × 20 points
+spaced by the prior's quantiles, $z=(\Phi^{-1}(u),\Phi^{-1}(v))$ (Kingma & Welling 2014, fig. 4). A conditional
+VAE is told the class separately, so its map holds only the *style* (slant, thickness) and the colours mix.
+""",
+    "encode.map": "Latent map: click a point to decode it",
+    "encode.map_show": "Show the map",
+    "encode.picked": "Decoded at the clicked point",
+    "encode.manifold": "Manifold: a 20 × 20 grid over the prior's quantiles",
+    "encode.arith_intro": r"""
+### Latent arithmetic
+Codes can be added and subtracted: $z = z_A - z_B + z_C$, then decoded. If a direction in latent space means
+"thicker" or "slanted", $z_A - z_B$ isolates it and adding $z_C$ applies it to another image (Radford et al. 2016
+averaged three examples per concept to make this reliable; single images are noisier). Each of A, B, C comes from a
+seed ($z\sim\mathcal{N}(0,I)$) or, for a VAE, from a drawing or a picture (its encoder mean $\mu$).
+""",
+    "encode.arith_model": "Model (GAN or VAE)",
+    "encode.arith_class": "Class (conditional models)",
+    "encode.operand_a": "A",
+    "encode.operand_b": "B (subtracted)",
+    "encode.operand_c": "C",
+    "encode.seed": "Seed",
+    "encode.arith_run": "Compute A − B + C",
+    "encode.result": "A − B + C",
+    # messages returned by handlers
+    "encode.pick_model": "Pick a model from the list first.",
+    "encode.pick_vae": "This needs a VAE: pick one from the list.",
+    "encode.pick_gan": "This needs a GAN: pick one from the list.",
+    "encode.pick_class": "Pick a class for {model}: one of {classes}.",
+    "encode.load_failed": "The model {model} could not be loaded: {error}",
+    "encode.not_upload": "Only a picture uploaded on this page can be read: upload it again.",
+    "encode.bad_seed": "The seed must be a whole number from 0 to 9,223,372,036,854,775,807.",
+    "encode.bad_source": "Choose where the picture comes from: the drawing, an upload or a seed.",
+    "encode.inverted": "Your picture has a light background, so it was **inverted** to light strokes on black, like "
+                   "MNIST.",
+    "encode.kl_summary": "KL(q(z|x) ‖ p(z)) = **{kl:.2f} nats**; **{active} of {dim}** dimensions are in use "
+                     "(KL > {threshold} nats). In the others μ ≈ 0 and σ ≈ 1: the encoder says nothing there and the "
+                     "prior wins.",
+    "encode.chart_cut": "The chart shows the {shown} dimensions with the most KL, of {dim}.",
+    "encode.map_test": "The map: codes of {count:,} test images of {dataset}.",
+    "encode.map_samples": "The test set could not be loaded ({reason}), so the map shows {count:,} of the model's own "
+                      "samples, re-encoded (colours: the class they were drawn with).",
+    "encode.map_pca": "Latent size {dim}: shown in the plane of the first two principal axes of the codes ({first:.0%} and "
+                  "{second:.0%} of their variance); a click decodes a point of that plane, other directions 0.",
+    "encode.picked_z": "Decoded z = ({values})",
+    "encode.outside_map": "That click was outside the plot: click inside the square.",
+    "encode.col_dim": "dimension",
+    "encode.col_mean": "mean μ",
+    "encode.col_sigma": "spread σ",
+    "encode.col_kl": "KL (nats)",
+    "encode.arith_needs_vae": "Only a VAE can encode a drawing or a picture; with a GAN choose seeds for A, B and C (or "
+                          "find a drawing's z in the GAN tab).",
+    "encode.arith_norms": "‖z‖/√D — A {a:.2f}, B {b:.2f}, C {c:.2f}, result {result:.2f}. Prior samples sit near 1; "
+                      "a result far from 1 lies where the model was rarely trained and may decode poorly.",
+}
+ZH = {
+    "encode.tab": "编码",
+    "encode.intro": r"""
+### 用 VAE 编码你自己的手绘
+VAE 的**编码器**读入图像 $x$，给出编码的一个分布 $q(z|x)=\mathcal{N}(\mu,\operatorname{diag}\sigma^2)$；
+**解码器**再把编码变回图像。训练最大化证据下界（ELBO）
+$$\log p(x) \ge \mathbb{E}_{q(z|x)}[\log p(x|z)] - \mathrm{KL}(q(z|x)\,\|\,p(z)),$$
+即重建项减去把每个 $q(z|x)$ 拉向先验 $p(z)=\mathcal{N}(0,I)$ 的一项。编码用重参数化
+$z=\mu+\sigma\odot\epsilon$，$\epsilon\sim\mathcal{N}(0,I)$ 采样，这样梯度可以传到 $\mu$ 和 $\sigma$。
+""",
+    "encode.howto": """画一个数字（黑底白字，和 MNIST 一样）或上传一张图片。它会按 MNIST 的制作方式预处理：笔画缩放到
+20 × 20 的框内，再按质心放在 28 × 28 的中央；**浅色纸上的深色笔迹会先反色**。你会看到预处理后的输入、重建结果
+decoder($\\mu$)、每一维的均值 $\\mu_i$ 及其离散度 $\\pm\\sigma_i$（与先验的范围对比），以及编码落在潜在空间地图上的位置。""",
+    "encode.no_vae": "**没有找到 VAE。** 请先训练一个（`python -m genimg train --model vae --latent-dim 2 ...`），"
+                     "然后刷新页面。",
+    "encode.model": "VAE",
+    "encode.class": "你画的类别",
+    "encode.decode_as": "按此类别解码",
+    "encode.sub_encode": "编码手绘",
+    "encode.sub_map": "潜在空间地图",
+    "encode.sub_arithmetic": "潜在向量运算",
+    "encode.source": "使用",
+    "encode.source_draw": "手绘",
+    "encode.source_upload": "上传的图片",
+    "encode.source_seed": "随机种子",
+    "encode.sketch": "在这里画（黑底白字）",
+    "encode.upload": "……或上传一张图片",
+    "encode.run": "编码",
+    "encode.prepared": "预处理后的输入（28 × 28）",
+    "encode.reconstruction": "重建：decoder(μ)",
+    "encode.code": "编码：每一维的均值 μ（点）± σ（条）；灰色：先验的 ±1 和 ±2",
+    "encode.on_map": "编码落在哪里（圆环：±1σ）",
+    "encode.table": "具体数值",
+    "encode.map_intro": r"""
+### 潜在空间地图
+每个点是一张测试图像的编码 $\mu$，颜色表示类别；虚线圆是先验的 1、2、3 个标准差。KL 项让点云靠近原点，重建项把
+各类分开。**点击地图上任意位置**即可解码该点。潜在维数大于 2 时，地图显示编码的前两个主轴所张成的平面（其余方向取 0）。
+网格按先验的分位数解码 20 × 20 个点，$z=(\Phi^{-1}(u),\Phi^{-1}(v))$（Kingma & Welling 2014，图 4）。
+条件 VAE 的类别是单独给出的，所以它的地图只包含*风格*（倾斜、粗细），各种颜色会混在一起。
+""",
+    "encode.map": "潜在空间地图：点击一个点来解码",
+    "encode.map_show": "显示地图",
+    "encode.picked": "点击位置的解码结果",
+    "encode.manifold": "流形：在先验分位数上的 20 × 20 网格",
+    "encode.arith_intro": r"""
+### 潜在向量运算
+编码可以相加减：$z = z_A - z_B + z_C$，再解码。如果潜在空间中某个方向表示“更粗”或“更斜”，$z_A - z_B$ 就把它
+分离出来，加上 $z_C$ 就把它用到另一张图上（Radford 等人 2016 对每个概念取三个样本的平均，使结果更可靠；单张图像噪声更大）。
+A、B、C 各自来自一个随机种子（$z\sim\mathcal{N}(0,I)$），或者对 VAE 来说，来自一幅手绘或图片（编码器的均值 $\mu$）。
+""",
+    "encode.arith_model": "模型（GAN 或 VAE）",
+    "encode.arith_class": "类别（条件模型）",
+    "encode.operand_a": "A",
+    "encode.operand_b": "B（减去）",
+    "encode.operand_c": "C",
+    "encode.seed": "随机种子",
+    "encode.arith_run": "计算 A − B + C",
+    "encode.result": "A − B + C",
+    "encode.pick_model": "请先从列表中选择一个模型。",
+    "encode.pick_vae": "这里需要 VAE：请从列表中选择一个。",
+    "encode.pick_gan": "这里需要 GAN：请从列表中选择一个。",
+    "encode.pick_class": "请为 {model} 选择一个类别：{classes} 之一。",
+    "encode.load_failed": "无法加载模型 {model}：{error}",
+    "encode.not_upload": "只能读取在本页面上传的图片：请重新上传。",
+    "encode.bad_seed": "随机种子必须是 0 到 9,223,372,036,854,775,807 之间的整数。",
+    "encode.bad_source": "请选择图片来源：手绘、上传或随机种子。",
+    "encode.inverted": "你的图片背景较浅，所以已**反色**为黑底白字，和 MNIST 一样。",
+    "encode.kl_summary": "KL(q(z|x) ‖ p(z)) = **{kl:.2f} 奈特**；{dim} 维中有 **{active}** 维在使用（KL > {threshold} 奈特）。"
+                     "其余各维 μ ≈ 0、σ ≈ 1：编码器在那里没有提供信息，先验占了上风。",
+    "encode.chart_cut": "图中显示 KL 最大的 {shown} 维（共 {dim} 维）。",
+    "encode.map_test": "地图：{dataset} 的 {count:,} 张测试图像的编码。",
+    "encode.map_samples": "无法加载测试集（{reason}），所以地图显示模型自己生成的 {count:,} 个样本再编码的结果"
+                      "（颜色：生成时使用的类别）。",
+    "encode.map_pca": "潜在维数 {dim}：显示在编码前两个主轴张成的平面上（分别占方差的 {first:.0%} 和 {second:.0%}）；"
+                  "点击解码的是该平面上的点，其余方向取 0。",
+    "encode.picked_z": "解码的 z = ({values})",
+    "encode.outside_map": "点击位置在图外：请点击方框之内。",
+    "encode.col_dim": "维度",
+    "encode.col_mean": "均值 μ",
+    "encode.col_sigma": "离散度 σ",
+    "encode.col_kl": "KL（奈特）",
+    "encode.arith_needs_vae": "只有 VAE 能编码手绘或图片；对 GAN，请为 A、B、C 选择随机种子（或在 GAN 标签页中求出手绘对应的 z）。",
+    "encode.arith_norms": "‖z‖/√D — A {a:.2f}，B {b:.2f}，C {c:.2f}，结果 {result:.2f}。先验样本大约在 1 附近；"
+                      "结果离 1 很远时，它位于模型很少训练到的区域，解码效果可能较差。",
+}
+register(MESSAGES_EN, MESSAGES_ZH)
+register(EN, ZH)
+
+
+# ------------------------------------------------------------------------------------- shared pieces
+
+_SHARED_CACHE: LatentMapCache | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_cache() -> LatentMapCache:
+    """The process-wide cache of latent maps, test images and D's reference scores that both tabs use by default."""
+    global _SHARED_CACHE
+    with _SHARED_LOCK:
+        if _SHARED_CACHE is None:
+            _SHARED_CACHE = LatentMapCache()
+        return _SHARED_CACHE
+
+
+
+def sketchpad(label_key: str = "encode.sketch", **extra: Any) -> gr.Sketchpad:
+    """A pad that draws white on black at once (GRADIO.md's recipe), 280 × 280 like MNIST's 28 × 28 × 10."""
+    return gr.Sketchpad(type="numpy", image_mode="L", canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
+                        value={"background": np.zeros((CANVAS, CANVAS), np.uint8), "layers": [], "composite": None},
+                        brush=gr.Brush(default_size=18, colors=["#ffffff"], color_mode="fixed"),
+                        label=t(label_key), **extra)
+
+
+def upload_box(label_key: str = "encode.upload", **extra: Any) -> gr.File:
+    """An upload that hands over a path; the file is decoded by genimg.imageinput, not by Gradio."""
+    return gr.File(label=t(label_key), file_types=["image"], type="filepath", file_count="single", **extra)
+
+
+def error(key: str, language: str, **values: Any) -> gr.Error:
+    return gr.Error(message(key, language, **values))
+
+
+def uploaded_path(value: Any, language: str) -> str:
+    """The path of a file that Gradio's upload saved in its upload folder; anything else is refused."""
+    path = getattr(value, "name", value)  # gr.File may hand over a NamedString
+    if not isinstance(path, (str, os.PathLike)):
+        raise error("image.missing", language)
+    folder = Path(gr.utils.get_upload_folder()).resolve()  # GRADIO_TEMP_DIR, else <tmp>/gradio
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(folder):
+        raise error("encode.not_upload", language)
+    return str(resolved)
+
+
+def read_picture(source: str | None, sketch: Any, upload: Any, language: str) -> np.ndarray:
+    """The chosen picture as float (H, W, 3) in [0, 1]; gr.Error in the user's language when it is unusable."""
+    try:
+        if source == "draw":
+            return load_user_image(sketch)
+        if source == "upload":
+            if upload is None:
+                raise ImageInputError("image.missing")
+            return load_user_image(uploaded_path(upload, language))
+    except ImageInputError as problem:
+        raise error(problem.key, language, **problem.values) from None
+    raise error("encode.bad_source", language)
+
+
+def prepare(picture: np.ndarray, entry: ModelEntry, config: Any, language: str) -> tuple[torch.Tensor, bool]:
+    """A loaded picture → the model's input (1, C, S, S), and whether it was inverted."""
+    inverted = config.channels == 1 and needs_inversion(picture)
+    try:
+        tensor = to_model_input(picture, config.channels, config.image_size,
+                                style=default_style(config.channels, config.image_size, entry.dataset), invert=inverted)
+    except ImageInputError as problem:
+        raise error(problem.key, language, **problem.values) from None
+    return tensor, inverted
+
+
+def load(context: ExploreContext, path: str | None, language: str, family: str | None = None
+         ) -> tuple[ModelEntry, GAN | VAEBase, Any]:
+    """Resolve a dropdown value through the context (nothing else is read) and load the model."""
+    entry = context.entry(path)
+    if entry is None:
+        raise error("encode.pick_model" if family is None else f"encode.pick_{family}", language)
+    is_gan = "gan" in entry.kind
+    if (family == "vae" and is_gan) or (family == "gan" and not is_gan):
+        raise error(f"encode.pick_{family}", language)
+    try:
+        model, config = context.renderer.model(entry.path)
+    except (CheckpointError, OSError, ValueError) as problem:
+        raise error("encode.load_failed", language, model=entry.name, error=str(problem)) from None
+    return entry, model, config
+
+
+def class_index(entry: ModelEntry, name: str | None, language: str) -> int | None:
+    """The index of a class name for a conditional model; None for an unconditional one."""
+    if not entry.num_classes:
+        return None
+    if name not in entry.class_names:
+        raise error("encode.pick_class", language, model=entry.name, classes=", ".join(entry.class_names))
+    return entry.class_names.index(name)
+
+
+def class_update(entry: ModelEntry | None, keep: str | None = None) -> dict:
+    """A class dropdown for `entry`: its classes when conditional, hidden otherwise."""
+    if entry is None or not entry.num_classes:
+        return gr.update(choices=[], value=None, visible=False)
+    value = keep if keep in entry.class_names else entry.class_names[0]
+    return gr.update(choices=list(entry.class_names), value=value, visible=True)
+
+
+def check_seed(seed: Any, language: str) -> int:
+    if seed is None or isinstance(seed, bool):
+        raise error("encode.bad_seed", language)
+    try:
+        number = float(seed)
+    except (TypeError, ValueError):
+        raise error("encode.bad_seed", language) from None
+    if not number.is_integer() or not 0 <= number <= MAX_SEED:
+        raise error("encode.bad_seed", language)
+    return int(seed) if isinstance(seed, int) else int(number)
+
+
+# ---------------------------------------------------------------------------------------- handlers
+
+
+class EncodeHandlers:
+    """The tab's callbacks, testable without a browser. Every model path is resolved through `context`."""
+
+    def __init__(self, context: ExploreContext, maps: LatentMapCache | None = None) -> None:
+        self.context = context
+        self.maps = maps or shared_cache()
+
+    def warm_up(self) -> None:
+        """Build the latent map of every VAE now (seconds each; e.g. in a background thread at start-up)."""
+        for _, path in self.vae_choices():
+            try:
+                self.latent_map(path)
+            except Exception:  # a broken checkpoint or data set shows its error when the map is asked for
+                continue
+
+    # -- model choice
+    def vae_choices(self) -> list[tuple[str, str]]:
+        """VAEs, the most instructive first: 2-D unconditional ones (their map is the latent space itself)."""
+        choices = self.context.choices(gans=False)
+        preferred = {path for _, path in self.context.choices(gans=False, latent_dim=2, conditional=False)}
+        return sorted(choices, key=lambda choice: choice[1] not in preferred)
+
+    def model_changed(self, path: str | None, keep: str | None = None) -> tuple[dict, dict]:
+        """Class pickers (encode-as, decode-as) for the chosen VAE."""
+        entry = self.context.entry(path)
+        return class_update(entry, keep), class_update(entry, keep)
+
+    def latent_map(self, path: str | None, language: str = "en") -> tuple[ModelEntry, Any, LatentMap]:
+        entry, model, config = load(self.context, path, language, "vae")
+        return entry, model, self.maps.get(model, entry.dataset, config.image_size, config.channels)
+
+    def map_note(self, latent_map: LatentMap, language: str) -> str:
+        if latent_map.source == "test":
+            lines = [message("encode.map_test", language, count=len(latent_map.codes), dataset=latent_map.source_name)]
+        else:
+            lines = [message("encode.map_samples", language, count=len(latent_map.codes), reason=latent_map.note)]
+        if latent_map.latent_dim > 2:
+            lines.append(message("encode.map_pca", language, dim=latent_map.latent_dim, first=latent_map.explained[0],
+                                 second=latent_map.explained[1]))
+        return "\n\n".join(lines)
+
+    # -- encode a drawing
+    def encode(self, path: str | None, class_name: str | None, decode_name: str | None, source: str | None,
+               sketch: Any, upload: Any, request: gr.Request | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame, str]:
+        """→ prepared input, reconstruction, code chart, map with a marker, the numbers, a note (Markdown)."""
+        language = request_language(request)
+        entry, model, config = load(self.context, path, language, "vae")
+        label = class_index(entry, class_name, language)
+        decode_label = class_index(entry, decode_name, language) if entry.num_classes and decode_name else label
+        picture = read_picture(source, sketch, upload, language)
+        tensor, inverted = prepare(picture, entry, config, language)
+        encoding = encode_image(model, tensor, label, decode_label)
+        latent_map = self.maps.get(model, entry.dataset, config.image_size, config.channels)
+        mean, sigma, kl = encoding.mean.numpy(), encoding.sigma.numpy(), encoding.kl_per_dimension.numpy()
+        chart, shown = render_code_chart(mean, sigma, kl)
+        notes = []
+        if inverted:
+            notes.append(message("encode.inverted", language))
+        notes.append(message("encode.kl_summary", language, kl=float(kl.sum()), active=int((kl > ACTIVE_KL).sum()),
+                             dim=len(kl), threshold=ACTIVE_KL))
+        if shown < len(kl):
+            notes.append(message("encode.chart_cut", language, shown=shown, dim=len(kl)))
+        notes.append(self.map_note(latent_map, language))
+        table = pd.DataFrame({message("encode.col_dim", language): [f"z{index + 1}" for index in range(len(mean))],
+                              message("encode.col_mean", language): np.round(mean, 3),
+                              message("encode.col_sigma", language): np.round(sigma, 3),
+                              message("encode.col_kl", language): np.round(kl, 3)})
+        return (to_picture(encoding.image, SCALE), to_picture(encoding.reconstruction, SCALE), chart,
+                latent_map.with_marker(encoding.mean, encoding.sigma), table, "\n\n".join(notes))
+
+    # -- latent map
+    def show_map(self, path: str | None, class_name: str | None, request: gr.Request | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, str, None, str]:
+        """→ the map, the manifold grid, a note, and an empty clicked-point image and text."""
+        language = request_language(request)
+        entry, model, latent_map = self.latent_map(path, language)
+        label = class_index(entry, class_name, language)
+        grid = self.maps.memo(model, ("manifold", label), lambda: manifold_grid(model, latent_map.axes, label))
+        return latent_map.image, grid, self.map_note(latent_map, language), None, ""
+
+    def pick(self, path: str | None, class_name: str | None, event: gr.SelectData,
+             request: gr.Request | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+        """A click on the map (event.index = [x, y] in the picture's pixels) → map with a marker, decoded image, z."""
+        language = request_language(request)
+        entry, model, latent_map = self.latent_map(path, language)
+        label = class_index(entry, class_name, language)
+        try:
+            x, y = (float(value) + 0.5 for value in event.index[:2])  # the centre of the clicked pixel
+        except (TypeError, ValueError, IndexError):
+            raise error("encode.outside_map", language) from None
+        z = latent_map.latent_at_pixel(x, y)
+        if z is None:
+            raise error("encode.outside_map", language)
+        image = decode(model, z, label)
+        values = ", ".join(f"{value:+.2f}" for value in z.tolist()[:8]) + (", …" if len(z) > 8 else "")
+        return latent_map.with_marker(z), to_picture(image, SCALE), message("encode.picked_z", language, values=values)
+
+    # -- arithmetic
+    def arithmetic_class(self, path: str | None) -> dict:
+        return class_update(self.context.entry(path))
+
+    def operand(self, entry: ModelEntry, model: Any, config: Any, label: int | None, source: str | None, seed: Any,
+                sketch: Any, upload: Any, language: str) -> torch.Tensor:
+        """One operand's z (D,): the seed's latent (as in Explore), or a VAE's encoder mean of a picture."""
+        if source == "seed":
+            return seeded_latents(check_seed(seed, language), 1, config.latent_dim)[0]
+        if source not in ("draw", "upload"):
+            raise error("encode.bad_source", language)
+        if not isinstance(model, VAEBase):
+            raise error("encode.arith_needs_vae", language)
+        picture = read_picture(source, sketch, upload, language)
+        tensor, _ = prepare(picture, entry, config, language)
+        return encode_image(model, tensor, label).mean
+
+    def arithmetic(self, path: str | None, class_name: str | None,
+                   source_a: str | None, seed_a: Any, sketch_a: Any, upload_a: Any,
+                   source_b: str | None, seed_b: Any, sketch_b: Any, upload_b: Any,
+                   source_c: str | None, seed_c: Any, sketch_c: Any, upload_c: Any,
+                   request: gr.Request | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+        """→ pictures of A, B, C, A − B + C, and a note on the latents' norms."""
+        language = request_language(request)
+        entry, model, config = load(self.context, path, language)
+        label = class_index(entry, class_name, language)
+        operands = [self.operand(entry, model, config, label, *values, language) for values in
+                    [(source_a, seed_a, sketch_a, upload_a), (source_b, seed_b, sketch_b, upload_b),
+                     (source_c, seed_c, sketch_c, upload_c)]]
+        images, result = latent_arithmetic(model, *operands, label=label)
+        root = config.latent_dim ** 0.5
+        norms = [float(z.norm()) / root for z in (*operands, result)]
+        note = message("encode.arith_norms", language, a=norms[0], b=norms[1], c=norms[2], result=norms[3])
+        return (*(to_picture(images[index:index + 1], SCALE) for index in range(4)), note)
+
+
+# ------------------------------------------------------------------------------------------- layout
+
+
+def source_radio(with_seed: bool, value: str = "draw", **extra: Any) -> gr.Radio:
+    choices = [(t("encode.source_draw"), "draw"), (t("encode.source_upload"), "upload")]
+    if with_seed:
+        choices.insert(0, (t("encode.source_seed"), "seed"))
+    return gr.Radio(choices, value=value, label=t("encode.source"), **extra)
+
+
+def picture_out(label_key: str, **extra: Any) -> gr.Image:
+    return gr.Image(label=t(label_key), type="numpy", format="png", interactive=False,
+                    buttons=["download", "fullscreen"], **extra)
+
+
+def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None) -> EncodeHandlers:
+    """Lay out the tab inside the current gr.Blocks and wire its events (maps: default, the shared cache)."""
+    handlers = EncodeHandlers(context, maps)
+    private = dict(api_visibility="private")
+    gr.Markdown(t("encode.intro"), latex_delimiters=LATEX)
+    vaes = handlers.vae_choices()
+    with gr.Tabs():
+        with gr.Tab(t("encode.sub_encode"), id="encode-draw"):
+            if not vaes:
+                gr.Markdown(t("encode.no_vae"))
+            else:
+                first = context.entry(vaes[0][1])
+                with gr.Row():
+                    model = gr.Dropdown(vaes, value=vaes[0][1], label=t("encode.model"), elem_id="encode-model")
+                    update = class_update(first)
+                    class_name = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
+                                             label=t("encode.class"), elem_id="encode-class")
+                    decode_name = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
+                                              label=t("encode.decode_as"), elem_id="encode-decode-as")
+                gr.Markdown(t("encode.howto"), latex_delimiters=LATEX)
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=300):
+                        source = source_radio(False, elem_id="encode-source")
+                        sketch = sketchpad(elem_id="encode-sketch")
+                        upload = upload_box(elem_id="encode-upload")
+                        run = gr.Button(t("encode.run"), variant="primary", elem_id="encode-run")
+                    with gr.Column(scale=2):
+                        with gr.Row():
+                            prepared = picture_out("encode.prepared", elem_id="encode-prepared")
+                            reconstruction = picture_out("encode.reconstruction", elem_id="encode-reconstruction")
+                        note = gr.Markdown(elem_id="encode-note")
+                        chart = picture_out("encode.code", elem_id="encode-chart")
+                with gr.Row():
+                    marked = picture_out("encode.on_map", elem_id="encode-on-map")
+                    with gr.Accordion(t("encode.table"), open=False):
+                        table = gr.Dataframe(interactive=False, elem_id="encode-table")
+
+                outputs = [prepared, reconstruction, chart, marked, table, note]
+                inputs = [model, class_name, decode_name, source, sketch, upload]
+                run.click(handlers.encode, inputs, outputs, api_name="encode")
+                # Gradio 6.31's Sketchpad sends `input` when a stroke starts (with the canvas before it) and no
+                # event when it ends, so the drawing is encoded on the button, not live; the event only flips the radio.
+                sketch.input(lambda: "draw", None, source, **private)
+                upload.upload(lambda: "upload", None, source, **private).then(handlers.encode, inputs, outputs,
+                                                                              **private)
+                model.change(handlers.model_changed, [model, class_name], [class_name, decode_name], **private)
+                class_name.input(lambda name: name, class_name, decode_name, **private)
+
+        with gr.Tab(t("encode.sub_map"), id="encode-map") as map_tab:
+            gr.Markdown(t("encode.map_intro"), latex_delimiters=LATEX)
+            if not vaes:
+                gr.Markdown(t("encode.no_vae"))
+            else:
+                with gr.Row():
+                    map_model = gr.Dropdown(vaes, value=vaes[0][1], label=t("encode.model"), elem_id="map-model")
+                    update = class_update(first)
+                    map_class = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
+                                            label=t("encode.decode_as"), elem_id="map-class")
+                    show = gr.Button(t("encode.map_show"), elem_id="map-show")
+                map_note = gr.Markdown(elem_id="map-note")
+                with gr.Row():
+                    map_image = gr.Image(label=t("encode.map"), type="numpy", format="png", interactive=False,
+                                         elem_id="map-image", scale=3)
+                    with gr.Column(scale=1, min_width=240):
+                        picked = picture_out("encode.picked", elem_id="map-picked")
+                        picked_z = gr.Markdown(elem_id="map-picked-z")
+                manifold = picture_out("encode.manifold", elem_id="map-manifold", height=600)
+                map_outputs = [map_image, manifold, map_note, picked, picked_z]
+                map_inputs = [map_model, map_class]
+                map_tab.select(handlers.show_map, map_inputs, map_outputs, **private)
+                show.click(handlers.show_map, map_inputs, map_outputs, api_name="latent_map")
+                map_model.change(lambda path, keep: handlers.model_changed(path, keep)[0], [map_model, map_class],
+                                 map_class, **private).then(handlers.show_map, map_inputs, map_outputs, **private)
+                map_class.input(handlers.show_map, map_inputs, map_outputs, **private)
+                map_image.select(handlers.pick, map_inputs, [map_image, picked, picked_z], **private)
+
+        with gr.Tab(t("encode.sub_arithmetic"), id="encode-arithmetic"):
+            gr.Markdown(t("encode.arith_intro"), latex_delimiters=LATEX)
+            everything = context.choices()
+            if not everything:
+                gr.Markdown(t("encode.no_vae"))
+                return handlers
+            with gr.Row():
+                arith_model = gr.Dropdown(everything, value=everything[0][1], label=t("encode.arith_model"),
+                                          elem_id="arith-model")
+                update = class_update(context.entry(everything[0][1]))
+                arith_class = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
+                                          label=t("encode.arith_class"), elem_id="arith-class")
+            operand_inputs = []
+            with gr.Row():
+                for letter, default_seed in (("a", 1), ("b", 2), ("c", 3)):
+                    with gr.Column(min_width=200):
+                        gr.Markdown(f"**{letter.upper()}**")
+                        operand_source = source_radio(True, "seed", elem_id=f"arith-source-{letter}")
+                        operand_seed = gr.Number(value=default_seed, precision=0, minimum=0, label=t("encode.seed"),
+                                                 elem_id=f"arith-seed-{letter}")
+                        operand_sketch = sketchpad(visible=False, elem_id=f"arith-sketch-{letter}")
+                        operand_upload = upload_box(visible=False, elem_id=f"arith-upload-{letter}")
+                        operand_source.change(
+                            lambda chosen: (gr.update(visible=chosen == "seed"), gr.update(visible=chosen == "draw"),
+                                            gr.update(visible=chosen == "upload")),
+                            operand_source, [operand_seed, operand_sketch, operand_upload], **private)
+                        operand_inputs += [operand_source, operand_seed, operand_sketch, operand_upload]
+            compute = gr.Button(t("encode.arith_run"), variant="primary", elem_id="arith-run")
+            with gr.Row():
+                pictures = [picture_out(key, elem_id=f"arith-out-{index}") for index, key in
+                            enumerate(("encode.operand_a", "encode.operand_b", "encode.operand_c", "encode.result"))]
+            arith_note = gr.Markdown(elem_id="arith-note")
+            compute.click(handlers.arithmetic, [arith_model, arith_class, *operand_inputs], [*pictures, arith_note],
+                          api_name="arithmetic")
+            arith_model.change(handlers.arithmetic_class, arith_model, arith_class, **private)
+    return handlers

@@ -1,0 +1,599 @@
+"""Latent space tab: one slider per coordinate of z, principal directions, truncation, and two models side by side.
+
+Everything a request does is cheap: the model is cached by the renderer, the directions by a DirectionCache
+(computed once per model, when it is picked), and one image is a single forward pass under inference_mode.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+from ..checkpoint import CheckpointError
+from ..directions import DEFAULT_COUNT, DirectionCache, Directions
+from ..imaging import to_uint8, upscale
+from ..latent import seeded_latents
+from ..render import ModelEntry
+from .context import ExploreContext
+from .i18n import LATEX, message, register, request_language, t
+
+SLIDER_COUNT = 16  # Gradio needs a fixed set of components: these are shown, hidden and relabelled per model
+SLIDER_RANGE = 3.0  # sliders span ±3 standard deviations; a seed's value beyond that is shown clamped
+SLIDER_STEP = 0.01
+STRENGTH_RANGE = 5.0
+DISPLAY_SIZE = 280  # images are upscaled (nearest neighbour) by the whole factor that comes closest to this
+MAX_SEED = 2**63 - 1
+RANDOM_SEEDS = 1_000_000
+NO_COMPARE = ""  # the compare dropdown's "none" value
+STATE_KEYS = ("model", "seed", "sliders", "direction", "strength", "truncation", "label", "compare")
+
+ENGLISH = {
+    "latent.intro": (
+        "### Latent space\n"
+        "A generator turns a vector of numbers into an image: $z \\sim \\mathcal{N}(0, I)$, $x = G(z)$ "
+        "(for a VAE, $G$ is the decoder). The **seed** picks $z$; each **slider** below is one coordinate $z_i$. "
+        "Drag one and see what it controls: usually several things at once, because nothing in training asked "
+        "single coordinates to mean anything.\n\n"
+        "**Principal directions** (GANSpace): we push thousands of random $z$ through the network's first layer, find the "
+        "directions in which those activations vary most (PCA), and map each back to a unit vector $v$ in z-space. "
+        "A step along one is $z' = z + \\alpha v$; PC1 is the biggest change the network makes, and the percentage "
+        "is its share of the variance.\n\n"
+        "**Truncation**: $z' = \\psi z$ pulls $z$ towards the centre of the distribution, where the generator was "
+        "trained most; images get cleaner and more typical but less varied, and at $\\psi = 0$ every seed gives the "
+        "same average image. Together: $z' = \\psi z + \\alpha v$.\n\n"
+        "**Compare** renders the same $z$ with a second model: a GAN and a VAE turn the same numbers into different "
+        "images, because nothing ties their latent spaces together."),
+    "latent.model": "Model",
+    "latent.compare": "Compare with",
+    "latent.compare.info": "Optional: a second model that renders the same z.",
+    "latent.seed": "Seed",
+    "latent.random": "🎲 Random",
+    "latent.class": "Class",
+    "latent.truncation": "Truncation ψ",
+    "latent.truncation.info": "z' = ψ·z: lower ψ trades variety for quality (1 = plain samples, 0 = the average image).",
+    "latent.direction": "Principal direction",
+    "latent.direction.info": "PCs of the first layer's activations, mapped back to z; the % is the variance each explains.",
+    "latent.strength": "Strength α",
+    "latent.strength.info": "z' = z + α·v along the chosen direction.",
+    "latent.image": "Image",
+    "latent.compare_image": "Compared model",
+    "latent.sliders": "#### The coordinates of z\nEach slider starts at the seed's value (rounded to 0.01).",
+    "latent.no_models": ("**No trained models were found.** Train one with `python -m genimg train ... --out "
+                         "checkpoints/NAME` and reload the page."),
+    "latent.note.all": "All {total} dimensions of z have a slider.",
+    "latent.note.first": ("Showing the first {shown} of {total} dimensions; the other {rest} keep the seed's "
+                          "values."),
+    "latent.note.compare_same": "**{name}** renders exactly the same z.",
+    "latent.note.compare_own": ("**{name}**'s z has {other} dimensions and this model's has {dim}, so it renders "
+                                "the seed's own z of {other} dimensions (with the same ψ), without the slider and "
+                                "direction changes."),
+    "latent.error.model": "Pick a model from the list first.",
+    "latent.error.compare": "Pick the model to compare with from the list (or none).",
+    "latent.error.load": "This model could not be loaded: {detail}",
+    "latent.error.seed": "The seed must be a whole number from 0 to 9,223,372,036,854,775,807.",
+    "latent.error.number": "{name} must be a finite number; got {value}.",
+    "latent.error.sliders": "This model has {expected} sliders; got {count} values.",
+    "latent.error.class": "{value} is not a class of this model: choose one from the list.",
+    "latent.error.direction": "{value} is not a direction of this model: choose PC1 to PC{count}.",
+    "latent.error.no_directions": "No principal directions could be found for this model: {detail}",
+    "latent.error.state": "This saved state cannot be used: {detail}",
+}
+
+CHINESE = {
+    "latent.intro": (
+        "### 隐空间\n"
+        "生成器把一个数字向量变成一幅图像：$z \\sim \\mathcal{N}(0, I)$，$x = G(z)$（对 VAE 来说，$G$ 就是解码器）。"
+        "**种子**决定 $z$；下面的每个**滑块**是 $z$ 的一个坐标 $z_i$。拖动一个滑块，看看它控制什么："
+        "通常同时控制好几样东西，因为训练从来没有要求单个坐标具有某种含义。\n\n"
+        "**主方向**（GANSpace）：我们把几千个随机的 $z$ 送进网络的第一层，用主成分分析（PCA）找出这些激活值变化最大的方向，"
+        "再把每个方向映射回 z 空间中的一个单位向量 $v$。沿它走一步就是 $z' = z + \\alpha v$；PC1 是网络最大的变化，"
+        "百分比是它解释的方差比例。\n\n"
+        "**截断**：$z' = \\psi z$ 把 $z$ 拉向分布的中心，那里是生成器训练得最充分的地方；图像会更干净、更典型，但多样性更低，"
+        "当 $\\psi = 0$ 时每个种子都给出同一幅“平均”图像。合在一起：$z' = \\psi z + \\alpha v$。\n\n"
+        "**对比**用第二个模型渲染同一个 $z$：GAN 和 VAE 会把同样的数字变成不同的图像，因为它们的隐空间之间没有任何联系。"),
+    "latent.model": "模型",
+    "latent.compare": "对比模型",
+    "latent.compare.info": "可选：用第二个模型渲染同一个 z。",
+    "latent.seed": "种子",
+    "latent.random": "🎲 随机",
+    "latent.class": "类别",
+    "latent.truncation": "截断 ψ",
+    "latent.truncation.info": "z' = ψ·z：ψ 越小，用多样性换取质量（1 = 普通采样，0 = 平均图像）。",
+    "latent.direction": "主方向",
+    "latent.direction.info": "第一层激活值的主成分，映射回 z 空间；百分比是每个方向解释的方差比例。",
+    "latent.strength": "强度 α",
+    "latent.strength.info": "沿所选方向：z' = z + α·v。",
+    "latent.image": "图像",
+    "latent.compare_image": "对比模型",
+    "latent.sliders": "#### z 的各个坐标\n每个滑块从种子对应的值开始（保留两位小数）。",
+    "latent.no_models": ("**没有找到训练好的模型。** 用 `python -m genimg train ... --out checkpoints/NAME` "
+                         "训练一个，然后刷新页面。"),
+    "latent.note.all": "z 的全部 {total} 个维度都有滑块。",
+    "latent.note.first": "显示 {total} 个维度中的前 {shown} 个；其余 {rest} 个保持种子的取值。",
+    "latent.note.compare_same": "**{name}** 渲染的是完全相同的 z。",
+    "latent.note.compare_own": ("**{name}** 的 z 是 {other} 维的，而这个模型的 z 是 {dim} 维的，所以它渲染的是同一个种子"
+                                "自己的 {other} 维 z（使用相同的 ψ），不包含滑块和主方向的改动。"),
+    "latent.error.model": "请先从列表中选择一个模型。",
+    "latent.error.compare": "请从列表中选择要对比的模型（或者不选）。",
+    "latent.error.load": "无法加载这个模型：{detail}",
+    "latent.error.seed": "种子必须是 0 到 9,223,372,036,854,775,807 之间的整数。",
+    "latent.error.number": "{name} 必须是有限的数字；收到的是 {value}。",
+    "latent.error.sliders": "这个模型有 {expected} 个滑块；收到了 {count} 个值。",
+    "latent.error.class": "{value} 不是这个模型的类别：请从列表中选择。",
+    "latent.error.direction": "{value} 不是这个模型的方向：请选择 PC1 到 PC{count}。",
+    "latent.error.no_directions": "无法为这个模型找到主方向：{detail}",
+    "latent.error.state": "无法使用这个保存的状态：{detail}",
+}
+
+register(ENGLISH, CHINESE)
+
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def slider_label(index: int) -> str:
+    """z₁, z₂, … for the slider of coordinate `index` (0-based)."""
+    return "z" + str(index + 1).translate(_SUBSCRIPTS)
+
+
+def shown_dims(latent_dim: int) -> int:
+    """How many sliders a model with this latent size gets."""
+    return min(latent_dim, SLIDER_COUNT)
+
+
+def display_scale(image_size: int) -> int:
+    """The whole upscaling factor that brings `image_size` closest to DISPLAY_SIZE from below (at least 1)."""
+    return max(1, DISPLAY_SIZE // image_size)
+
+
+ImageArray = np.ndarray  # uint8 (H, W) or (H, W, 3)
+
+
+class LatentHandlers:
+    """The tab's callbacks and its state API, testable without a browser.
+
+    Every value a user can send is checked here; problems raise gr.Error in the user's language
+    (the `language` argument: "en" or "zh-CN").
+    """
+
+    def __init__(self, context: ExploreContext, directions: DirectionCache | None = None) -> None:
+        self.context = context
+        self.renderer = context.renderer
+        self.directions_cache = directions if directions is not None else DirectionCache()
+        # set by build_latent_tab: the components, for the lead's URL state and lesson wiring
+        self.components: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ validation
+    def entry(self, model: Any, language: str = "en") -> ModelEntry:
+        """The model for a dropdown value; nothing but a listed folder is ever opened."""
+        entry = self.context.entry(model) if isinstance(model, str) else None
+        if entry is None:
+            raise gr.Error(message("latent.error.model", language))
+        return entry
+
+    def compare_entry(self, compare: Any, language: str = "en") -> ModelEntry | None:
+        if compare is None or compare == NO_COMPARE:
+            return None
+        entry = self.context.entry(compare) if isinstance(compare, str) else None
+        if entry is None:
+            raise gr.Error(message("latent.error.compare", language))
+        return entry
+
+    @staticmethod
+    def seed(value: Any, language: str = "en") -> int:
+        """A whole number in [0, 2**63) (an int, or a float/str holding one), else gr.Error."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise gr.Error(message("latent.error.seed", language))
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise gr.Error(message("latent.error.seed", language)) from None
+        if isinstance(value, float):
+            if not value.is_integer():  # also refuses NaN and ±inf
+                raise gr.Error(message("latent.error.seed", language))
+            value = int(value)
+        if not 0 <= value <= MAX_SEED:
+            raise gr.Error(message("latent.error.seed", language))
+        return value
+
+    @staticmethod
+    def number(value: Any, name: str, low: float, high: float, language: str = "en") -> float:
+        """A finite number, clamped to [low, high]; NaN, ±inf and non-numbers raise gr.Error naming `name`."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise gr.Error(message("latent.error.number", language, name=name, value=repr(value)))
+        return float(min(max(value, low), high))
+
+    def sliders(self, values: Sequence[Any], entry: ModelEntry, seed: int, language: str = "en") -> list[float]:
+        """The first shown_dims(D) values, checked and clamped to ±3; missing ones are the seed's values.
+
+        Extra values are allowed only up to SLIDER_COUNT (the page always sends all 16; hidden ones are ignored).
+        """
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise gr.Error(message("latent.error.sliders", language, expected=shown_dims(entry.latent_dim),
+                                   count=repr(values)))
+        count = shown_dims(entry.latent_dim)
+        if len(values) > count and len(values) != SLIDER_COUNT:
+            raise gr.Error(message("latent.error.sliders", language, expected=count, count=len(values)))
+        chosen = [self.number(value, slider_label(index), -SLIDER_RANGE, SLIDER_RANGE, language)
+                  for index, value in enumerate(values[:count])]
+        if len(chosen) < count:
+            chosen += self.seed_sliders(entry, seed)[len(chosen):]
+        return chosen
+
+    def label(self, value: Any, entry: ModelEntry, compare: ModelEntry | None, language: str = "en") -> int | None:
+        """The class index for the class picker; None when neither model is conditional (a class sent anyway, e.g.
+        by a page that has not caught up with a model change yet, is ignored)."""
+        source = class_source(entry, compare)
+        if source is None:
+            return None
+        if value is None:
+            return 0
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < source.num_classes:
+            raise gr.Error(message("latent.error.class", language, value=repr(value)))
+        return value
+
+    def direction(self, value: Any, entry: ModelEntry, language: str = "en") -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        count = min(DEFAULT_COUNT, entry.latent_dim)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
+            raise gr.Error(message("latent.error.direction", language, value=repr(value), count=count))
+        return value
+
+    # ------------------------------------------------------------------ library calls
+    def _model(self, entry: ModelEntry, language: str):
+        try:
+            return self.renderer.model(entry.path)
+        except (CheckpointError, OSError, ValueError, RuntimeError) as error:
+            raise gr.Error(message("latent.error.load", language, detail=str(error))) from None
+
+    def directions(self, model: Any, language: str = "en") -> Directions:
+        """The model's principal directions (computed on first use, then cached)."""
+        network, _ = self._model(self.entry(model, language), language)
+        try:
+            return self.directions_cache.get(network)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise gr.Error(message("latent.error.no_directions", language, detail=str(error))) from None
+
+    def direction_choices(self, model: Any, language: str = "en") -> list[tuple[str, int]]:
+        """("PC1 · 12.3%", 0), … for the direction dropdown; [] when the model has none."""
+        try:
+            found = self.directions(model, language)
+        except gr.Error:
+            return []
+        return [(f"PC{index + 1} · {share:.1%}", index)
+                for index, share in enumerate(found.explained_variance.tolist())]
+
+    @staticmethod
+    def seed_sliders(entry: ModelEntry, seed: int) -> list[float]:
+        """The slider positions for a seed: its z's first shown_dims(D) values, rounded to 0.01, within ±3."""
+        z = seeded_latents(seed, 1, entry.latent_dim)[0, :shown_dims(entry.latent_dim)]
+        return [round(min(max(value, -SLIDER_RANGE), SLIDER_RANGE), 2) for value in z.tolist()]
+
+    @torch.inference_mode()
+    def _image(self, network, entry: ModelEntry, z: torch.Tensor, label: int | None) -> ImageArray:
+        """One image of z (1, D) on the CPU, upscaled crisply: uint8 (H, W) or (H, W, 3)."""
+        device = self.renderer.device
+        labels = None
+        if entry.num_classes:
+            chosen = label if label is not None and 0 <= label < entry.num_classes else 0
+            labels = torch.tensor([chosen], dtype=torch.long, device=device)
+        pixels = to_uint8(network.generate(z.to(device), labels))[0]  # (C, S, S)
+        array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).contiguous().numpy()
+        return upscale(array, display_scale(pixels.shape[-1]))
+
+    def _render(self, entry: ModelEntry, compare: ModelEntry | None, seed: int, sliders: list[float],
+                label: int | None, direction: int | None, strength: float, truncation: float,
+                language: str) -> tuple[ImageArray, ImageArray | None]:
+        """Checked values → (image, compared image or None): z' = ψ·z + α·v, z's first K values being the sliders."""
+        network, _ = self._model(entry, language)
+        z = seeded_latents(seed, 1, entry.latent_dim)  # (1, D) on CPU
+        z[0, :len(sliders)] = torch.tensor(sliders, dtype=z.dtype)
+        z *= truncation
+        if direction is not None and strength != 0.0:
+            try:
+                found = self.directions_cache.get(network)
+            except (TypeError, ValueError, RuntimeError) as error:
+                raise gr.Error(message("latent.error.no_directions", language, detail=str(error))) from None
+            if direction >= len(found):
+                raise gr.Error(message("latent.error.direction", language, value=repr(direction), count=len(found)))
+            z += strength * found.vectors[direction]
+        image = self._image(network, entry, z, label)
+        if compare is None:
+            return image, None
+        other, _ = self._model(compare, language)
+        if compare.latent_dim != entry.latent_dim:  # its own z for the same seed, truncated alike
+            z = seeded_latents(seed, 1, compare.latent_dim) * truncation
+        return image, self._image(other, compare, z, label)
+
+    def _checked(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
+                 compare: Any, sliders: Sequence[Any], language: str) -> dict[str, Any]:
+        entry = self.entry(model, language)
+        other = self.compare_entry(compare, language)
+        chosen_seed = self.seed(seed, language)
+        return {
+            "entry": entry, "compare": other, "seed": chosen_seed,
+            "sliders": self.sliders(sliders, entry, chosen_seed, language),
+            "label": self.label(label, entry, other, language),
+            "direction": self.direction(direction, entry, language),
+            "strength": self.number(0.0 if strength is None else strength, message("latent.strength", language),
+                                    -STRENGTH_RANGE, STRENGTH_RANGE, language),
+            "truncation": self.number(1.0 if truncation is None else truncation,
+                                      message("latent.truncation", language), 0.0, 1.0, language),
+        }
+
+    # ------------------------------------------------------------------ events
+    def render(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
+               compare: Any, sliders: Sequence[Any], language: str = "en") -> tuple[ImageArray, ImageArray | None]:
+        """The hot path (a slider moved): (image, compared image or None)."""
+        values = self._checked(model, seed, label, direction, strength, truncation, compare, sliders, language)
+        return self._render(values["entry"], values["compare"], values["seed"], values["sliders"], values["label"],
+                            values["direction"], values["strength"], values["truncation"], language)
+
+    def reseed(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
+               compare: Any, language: str = "en") -> list[Any]:
+        """A new seed: the 16 slider values (the seed's z) and both images, in one round trip."""
+        entry = self.entry(model, language)
+        positions = self.seed_sliders(entry, self.seed(seed, language))
+        image, other = self.render(model, seed, label, direction, strength, truncation, compare, positions,
+                                   language)
+        return [*_pad(positions), image, _compare_update(other)]
+
+    def pick_model(self, model: Any, seed: Any, label: Any, truncation: Any, compare: Any,
+                   language: str = "en") -> list[Any]:
+        """A new model: sliders shown, labelled and set to the seed's z; directions listed (computed once per
+        model); strength back to 0; the class picker for this pair of models; both images. One round trip."""
+        entry = self.entry(model, language)
+        other = self.compare_entry(compare, language)
+        chosen_seed = self.seed(seed, language)
+        source = class_source(entry, other)
+        keep = source is not None and isinstance(label, int) and not isinstance(label, bool) and \
+            0 <= label < source.num_classes
+        state = {"model": str(entry.path), "seed": chosen_seed, "sliders": self.seed_sliders(entry, chosen_seed),
+                 "direction": 0, "strength": 0.0, "label": label if keep else None,
+                 "truncation": self.number(1.0 if truncation is None else truncation,
+                                           message("latent.truncation", language), 0.0, 1.0, language),
+                 "compare": None if other is None else str(other.path)}
+        return self._layout(state, language)
+
+    def pick_compare(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
+                     compare: Any, sliders: Sequence[Any], language: str = "en") -> list[Any]:
+        """A new model to compare with: the class picker (it may now be needed) and both images."""
+        entry = self.entry(model, language)
+        other = self.compare_entry(compare, language)
+        source = class_source(entry, other)
+        if source is None:
+            label = None
+        elif not (isinstance(label, int) and 0 <= label < source.num_classes):
+            label = 0
+        image, second = self.render(model, seed, label, direction, strength, truncation, compare, sliders, language)
+        return [class_update(source, label), image, _compare_update(second)]
+
+    def notes(self, model: Any, compare: Any, language: str = "en") -> str:
+        """The line under the images: how many dimensions have sliders, and what the compared model renders."""
+        entry = self.context.entry(model) if isinstance(model, str) else None
+        if entry is None:
+            return ""
+        total, shown = entry.latent_dim, shown_dims(entry.latent_dim)
+        lines = [message("latent.note.all", language, total=total) if total == shown else
+                 message("latent.note.first", language, shown=shown, total=total, rest=total - shown)]
+        other = self.context.entry(compare) if isinstance(compare, str) and compare else None
+        if other is not None:
+            if other.latent_dim == entry.latent_dim:
+                lines.append(message("latent.note.compare_same", language, name=other.name))
+            else:
+                lines.append(message("latent.note.compare_own", language, name=other.name, other=other.latent_dim,
+                                     dim=entry.latent_dim))
+        return "\n\n".join(lines)
+
+    @staticmethod
+    def random_seed() -> int:
+        return random.randrange(0, RANDOM_SEEDS)
+
+    # ------------------------------------------------------------------ state (URL state, lesson bundles)
+    def state(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
+              compare: Any, sliders: Sequence[Any], language: str = "en") -> dict[str, Any]:
+        """The page's values as a checked, JSON-serialisable dict (keys: STATE_KEYS).
+
+        {"model": folder path, "seed": int, "sliders": [float × shown_dims(D)], "direction": int (0 = PC1) or
+        None, "strength": float, "truncation": float, "label": int or None, "compare": folder path or None}
+        """
+        values = self._checked(model, seed, label, direction, strength, truncation, compare, sliders, language)
+        return {
+            "model": str(values["entry"].path), "seed": values["seed"], "sliders": values["sliders"],
+            "direction": values["direction"], "strength": values["strength"], "truncation": values["truncation"],
+            "label": values["label"], "compare": None if values["compare"] is None else str(values["compare"].path),
+        }
+
+    def _state_values(self, state: Any, language: str) -> dict[str, Any]:
+        if not isinstance(state, dict):
+            detail = f"expected a dict, got {type(state).__name__}"
+            raise gr.Error(message("latent.error.state", language, detail=detail))
+        unknown = sorted(set(state) - set(STATE_KEYS), key=str)
+        if unknown:
+            raise gr.Error(message("latent.error.state", language,
+                                   detail=f"unknown keys {unknown}; accepted: {', '.join(STATE_KEYS)}"))
+        if "model" not in state or "seed" not in state:
+            raise gr.Error(message("latent.error.state", language, detail="'model' and 'seed' are required"))
+        return {"model": state["model"], "seed": state["seed"], "label": state.get("label"),
+                "direction": state.get("direction"), "strength": state.get("strength", 0.0),
+                "truncation": state.get("truncation", 1.0), "compare": state.get("compare"),
+                "sliders": state.get("sliders", [])}
+
+    def render_from_state(self, state: dict, language: str = "en") -> tuple[ImageArray, ImageArray | None]:
+        """(image, compared image or None) for a state dict; the same pixels as the page shows for it.
+
+        Missing optional keys take the page's defaults (sliders: the seed's values, direction: none,
+        strength 0, truncation 1, label: the first class, compare: none).
+        """
+        return self.render(**self._state_values(state, language), language=language)
+
+    def apply_state(self, state: dict, language: str = "en") -> list[Any]:
+        """gr.updates that put a state on the page, in the order of `components["state_outputs"]`:
+        model, seed, truncation, compare, then what pick_model returns (16 sliders, direction, strength, class,
+        image, compared image)."""
+        values = self._state_values(state, language)
+        checked = self.state(**values, language=language)
+        layout = self._layout(checked, language)
+        return [gr.update(value=checked["model"]), gr.update(value=checked["seed"]),
+                gr.update(value=checked["truncation"]), gr.update(value=checked["compare"] or NO_COMPARE), *layout]
+
+    def _layout(self, state: dict[str, Any], language: str) -> list[Any]:
+        """16 slider updates, direction, strength, class, image, compared image for a checked state."""
+        entry = self.entry(state["model"], language)
+        other = self.compare_entry(state["compare"], language)
+        shown = shown_dims(entry.latent_dim)
+        sliders = [gr.update(visible=index < shown, label=slider_label(index),
+                             value=state["sliders"][index] if index < shown else 0.0)
+                   for index in range(SLIDER_COUNT)]
+        choices = self.direction_choices(state["model"], language)
+        direction = state["direction"] if state["direction"] is not None and state["direction"] < len(choices) else 0
+        direction_update = gr.update(choices=choices, value=direction if choices else None,
+                                     interactive=bool(choices))
+        label = self.label(state["label"], entry, other, language)
+        image, second = self._render(entry, other, state["seed"], state["sliders"], label,
+                                     direction if choices else None, state["strength"], state["truncation"], language)
+        return [*sliders, direction_update, gr.update(value=state["strength"]),
+                class_update(class_source(entry, other), label), image, _compare_update(second)]
+
+
+def class_source(entry: ModelEntry, compare: ModelEntry | None) -> ModelEntry | None:
+    """The model whose classes the class picker lists: the main one if conditional, else the compared one."""
+    if entry.num_classes:
+        return entry
+    if compare is not None and compare.num_classes:
+        return compare
+    return None
+
+
+def class_update(source: ModelEntry | None, label: int | None) -> dict:
+    if source is None:
+        return gr.update(choices=[], value=None, visible=False)
+    choices = [(name, index) for index, name in enumerate(source.class_names)]
+    return gr.update(choices=choices, value=label if label is not None else 0, visible=True)
+
+
+def _compare_update(image: ImageArray | None) -> dict:
+    return gr.update(value=image, visible=image is not None)
+
+
+def _pad(positions: list[float]) -> list[float]:
+    return positions + [0.0] * (SLIDER_COUNT - len(positions))
+
+
+def _initial(handlers: LatentHandlers, model: str) -> dict[str, Any] | None:
+    """The first model's layout at seed 0 as plain values, or None if it cannot be loaded (the page still opens;
+    picking the model again shows the error)."""
+    try:
+        updates = handlers.pick_model(model, 0, None, 1.0, NO_COMPARE)
+    except Exception:  # a broken checkpoint must not keep the page from opening
+        return None
+    *sliders, direction, _, label, image, _ = updates
+    return {"sliders": sliders, "direction": direction, "label": label, "image": image}
+
+
+def build_latent_tab(context: ExploreContext) -> LatentHandlers:
+    """Lay out the tab inside the current gr.Blocks and wire its events; the handlers keep the components."""
+    handlers = LatentHandlers(context)
+    gr.Markdown(t("latent.intro"), latex_delimiters=LATEX, elem_id="latent-intro")
+    choices = context.choices()
+    if not choices:
+        gr.Markdown(t("latent.no_models"), elem_id="latent-no-models")
+        return handlers
+    first = choices[0][1]
+    initial = _initial(handlers, first)
+    hidden = {"visible": False, "value": 0.0, "label": ""}
+    slider_start = initial["sliders"] if initial else [hidden] * SLIDER_COUNT
+    direction_start = initial["direction"] if initial else {"choices": [], "value": None}
+    label_start = initial["label"] if initial else {"choices": [], "value": None, "visible": False}
+
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            model = gr.Dropdown(choices, value=first, label=t("latent.model"), elem_id="latent-model")
+            compare = gr.Dropdown([("—", NO_COMPARE), *choices], value=NO_COMPARE, label=t("latent.compare"),
+                                  info=t("latent.compare.info"), elem_id="latent-compare-model")
+            with gr.Row():
+                seed = gr.Number(value=0, precision=0, minimum=0, label=t("latent.seed"), elem_id="latent-seed")
+                randomize = gr.Button(t("latent.random"), elem_id="latent-random")
+            label = gr.Dropdown(label_start["choices"], value=label_start["value"], visible=label_start["visible"],
+                                label=t("latent.class"), elem_id="latent-class")
+            truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.01, label=t("latent.truncation"),
+                                   info=t("latent.truncation.info"), elem_id="latent-truncation")
+            direction = gr.Dropdown(direction_start["choices"], value=direction_start["value"],
+                                    label=t("latent.direction"), info=t("latent.direction.info"),
+                                    elem_id="latent-direction")
+            strength = gr.Slider(-STRENGTH_RANGE, STRENGTH_RANGE, value=0.0, step=0.05, label=t("latent.strength"),
+                                 info=t("latent.strength.info"), elem_id="latent-strength")
+        with gr.Column(scale=2):
+            with gr.Row():
+                image = gr.Image(initial["image"] if initial else None, label=t("latent.image"), type="numpy",
+                                 format="png", interactive=False, elem_id="latent-image")
+                compare_image = gr.Image(None, label=t("latent.compare_image"), type="numpy", format="png",
+                                         interactive=False, visible=False, elem_id="latent-compare")
+            note = gr.Markdown(elem_id="latent-note")
+    gr.Markdown(t("latent.sliders"), elem_id="latent-sliders-title")
+    sliders = []
+    for row in range(SLIDER_COUNT // 4):
+        with gr.Row():
+            for column in range(4):
+                start = slider_start[row * 4 + column]
+                sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=start["value"], step=SLIDER_STEP,
+                                         label=start["label"], visible=start["visible"], min_width=160,
+                                         elem_id=f"latent-z{row * 4 + column}"))
+
+    def render_event(request: gr.Request, model, seed, label, direction, strength, truncation, compare, *values):
+        return handlers.render(model, seed, label, direction, strength, truncation, compare, values,
+                               request_language(request))
+
+    def reseed_event(request: gr.Request, model, seed, label, direction, strength, truncation, compare):
+        if seed is None:  # the box is being edited: wait for a number
+            return [gr.skip()] * (SLIDER_COUNT + 2)
+        return handlers.reseed(model, seed, label, direction, strength, truncation, compare,
+                               request_language(request))
+
+    def model_event(request: gr.Request, model, seed, label, truncation, compare):
+        return handlers.pick_model(model, seed, label, truncation, compare, request_language(request))
+
+    def compare_event(request: gr.Request, model, seed, label, direction, strength, truncation, compare, *values):
+        return handlers.pick_compare(model, seed, label, direction, strength, truncation, compare, values,
+                                     request_language(request))
+
+    def notes_event(request: gr.Request, model, compare):
+        return handlers.notes(model, compare, request_language(request))
+
+    controls = [model, seed, label, direction, strength, truncation, compare]
+    render_inputs = [*controls, *sliders]
+    images = [image, compare_image]
+    gr.on([slider.input for slider in sliders] + [strength.input, truncation.input, direction.input, label.input],
+          render_event, render_inputs, images, trigger_mode="always_last", show_progress="hidden",
+          api_name="latent_render")
+    model.input(model_event, [model, seed, label, truncation, compare], [*sliders, direction, strength, label, *images],
+                show_progress="minimal", api_visibility="undocumented", api_name="latent_pick_model")
+    seed.input(reseed_event, controls, [*sliders, *images], trigger_mode="always_last", show_progress="hidden",
+               api_visibility="undocumented", api_name="latent_reseed")
+    randomize.click(handlers.random_seed, None, seed, api_visibility="private").then(
+        reseed_event, controls, [*sliders, *images], show_progress="hidden", api_visibility="private")
+    compare.input(compare_event, render_inputs, [label, *images], show_progress="minimal",
+                  api_visibility="undocumented", api_name="latent_pick_compare")
+    gr.on(None, notes_event, [model, compare], note, show_progress="hidden", api_visibility="private")
+
+    handlers.components = {
+        "model": model, "seed": seed, "label": label, "direction": direction, "strength": strength,
+        "truncation": truncation, "compare": compare, "sliders": sliders, "image": image,
+        "compare_image": compare_image, "note": note, "randomize": randomize,
+        # state(*[values of state_inputs]) ↔ apply_state(state) → updates for state_outputs
+        "state_inputs": render_inputs,
+        "state_outputs": [model, seed, truncation, compare, *sliders, direction, strength, label, *images],
+    }
+    return handlers

@@ -1,0 +1,116 @@
+"""A real browser (headless Chromium via Playwright): move a slider, draw a digit, interpolate, read Chinese.
+
+Needs Debian's chromium (`apt-get install chromium`) and Playwright's Python package
+(`pip install -r tests/requirements.txt`); skipped, saying which is missing, where they are not installed.
+Screenshots go to $GENIMG_SCREENSHOTS when it is set.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.skipif(sync_playwright is None, reason="Playwright is not installed (pip install -r tests/requirements.txt)"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def page_url(tiny_models):
+    import app
+
+    demo = app.build_demo([str(next(iter(tiny_models.values())).parent)])
+    _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def screenshot(page, name: str) -> None:
+    folder = os.environ.get("GENIMG_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def image_source(page, selector: str) -> str:
+    locator = page.locator(f"{selector} img").first
+    expect(locator).to_be_visible(timeout=30_000)
+    return locator.get_attribute("src") or ""
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_slider_moves_the_image(browser, page_url):
+    page = browser.new_page(locale="en-US", viewport={"width": 1300, "height": 1000})
+    page.goto(page_url)
+    open_tab(page, "Latent space")
+    before = image_source(page, "#latent-image")
+    slider = page.locator("#latent-z0 input[type=range]")
+    slider.focus()
+    for _ in range(40):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#latent-image img").first).not_to_have_attribute("src", before, timeout=30_000)
+    screenshot(page, "latent-slider")
+    page.close()
+
+
+def test_drawing_is_encoded_and_reconstructed(browser, page_url):
+    page = browser.new_page(locale="en-US", viewport={"width": 1300, "height": 1100})
+    page.goto(page_url)
+    open_tab(page, "Encode")
+    canvas = page.locator("#encode-sketch canvas").last
+    expect(canvas).to_be_visible(timeout=30_000)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    for step in range(1, 21):  # a vertical stroke: a "1"
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.2 + 0.03 * step))
+    page.mouse.up()
+    page.locator("#encode-run").click()
+    expect(page.locator("#encode-reconstruction img").first).to_be_visible(timeout=30_000)
+    screenshot(page, "encode-drawing")
+    page.close()
+
+
+def test_interpolation_gives_a_gif(browser, page_url):
+    page = browser.new_page(locale="en-US", viewport={"width": 1300, "height": 1100})
+    page.goto(page_url)
+    open_tab(page, "Interpolate")
+    page.locator("#interp-run").click()
+    expect(page.locator("#interp-slerp img").first).to_have_attribute("src", __import__("re").compile(r"\.gif"),
+                                                                     timeout=30_000)
+    screenshot(page, "interpolate")
+    page.close()
+
+
+def test_the_page_speaks_chinese(browser, page_url):
+    page = browser.new_page(locale="zh-CN", viewport={"width": 1300, "height": 1000})
+    page.goto(page_url)
+    expect(page.get_by_role("tab", name="样本")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("tab", name="插值")).to_be_visible()
+    open_tab(page, "学习")
+    expect(page.locator("#learn-gan")).to_contain_text("生成器")
+    screenshot(page, "chinese")
+    page.close()

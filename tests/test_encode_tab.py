@@ -1,0 +1,323 @@
+"""The Encode and GAN tabs: VAE codes, the latent map and its clicks, the manifold, arithmetic, GAN inversion,
+the discriminator's score, refusals in the user's language, and both tabs built inside gr.Blocks."""
+
+import string
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from genimg.config import ModelConfig
+from genimg.encode import (LatentMapCache, MapView, build_latent_map, decode, discriminator_logits, encode_image,
+                           invert_generator, latent_arithmetic, manifold_grid, render_code_chart)
+from genimg.imageinput import MESSAGES_EN
+from genimg.latent import seeded_latents
+from genimg.models import build_model
+from genimg.render import Renderer, discover
+from genimg.ui import encode_tab, gan_tab
+from genimg.ui.context import ExploreContext
+from genimg.ui.encode_tab import EncodeHandlers, build_encode_tab
+from genimg.ui.gan_tab import GanHandlers, build_gan_tab
+from genimg.ui.i18n import table
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and leave the other core to whatever else runs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def context(tiny_models):
+    return ExploreContext(Renderer("cpu"), discover(next(iter(tiny_models.values())).parent))
+
+
+@pytest.fixture(scope="module")
+def maps():
+    return LatentMapCache(download=False, sample_count=300)
+
+
+def path_of(context, name):
+    return next(str(entry.path) for entry in context.entries if entry.name == name)
+
+
+def drawing(size=280):
+    picture = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(picture).line([(70, 60), (200, 60), (120, 230)], fill=255, width=18)
+    return {"background": np.zeros((size, size), np.uint8), "layers": [], "composite": np.asarray(picture)}
+
+
+def chinese():
+    return SimpleNamespace(headers={"accept-language": "zh-CN,zh;q=0.9"}, query_params={})
+
+
+def placeholders(text):
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_string_exists_in_both_languages():
+    english, chinese_table = table("en"), table("zh-CN")
+    for module_table in (encode_tab.EN, gan_tab.EN, MESSAGES_EN):
+        for key in module_table:
+            assert key in english and key in chinese_table, key
+            assert placeholders(english[key]) == placeholders(chinese_table[key]), key
+            assert english[key] != chinese_table[key] or key in ("encode.model", "gan.model", "encode.operand_a",
+                                                                   "encode.operand_c", "encode.result",
+                                                                   "gan.reconstruction"), key
+    assert "\\mathrm{KL}" in english["encode.intro"] and "z=\\mu+\\sigma\\odot\\epsilon" in english["encode.intro"]
+    assert "\\min_G\\max_D" in english["gan.intro"] and "\\arg\\min_z" in english["gan.invert_intro"]
+
+
+def test_both_tabs_build_inside_blocks(context):
+    with gr.Blocks() as demo:
+        with gr.Tab("Encode"):
+            encode_handlers = build_encode_tab(context)
+        with gr.Tab("GAN"):
+            gan_handlers = build_gan_tab(context)
+    assert isinstance(encode_handlers, EncodeHandlers) and isinstance(gan_handlers, GanHandlers)
+    names = {dependency.api_name for dependency in demo.fns.values()}
+    assert {"encode", "latent_map", "arithmetic", "invert", "ask_discriminator"} <= names
+    with gr.Blocks():  # and with no models at all
+        build_encode_tab(ExploreContext(Renderer("cpu"), []))
+        build_gan_tab(ExploreContext(Renderer("cpu"), []))
+
+
+def test_encode_returns_code_and_reconstruction(context, maps):
+    model, config = context.renderer.model(path_of(context, "vae"))
+    image = torch.rand(1, 1, 28, 28)
+    encoding = encode_image(model, image)
+    assert encoding.mean.shape == encoding.sigma.shape == encoding.kl_per_dimension.shape == (8,)
+    assert encoding.reconstruction.shape == (1, 1, 28, 28)
+    assert 0 <= float(encoding.reconstruction.min()) and float(encoding.reconstruction.max()) <= 1
+    assert torch.allclose(encoding.sigma, (0.5 * encoding.log_variance).exp())
+    with torch.inference_mode():
+        mean, _ = model.encode(image)
+        assert torch.allclose(encoding.reconstruction, model.generate(mean), atol=1e-6)
+
+    handlers = EncodeHandlers(context, maps)
+    prepared, reconstruction, chart, marked, numbers, note = handlers.encode(
+        path_of(context, "vae"), None, None, "draw", drawing(), None)
+    assert prepared.shape == reconstruction.shape == (224, 224)
+    assert chart.ndim == 3 and marked.ndim == 3 and len(numbers) == 8 and list(numbers.columns)[0] == "dimension"
+    assert "KL" in note and "inverted" not in note
+    cvae = path_of(context, "cvae")
+    as_three = handlers.encode(cvae, "3", "3", "draw", drawing(), None)
+    as_five = handlers.encode(cvae, "3", "5", "draw", drawing(), None)
+    assert np.array_equal(as_three[2], as_five[2]) and not np.array_equal(as_three[1], as_five[1])  # same code
+    paper = {"composite": 255 - drawing()["composite"]}  # dark ink on white paper
+    assert "inverted" in handlers.encode(path_of(context, "vae"), None, None, "draw", paper, None)[5]
+
+
+def test_code_chart_keeps_the_most_informative_rows():
+    mean, sigma, kl = np.zeros(100), np.ones(100), np.zeros(100)
+    kl[[3, 50, 97]] = 5.0
+    chart, shown = render_code_chart(mean, sigma, kl, max_rows=64)
+    assert shown == 64 and chart.dtype == np.uint8
+    assert render_code_chart(mean[:5], sigma[:5])[1] == 5
+
+
+def test_map_view_round_trip():
+    view = MapView(left=44, top=12, size=480, radius=3.5)
+    points = np.array([[0.0, 0.0], [1.25, -2.0], [-3.5, 3.5], [3.4, 0.1]])
+    pixels = view.to_pixels(points)
+    assert np.allclose(pixels[0], [44 + 240, 12 + 240])
+    assert pixels[1, 0] > pixels[0, 0] and pixels[1, 1] > pixels[0, 1]  # right and down: v grows upwards
+    for point, pixel in zip(points, pixels):
+        assert np.allclose(view.to_coordinates(*pixel), point)
+    assert view.to_coordinates(10, 100) is None and view.to_coordinates(300, 600) is None
+
+
+def test_latent_map_and_clicks_decode_the_point(context, maps):
+    path = path_of(context, "vae2d")
+    model, config = context.renderer.model(path)
+    latent_map = maps.get(model, "blobs", 28, 1)  # no test split for "blobs": the model's own samples
+    assert latent_map.source == "samples" and "blobs" in latent_map.note and len(latent_map.codes) == 300
+    assert np.array_equal(latent_map.axes, np.eye(2)) and maps.get(model, "blobs", 28, 1) is latent_map
+    handlers = EncodeHandlers(context, maps)
+    picture, grid, note, _, _ = handlers.show_map(path, None)
+    assert picture.shape == latent_map.image.shape and "re-encoded" in note
+    assert grid.shape == (20 * 28, 20 * 28)  # 20 × 20 digits of 28 px
+    view = latent_map.view
+    centre = gr.SelectData(None, {"index": [view.left + view.size // 2, view.top + view.size // 2], "value": None})
+    marked, decoded, text = handlers.pick(path, None, centre)
+    z = latent_map.latent_at_pixel(view.left + view.size // 2 + 0.5, view.top + view.size // 2 + 0.5)
+    assert float(z.abs().max()) < 2 * view.radius / view.size  # within a pixel of (0, 0)
+    expected = decode(model, z)
+    assert np.array_equal(decoded, encode_tab.to_picture(expected, encode_tab.SCALE))
+    assert "+0.0" in text or "-0.0" in text
+    assert not np.array_equal(marked, latent_map.image)  # the marker is drawn on a copy
+    corner = gr.SelectData(None, {"index": [2, 2], "value": None})
+    with pytest.raises(gr.Error, match="outside"):
+        handlers.pick(path, None, corner)
+
+
+def test_warm_up_builds_every_vae_map(context):
+    cache = LatentMapCache(download=False, sample_count=100)
+    EncodeHandlers(context, cache).warm_up()
+    for name in ("vae", "vae2d", "cvae"):
+        model, _ = context.renderer.model(path_of(context, name))
+        assert len(cache.get(model, "blobs", 28, 1).codes) == 100
+
+
+def test_latent_map_from_a_test_split_and_principal_axes(context):
+    model, config = context.renderer.model(path_of(context, "vae"))
+    cache = LatentMapCache(download=False, limit=200)
+    latent_map = cache.get(model, "shapes", 28, 1)  # built in: no download
+    assert latent_map.source == "test" and latent_map.labels is not None and len(latent_map.codes) == 200
+    assert latent_map.class_names == ("circle", "square", "triangle")
+    assert latent_map.axes.shape == (8, 2) and np.allclose(latent_map.axes.T @ latent_map.axes, np.eye(2), atol=1e-6)
+    assert np.allclose(latent_map.project(latent_map.codes), latent_map.points)
+    u, v = 0.7, -0.4
+    assert np.allclose(latent_map.project(latent_map.to_latent(u, v)), [[u, v]], atol=1e-6)
+    grid = manifold_grid(model, latent_map.axes, steps=5)
+    assert grid.shape == (5 * 28, 5 * 28)
+    images = torch.rand(12, 1, 28, 28)
+    labels = torch.arange(12) % 3
+    built = build_latent_map(model, images, labels, ["a", "b", "c"])
+    assert built.image.dtype == np.uint8 and built.points.shape == (12, 2)
+
+
+def test_manifold_grid_size_and_orientation(context):
+    model, _ = context.renderer.model(path_of(context, "vae2d"))
+    grid = manifold_grid(model, steps=20)
+    assert grid.shape == (560, 560) and grid.dtype == np.uint8
+    top_right = decode(model, torch.special.ndtri(torch.tensor([19.5 / 20, 19.5 / 20])).float())
+    cell = grid[:28, -28:]
+    assert np.abs(cell.astype(int) - np.round(top_right[0, 0].numpy() * 255).astype(int)).max() <= 1
+    with pytest.raises(ValueError):
+        manifold_grid(model, steps=100)
+
+
+def test_arithmetic_equals_decoding_the_sum(context, maps):
+    handlers = EncodeHandlers(context, maps)
+    for name, class_name in (("gan", None), ("vae", None), ("cgan", "4")):
+        path = path_of(context, name)
+        model, config = context.renderer.model(path)
+        a, b, c, result, note = handlers.arithmetic(path, class_name, "seed", 1, None, None, "seed", 2, None, None,
+                                                    "seed", 3, None, None)
+        z_a, z_b, z_c = (seeded_latents(seed, 1, config.latent_dim)[0] for seed in (1, 2, 3))
+        label = None if class_name is None else int(class_name)
+        expected = decode(model, z_a - z_b + z_c, label)
+        assert np.array_equal(result, encode_tab.to_picture(expected, encode_tab.SCALE))
+        assert np.array_equal(a, encode_tab.to_picture(decode(model, z_a, label), encode_tab.SCALE))
+        assert "‖z‖/√D" in note
+    vae_model, _ = context.renderer.model(path_of(context, "vae"))
+    images, z = latent_arithmetic(vae_model, *(seeded_latents(seed, 1, 8)[0] for seed in (4, 5, 6)))
+    assert images.shape == (4, 1, 28, 28) and z.shape == (8,)
+    # a drawing as an operand: its encoder mean
+    path = path_of(context, "vae")
+    drawn = handlers.arithmetic(path, None, "draw", 0, drawing(), None, "seed", 0, None, None, "seed", 0, None, None)
+    assert np.array_equal(drawn[0], drawn[3])  # A − B + C with B = C is A
+    with pytest.raises(gr.Error, match="Only a VAE"):
+        handlers.arithmetic(path_of(context, "gan"), None, "draw", 0, drawing(), None, "seed", 0, None, None,
+                            "seed", 0, None, None)
+
+
+def varied_generator():
+    """A small untrained DCGAN whose images change clearly with z (the tiny trained one draws almost flat grey)."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="dcgan", latent_dim=8, width=8)).eval()
+    with torch.no_grad():
+        for layer in model.generator.modules():
+            if isinstance(layer, torch.nn.ConvTranspose2d):
+                fan_in = layer.weight.shape[0] * layer.weight.shape[2] * layer.weight.shape[3] / 4
+                layer.weight.normal_(0.0, 1.5 / fan_in ** 0.5)
+    return model
+
+
+def test_inversion_recovers_a_generated_target(context):
+    model = varied_generator()
+    weights = [parameter.detach().clone() for parameter in model.parameters()]
+    target = decode(model, seeded_latents(123, 1, model.latent_dim)[0])
+    assert float(decode(model, seeded_latents(7, 4, 8)).std(dim=0).mean()) > 0.05
+    reports = list(invert_generator(model, target, steps=150, restarts=3, candidates=16, report_every=25))
+    assert reports[-1].done and not any(report.done for report in reports[:-1]) and len(reports) >= 3
+    assert reports[-1].mse < reports[0].mse / 10
+    assert all(torch.equal(before, after) for before, after in zip(weights, model.parameters()))
+    assert all(parameter.grad is None for parameter in model.parameters())
+    with pytest.raises(ValueError, match="steps"):
+        next(invert_generator(model, target, steps=5000))
+
+    handlers = GanHandlers(context, LatentMapCache(download=False))
+    updates = list(handlers.invert(path_of(context, "cgan"), "2", "draw", 0, drawing(), None, 40, 2, 0.001))
+    assert len(updates) >= 2
+    target_picture, reconstruction, curve, status = updates[-1]
+    assert target_picture.shape == reconstruction.shape == (224, 224)
+    assert list(curve.columns) == ["step", "mse"] and curve["step"].max() == 40 and "Done" in status
+    assert curve["mse"].iloc[-1] <= curve["mse"].iloc[0]
+
+
+def test_discriminator_score_is_finite(context):
+    handlers = GanHandlers(context, LatentMapCache(download=False))
+    for name, class_name in (("gan", None), ("cgan", "7")):
+        for source in ("seed", "draw"):
+            judged, verdict = handlers.ask(path_of(context, name), class_name, source, 9, drawing(), None)
+            assert judged.shape == (224, 224) and "σ(ℓ)" in verdict and "nan" not in verdict.lower()
+    model, _ = context.renderer.model(path_of(context, "gan"))
+    logits = discriminator_logits(model, torch.rand(3, 1, 28, 28))
+    assert logits.shape == (3,) and torch.isfinite(logits).all()
+
+
+def test_bad_inputs_raise_gr_error_in_the_users_language(context, maps, tmp_path, monkeypatch):
+    uploads = tmp_path / "gradio-uploads"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    encode, gan = EncodeHandlers(context, maps), GanHandlers(context, maps)
+    vae, cvae, gan_path = path_of(context, "vae"), path_of(context, "cvae"), path_of(context, "gan")
+    empty = {"background": np.zeros((280, 280), np.uint8), "layers": [], "composite": None}
+
+    def refuses(match, function, *arguments, **keywords):
+        with pytest.raises(gr.Error, match=match):
+            function(*arguments, **keywords)
+
+    refuses("Draw something first", encode.encode, vae, None, None, "draw", empty, None)
+    refuses("请先画点什么", encode.encode, vae, None, None, "draw", empty, None, chinese())
+    refuses("from the list", encode.encode, "/etc", None, None, "draw", drawing(), None)
+    refuses("from the list", encode.encode, str(uploads), None, None, "draw", drawing(), None)
+    refuses("Pick a model", encode.arithmetic, "/etc", None, "seed", 1, None, None, "seed", 2, None, None, "seed", 3,
+            None, None)
+    refuses("needs a VAE", encode.encode, gan_path, None, None, "draw", drawing(), None)
+    refuses("needs a GAN", gan.ask, vae, None, "draw", 0, drawing(), None)
+    refuses("Pick a class", encode.encode, cvae, "eleven", None, "draw", drawing(), None)
+    refuses("请为", encode.encode, cvae, None, None, "draw", drawing(), None, chinese())
+    refuses("seed", gan.ask, gan_path, None, "seed", -1, None, None)
+    refuses("seed", gan.ask, gan_path, None, "seed", 1.5, None, None)
+    refuses("Choose where", encode.encode, vae, None, None, "webcam", drawing(), None)
+
+    text = uploads / "notes.png"
+    text.write_text("not a picture")
+    refuses("not a picture", encode.encode, vae, None, None, "upload", None, str(text))
+    refuses("不是可读取的图片", gan.ask, gan_path, None, "upload", 0, None, str(text), chinese())
+    zero = uploads / "zero.png"
+    zero.write_bytes(b"")
+    refuses("empty", encode.encode, vae, None, None, "upload", None, str(zero))
+    from tests.test_imageinput import png_declaring
+
+    bomb = uploads / "bomb.png"
+    bomb.write_bytes(png_declaring(50_000, 50_000))
+    refuses("megapixels", encode.encode, vae, None, None, "upload", None, str(bomb))
+    refuses("百万像素", encode.encode, vae, None, None, "upload", None, str(bomb), chinese())
+    blank = uploads / "blank.png"
+    Image.new("L", (64, 64), 255).save(blank)
+    refuses("blank", encode.encode, vae, None, None, "upload", None, str(blank))
+    refuses("draw one or upload", encode.encode, vae, None, None, "upload", None, None)
+
+    outside = tmp_path / "elsewhere.png"  # a real picture, but not one that the page's upload handed over
+    Image.fromarray(drawing()["composite"]).save(outside)
+    refuses("uploaded on this page", encode.encode, vae, None, None, "upload", None, str(outside))
+    refuses("uploaded on this page", encode.encode, vae, None, None, "upload", None, str(uploads / ".." / outside.name))
+
+    good = uploads / "digit.png"
+    for mode in ("RGBA", "CMYK", "I;16"):  # odd but fine pictures go through
+        picture = Image.fromarray(255 - drawing()["composite"])
+        picture = picture.convert(mode) if mode != "I;16" else Image.fromarray(
+            (255 - drawing()["composite"]).astype(np.uint16) * 257)
+        target = good.with_suffix(".jpg" if mode == "CMYK" else ".png")
+        picture.save(target)
+        assert "inverted" in encode.encode(vae, None, None, "upload", None, str(target))[5]

@@ -1,0 +1,291 @@
+"""The Interpolate tab: lerp/slerp paths and their norms, class walks, GIFs, frame strips, handlers and layout."""
+
+import io
+import math
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genimg.interpolate import (GifFolder, InterpolationError, frame_strip, generate_mixed, gif_bytes, gif_scale,
+                                grey_levels, interpolate, interpolation_frames, latent_path, to_frames)
+from genimg.latent import seeded_latents
+from genimg.render import Renderer, discover
+from genimg.ui.context import ExploreContext
+from genimg.ui.i18n import message, table
+from genimg.ui.interpolate_tab import InterpolateHandlers, build_interpolate_tab
+
+
+@pytest.fixture(scope="module")
+def context(tiny_models) -> ExploreContext:
+    return ExploreContext(Renderer("cpu"), discover(tiny_models["gan"].parent))
+
+
+@pytest.fixture()
+def handlers(context, tmp_path) -> InterpolateHandlers:
+    return InterpolateHandlers(context, GifFolder(tmp_path / "gifs", keep=5))
+
+
+def path_of(context: ExploreContext, name: str) -> str:
+    return next(str(entry.path) for entry in context.entries if entry.name == name)
+
+
+def decode_gif(data: bytes) -> list[np.ndarray]:
+    image = Image.open(io.BytesIO(data))
+    frames = []
+    for index in range(image.n_frames):
+        image.seek(index)
+        frames.append(np.asarray(image.convert("L")))
+    return frames
+
+
+def test_slerp_keeps_the_norm_while_lerp_sags():
+    dim = 256
+    z0, z1 = seeded_latents(1, 1, dim)[0], seeded_latents(2, 1, dim)[0]
+    lerp_norms = latent_path(z0, z1, 33, "lerp").norm(dim=1)
+    slerp_norms = latent_path(z0, z1, 33, "slerp").norm(dim=1)
+    ends = (z0.norm() + z1.norm()) / 2
+    assert slerp_norms.min() > 0.97 * min(z0.norm(), z1.norm())
+    assert slerp_norms.max() < 1.03 * max(z0.norm(), z1.norm())
+    # two typical Gaussian samples are nearly perpendicular: the lerp midpoint is ≈ √(D/2) long
+    assert abs(lerp_norms[16] / ends - 1 / math.sqrt(2)) < 0.08
+    assert lerp_norms[16] < 0.8 * min(z0.norm(), z1.norm()) and lerp_norms.argmin() in range(12, 21)
+    for path in (latent_path(z0, z1, 5, "lerp"), latent_path(z0, z1, 5, "slerp")):
+        assert torch.equal(path[0], z0) and torch.equal(path[-1], z1)
+    with pytest.raises(InterpolationError, match="method"):
+        latent_path(z0, z1, 5, "cubic")
+
+
+def test_first_and_last_frames_are_the_endpoints_images(context):
+    for name in ("gan", "vae"):
+        model, config = context.renderer.model(path_of(context, name))
+        z0, z1 = seeded_latents(3, 1, config.latent_dim)[0], seeded_latents(4, 1, config.latent_dim)[0]
+        with torch.inference_mode():
+            ends = to_frames(model.generate(torch.stack([z0, z1]), None))
+        walk = interpolate(model, z0, z1, frames=7)
+        for method in ("lerp", "slerp"):
+            frames = walk.frames[method]
+            assert frames.dtype == np.uint8 and frames.shape == (7, 28, 28)
+            assert np.abs(frames[0].astype(int) - ends[0]).max() <= 1
+            assert np.abs(frames[-1].astype(int) - ends[1]).max() <= 1
+        assert walk.moving == "z" and walk.reference_norm == pytest.approx(math.sqrt(config.latent_dim))
+        assert walk.norms["lerp"][3] < walk.norms["slerp"][3]
+        single = interpolation_frames(model, z0, z1, frames=7, method="slerp")
+        assert np.abs(single.astype(int) - walk.frames["slerp"]).max() <= 1
+
+
+@pytest.mark.parametrize("name", ["cgan", "cvae"])
+def test_class_walk_goes_from_class_a_to_class_b(context, name):
+    model, config = context.renderer.model(path_of(context, name))
+    z = seeded_latents(5, 1, config.latent_dim)[0]
+    with torch.inference_mode():
+        expected = to_frames(model.generate(torch.stack([z, z]), torch.tensor([2, 7])))
+        # soft class input with exact one-hot rows is the model's own forward pass
+        one_hot = torch.nn.functional.one_hot(torch.tensor([2, 7]), 10).float()
+        assert torch.allclose(generate_mixed(model, torch.stack([z, z]), one_hot),
+                              model.generate(torch.stack([z, z]), torch.tensor([2, 7])), atol=1e-5)
+    walk = interpolate(model, z, z, frames=9, class_a=2, class_b=7)
+    for method in ("lerp", "slerp"):
+        frames = walk.frames[method]
+        assert np.abs(frames[0].astype(int) - expected[0]).max() <= 1
+        assert np.abs(frames[-1].astype(int) - expected[1]).max() <= 1
+    assert walk.moving == "class" and walk.reference_norm == 1.0
+    assert walk.norms["lerp"][4] == pytest.approx(1 / math.sqrt(2), abs=1e-4)
+    assert np.allclose(walk.norms["slerp"], 1.0, atol=1e-4)
+    with pytest.raises(InterpolationError, match="class"):
+        interpolate(model, z, z, frames=4, class_a=0, class_b=10)
+
+
+def test_gif_decodes_to_ping_pong_frames_of_the_right_size():
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    frames = decode_gif(gif_bytes(grey, scale=3))
+    assert len(frames) == 2 * 6 - 2 and frames[0].shape == (84, 84)
+    assert np.array_equal(frames[0], np.repeat(np.repeat(grey[0], 3, 0), 3, 1))  # grey is exact
+    assert np.array_equal(frames[6], np.repeat(np.repeat(grey[4], 3, 0), 3, 1))  # then backwards
+    assert len(decode_gif(gif_bytes(grey, 50, ping_pong=False))) == 6
+    colour = rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    image = Image.open(io.BytesIO(gif_bytes(colour, scale=2)))
+    assert image.n_frames == 6 and image.size == (32, 32) and image.info["loop"] == 0
+    with pytest.raises(InterpolationError):
+        gif_bytes(np.zeros((3, 8, 8), np.float32))
+    ramp = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
+    coarse = grey_levels(ramp, 64)
+    assert len(np.unique(coarse)) == 64 and coarse.min() == 0 and coarse.max() == 255
+    assert np.abs(coarse.astype(int) - ramp).max() <= 2
+    assert np.array_equal(decode_gif(gif_bytes(ramp, levels=64, ping_pong=False))[0], coarse[0])
+    strip = frame_strip(grey, columns=4, scale=2)
+    assert strip.dtype == np.uint8 and strip.shape == (2 * (2 * 30 + 2), 2 * (4 * 30 + 2))
+
+
+def test_run_returns_gifs_strips_and_norms(handlers, context):
+    lerp_path, slerp_path, lerp_strip, slerp_strip, norms, summary = handlers.run(
+        path_of(context, "gan"), "seeds", 0, 1, None, None, None, None, 12)
+    for path in (lerp_path, slerp_path):
+        assert Path(path).parent == handlers.gifs.folder and Path(path).suffix == ".gif"
+        frames = decode_gif(Path(path).read_bytes())
+        assert len(frames) == 2 * 12 - 2 and frames[0].shape == (28 * gif_scale(28), 28 * gif_scale(28))
+    assert lerp_strip.dtype == np.uint8 and lerp_strip.shape == slerp_strip.shape
+    assert set(norms.columns) == {"frame", "norm", "method"} and len(norms) == 3 * 12
+    assert {"lerp", "slerp"} <= set(norms["method"])
+    lerp, slerp = (norms[norms["method"] == method]["norm"].to_numpy() for method in ("lerp", "slerp"))
+    assert lerp[5] < slerp[5] and "√D" in summary
+    cgan = handlers.run(path_of(context, "cgan"), "classes", 4, None, 1, 8, None, None, 5)
+    assert len(decode_gif(Path(cgan[0]).read_bytes())) == 8
+    for _ in range(4):  # only the newest `keep` GIFs stay
+        handlers.run(path_of(context, "vae"), "seeds", 2, 3, None, None, None, None, 2)
+    assert len(list(handlers.gifs.folder.glob("*.gif"))) == 5
+
+
+def test_run_from_state_matches_run(handlers, context):
+    state = {"model": path_of(context, "cgan"), "mode": "classes", "seed_a": 3, "seed_b": 9, "class_a": 0,
+             "class_b": 5, "frames": 6}
+    from_state = handlers.run_from_state(state)
+    direct = handlers.run(state["model"], "classes", 3, 9, 0, 5, None, None, 6)
+    assert np.array_equal(from_state[2], direct[2]) and np.array_equal(from_state[3], direct[3])
+    assert Path(from_state[0]).read_bytes() == Path(direct[0]).read_bytes()
+    assert handlers.run_from_state({"model": path_of(context, "vae")})[4]["frame"].max() == 31
+    assert handlers.default_state()["frames"] == 32
+
+
+def test_bad_inputs_raise_gr_error_in_the_users_language(handlers, context, tmp_path):
+    gan, cvae, vae = path_of(context, "gan"), path_of(context, "cvae"), path_of(context, "vae")
+    snippets = {"model": "Pick a model", "mode": "Choose how", "seed": "whole number from 0", "frames": "Frames must",
+                "needs_classes": "not a conditional", "needs_vae": "no encoder", "class": "not a class"}
+    bad_calls = [
+        ("model", (None, "seeds", 0, 1, None, None, None, None, 8)),
+        ("model", (str(tmp_path), "seeds", 0, 1, None, None, None, None, 8)),
+        ("model", ("../../etc/passwd", "seeds", 0, 1, None, None, None, None, 8)),
+        ("mode", (gan, "sideways", 0, 1, None, None, None, None, 8)),
+        ("seed", (gan, "seeds", -1, 1, None, None, None, None, 8)),
+        ("seed", (gan, "seeds", 0, 1.5, None, None, None, None, 8)),
+        ("seed", (gan, "seeds", None, 1, None, None, None, None, 8)),
+        ("seed", (gan, "seeds", 2**63, 1, None, None, None, None, 8)),
+        ("seed", (gan, "seeds", "abc", 1, None, None, None, None, 8)),
+        ("frames", (gan, "seeds", 0, 1, None, None, None, None, 1)),
+        ("frames", (gan, "seeds", 0, 1, None, None, None, None, 65)),
+        ("frames", (gan, "seeds", 0, 1, None, None, None, None, 7.5)),
+        ("frames", (gan, "seeds", 0, 1, None, None, None, None, None)),
+        ("needs_classes", (gan, "classes", 0, 1, 0, 1, None, None, 8)),
+        ("needs_vae", (gan, "drawings", 0, 1, None, None, None, None, 8)),
+        ("class", (cvae, "classes", 0, 1, 0, 10, None, None, 8)),
+        ("class", (cvae, "classes", 0, 1, "seven", 1, None, None, 8)),
+    ]
+    for kind, arguments in bad_calls:
+        with pytest.raises(gr.Error, match=snippets[kind]):
+            handlers.run(*arguments)
+    assert all(snippets[kind] in message(f"interp.error.{kind}", "en", which="X", model="M", low=2, high=64)
+               for kind in snippets)
+
+    class Chinese:
+        query_params = {"lang": "zh-CN"}
+        headers = {}
+
+    with pytest.raises(gr.Error, match="帧数"):
+        handlers.run(gan, "seeds", 0, 1, None, None, None, None, 100, Chinese())
+    with pytest.raises(gr.Error, match="请先"):
+        handlers.run_from_state({"model": "nope"}, Chinese())
+    assert handlers.run(vae, "seeds", 0, 1, None, None, None, None, 2)  # the handlers still work
+
+
+def test_drawings_are_encoded_to_the_endpoints(handlers, context, tmp_path):
+    cvae, vae = path_of(context, "cvae"), path_of(context, "vae")
+    stroke = np.zeros((280, 280), np.uint8)
+    stroke[60:220, 130:150] = 255
+    ring = np.zeros((280, 280), np.uint8)
+    ring[60:220, 60:220] = 255
+    ring[90:190, 90:190] = 0
+    first = {"background": stroke, "layers": [], "composite": stroke}
+    second = {"background": ring, "layers": [], "composite": ring}
+    result = handlers.run(vae, "drawings", 0, 1, None, None, first, second, 6)
+    assert len(decode_gif(Path(result[0]).read_bytes())) == 10
+    assert handlers.run(cvae, "drawings", 0, 1, 1, 0, first, second, 4)[2].dtype == np.uint8
+    empty = {"background": np.zeros((280, 280), np.uint8), "layers": [], "composite": None}
+    picture = tmp_path / "digit.png"
+    Image.fromarray(stroke).save(picture)
+    for bad in (empty, None, "not an image at all", str(picture), picture, {"composite": str(picture)}, 42):
+        with pytest.raises(gr.Error, match="Drawing B"):  # a path is refused, never opened
+            handlers.run(vae, "drawings", 0, 1, None, None, first, bad, 6)
+
+    class Chinese:
+        query_params = {"lang": "zh-CN"}
+        headers = {}
+
+    with pytest.raises(gr.Error, match="画布"):
+        handlers.run(vae, "drawings", 0, 1, None, None, empty, second, 6, Chinese())
+    with pytest.raises(gr.Error, match="Drawing A"):  # an all-black picture has no strokes
+        handlers.run(vae, "drawings", 0, 1, None, None, np.zeros((28, 28), np.uint8), second, 6)
+    # the page's automatic re-runs wait for the button in drawings mode
+    assert all(isinstance(update, dict) for update in handlers.refresh(vae, "drawings", 0, 1, None, None,
+                                                                        None, None, 6))
+
+
+def test_controls_offer_only_the_modes_a_model_supports(handlers, context):
+    def offered(name, mode="seeds"):
+        update = handlers.controls(path_of(context, name), mode)
+        return [value for _, value in update[0]["choices"]], update
+
+    assert offered("gan")[0] == ["seeds"]
+    assert offered("cgan")[0] == ["seeds", "classes"]
+    assert offered("vae")[0] == ["seeds", "drawings"]
+    assert offered("cvae")[0] == ["seeds", "classes", "drawings"]
+    modes, update = offered("gan", "classes")
+    assert update[0]["value"] == "seeds" and update[2]["visible"] is False
+    _, update = offered("cvae", "drawings")
+    assert update[4]["visible"] is True and update[1]["visible"] is False and update[3]["visible"] is True
+
+
+def test_every_string_exists_in_both_languages():
+    english, chinese = table("en"), table("zh-CN")
+    keys = [key for key in english if key.startswith("interp.")]
+    assert len(keys) > 30 and all(key in chinese and chinese[key].strip() for key in keys)
+    assert set(key for key in chinese if key.startswith("interp.")) == set(keys)
+    for key in keys:  # the same placeholders in both languages
+        assert sorted(part.split("}")[0] for part in english[key].split("{")[1:]) == \
+               sorted(part.split("}")[0] for part in chinese[key].split("{")[1:]), key
+
+
+def test_tab_builds_inside_blocks(context):
+    with gr.Blocks() as demo:
+        handlers = build_interpolate_tab(context)
+    assert isinstance(demo, gr.Blocks) and len(handlers.outputs) == 6
+    assert handlers.components["frames"].maximum == 64
+    with gr.Blocks():
+        empty = build_interpolate_tab(ExploreContext(Renderer("cpu"), []))
+    assert empty.outputs == []
+
+
+def test_seeds_from_a_state_and_the_opening_view_in_chinese(handlers, context):
+    assert handlers.seed("12", "Seed A") == 12 and handlers.seed(7.0, "Seed A") == 7
+    for bad in (float("nan"), float("inf"), "1e400", True, [3]):
+        with pytest.raises(gr.Error):
+            handlers.seed(bad, "Seed A")
+
+    class Chinese:
+        query_params = {"lang": "zh-CN"}
+        headers = {}
+
+    outputs = handlers.on_load(Chinese())
+    assert "中点" in outputs[5] and any("典型" in label for label in outputs[4]["method"])
+
+
+def test_the_tab_serves_animated_gifs_end_to_end(context):
+    from gradio_client import Client
+
+    with gr.Blocks() as demo:
+        build_interpolate_tab(context)
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        result = client.predict(path_of(context, "cgan"), "classes", 3, 4, 2, 7, None, None, 5,
+                                api_name="/interpolate")
+        client.close()
+        for value in result[:2]:
+            gif = Image.open(value if isinstance(value, str) else value["path"])
+            assert gif.format == "GIF" and gif.n_frames == 8 and gif.size == (28 * gif_scale(28),) * 2
+        assert "lerp" in result[5]
+    finally:
+        demo.close()

@@ -1,0 +1,358 @@
+"""The Latent space tab: principal directions, sliders, truncation, side by side, state, bad input, layout."""
+
+import json
+import math
+import re
+import threading
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from genimg import directions as directions_module
+from genimg.checkpoint import save_checkpoint
+from genimg.config import ModelConfig
+from genimg.directions import DirectionCache, first_layer_activations, principal_directions
+from genimg.latent import seeded_latents
+from genimg.models import build_model
+from genimg.render import Renderer, discover
+from genimg.ui import i18n
+from genimg.ui.context import ExploreContext
+from genimg.ui.latent_tab import (ENGLISH, NO_COMPARE, SLIDER_COUNT, LatentHandlers, build_latent_tab, display_scale,
+                                  slider_label)
+
+
+@pytest.fixture(scope="module")
+def wide_model(tmp_path_factory) -> Path:
+    """An untrained 28×28 DCGAN with a 100-dimensional z (more dimensions than sliders)."""
+    torch.manual_seed(0)
+    config = ModelConfig(kind="dcgan", latent_dim=100, width=8)
+    model = build_model(config).eval()
+    folder = tmp_path_factory.mktemp("wide") / "wide-gan"
+    save_checkpoint(folder, model_config=config.to_dict(), weights=model.state_dict(), step=0, dataset="mnist")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def context(tiny_models, wide_model) -> ExploreContext:
+    entries = discover(tiny_models["gan"].parent, wide_model.parent)
+    assert {entry.name for entry in entries} == {"gan", "cgan", "vae", "vae2d", "cvae", "wide-gan"}
+    return ExploreContext(Renderer("cpu"), entries)
+
+
+@pytest.fixture(scope="module")
+def handlers(context) -> LatentHandlers:
+    return LatentHandlers(context, DirectionCache(samples=1024))  # fewer samples: quicker tests, same code
+
+
+def path(context, name: str) -> str:
+    return next(str(entry.path) for entry in context.entries if entry.name == name)
+
+
+def entry(context, name: str):
+    return context.entry(path(context, name))
+
+
+def render(handlers, model, seed=0, label=None, direction=0, strength=0.0, truncation=1.0, compare=NO_COMPARE,
+           sliders=None, language="en"):
+    """The handler the sliders call, with the sliders at the seed's values unless given."""
+    if sliders is None:
+        sliders = handlers.seed_sliders(handlers.context.entry(model), seed)
+    return handlers.render(model, seed, label, direction, strength, truncation, compare, sliders, language)
+
+
+# ---------------------------------------------------------------------------------------------- directions
+@pytest.mark.parametrize("name", ["gan", "cgan", "vae", "vae2d", "cvae", "wide-gan"])
+def test_directions_are_unit_sorted_and_deterministic(context, name):
+    model, config = context.renderer.model(path(context, name))
+    first = principal_directions(model, samples=1024)
+    again = principal_directions(model, samples=1024)
+    assert first.vectors.shape == (min(10, config.latent_dim), config.latent_dim)
+    assert torch.allclose(first.vectors.norm(dim=1), torch.ones(len(first)), atol=1e-5)
+    assert torch.equal(first.vectors, again.vectors)
+    assert torch.equal(first.explained_variance, again.explained_variance)
+    shares = first.explained_variance
+    assert bool((shares > 0).all()) and bool((shares <= 1).all()) and float(shares.sum()) <= 1 + 1e-5
+    assert bool((shares[:-1] >= shares[1:]).all())
+    other_seed = principal_directions(model, samples=1024, seed=1)
+    assert not torch.equal(first.vectors, other_seed.vectors)
+
+
+def test_fast_first_layer_matches_the_network(context, monkeypatch):
+    """The folded projection + batch norm used for PCA gives the same activations as running the layers."""
+    for name in ("cgan", "cvae"):
+        model, config = context.renderer.model(path(context, name))
+        z = seeded_latents(5, 6, config.latent_dim)
+        labels = torch.arange(6) % config.num_classes
+        with torch.no_grad():
+            fast = first_layer_activations(model, z, labels)
+            monkeypatch.setattr(directions_module, "_foldable", lambda norm: False)
+            slow = first_layer_activations(model, z, labels)
+            monkeypatch.undo()
+        assert fast.shape == slow.shape and torch.allclose(fast, slow, atol=1e-5)
+
+
+def test_direction_cache_computes_once_across_threads(context, monkeypatch):
+    model, _ = context.renderer.model(path(context, "gan"))
+    calls = []
+    real = directions_module.principal_directions
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(directions_module, "principal_directions", counting)
+    cache = DirectionCache(samples=1024)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get(model))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and all(result is results[0] for result in results)
+    assert cache.peek(model) is results[0]
+
+
+def test_moving_along_a_direction_changes_the_image(handlers, context):
+    for name in ("gan", "vae"):
+        model = path(context, name)
+        still, _ = render(handlers, model, seed=4)
+        moved, _ = render(handlers, model, seed=4, direction=0, strength=3.0)
+        assert still.shape == moved.shape and not np.array_equal(still, moved)
+        # the step is z' = z + α·v: the same image as moving the sliders there by hand (2-D z: all dims shown)
+    model = path(context, "vae2d")
+    vector = handlers.directions(model).vectors[1]
+    start = handlers.seed_sliders(entry(context, "vae2d"), 4)
+    by_direction, _ = render(handlers, model, seed=4, direction=1, strength=0.5, sliders=start)
+    by_hand, _ = render(handlers, model, seed=4, sliders=(torch.tensor(start) + 0.5 * vector).tolist())
+    assert np.array_equal(by_direction, by_hand)
+
+
+def test_direction_choices_show_explained_variance(handlers, context):
+    choices = handlers.direction_choices(path(context, "wide-gan"))
+    assert len(choices) == 10 and choices[0][1] == 0 and choices[0][0].startswith("PC1 · ")
+    assert choices[0][0].endswith("%")
+    assert len(handlers.direction_choices(path(context, "vae2d"))) == 2
+
+
+# ---------------------------------------------------------------------------------------------- sliders
+@pytest.mark.parametrize(("name", "shown"), [("vae2d", 2), ("gan", 8), ("wide-gan", 16)])
+def test_slider_count_and_visibility(handlers, context, name, shown):
+    updates = handlers.pick_model(path(context, name), 7, None, 1.0, NO_COMPARE)
+    sliders, (direction, strength, label, image, compare_image) = updates[:SLIDER_COUNT], updates[SLIDER_COUNT:]
+    assert [update["visible"] for update in sliders] == [True] * shown + [False] * (SLIDER_COUNT - shown)
+    assert [update["label"] for update in sliders[:shown]] == [slider_label(index) for index in range(shown)]
+    expected = seeded_latents(7, 1, entry(context, name).latent_dim)[0, :shown]
+    values = torch.tensor([update["value"] for update in sliders[:shown]])
+    assert torch.allclose(values, expected.clamp(-3, 3), atol=0.005 + 1e-6)
+    assert len(direction["choices"]) == min(10, entry(context, name).latent_dim) and direction["value"] == 0
+    assert strength["value"] == 0.0 and label["visible"] is False
+    assert image.dtype == np.uint8 and image.shape == (280, 280)
+    assert compare_image["visible"] is False
+    note = handlers.notes(path(context, name), NO_COMPARE)
+    if shown == 16:
+        assert "first 16 of 100 dimensions" in note and "other 84" in note
+        assert "100" in handlers.notes(path(context, name), NO_COMPARE, "zh-CN")
+    else:
+        assert f"All {shown} dimensions" in note
+
+
+def test_sliders_set_z_and_the_rest_keeps_the_seed(handlers, context):
+    """Dimensions past the 16th keep the seed's values; the shown ones are exactly the slider values."""
+    model_path = path(context, "wide-gan")
+    sliders = [0.5] * SLIDER_COUNT
+    image, _ = render(handlers, model_path, seed=11, sliders=sliders)
+    network, _ = context.renderer.model(model_path)
+    z = seeded_latents(11, 1, 100)
+    z[0, :16] = 0.5
+    with torch.inference_mode():
+        expected = (network.generate(z)[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(image[::10, ::10], expected)
+    changed = list(sliders)
+    changed[3] = -2.0
+    assert not np.array_equal(image, render(handlers, model_path, seed=11, sliders=changed)[0])
+
+
+def test_reseed_resets_the_sliders(handlers, context):
+    model_path = path(context, "gan")
+    result = handlers.reseed(model_path, 21, None, 0, 0.0, 1.0, NO_COMPARE)
+    positions, (image, compare_image) = result[:SLIDER_COUNT], result[SLIDER_COUNT:]
+    assert positions[:8] == handlers.seed_sliders(entry(context, "gan"), 21) and positions[8:] == [0.0] * 8
+    assert np.array_equal(image, render(handlers, model_path, seed=21)[0])
+    assert compare_image["visible"] is False
+    assert 0 <= handlers.random_seed() < 1_000_000
+
+
+def test_display_scale():
+    assert display_scale(28) == 10 and display_scale(32) == 8 and display_scale(64) == 4 and display_scale(512) == 1
+
+
+# ---------------------------------------------------------------------------------------------- truncation
+def test_truncation_zero_gives_one_image_for_every_seed(handlers, context):
+    for name in ("gan", "wide-gan", "vae"):
+        images = [render(handlers, path(context, name), seed=seed, truncation=0.0)[0] for seed in (0, 1, 99)]
+        assert all(np.array_equal(images[0], other) for other in images[1:])
+        assert not np.array_equal(render(handlers, path(context, name), seed=0)[0],
+                                  render(handlers, path(context, name), seed=1)[0])
+
+
+# ---------------------------------------------------------------------------------------------- classes
+def test_conditional_models_get_a_class_picker(handlers, context):
+    cgan = path(context, "cgan")
+    updates = handlers.pick_model(cgan, 0, None, 1.0, NO_COMPARE)
+    label = updates[SLIDER_COUNT + 2]
+    assert label["visible"] is True and label["value"] == 0 and len(label["choices"]) == 10
+    assert label["choices"][3] == ("3", 3)
+    zero, _ = render(handlers, cgan, seed=2, label=0)
+    seven, _ = render(handlers, cgan, seed=2, label=7)
+    assert not np.array_equal(zero, seven)
+    # an unconditional model compared with a conditional one: the picker lists the compared model's classes
+    compared = handlers.pick_compare(path(context, "gan"), 0, None, 0, 0.0, 1.0, path(context, "cvae"), [0.0] * 8)
+    assert compared[0]["visible"] is True and len(compared[0]["choices"]) == 10
+    assert compared[2]["visible"] is True
+
+
+# ---------------------------------------------------------------------------------------------- side by side
+def test_compare_renders_the_same_z(handlers, context):
+    gan, vae = path(context, "gan"), path(context, "vae")
+    sliders = [0.3, -1.2, 2.0, 0.0, 1.0, -0.5, 0.25, 0.75]
+    image, second = render(handlers, gan, seed=5, direction=2, strength=1.5, truncation=0.8, compare=vae,
+                           sliders=sliders)
+    assert second is not None and second.shape == (280, 280)
+    # the compared image is the VAE decoding exactly the GAN page's z' = ψ·z + α·v
+    z = 0.8 * torch.tensor([sliders]) + 1.5 * handlers.directions(gan).vectors[2]
+    network, _ = context.renderer.model(vae)
+    with torch.inference_mode():
+        expected = (network.generate(z)[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(second[::10, ::10], expected)
+    assert np.array_equal(image, render(handlers, gan, seed=5, direction=2, strength=1.5, truncation=0.8,
+                                        sliders=sliders)[0])
+    assert "renders exactly the same z" in handlers.notes(gan, vae)
+
+
+def test_compare_with_another_latent_size_uses_the_seeds_own_z(handlers, context):
+    gan, vae2d = path(context, "gan"), path(context, "vae2d")
+    _, second = render(handlers, gan, seed=9, truncation=0.5, compare=vae2d, sliders=[1.0] * 8)
+    own, _ = render(handlers, vae2d, seed=9, truncation=0.5,
+                    sliders=seeded_latents(9, 1, 2)[0].tolist())  # unrounded: exactly the seed's z
+    assert np.array_equal(second, own)
+    note = handlers.notes(gan, vae2d)
+    assert "z has 2 dimensions" in note and "has 8" in note
+    assert "vae2d" in handlers.notes(gan, vae2d, "zh-CN")
+
+
+# ---------------------------------------------------------------------------------------------- state
+def test_state_round_trip_gives_the_same_images(handlers, context):
+    cases = [
+        dict(model=path(context, "cgan"), seed=13, label=4, direction=1, strength=-2.5, truncation=0.7,
+             compare=path(context, "vae"), sliders=[0.1 * index for index in range(SLIDER_COUNT)]),
+        dict(model=path(context, "wide-gan"), seed=2**40, label=None, direction=9, strength=4.0, truncation=1.0,
+             compare=NO_COMPARE, sliders=handlers.seed_sliders(entry(context, "wide-gan"), 2**40)),
+    ]
+    for values in cases:
+        state = handlers.state(**values)
+        assert json.loads(json.dumps(state)) == state
+        assert set(state) == {"model", "seed", "sliders", "direction", "strength", "truncation", "label", "compare"}
+        assert len(state["sliders"]) == min(16, entry(context, Path(state["model"]).name).latent_dim)
+        expected = handlers.render(**values)
+        restored = handlers.render_from_state(json.loads(json.dumps(state)))
+        for got, want in zip(restored, expected):
+            assert (got is None and want is None) or np.array_equal(got, want)
+    minimal = handlers.render_from_state({"model": path(context, "gan"), "seed": 3})
+    assert np.array_equal(minimal[0], render(handlers, path(context, "gan"), seed=3)[0]) and minimal[1] is None
+
+
+def test_apply_state_matches_the_state_outputs(handlers, context):
+    with gr.Blocks():
+        built = build_latent_tab(context)
+    state = handlers.state(path(context, "cgan"), 13, 4, 1, -2.5, 0.7, path(context, "vae"), [0.5] * 8)
+    updates = built.apply_state(state)
+    assert len(updates) == len(built.components["state_outputs"]) == 4 + SLIDER_COUNT + 5
+    assert updates[0]["value"] == state["model"] and updates[1]["value"] == 13 and updates[2]["value"] == 0.7
+    assert [update["value"] for update in updates[4:12]] == [0.5] * 8
+    image, second = updates[-2], updates[-1]
+    expected = built.render_from_state(state)
+    assert np.array_equal(image, expected[0]) and np.array_equal(second["value"], expected[1])
+    assert len(built.components["state_inputs"]) == 7 + SLIDER_COUNT
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_bad_input_raises_clear_errors(handlers, context, tiny_models, tmp_path):
+    gan = path(context, "gan")
+    good = dict(model=gan, seed=0, label=None, direction=0, strength=0.0, truncation=1.0, compare=NO_COMPARE,
+                sliders=[0.0] * 8)
+
+    def refused(match, language="en", **changes):
+        with pytest.raises(gr.Error, match=match):
+            handlers.render(**{**good, **changes}, language=language)
+
+    for model in (None, "no such model", str(tmp_path), "../" + gan, 3):
+        refused("Pick a model", model=model)
+    refused("Pick the model to compare", compare="/etc")
+    for seed in (None, -1, 1.5, math.nan, math.inf, 2**63, True, "abc", [1]):
+        refused("seed", seed=seed)
+    refused("z₁ must be a finite number", sliders=[math.nan] + [0.0] * 7)
+    refused("z₈ must be a finite number", sliders=[0.0] * 7 + [math.inf])
+    refused("must be a finite number", sliders=[0.0] * 7 + ["1"])
+    refused("Strength", strength=math.nan)
+    refused("Truncation", truncation=-math.inf)
+    refused("8 sliders; got 9 values", sliders=[0.0] * 9)
+    assert handlers.state(**{**good, "label": 3})["label"] is None  # an unconditional model ignores a stale class
+    refused("not a class", model=path(context, "cgan"), label=10)
+    refused("not a class", model=path(context, "cgan"), label="seven")
+    refused("not a direction", direction=8)  # z has 8 dimensions: PC1 to PC8
+    refused("not a direction", direction=-1)
+    refused("种子必须是", language="zh-CN", seed=-5)
+    refused("请先从列表中选择一个模型", language="zh-CN", model="x")
+    # huge but finite values are clamped to the sliders' ranges
+    state = handlers.state(**{**good, "sliders": [1e9, -1e9] + [0.0] * 6, "strength": 1e300, "truncation": 7})
+    assert state["sliders"][:2] == [3.0, -3.0] and state["strength"] == 5.0 and state["truncation"] == 1.0
+    for bad_state in (None, [], {"model": gan}, {"model": gan, "seed": 0, "path": "/etc/passwd"}):
+        with pytest.raises(gr.Error, match="saved state"):
+            handlers.render_from_state(bad_state)
+    with pytest.raises(gr.Error, match="seed"):
+        handlers.pick_model(gan, -3, None, 1.0, NO_COMPARE)
+    assert handlers.notes("not listed", NO_COMPARE) == ""
+
+
+def test_a_broken_checkpoint_is_a_clear_error(tmp_path, tiny_models):
+    import shutil
+
+    folder = tmp_path / "models"
+    shutil.copytree(tiny_models["gan"], folder / "broken-gan")
+    weights = next((folder / "broken-gan").glob("weights-*.safetensors"))
+    weights.write_bytes(b"not safetensors")
+    context = ExploreContext(Renderer("cpu"), discover(folder))
+    handlers = LatentHandlers(context)
+    with pytest.raises(gr.Error, match="could not be loaded"):
+        render(handlers, str(folder / "broken-gan"), sliders=[0.0] * 8)
+    with gr.Blocks():  # the page still opens
+        build_latent_tab(context)
+
+
+# ---------------------------------------------------------------------------------------------- strings, layout
+def test_every_string_exists_in_both_languages():
+    english, chinese = i18n.table("en"), i18n.table("zh-CN")
+    source = (Path(__file__).parents[1] / "genimg" / "ui" / "latent_tab.py").read_text(encoding="utf-8")
+    used = set(re.findall(r'"(latent\.[a-z_.]+)"', source))
+    assert used and used <= set(ENGLISH)
+    for key in ENGLISH:
+        assert english[key] and chinese[key], key
+        assert english[key] != chinese[key] or key in {"latent.random"}, key
+        assert set(re.findall(r"{(\w+)", english[key])) == set(re.findall(r"{(\w+)", chinese[key])), key
+
+
+def test_the_tab_builds(context, tmp_path):
+    with gr.Blocks() as demo:
+        built = build_latent_tab(context)
+    assert len(built.components["sliders"]) == SLIDER_COUNT
+    first = context.entries[0]
+    shown = [slider.visible for slider in built.components["sliders"]]
+    assert shown == [index < min(16, first.latent_dim) for index in range(SLIDER_COUNT)]
+    assert built.components["image"].value is not None
+    assert any(getattr(dependency, "api_name", None) == "latent_render" for dependency in demo.fns.values())
+    with gr.Blocks():
+        empty = build_latent_tab(ExploreContext(Renderer("cpu"), discover(tmp_path)))
+    assert empty.components == {}
