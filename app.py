@@ -19,6 +19,7 @@ from genimg.ui.i18n import LATEX, build_i18n, register, t  # noqa: E402
 from genimg.ui.interpolate_tab import build_interpolate_tab  # noqa: E402
 from genimg.ui.latent_tab import build_latent_tab  # noqa: E402
 from genimg.ui.learn_tab import build_learn_tab  # noqa: E402
+from genimg.ui.share import build_share_panel, wire_url  # noqa: E402
 
 register(
     {"app.title": "# genimg — a latent-space lab for GANs and VAEs",
@@ -55,11 +56,11 @@ def build_demo(folders: list[str] | None = None) -> gr.Blocks:
     with gr.Blocks(title="genimg — a latent-space lab") as demo:
         gr.Markdown(t("app.title"))
         gr.Markdown(t("app.subtitle"))
-        with gr.Tabs(elem_id="tabs"):
+        with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab(t("samples.tab"), id="samples", elem_id="tab-samples"):
                 build_explore_tab(context)
             with gr.Tab(t("latent.tab"), id="latent", elem_id="tab-latent"):
-                build_latent_tab(context)
+                latent = build_latent_tab(context)
             with gr.Tab(t("interp.tab"), id="interpolate", elem_id="tab-interpolate"):
                 interpolate = build_interpolate_tab(context)
             with gr.Tab(t("encode.tab"), id="encode", elem_id="tab-encode"):
@@ -69,7 +70,9 @@ def build_demo(folders: list[str] | None = None) -> gr.Blocks:
             with gr.Tab(t("learn.tab"), id="learn", elem_id="tab-learn"):
                 build_learn_tab()
         if context.entries:
+            share = build_share_panel(context, latent, interpolate)
             demo.load(interpolate.on_load, None, interpolate.outputs, api_visibility="private")
+            wire_url(demo, tabs, share)
     return demo
 
 

@@ -114,3 +114,18 @@ def test_the_page_speaks_chinese(browser, page_url):
     expect(page.locator("#learn-gan")).to_contain_text("生成器")
     screenshot(page, "chinese")
     page.close()
+
+
+def test_a_link_opens_the_same_view_and_the_url_follows_the_sliders(browser, page_url):
+    page = browser.new_page(locale="en-US", viewport={"width": 1300, "height": 1000})
+    page.goto(page_url + "?view=latent&model=gan&seed=9&z=0.50,-0.25&psi=0.7")
+    expect(page.locator("#latent-seed input")).to_have_value("9", timeout=30_000)
+    expect(page.locator("#latent-z0 input[type=number]")).to_have_value("0.5")
+    slider = page.locator("#latent-z0 input[type=range]")
+    slider.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => window.location.search.includes('z=0.60')", timeout=30_000)
+    assert "model=gan" in page.url and "seed=9" in page.url and "psi=0.7" in page.url
+    screenshot(page, "url-state")
+    page.close()
