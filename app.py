@@ -52,7 +52,9 @@ def configure_threads() -> None:
 
 
 def build_demo(folders: list[str] | None = None) -> gr.Blocks:
-    context = ExploreContext(Renderer(), discover(*(folders if folders is not None else model_folders())))
+    problems: list[str] = []
+    entries = discover(*(folders if folders is not None else model_folders()), problems=problems)
+    context = ExploreContext(Renderer(), entries, problems)
     with gr.Blocks(title="genimg — a latent-space lab") as demo:
         gr.Markdown(t("app.title"))
         gr.Markdown(t("app.subtitle"))

@@ -54,7 +54,7 @@ def _finite_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m genimg", description="genimg: train, sample and study GANs and VAEs.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,eval,export,train-judge}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,eval,export,train-judge,bench}")
 
     train = commands.add_parser("train", help="train a model and write checkpoints",
                                 description="Train a GAN or VAE; prints step, losses and images/s.")
@@ -377,6 +377,11 @@ def command_train_judge(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     from .checkpoint import CheckpointError

@@ -45,8 +45,12 @@ class ModelEntry:
         return f"{self.name} · {family}{conditional} · {self.dataset}"
 
 
-def discover(*folders: str | Path) -> list[ModelEntry]:
-    """Every loadable generator checkpoint directly inside `folders`, sorted by name; broken ones skipped."""
+def discover(*folders: str | Path, problems: list[str] | None = None) -> list[ModelEntry]:
+    """Every loadable generator checkpoint directly inside `folders`, sorted by name.
+
+    Broken folders are skipped; when `problems` is given, one line per skipped folder says why (judge
+    classifiers are not generators and are skipped without a word).
+    """
     entries = []
     for folder in folders:
         folder = Path(folder)
@@ -57,9 +61,13 @@ def discover(*folders: str | Path) -> list[ModelEntry]:
                 continue
             try:
                 config = read_config(path)
+                if isinstance(config.get("model"), dict) and config["model"].get("kind") == "judge":
+                    continue
                 model = ModelConfig.from_dict(config["model"])
-            except (CheckpointError, ConfigError, KeyError, TypeError):
-                continue  # judges and broken folders are not explorable
+            except (CheckpointError, ConfigError, KeyError, TypeError) as error:
+                if problems is not None:
+                    problems.append(f"{path.name}: {error}")
+                continue
             card_path = path / "README.md"
             card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else ""
             names = _class_names(str(config.get("dataset")), model.num_classes)

@@ -1,6 +1,7 @@
 """The page: model discovery, the renderer's cache, the Explore handlers, and the app served end to end."""
 
 import json
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -102,3 +103,19 @@ def test_every_string_exists_in_both_languages():
     english, chinese = table("en"), table("zh-CN")
     assert english.keys() == chinese.keys()
     assert all(chinese[key].strip() for key in chinese)
+
+
+def test_broken_folders_are_reported_not_fatal(model_folder):
+    problems = []
+    entries = discover(model_folder, problems=problems)
+    assert [entry.name for entry in entries] == ["tiny-cvae", "tiny-gan"]
+    broken = [line for line in problems if line.startswith("broken:")]
+    assert len(broken) == 1 and "config.json" in broken[0]
+    real_judge = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-judge"
+    if real_judge.is_dir():
+        judged: list[str] = []
+        assert discover(real_judge.parent, problems=judged) is not None
+        assert not any(line.startswith("mnist-judge") for line in judged)
+    import app
+
+    assert isinstance(app.build_demo([str(model_folder)]), gr.Blocks)

@@ -18,10 +18,11 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None
 
-pytestmark = [
-    pytest.mark.skipif(sync_playwright is None, reason="Playwright is not installed (pip install -r tests/requirements.txt)"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)"),
-]
+MISSING = ("Playwright is not installed (pip install -r tests/requirements.txt)" if sync_playwright is None else
+           "Debian's chromium is not installed (apt-get install chromium)" if not Path(CHROMIUM).exists() else None)
+if MISSING and os.environ.get("GENIMG_REQUIRE_BROWSER"):
+    raise RuntimeError(f"GENIMG_REQUIRE_BROWSER is set but {MISSING}")
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..render import ModelEntry, Renderer
 
@@ -11,6 +11,7 @@ from ..render import ModelEntry, Renderer
 class ExploreContext:
     renderer: Renderer
     entries: list[ModelEntry]
+    problems: list[str] = field(default_factory=list)  # checkpoint folders that could not be offered, and why
 
     def choices(self, *, gans: bool = True, vaes: bool = True, latent_dim: int | None = None,
                 conditional: bool | None = None) -> list[tuple[str, str]]:

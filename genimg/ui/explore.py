@@ -37,6 +37,7 @@ ENGLISH = {
     "samples.bad_class": "{value} is not a class of {model}.",
     "samples.no_card": "*{model} has no model card.*",
     "samples.failed": "This model could not be used: {error}",
+    "samples.skipped": "Some checkpoint folders could not be offered",
 }
 CHINESE = {
     "samples.tab": "样本",
@@ -59,6 +60,7 @@ CHINESE = {
     "samples.bad_class": "{value} 不是 {model} 的类别。",
     "samples.no_card": "*{model} 没有模型卡。*",
     "samples.failed": "无法使用这个模型：{error}",
+    "samples.skipped": "有些检查点文件夹无法使用",
 }
 register(ENGLISH, CHINESE)
 
@@ -126,6 +128,9 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
     handlers = ExploreHandlers(context)
     choices = context.choices()
     gr.Markdown(t("samples.intro"), latex_delimiters=LATEX)
+    if context.problems:
+        with gr.Accordion(t("samples.skipped"), open=False, elem_id="samples-skipped"):
+            gr.Markdown("\n".join(f"- `{line}`" for line in context.problems))
     if not choices:
         gr.Markdown(t("samples.none"))
         return handlers

@@ -1,0 +1,131 @@
+"""Benchmarks: `python -m genimg bench explore` times the page's handlers the way a browser calls them.
+
+Handlers are called directly (no HTTP), after a warm-up, with one CPU thread as the app uses; p50 and
+p95 over many calls. `--with-training` repeats the run while a training process uses the CPU, as in a
+class where the teacher trains a model while students explore.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .render import SHIPPED_DIR, Renderer, discover
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    return {"p50": statistics.median(ordered), "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+            "n": len(ordered)}
+
+
+def time_calls(function: Callable[[int], object], repeats: int, warmup: int = 5) -> dict[str, float]:
+    for index in range(warmup):
+        function(index)
+    samples = []
+    for index in range(repeats):
+        started = time.perf_counter()
+        function(index)
+        samples.append((time.perf_counter() - started) * 1000)
+    return percentiles(samples)
+
+
+def sketch_of_a_one() -> dict:
+    """A Sketchpad value as the browser sends it: white strokes on black, 280×280."""
+    canvas = np.zeros((280, 280, 3), np.uint8)
+    canvas[60:220, 130:150] = 255
+    return {"background": None, "layers": [], "composite": canvas}
+
+
+def explore_suite(folder: Path, repeats: int) -> list[tuple[str, dict[str, float]]]:
+    import gradio as gr
+
+    from .ui.context import ExploreContext
+    from .ui.encode_tab import build_encode_tab
+    from .ui.explore import EVERY_CLASS, ExploreHandlers
+    from .ui.interpolate_tab import build_interpolate_tab
+    from .ui.latent_tab import build_latent_tab
+
+    context = ExploreContext(Renderer(), discover(folder))
+    by_name = {entry.name: str(entry.path) for entry in context.entries}
+    gan, vae = by_name.get("mnist-dcgan"), by_name.get("mnist-vae")
+    if gan is None or vae is None:
+        raise SystemExit(f"bench explore needs mnist-dcgan and mnist-vae in {folder}")
+    with gr.Blocks():
+        latent = build_latent_tab(context)
+        interpolate = build_interpolate_tab(context)
+        encode = build_encode_tab(context)
+    samples = ExploreHandlers(context)
+    results = []
+    state = latent.state(gan, 7, None, 0, 0.0, 1.0, None, [], language="en")
+    sliders = list(state["sliders"])
+
+    def slider_move(index: int) -> None:
+        moved = list(sliders)
+        moved[0] = round(-3 + (index % 600) * 0.01, 2)
+        latent.render(gan, 7, None, 0, 0.0, 1.0, None, moved)
+
+    results.append(("slider move → new 28×28 image (DCGAN, z 100)", time_calls(slider_move, repeats)))
+    results.append(("direction strength move (GANSpace PC1)",
+                    time_calls(lambda i: latent.render(gan, 7, None, 0, -5 + (i % 100) * 0.1, 1.0, None, sliders),
+                               repeats)))
+    results.append(("new seed → 16-sample grid (DCGAN)",
+                    time_calls(lambda i: samples.samples(gan, i, 16, EVERY_CLASS), repeats)))
+    results.append(("32-frame lerp + slerp interpolation with both GIFs",
+                    time_calls(lambda i: interpolate.compute(gan, "seeds", i, i + 1, None, None, 32),
+                               max(10, repeats // 10))))
+    sketch = sketch_of_a_one()
+    encode_function = getattr(encode, "encode")
+    results.append(("encode a drawing (VAE): prepare, encode, decode, chart",
+                    time_calls(lambda i: encode_function(vae, None, None, "draw", sketch, None), max(10, repeats // 5))))
+    return results
+
+
+def run_explore(folder: Path, repeats: int, with_training: bool) -> str:
+    torch.set_num_threads(int(os.environ.get("GENIMG_THREADS", "1")))
+    lines = [f"genimg bench explore — {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+             f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) per request", ""]
+    phases = [("idle", False)] + ([("while a training run uses the CPU", True)] if with_training else [])
+    for title, training in phases:
+        process = None
+        if training:
+            out = Path(os.environ.get("TMPDIR", "/tmp")) / f"genimg-bench-run-{os.getpid()}"
+            process = subprocess.Popen(
+                [sys.executable, "-m", "genimg", "train", "--model", "dcgan", "--dataset", "shapes", "--image-size",
+                 "28", "--channels", "1", "--steps", "1000000", "--max-seconds", "600", "--quiet", "--out", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(8)  # let it load its data and start stepping
+        try:
+            results = explore_suite(folder, repeats)
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=60)
+        lines.append(f"{title}:")
+        lines.append(f"  {'handler':56s} {'p50 ms':>8s} {'p95 ms':>8s} {'calls':>6s}")
+        for name, stats in results:
+            lines.append(f"  {name:56s} {stats['p50']:8.2f} {stats['p95']:8.2f} {stats['n']:6d}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m genimg bench", description="genimg benchmarks")
+    parser.add_argument("suite", choices=["explore"])
+    parser.add_argument("--models", default=str(SHIPPED_DIR), help="folder of checkpoints (default: shipped)")
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--with-training", action="store_true", help="repeat while a training run uses the CPU")
+    args = parser.parse_args(argv)
+    print(run_explore(Path(args.models), args.repeats, args.with_training))
+    return 0
