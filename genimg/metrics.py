@@ -33,6 +33,7 @@ class Evaluation:
         labels = {
             "classifier_fd": "classifier FD, samples vs test (lower is better)",
             "classifier_fd_floor": "classifier FD floor, train vs test",
+            "classifier_fd_ratio": "classifier FD ÷ floor (judge-independent scale)",
             "mean_confidence": "judge's mean top-class confidence on samples",
             "min_class_share": "smallest class share among samples",
             "classes_covered": "classes present among samples (≥ 1%)",
@@ -163,6 +164,8 @@ def evaluate(model: GAN | VAEBase, dataset: str, judge: Judge | None, *, data_ro
         images, requested = generate_samples(model, sample_count, seed)
         judged, shares = judge_samples(judge, images, requested, test_features)
         result.metrics.update(judged)
+        floor = result.metrics["classifier_fd_floor"]
+        result.metrics["classifier_fd_ratio"] = judged["classifier_fd"] / floor if floor > 0 else float("nan")
         result.metrics["samples"] = sample_count
         result.class_shares, result.class_names = shares, test.class_names
     if isinstance(model, VAEBase):
