@@ -2,7 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+MAX_SEED = 2**63 - 1
+
+
+def parse_seed(value: Any) -> int | None:
+    """A seed as a page sends it (an int, a whole float, or a numeric string) → int in [0, MAX_SEED];
+    None when it is not one (booleans, fractions, NaN, infinities, negatives, out of range, other types)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                return None
+    if isinstance(value, float):
+        if not value.is_integer():  # also NaN and ±inf
+            return None
+        value = int(value)
+    if not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        return None
+    return value
 
 
 def seeded_latents(seed: int, count: int, latent_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -10,7 +37,7 @@ def seeded_latents(seed: int, count: int, latent_dim: int, device: torch.device 
 
     Drawing on the CPU is what makes a seed portable: CUDA's and MPS's generators give other numbers.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed = {seed!r} is not accepted: expected an integer from 0 to 2**63 - 1")
     generator = torch.Generator(device="cpu").manual_seed(seed)
     return torch.randn(count, latent_dim, generator=generator).to(device)

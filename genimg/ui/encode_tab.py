@@ -21,7 +21,7 @@ from ..encode import (LatentMap, LatentMapCache, decode, encode_image, latent_ar
                       manifold_grid, render_code_chart, to_picture)
 from ..imageinput import MESSAGES_EN, MESSAGES_ZH, ImageInputError, default_style, load_user_image, \
     needs_inversion, to_model_input
-from ..latent import seeded_latents
+from ..latent import parse_seed, seeded_latents
 from ..models import GAN, VAEBase
 from ..render import ModelEntry
 from .context import ExploreContext
@@ -30,7 +30,6 @@ from .i18n import LATEX, message, register, request_language, t
 CANVAS = 280
 SCALE = 8  # 28 px → 224 px on the page
 ACTIVE_KL = 0.1  # nats: a dimension with less KL than this carries (almost) no information about the image
-MAX_SEED = 2**63 - 1
 
 EN = {
     "encode.tab": "Encode",
@@ -321,15 +320,10 @@ def class_update(entry: ModelEntry | None, keep: str | None = None) -> dict:
 
 
 def check_seed(seed: Any, language: str) -> int:
-    if seed is None or isinstance(seed, bool):
+    parsed = parse_seed(seed)
+    if parsed is None:
         raise error("encode.bad_seed", language)
-    try:
-        number = float(seed)
-    except (TypeError, ValueError):
-        raise error("encode.bad_seed", language) from None
-    if not number.is_integer() or not 0 <= number <= MAX_SEED:
-        raise error("encode.bad_seed", language)
-    return int(seed) if isinstance(seed, int) else int(number)
+    return parsed
 
 
 # ---------------------------------------------------------------------------------------- handlers

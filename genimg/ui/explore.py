@@ -8,6 +8,7 @@ import gradio as gr
 import numpy as np
 
 from ..checkpoint import CheckpointError
+from ..latent import parse_seed
 from .context import ExploreContext
 from .i18n import LATEX, message, register, request_language, t
 
@@ -98,7 +99,8 @@ class ExploreHandlers:
                 request: gr.Request | None = None) -> np.ndarray:
         language = request_language(request)
         entry = self.entry(path, language)
-        if seed is None or not float(seed).is_integer() or not 0 <= seed < 2**63:
+        seed = parse_seed(seed)
+        if seed is None:
             raise gr.Error(message("samples.bad_seed", language))
         class_index = None
         if entry.num_classes and chosen_class not in (None, EVERY_CLASS):

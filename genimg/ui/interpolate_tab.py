@@ -18,14 +18,13 @@ from ..imageinput import ImageInputError
 from ..interpolate import (GIF_LEVELS, MAX_FRAMES, METHODS, MIN_FRAMES, GifFolder, Interpolation, InterpolationError,
                            check_frames, encode_drawing, frame_strip, gif_bytes, gif_scale, interpolate,
                            supports_class_mixing)
-from ..latent import seeded_latents
+from ..latent import parse_seed, seeded_latents
 from ..render import ModelEntry
 from .context import ExploreContext
 from .i18n import LATEX, message, register, request_language, t
 
 MODES = ("seeds", "classes", "drawings")
 DEFAULT_FRAMES = 32
-MAX_SEED = 2**63 - 1
 
 ENGLISH = {
     "interp.intro": (
@@ -201,16 +200,10 @@ class InterpolateHandlers:
     @staticmethod
     def seed(value: Any, which: str, language: str = "en") -> int:
         """A seed from a gr.Number (int or float) or a state dict (also a numeric string) → int in [0, 2**63)."""
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise gr.Error(message("interp.error.seed", language, which=which)) from None
-        if isinstance(value, float) and value.is_integer():  # NaN and infinities are not integers
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        parsed = parse_seed(value)
+        if parsed is None:
             raise gr.Error(message("interp.error.seed", language, which=which))
-        return value
+        return parsed
 
     @staticmethod
     def frames(value: Any, language: str = "en") -> int:

@@ -19,7 +19,7 @@ import torch
 from ..checkpoint import CheckpointError
 from ..directions import DEFAULT_COUNT, DirectionCache, Directions
 from ..imaging import to_uint8, upscale
-from ..latent import seeded_latents
+from ..latent import parse_seed, seeded_latents
 from ..render import ModelEntry
 from .context import ExploreContext
 from .i18n import LATEX, message, register, request_language, t
@@ -29,7 +29,6 @@ SLIDER_RANGE = 3.0  # sliders span ±3 standard deviations; a seed's value beyon
 SLIDER_STEP = 0.01
 STRENGTH_RANGE = 5.0
 DISPLAY_SIZE = 280  # images are upscaled (nearest neighbour) by the whole factor that comes closest to this
-MAX_SEED = 2**63 - 1
 RANDOM_SEEDS = 1_000_000
 NO_COMPARE = ""  # the compare dropdown's "none" value
 STATE_KEYS = ("model", "seed", "sliders", "direction", "strength", "truncation", "label", "compare")
@@ -188,20 +187,10 @@ class LatentHandlers:
     @staticmethod
     def seed(value: Any, language: str = "en") -> int:
         """A whole number in [0, 2**63) (an int, or a float/str holding one), else gr.Error."""
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        parsed = parse_seed(value)
+        if parsed is None:
             raise gr.Error(message("latent.error.seed", language))
-        if isinstance(value, str):
-            try:
-                value = int(value.strip())
-            except ValueError:
-                raise gr.Error(message("latent.error.seed", language)) from None
-        if isinstance(value, float):
-            if not value.is_integer():  # also refuses NaN and ±inf
-                raise gr.Error(message("latent.error.seed", language))
-            value = int(value)
-        if not 0 <= value <= MAX_SEED:
-            raise gr.Error(message("latent.error.seed", language))
-        return value
+        return parsed
 
     @staticmethod
     def number(value: Any, name: str, low: float, high: float, language: str = "en") -> float:
