@@ -323,11 +323,16 @@ class _Run:
         return {"neg_elbo": terms["neg_elbo"].detach(), "reconstruction": terms["reconstruction"].detach(),
                 "kl": terms["kl"].detach()}
 
+    def ema_decay(self) -> float:
+        """The EMA decay for this step, warmed up as min(decay, (1 + t) / (10 + t)): a plain 0.999 would keep
+        most of the random initial weights for the first few thousand steps."""
+        return min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+
     @torch.no_grad()
     def update_ema(self) -> None:
         if self.ema is None:
             return
-        decay = self.config.ema_decay
+        decay = self.ema_decay()
         for average, current in zip(self.ema.parameters(), self.sampler.parameters()):
             average.lerp_(current, 1 - decay)
         for average, current in zip(self.ema.buffers(), self.sampler.buffers()):

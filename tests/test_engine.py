@@ -203,3 +203,23 @@ def test_tampered_checkpoint_gives_a_clear_error(tmp_path):
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match=str(weights.name)):
         load_model(tmp_path / "run")
+
+
+def test_ema_warms_up_and_tracks_the_weights():
+    from genimg.engine import _Run
+
+    run = _Run(tiny_config("dcgan", ema_decay=0.999), blob_data(32), None)
+    decays = []
+    for step in (0, 10, 100, 1000, 100_000):
+        run.step = step
+        decays.append(run.ema_decay())
+    assert decays[0] == pytest.approx(0.1) and decays == sorted(decays) and decays[-1] == 0.999
+    with torch.no_grad():  # move the weights; after 200 warmed-up updates the average is close to them
+        for parameter in run.sampler.parameters():
+            parameter.add_(1.0)
+    for step in range(200):
+        run.step = step
+        run.update_ema()
+    gaps = [(average - current).abs().max().item()
+            for average, current in zip(run.ema.parameters(), run.sampler.parameters())]
+    assert max(gaps) < 0.05
