@@ -73,6 +73,8 @@ def build_demo(folders: list[str] | None = None) -> gr.Blocks:
                 build_learn_tab()
         if context.entries:
             share = build_share_panel(context, latent, interpolate)
+            demo.load(interpolate.controls, interpolate.control_inputs, interpolate.control_outputs,
+                      api_visibility="private")
             demo.load(interpolate.on_load, None, interpolate.outputs, api_visibility="private")
             wire_url(demo, tabs, share)
     return demo

@@ -46,7 +46,7 @@ class ModelEntry:
 
 
 def discover(*folders: str | Path, problems: list[str] | None = None) -> list[ModelEntry]:
-    """Every loadable generator checkpoint directly inside `folders`, sorted by name.
+    """Every loadable generator checkpoint directly inside `folders`: MNIST first, GANs before VAEs.
 
     Broken folders are skipped; when `problems` is given, one line per skipped folder says why (judge
     classifiers are not generators and are skipped without a word).
@@ -73,6 +73,9 @@ def discover(*folders: str | Path, problems: list[str] | None = None) -> list[Mo
             names = _class_names(str(config.get("dataset")), model.num_classes)
             entries.append(ModelEntry(path.name, path, model.kind, str(config.get("dataset")), model.latent_dim,
                                       model.num_classes, names, card))
+    # The order a newcomer meets them: MNIST first, GANs before VAEs, plain before conditional.
+    entries.sort(key=lambda entry: (entry.dataset != "mnist", "gan" not in entry.kind, entry.num_classes > 0,
+                                    entry.name))
     return entries
 
 

@@ -32,8 +32,8 @@ def model_folder(tmp_path_factory):
 
 def test_discover_lists_generators_and_skips_the_rest(model_folder):
     entries = discover(model_folder, model_folder / "missing")
-    assert [entry.name for entry in entries] == ["tiny-cvae", "tiny-gan"]
-    cvae = entries[0]
+    assert [entry.name for entry in entries] == ["tiny-gan", "tiny-cvae"]  # GANs first, then VAEs
+    cvae = entries[1]
     assert cvae.num_classes == 3 and cvae.class_names == ("circle", "square", "triangle")
     assert "VAE (conditional)" in cvae.label
 
@@ -108,7 +108,7 @@ def test_every_string_exists_in_both_languages():
 def test_broken_folders_are_reported_not_fatal(model_folder):
     problems = []
     entries = discover(model_folder, problems=problems)
-    assert [entry.name for entry in entries] == ["tiny-cvae", "tiny-gan"]
+    assert [entry.name for entry in entries] == ["tiny-gan", "tiny-cvae"]
     broken = [line for line in problems if line.startswith("broken:")]
     assert len(broken) == 1 and "config.json" in broken[0]
     real_judge = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-judge"

@@ -436,13 +436,17 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
     state = handlers.default_state()
     entry = context.entry(state["model"])
     names = {"seeds": "interp.mode.seeds", "classes": "interp.mode.classes", "drawings": "interp.mode.drawings"}
-    class_choices = [(name, index) for index, name in enumerate(entry.class_names)]
+    # The components start with every choice any offered model allows, so that an API call is valid for any
+    # model; the page narrows them to the first model's choices when it loads (demo.load(controls), in app.py).
+    offered = [name for name in MODES if any(name in handlers.modes(each) for each in context.entries)]
+    widest = max(context.entries, key=lambda each: each.num_classes)
+    class_choices = [(name, index) for index, name in enumerate(widest.class_names)]
     first = handlers.first_view()
 
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             model = gr.Dropdown(choices, value=state["model"], label=t("interp.model"), elem_id="interp-model")
-            mode = gr.Radio([(t(names[name]), name) for name in handlers.modes(entry)], value="seeds",
+            mode = gr.Radio([(t(names[name]), name) for name in offered], value="seeds",
                             label=t("interp.mode"), info=t("interp.mode.info"), elem_id="interp-mode")
             with gr.Row():
                 seed_a = gr.Number(value=state["seed_a"], precision=0, minimum=0, label=t("interp.seed_a"),
@@ -502,4 +506,5 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
                            "lerp_gif": lerp_gif, "slerp_gif": slerp_gif, "lerp_strip": lerp_strip,
                            "slerp_strip": slerp_strip, "norms": plot, "summary": summary}
     handlers.inputs, handlers.outputs = inputs, outputs
+    handlers.control_inputs, handlers.control_outputs = [model, mode, class_a, class_b], control_outputs
     return handlers
