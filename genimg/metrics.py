@@ -41,7 +41,8 @@ class Evaluation:
             "test_neg_elbo": "test negative ELBO, nats per image",
             "test_reconstruction": "  of which reconstruction −log p(x|z)",
             "test_kl": "  of which KL(q(z|x) ‖ p(z))",
-            "test_iwae_nll": "importance-weighted NLL bound, nats",
+            "test_iwae_nll": (f"importance-weighted NLL bound, nats (first {self.metrics.get('iwae_images', 0):,} "
+                              f"test images, k = {self.metrics.get('iwae_samples', 0)})"),
             "active_dimensions": "active latent dimensions (Cov_x E[z|x] > 0.01)",
             "judge_test_accuracy": "judge's accuracy on the test set",
         }
@@ -148,7 +149,7 @@ def judge_samples(judge: Judge, images: torch.Tensor, requested: torch.Tensor | 
 
 
 def evaluate(model: GAN | VAEBase, dataset: str, judge: Judge | None, *, data_root: str | Path | None = None,
-             sample_count: int = 10_000, seed: int = 0, iwae_samples: int = 128, iwae_images: int = 10_000,
+             sample_count: int = 10_000, seed: int = 0, iwae_samples: int = 128, iwae_images: int = 2_000,
              image_size: int | None = None, channels: int | None = None) -> Evaluation:
     """All quality numbers for one model against the test split of `dataset` (see Evaluation.table)."""
     started = time.perf_counter()
