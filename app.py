@@ -15,7 +15,7 @@ from genimg.ui.context import ExploreContext  # noqa: E402
 from genimg.ui.encode_tab import build_encode_tab  # noqa: E402
 from genimg.ui.explore import build_explore_tab  # noqa: E402
 from genimg.ui.gan_tab import build_gan_tab  # noqa: E402
-from genimg.ui.i18n import LATEX, build_i18n, register, t  # noqa: E402
+from genimg.ui.i18n import build_i18n, register, t  # noqa: E402
 from genimg.ui.interpolate_tab import build_interpolate_tab  # noqa: E402
 from genimg.ui.latent_tab import build_latent_tab  # noqa: E402
 from genimg.ui.learn_tab import build_learn_tab  # noqa: E402

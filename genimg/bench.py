@@ -84,9 +84,8 @@ def explore_suite(folder: Path, repeats: int) -> list[tuple[str, dict[str, float
                     time_calls(lambda i: interpolate.compute(gan, "seeds", i, i + 1, None, None, 32),
                                max(10, repeats // 10))))
     sketch = sketch_of_a_one()
-    encode_function = getattr(encode, "encode")
     results.append(("encode a drawing (VAE): prepare, encode, decode, chart",
-                    time_calls(lambda i: encode_function(vae, None, None, "draw", sketch, None), max(10, repeats // 5))))
+                    time_calls(lambda i: encode.encode(vae, None, None, "draw", sketch, None), max(10, repeats // 5))))
     return results
 
 

@@ -59,13 +59,18 @@ def image_source(page, selector: str) -> str:
     return locator.get_attribute("src") or ""
 
 
+def new_page(browser, url: str, locale: str = "en-US", height: int = 1000):
+    page = browser.new_page(locale=locale, viewport={"width": 1300, "height": height})
+    page.goto(url)
+    return page
+
+
 def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
 def test_slider_moves_the_image(browser, page_url):
-    page = browser.new_page(locale="en-US", viewport={"width": 1300, "height": 1000})
-    page.goto(page_url)
+    page = new_page(browser, page_url, "en-US", 1000)
     open_tab(page, "Latent space")
     before = image_source(page, "#latent-image")
     slider = page.locator("#latent-z0 input[type=range]")
@@ -78,8 +83,7 @@ def test_slider_moves_the_image(browser, page_url):
 
 
 def test_drawing_is_encoded_and_reconstructed(browser, page_url):
-    page = browser.new_page(locale="en-US", viewport={"width": 1300, "height": 1100})
-    page.goto(page_url)
+    page = new_page(browser, page_url, "en-US", 1100)
     open_tab(page, "Encode")
     canvas = page.locator("#encode-sketch canvas").last
     expect(canvas).to_be_visible(timeout=30_000)
@@ -96,8 +100,7 @@ def test_drawing_is_encoded_and_reconstructed(browser, page_url):
 
 
 def test_interpolation_gives_a_gif(browser, page_url):
-    page = browser.new_page(locale="en-US", viewport={"width": 1300, "height": 1100})
-    page.goto(page_url)
+    page = new_page(browser, page_url, "en-US", 1100)
     open_tab(page, "Interpolate")
     page.locator("#interp-run").click()
     expect(page.locator("#interp-slerp img").first).to_have_attribute("src", __import__("re").compile(r"\.gif"),
@@ -107,8 +110,7 @@ def test_interpolation_gives_a_gif(browser, page_url):
 
 
 def test_the_page_speaks_chinese(browser, page_url):
-    page = browser.new_page(locale="zh-CN", viewport={"width": 1300, "height": 1000})
-    page.goto(page_url)
+    page = new_page(browser, page_url, "zh-CN", 1000)
     expect(page.get_by_role("tab", name="样本")).to_be_visible(timeout=30_000)
     expect(page.get_by_role("tab", name="插值")).to_be_visible()
     open_tab(page, "学习")
@@ -118,8 +120,7 @@ def test_the_page_speaks_chinese(browser, page_url):
 
 
 def test_a_link_opens_the_same_view_and_the_url_follows_the_sliders(browser, page_url):
-    page = browser.new_page(locale="en-US", viewport={"width": 1300, "height": 1000})
-    page.goto(page_url + "?view=latent&model=gan&seed=9&z=0.50,-0.25&psi=0.7")
+    page = new_page(browser, page_url + "?view=latent&model=gan&seed=9&z=0.50,-0.25&psi=0.7", "en-US", 1000)
     expect(page.locator("#latent-seed input")).to_have_value("9", timeout=30_000)
     expect(page.locator("#latent-z0 input[type=number]")).to_have_value("0.5")
     slider = page.locator("#latent-z0 input[type=range]")

@@ -18,7 +18,7 @@ from ..encode import (MAX_INVERSION_STEPS, MAX_RESTARTS, LatentMapCache, decode,
 from ..latent import seeded_latents
 from ..render import ModelEntry
 from .context import ExploreContext
-from .encode_tab import (LATEX, SCALE, check_seed, class_index, class_update, error, load, picture_out, prepare,
+from .encode_tab import (LATEX, SCALE, check_seed, class_index, class_update, load, picture_out, prepare,
                          read_picture, shared_cache, sketchpad, source_radio, upload_box)
 from .i18n import message, register, request_language, t
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..lessons import GIF_NAME, Lesson, LessonError, bundle_bytes, read_bundle
+from ..lessons import Lesson, LessonError, bundle_bytes, read_bundle
 from .context import ExploreContext
 from .i18n import message, register, request_language, t
 from .interpolate_tab import InterpolateHandlers
@@ -279,4 +279,4 @@ def lesson_json(bundle_path: str) -> dict:
         return json.loads(archive.read("lesson.json"))
 
 
-__all__ = ["ShareHandlers", "build_share_panel", "wire_url", "lesson_json", "GIF_NAME"]
+__all__ = ["ShareHandlers", "build_share_panel", "wire_url", "lesson_json"]
