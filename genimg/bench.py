@@ -117,11 +117,21 @@ def run_explore(folder: Path, repeats: int, with_training: bool) -> str:
     return "\n".join(lines)
 
 
+# Suites with modules and options of their own: train, inference and all (explore + train + inference),
+# the load test and the fault scenarios.
+OTHER_SUITES = {"train": "bench_train", "inference": "bench_train", "all": "bench_train", "load": "loadtest",
+                "faults": "faults"}
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import importlib
 
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] and arguments[0] in OTHER_SUITES:
+        return importlib.import_module(f".{OTHER_SUITES[arguments[0]]}", __package__).main(arguments)
     parser = argparse.ArgumentParser(prog="python -m genimg bench", description="genimg benchmarks")
-    parser.add_argument("suite", choices=["explore"])
+    parser.add_argument("suite", choices=["explore", *OTHER_SUITES])
     parser.add_argument("--models", default=str(SHIPPED_DIR), help="folder of checkpoints (default: shipped)")
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--with-training", action="store_true", help="repeat while a training run uses the CPU")
