@@ -20,6 +20,8 @@ from genimg.ui.interpolate_tab import build_interpolate_tab  # noqa: E402
 from genimg.ui.latent_tab import build_latent_tab  # noqa: E402
 from genimg.ui.learn_tab import build_learn_tab  # noqa: E402
 from genimg.ui.share import build_share_panel, wire_url  # noqa: E402
+from genimg.ui.train_tab import TrainHandlers, build_train_tab  # noqa: E402
+from genimg.workspace import Workspaces  # noqa: E402
 
 register(
     {"app.title": "# genimg — a latent-space lab for GANs and VAEs",
@@ -34,7 +36,9 @@ register(
 )
 
 # Pixel-art images stay crisp when the browser stretches them to the column width.
-CSS = "#samples-grid img, #latent-image img, #latent-compare img, .crisp img { image-rendering: pixelated; }"
+CSS = ("#samples-grid img, #latent-image img, #latent-compare img, .crisp img { image-rendering: pixelated; }\n"
+       ".genimg-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }\n"
+       ".genimg-progress > div { height: 100%; background: #f97316; transition: width 0.3s; }")
 
 
 def model_folders() -> list[str]:
@@ -51,10 +55,13 @@ def configure_threads() -> None:
         torch.set_num_threads(int(os.environ.get("GENIMG_THREADS", "1")))
 
 
-def build_demo(folders: list[str] | None = None) -> gr.Blocks:
+def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None = None,
+               trainer: TrainHandlers | None = None) -> gr.Blocks:
+    """The page. Tests pass their own model folders, workspaces folder and Train tab handlers."""
     problems: list[str] = []
     entries = discover(*(folders if folders is not None else model_folders()), problems=problems)
-    context = ExploreContext(Renderer(), entries, problems)
+    workspaces = workspaces or (trainer.workspaces if trainer is not None else Workspaces())
+    context = ExploreContext(Renderer(), entries, problems, workspaces=workspaces)
     with gr.Blocks(title="genimg — a latent-space lab") as demo:
         gr.Markdown(t("app.title"))
         gr.Markdown(t("app.subtitle"))
@@ -69,6 +76,10 @@ def build_demo(folders: list[str] | None = None) -> gr.Blocks:
                 build_encode_tab(context)
             with gr.Tab(t("gan.tab"), id="gan", elem_id="tab-gan"):
                 build_gan_tab(context)
+            with gr.Tab(t("train.tab"), id="train", elem_id="tab-train"):
+                trainer = trainer or TrainHandlers(context, workspaces)
+                trainer.context = context
+                train = build_train_tab(context, trainer)
             with gr.Tab(t("learn.tab"), id="learn", elem_id="tab-learn"):
                 build_learn_tab()
         if context.entries:
@@ -77,6 +88,7 @@ def build_demo(folders: list[str] | None = None) -> gr.Blocks:
                       api_visibility="private")
             demo.load(interpolate.on_load, None, interpolate.outputs, api_visibility="private")
             wire_url(demo, tabs, share)
+        demo.load(train["on_load"], train["token"], train["load_outputs"], api_visibility="private")
     return demo
 
 

@@ -138,6 +138,8 @@ class TrainConfig:
     checkpoint_every: int = 1000
     max_seconds: float | None = None
     out: str | None = None
+    # Also sample whenever this many seconds passed since the last grid (the page's live view), or None.
+    sample_every_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):  # tolerate a plain dict (from JSON) for the nested model
@@ -171,6 +173,9 @@ class TrainConfig:
             _check(_is_int(value) and value >= 1, name, value, "a positive integer")
         _check(self.max_seconds is None or (_is_number(self.max_seconds) and self.max_seconds > 0), "max_seconds",
                self.max_seconds, "a positive number of seconds or none")
+        _check(self.sample_every_seconds is None or (_is_number(self.sample_every_seconds)
+                                                     and 0 < self.sample_every_seconds <= 86400),
+               "sample_every_seconds", self.sample_every_seconds, "a number of seconds in (0, 86400] or none")
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

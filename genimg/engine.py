@@ -18,7 +18,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint, load_weights_into, save_checkpoint, write_file_atomic
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights_into,
+    save_checkpoint,
+    write_file_atomic,
+)
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data import BatchStream, ImageData, load_dataset, to_float
 from .imaging import grid_columns, grid_image, png_bytes
@@ -66,6 +72,9 @@ class Progress(Event):
     images_per_second: float
     elapsed_seconds: float
     total_steps: int
+    # Health signals measured at this step (see genimg/health.py): for a GAN the generator's gradient norm;
+    # for a VAE the KL per latent dimension's count of active dimensions.
+    signals: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,9 @@ class Samples(Event):
 
     grid: np.ndarray
     columns: int
+    # Mean pairwise distance between the samples ÷ the same between real images (1 ≈ as varied as the
+    # data; near 0 = every latent gives the same picture, a collapsed generator).
+    diversity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +239,8 @@ class _Run:
         self.last_losses: dict[str, float] = {}
         self.last_images_per_second = 0.0
         self.last_grid: np.ndarray | None = None
+        self.last_diversity: float | None = None
+        self.real_spread = _mean_pairwise_distance(to_float(data.images[:count], "vae").float())
 
     # -- setup helpers
     def _check_data(self, data: ImageData) -> None:
@@ -338,6 +352,24 @@ class _Run:
         for average, current in zip(self.ema.buffers(), self.sampler.buffers()):
             average.copy_(current)
 
+    @torch.no_grad()
+    def signals(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+        """Health signals at a logging step (cheap: a few reductions, or one encoder pass for a VAE)."""
+        if self.is_gan:
+            gradients = [p.grad for p in self.model.generator.parameters() if p.grad is not None]
+            if not gradients:
+                return {}
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gradients)))
+            return {"generator_grad_norm": float(norm)}
+        with self._autocast():
+            mean, log_variance = self.model.encode(to_float(images, "vae"), labels)
+        mean, log_variance = mean.float(), log_variance.float()
+        kl_per_dimension = 0.5 * (mean.pow(2) + log_variance.exp() - 1.0 - log_variance).mean(dim=0)
+        # A dimension is active when the encoder's mean moves with the input (Burda et al.: Var_x E[z|x] > 0.01).
+        active = int((mean.var(dim=0) > 0.01).sum()) if mean.shape[0] > 1 else 0
+        return {"active_dims": float(active), "latent_dim": float(mean.shape[1]),
+                "max_dim_kl": float(kl_per_dimension.max())}
+
     # -- outputs
     @torch.inference_mode()
     def sample_grid(self) -> np.ndarray:
@@ -349,6 +381,8 @@ class _Run:
         else:
             images = network.generate(self.fixed_latents, self.fixed_labels).float()
         network.train(was_training)
+        spread = _mean_pairwise_distance(images)
+        self.last_diversity = spread / self.real_spread if self.real_spread > 0 else None
         return grid_image(images, columns=self.grid_columns)
 
     def sampling_weights(self) -> dict[str, torch.Tensor]:
@@ -383,6 +417,16 @@ class _Run:
         grid = self.last_grid if self.last_grid is not None else self.sample_grid()
         write_file_atomic(Path(path) / "samples.png", png_bytes(grid))
         return str(path)
+
+
+def _mean_pairwise_distance(images: torch.Tensor) -> float:
+    """Mean Euclidean distance between every pair of images (B, C, H, W) in [0, 1]."""
+    flat = images.flatten(1).float().cpu()
+    if flat.shape[0] < 2:
+        return 0.0
+    distances = torch.cdist(flat, flat)
+    count = flat.shape[0]
+    return float(distances.sum() / (count * (count - 1)))
 
 
 StopSignal = Callable[[], bool] | threading.Event | None
@@ -435,6 +479,7 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
     sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
     step_function = run.gan_step if run.is_gan else run.vae_step
     finished_normally = False
+    last_sample_at = time.perf_counter()
     try:
         while run.step < config.steps:
             epoch_before = run.stream.epoch
@@ -448,6 +493,8 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
 
             last = run.step == config.steps
             due_sample = run.step % config.sample_every == 0 or last or run.step == 1
+            if config.sample_every_seconds is not None and not due_sample:
+                due_sample = time.perf_counter() - last_sample_at >= config.sample_every_seconds
             due_checkpoint = run.step % config.checkpoint_every == 0 or last
             if run.step % config.log_every == 0 or due_sample or due_checkpoint:
                 sync()
@@ -462,11 +509,13 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
                 run.last_images_per_second = window_steps * config.batch_size / max(now - window_start, 1e-9)
                 yield Progress(step=run.step, epoch=run.stream.epoch, losses=means,
                                images_per_second=run.last_images_per_second, elapsed_seconds=elapsed(),
-                               total_steps=config.steps)
+                               total_steps=config.steps, signals=run.signals(images, labels))
                 sums, window_steps = {}, 0
                 if due_sample:
+                    last_sample_at = time.perf_counter()
                     run.last_grid = run.sample_grid()
-                    yield Samples(step=run.step, grid=run.last_grid, columns=run.grid_columns)
+                    yield Samples(step=run.step, grid=run.last_grid, columns=run.grid_columns,
+                                  diversity=run.last_diversity)
                 if due_checkpoint and config.out is not None:
                     yield CheckpointSaved(step=run.step, path=str(save()))
                 window_start = time.perf_counter()

@@ -37,12 +37,14 @@ class ModelEntry:
     num_classes: int
     class_names: tuple[str, ...]
     card: str
+    owned: bool = False  # trained by this page's user (their workspace), not shipped
 
     @property
     def label(self) -> str:
         family = "GAN" if "gan" in self.kind else "VAE"
         conditional = " (conditional)" if self.num_classes else ""
-        return f"{self.name} · {family}{conditional} · {self.dataset}"
+        mark = "★ " if self.owned else ""
+        return f"{mark}{self.name} · {family}{conditional} · {self.dataset}"
 
 
 def discover(*folders: str | Path, problems: list[str] | None = None) -> list[ModelEntry]:
@@ -60,23 +62,30 @@ def discover(*folders: str | Path, problems: list[str] | None = None) -> list[Mo
             if not (path / "config.json").is_file():
                 continue
             try:
-                config = read_config(path)
-                if isinstance(config.get("model"), dict) and config["model"].get("kind") == "judge":
-                    continue
-                model = ModelConfig.from_dict(config["model"])
+                entry = describe(path)
             except (CheckpointError, ConfigError, KeyError, TypeError) as error:
                 if problems is not None:
                     problems.append(f"{path.name}: {error}")
                 continue
-            card_path = path / "README.md"
-            card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else ""
-            names = _class_names(str(config.get("dataset")), model.num_classes)
-            entries.append(ModelEntry(path.name, path, model.kind, str(config.get("dataset")), model.latent_dim,
-                                      model.num_classes, names, card))
+            if entry is not None:
+                entries.append(entry)
     # The order a newcomer meets them: MNIST first, GANs before VAEs, plain before conditional.
     entries.sort(key=lambda entry: (entry.dataset != "mnist", "gan" not in entry.kind, entry.num_classes > 0,
                                     entry.name))
     return entries
+
+
+def describe(path: Path) -> ModelEntry | None:
+    """The entry for one checkpoint folder; None for a judge classifier. Raises CheckpointError/ConfigError."""
+    config = read_config(path)
+    if isinstance(config.get("model"), dict) and config["model"].get("kind") == "judge":
+        return None
+    model = ModelConfig.from_dict(config["model"])
+    card_path = path / "README.md"
+    card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else ""
+    names = _class_names(str(config.get("dataset")), model.num_classes)
+    return ModelEntry(path.name, path, model.kind, str(config.get("dataset")), model.latent_dim,
+                      model.num_classes, names, card)
 
 
 def _class_names(dataset: str, count: int) -> tuple[str, ...]:
@@ -95,16 +104,21 @@ class Renderer:
     def __init__(self, device: str = "auto", capacity: int = 8) -> None:
         self.device = resolve_device(device)
         self.capacity = capacity
-        self._models: OrderedDict[Path, tuple[GAN | VAEBase, ModelConfig]] = OrderedDict()
+        self._models: OrderedDict[tuple[Path, int], tuple[GAN | VAEBase, ModelConfig]] = OrderedDict()
         self._lock = threading.Lock()
 
     def model(self, path: str | Path) -> tuple[GAN | VAEBase, ModelConfig]:
-        key = Path(path).resolve()
+        folder = Path(path).resolve()
+        try:  # a model saved again under the same name (a page user's workspace) is loaded afresh
+            stamp = (folder / "config.json").stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        key = (folder, stamp)
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-        model, config, _ = load_model(key, self.device)  # outside the lock: loading may take a moment
+        model, config, _ = load_model(folder, self.device)  # outside the lock: loading may take a moment
         with self._lock:
             self._models[key] = (model, config)
             self._models.move_to_end(key)

@@ -1,10 +1,15 @@
-"""What every tab receives: the shared renderer and the models it can show."""
+"""What every tab receives: the shared renderer, the models it can show, and each user's own models."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from ..render import ModelEntry, Renderer
+from ..checkpoint import CheckpointError
+from ..config import ConfigError
+from ..render import ModelEntry, Renderer, describe
+from ..workspace import Workspace, Workspaces
 
 
 @dataclass
@@ -12,12 +17,18 @@ class ExploreContext:
     renderer: Renderer
     entries: list[ModelEntry]
     problems: list[str] = field(default_factory=list)  # checkpoint folders that could not be offered, and why
+    # Where the Train tab keeps each user's models; their folders are offered to that user's dropdowns only.
+    workspaces: Workspaces | None = None
+    # Every model dropdown of the Explore tabs, with its filter, so the Train tab can add a saved model to all.
+    dropdowns: list[tuple[Any, dict[str, Any], tuple[tuple[str, str], ...]]] = field(default_factory=list)
+    _described: dict[tuple[str, int], ModelEntry | None] = field(default_factory=dict)
 
     def choices(self, *, gans: bool = True, vaes: bool = True, latent_dim: int | None = None,
-                conditional: bool | None = None) -> list[tuple[str, str]]:
-        """(label, folder path) pairs for a gr.Dropdown, filtered by family, latent size and conditioning."""
+                conditional: bool | None = None, extra: list[ModelEntry] | tuple = ()) -> list[tuple[str, str]]:
+        """(label, folder path) pairs for a gr.Dropdown, filtered by family, latent size and conditioning;
+        `extra` (a user's own models) come first."""
         chosen = []
-        for entry in self.entries:
+        for entry in [*extra, *self.entries]:
             is_gan = "gan" in entry.kind
             if (is_gan and not gans) or (not is_gan and not vaes):
                 continue
@@ -29,8 +40,50 @@ class ExploreContext:
         return chosen
 
     def entry(self, path: str | None) -> ModelEntry | None:
-        """The entry for a dropdown value (a folder path); None for anything not offered by the page."""
+        """The entry for a dropdown value (a folder path); None for anything not offered by the page.
+
+        Shipped models are matched exactly; a user's model is accepted only from inside the workspaces
+        folder, by a path that names its (secret) workspace token."""
         for entry in self.entries:
             if str(entry.path) == path:
                 return entry
-        return None
+        if not isinstance(path, str) or self.workspaces is None or not self.workspaces.is_inside(path):
+            return None
+        folder = Path(path).resolve()
+        try:
+            stamp = (folder / "config.json").stat().st_mtime_ns
+        except OSError:
+            return None
+        key = (str(folder), stamp)
+        if key not in self._described:
+            try:
+                found = describe(folder)
+            except (CheckpointError, ConfigError, KeyError, TypeError, OSError):
+                found = None
+            if found is not None:
+                found = ModelEntry(found.name, Path(path), found.kind, found.dataset, found.latent_dim,
+                                   found.num_classes, found.class_names, found.card, owned=True)
+            self._described[key] = found
+        return self._described[key]
+
+    def user_entries(self, workspace: Workspace | None) -> list[ModelEntry]:
+        """The models a user saved in the Train tab, newest name order."""
+        if workspace is None:
+            return []
+        found = []
+        for folder in workspace.model_folders():
+            entry = self.entry(str(folder))
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def register(self, dropdown: Any, *, first: tuple[tuple[str, str], ...] = (), **filters: Any) -> None:
+        """Remember a model dropdown and its filter (`first`: fixed choices shown before the models)."""
+        self.dropdowns.append((dropdown, filters, first))
+
+    def dropdown_updates(self, extra: list[ModelEntry]) -> list[dict]:
+        """New choices for every registered dropdown: the user's models, then the shipped ones."""
+        import gradio as gr
+
+        return [gr.update(choices=[*first, *self.choices(extra=extra, **filters)])
+                for _, filters, first in self.dropdowns]

@@ -492,6 +492,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                 first = context.entry(vaes[0][1])
                 with gr.Row():
                     model = gr.Dropdown(vaes, value=vaes[0][1], label=t("encode.model"), elem_id="encode-model")
+                    context.register(model, gans=False)
                     update = class_update(first)
                     class_name = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
                                              label=t("encode.class"), elem_id="encode-class")
@@ -533,6 +534,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
             else:
                 with gr.Row():
                     map_model = gr.Dropdown(vaes, value=vaes[0][1], label=t("encode.model"), elem_id="map-model")
+                    context.register(map_model, gans=False)
                     update = class_update(first)
                     map_class = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
                                             label=t("encode.decode_as"), elem_id="map-class")
@@ -563,6 +565,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
             with gr.Row():
                 arith_model = gr.Dropdown(everything, value=everything[0][1], label=t("encode.arith_model"),
                                           elem_id="arith-model")
+                context.register(arith_model)
                 update = class_update(context.entry(everything[0][1]))
                 arith_class = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
                                           label=t("encode.arith_class"), elem_id="arith-class")

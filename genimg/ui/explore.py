@@ -140,6 +140,7 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown(choices, value=first, label=t("samples.model"), elem_id="samples-model")
+            context.register(model)
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, label=t("samples.seed"), elem_id="samples-seed")
                 randomize = gr.Button(t("samples.random"), elem_id="samples-random")

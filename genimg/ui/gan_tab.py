@@ -258,6 +258,7 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
     update = class_update(context.entry(gans[0][1]))
     with gr.Row():
         model = gr.Dropdown(gans, value=gans[0][1], label=t("gan.model"), elem_id="gan-model")
+        context.register(model, vaes=False)
         class_name = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
                                  label=t("gan.class"), elem_id="gan-class")
     with gr.Row():

@@ -446,6 +446,7 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             model = gr.Dropdown(choices, value=state["model"], label=t("interp.model"), elem_id="interp-model")
+            context.register(model)
             mode = gr.Radio([(t(names[name]), name) for name in offered], value="seeds",
                             label=t("interp.mode"), info=t("interp.mode.info"), elem_id="interp-mode")
             with gr.Row():

@@ -512,6 +512,8 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
             model = gr.Dropdown(choices, value=first, label=t("latent.model"), elem_id="latent-model")
             compare = gr.Dropdown([("—", NO_COMPARE), *choices], value=NO_COMPARE, label=t("latent.compare"),
                                   info=t("latent.compare.info"), elem_id="latent-compare-model")
+            context.register(model)
+            context.register(compare, first=(("—", NO_COMPARE),))
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, label=t("latent.seed"), elem_id="latent-seed")
                 randomize = gr.Button(t("latent.random"), elem_id="latent-random")

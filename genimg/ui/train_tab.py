@@ -1,0 +1,682 @@
+"""The Train tab: a run streams its loss curves, samples and health alarms live; Stop, Resume, Save as.
+
+Each run trains in a worker process of its own (genimg/worker.py), so the page's Explore tabs stay
+responsive and a failing run cannot take the page down. Runs are bounded: a queue with a fixed number
+of training slots (Gradio shows a waiting user their place in it), a cap on steps and minutes per
+run, and a disk quota per user. Runs and saved models live in the user's workspace
+(genimg/workspace.py); a user only ever sees and stops their own.
+
+Closing the tab mid-run stops the run at its next step and saves a checkpoint in the workspace;
+reopening the page in the same browser offers Resume from it, and the saved models are listed again.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..checkpoint import CheckpointError, read_config
+from ..config import ConfigError, ModelConfig, TrainConfig
+from ..engine import resolve_device
+from ..health import HealthMonitor
+from ..imaging import upscale
+from ..worker import Worker, WorkerError, WorkerPool, decode_png
+from ..workspace import (
+    Workspace,
+    WorkspaceError,
+    Workspaces,
+    latest_checkpoint,
+    new_token,
+)
+from .context import ExploreContext
+from .i18n import register, t
+
+register(
+    {"train.tab": "Train",
+     "train.intro": "Train a GAN or a VAE from scratch and watch it learn: the loss curves, a grid of samples from "
+                    "fixed latent vectors, and alarms in plain words when training goes wrong. **Save as** puts the "
+                    "model in every Explore tab (marked ★).",
+     "train.model": "Model", "train.dataset": "Dataset", "train.upload": "Your images (a .zip of pictures; "
+                    "sub-folders become classes)",
+     "train.latent": "Latent size", "train.steps": "Steps", "train.batch": "Batch size",
+     "train.lr_g": "Learning rate (generator / VAE)", "train.lr_d": "Learning rate (discriminator)",
+     "train.beta": "β (weight of the VAE's KL term)", "train.loss": "GAN loss", "train.advanced": "Settings",
+     "train.start": "Start", "train.stop": "Stop", "train.resume": "Resume",
+     "train.save_name": "Name", "train.save": "Save as", "train.samples": "Samples (fixed latents)",
+     "train.losses": "Losses", "train.aux": "Discriminator outputs / KL", "train.alarms": "Health",
+     "train.replay": "Replay: training time", "train.replay_image": "Samples at that step",
+     "train.open_step": "Open this step in Explore", "train.yours": "Your models",
+     "train.delete": "Delete", "train.status": "Status"},
+    {"train.tab": "训练",
+     "train.intro": "从零训练一个 GAN 或 VAE 并看着它学习：损失曲线、固定隐向量的样本网格，以及训练出问题时的通俗警报。"
+                    "**另存为** 会把模型放进所有探索页（标 ★）。",
+     "train.model": "模型", "train.dataset": "数据集", "train.upload": "你的图片（图片 .zip；子文件夹即类别）",
+     "train.latent": "隐空间维度", "train.steps": "步数", "train.batch": "批大小",
+     "train.lr_g": "学习率（生成器 / VAE）", "train.lr_d": "学习率（判别器）",
+     "train.beta": "β（VAE 中 KL 项的权重）", "train.loss": "GAN 损失", "train.advanced": "设置",
+     "train.start": "开始", "train.stop": "停止", "train.resume": "继续",
+     "train.save_name": "名称", "train.save": "另存为", "train.samples": "样本（固定隐向量）",
+     "train.losses": "损失", "train.aux": "判别器输出 / KL", "train.alarms": "健康状况",
+     "train.replay": "回放：训练时间", "train.replay_image": "该步的样本",
+     "train.open_step": "在探索页打开这一步", "train.yours": "你的模型",
+     "train.delete": "删除", "train.status": "状态"},
+)
+
+UPLOAD = "upload"
+DATASET_CHOICES = [("MNIST digits", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("CIFAR-10", "cifar10"),
+                   ("Shapes (built in, no download)", "shapes"), ("Your images (.zip)", UPLOAD)]
+# (label, key) → what it builds; each preset's defaults fill the settings when it is chosen.
+MODEL_CHOICES = [("DCGAN", "dcgan"), ("Conditional DCGAN", "cdcgan"), ("VAE", "vae"), ("Conditional VAE", "cvae"),
+                 ("Seed article GAN", "seed-gan"), ("Seed article VAE", "seed-vae")]
+
+
+@dataclass(frozen=True)
+class Preset:
+    kind: str
+    conditional: bool
+    latent_dim: int
+    width: int
+    steps: int
+    batch_size: int
+    lr_generator: float
+    lr_discriminator: float
+    adam_beta1: float = 0.5
+    ema_decay: float = 0.999
+    gan_loss: str = "nonsaturating"
+
+    @property
+    def is_gan(self) -> bool:
+        return "gan" in self.kind
+
+
+PRESETS = {
+    "dcgan": Preset("dcgan", False, 100, 64, 3000, 64, 2e-4, 2e-4),
+    "cdcgan": Preset("dcgan", True, 100, 64, 3000, 64, 2e-4, 2e-4),
+    "vae": Preset("vae", False, 16, 32, 3000, 64, 1e-3, 1e-3, adam_beta1=0.9, ema_decay=0.0),
+    "cvae": Preset("vae", True, 16, 32, 3000, 64, 1e-3, 1e-3, adam_beta1=0.9, ema_decay=0.0),
+    "seed-gan": Preset("seed-gan", False, 100, 32, 2000, 64, 2e-4, 2e-4),
+    "seed-vae": Preset("seed-vae", False, 16, 32, 2000, 64, 1e-3, 1e-3, adam_beta1=0.9, ema_decay=0.0),
+}
+# (image size, channels, classes) of each dataset; an upload is resized to 32×32 colour, classes from folders.
+DATASET_SHAPES = {"mnist": (28, 1, 10), "fashion-mnist": (28, 1, 10), "cifar10": (32, 3, 10), "shapes": (32, 3, 3),
+                  UPLOAD: (32, 3, 0)}
+MAX_LATENT = 512
+MAX_BATCH = 512
+MAX_LEARNING_RATE = 0.01
+MAX_BETA = 100.0
+MAX_GRIDS = 400          # replay keeps at most this many sample grids (thinned evenly beyond it)
+MAX_POINTS = 3000        # loss-curve points kept per run (thinned evenly beyond it)
+UPDATE_INTERVAL_S = 0.3  # the page is updated at most this often (Stop and tab-close are noticed as quickly)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run may use; the defaults come from the environment (see README)."""
+
+    max_steps: int
+    max_seconds: float
+    slots: int
+    threads: int | None
+
+    @classmethod
+    def from_environment(cls, on_gpu: bool) -> Limits:
+        minutes = float(os.environ.get("GENIMG_MAX_RUN_MINUTES", "60" if on_gpu else "15"))
+        threads = os.environ.get("GENIMG_TRAIN_THREADS")
+        return cls(max_steps=int(os.environ.get("GENIMG_MAX_STEPS", "200000" if on_gpu else "50000")),
+                   max_seconds=60.0 * minutes, slots=int(os.environ.get("GENIMG_TRAIN_SLOTS", "1")),
+                   threads=int(threads) if threads else (None if on_gpu else max(1, os.cpu_count() or 1)))
+
+
+def _number(value: Any, name: str, low: float, high: float, *, integer: bool = False) -> float:
+    """A page field as a number within [low, high], or a ConfigError in plain words."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a number; choose {low:g} to {high:g}") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ConfigError(f"{name} = {value!r} is not accepted: choose {low:g} to {high:,g}")
+    if integer:
+        if number != int(number):
+            raise ConfigError(f"{name} = {value!r} is not accepted: a whole number from {low:g} to {high:,g}")
+        return int(number)
+    return number
+
+
+def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batch_size: Any, lr_generator: Any,
+                 lr_discriminator: Any, beta: Any, gan_loss: str, limits: Limits, *, width: int | None = None,
+                 data_root: str | None = None) -> TrainConfig:
+    """The TrainConfig for the page's settings, refusing absurd values with a message naming the field."""
+    if model_key not in PRESETS:
+        raise ConfigError(f"model {model_key!r} is not offered; choose one of {sorted(PRESETS)}")
+    if dataset not in DATASET_SHAPES:
+        raise ConfigError(f"dataset {dataset!r} is not offered; choose one of {sorted(DATASET_SHAPES)}")
+    preset = PRESETS[model_key]
+    image_size, channels, classes = DATASET_SHAPES[dataset]
+    if preset.kind == "seed-gan":
+        image_size = 32  # the seed article's GAN draws 32 px at least; smaller datasets are resized
+    if preset.conditional and dataset == UPLOAD:
+        classes = 0  # decided by the worker from the zip's sub-folders
+    model = ModelConfig(kind=preset.kind, image_size=image_size, channels=channels,
+                        latent_dim=_number(latent_dim, "latent size", 2 if preset.is_gan else 1, MAX_LATENT,
+                                           integer=True),
+                        num_classes=classes if preset.conditional else 0, width=width or preset.width)
+    total = _number(steps, "steps", 1, limits.max_steps, integer=True)
+    return TrainConfig(
+        model=model, dataset=dataset, data_root=data_root, steps=total,
+        batch_size=_number(batch_size, "batch size", 1, MAX_BATCH, integer=True),
+        lr_generator=_number(lr_generator, "learning rate (generator)", 1e-7, MAX_LEARNING_RATE),
+        lr_discriminator=_number(lr_discriminator, "learning rate (discriminator)", 1e-7, MAX_LEARNING_RATE),
+        adam_beta1=preset.adam_beta1, gan_loss=gan_loss if gan_loss in ("nonsaturating", "hinge") else "nonsaturating",
+        beta=_number(beta, "β", 0, MAX_BETA), ema_decay=preset.ema_decay, seed=int(time.time()) % 100_000,
+        log_every=5, sample_every=10 * total + 1, sample_every_seconds=1.5,
+        checkpoint_every=max(50, math.ceil(total / 20)), max_seconds=limits.max_seconds)
+
+
+# ------------------------------------------------------------------------------------------ run state
+@dataclass
+class ActiveRun:
+    worker: Worker
+    run: Path
+    started: float = field(default_factory=time.time)
+
+
+def new_view() -> dict[str, Any]:
+    """What the page remembers about this tab's latest run (kept server-side in gr.State)."""
+    return {"run": None, "family": "gan", "rows": [], "grids": [], "monitor": None, "total": 0, "batch": 64,
+            "step": 0, "status": "", "title": ""}
+
+
+def _png_to_array(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def progress_html(step: int, total: int, eta: float | None) -> str:
+    fraction = 0.0 if not total else min(1.0, step / total)
+    eta_text = f" · about {_duration(eta)} left" if eta is not None else ""
+    return (f'<div class="genimg-progress"><div style="width:{100 * fraction:.1f}%"></div></div>'
+            f"<small>step {step:,} of {total:,} ({100 * fraction:.0f}%){eta_text}</small>")
+
+
+LOSS_SERIES = {"gan": {"generator": "generator loss", "discriminator": "discriminator loss"},
+               "vae": {"neg_elbo": "−ELBO (nats)", "reconstruction": "reconstruction (nats)"}}
+AUX_SERIES = {"gan": {"d_real": "D(x), real", "d_fake": "D(G(z)), generated"}, "vae": {"kl": "KL (nats)"}}
+
+
+def plots(view: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    family = view["family"]
+    rows = view["rows"]
+    frames = []
+    for names in (LOSS_SERIES[family], AUX_SERIES[family]):
+        data = [(row["step"], row[name], label) for row in rows for name, label in names.items() if name in row]
+        frames.append(pd.DataFrame(data, columns=["step", "value", "series"]))
+    return frames[0], frames[1]
+
+
+class TrainHandlers:
+    """The tab's handlers; shared by all sessions, with per-session state passed in by Gradio."""
+
+    def __init__(self, context: ExploreContext, workspaces: Workspaces, pool: WorkerPool | None = None,
+                 limits: Limits | None = None, width: int | None = None, data_root: str | None = None) -> None:
+        self.context = context
+        self.workspaces = workspaces
+        self.device = resolve_device("auto")
+        self.limits = limits or Limits.from_environment(self.device.type == "cuda")
+        self.pool = pool or WorkerPool(self.limits.threads)
+        self.width = width  # tests build tiny networks
+        self.data_root = data_root
+        self.active: dict[str, ActiveRun] = {}
+        self.lock = threading.Lock()
+
+    # -- descriptions
+    def device_text(self) -> str:
+        if self.device.type == "cuda":
+            import torch
+
+            where = f"CUDA GPU ({torch.cuda.get_device_name(self.device)}), bf16 mixed precision"
+        elif self.device.type == "mps":
+            where = "Apple GPU (MPS)"
+        else:
+            where = f"CPU ({self.limits.threads or 1} threads)"
+        return (f"Training runs on **{where}** in a process of its own. Each run is capped at "
+                f"{self.limits.max_steps:,} steps and {self.limits.max_seconds / 60:g} minutes; "
+                f"{self.limits.slots} run(s) at a time, others wait in a queue. Your models are kept for "
+                f"{self.workspaces.ttl_seconds / 3600:g} h (up to {self.workspaces.quota_bytes / 2**20:.0f} MB).")
+
+    # -- workspace
+    def workspace(self, token: str | None) -> Workspace:
+        return self.workspaces.get(token)
+
+    def on_load(self, token: str | None) -> tuple:
+        """Give a new browser its workspace token, and list the models it saved before."""
+        try:
+            workspace = self.workspaces.get(token)
+        except WorkspaceError:
+            workspace = self.workspaces.get(new_token())
+        threading.Thread(target=self.workspaces.clean, kwargs={"keep": {workspace.token}}, daemon=True).start()
+        self.pool.warm()  # start a worker now, so Start does not wait for torch to import
+        return (workspace.token, *self.model_updates(workspace))
+
+    def model_updates(self, workspace: Workspace | None) -> list:
+        """New choices for every Explore model dropdown and the 'Your models' list."""
+        extra = self.context.user_entries(workspace)
+        names = [entry.name for entry in extra]
+        usage = ""
+        if workspace is not None:
+            usage = (f"{len(names)} saved model(s); your workspace uses "
+                     f"{workspace.used_bytes() / 2**20:.1f} MB of {self.workspaces.quota_bytes / 2**20:.0f} MB.")
+        return [*self.context.dropdown_updates(extra), gr.update(choices=names, value=names[0] if names else None),
+                usage]
+
+    # -- training
+    def start(self, model_key: str, dataset: str, upload: Any, latent_dim: Any, steps: Any, batch_size: Any,
+              lr_generator: Any, lr_discriminator: Any, beta: Any, gan_loss: str, token: str | None,
+              view: dict | None, request: gr.Request | None = None):
+        """Stream a new run (a generator: Gradio sends each yielded update to the page)."""
+        view = new_view()
+        try:
+            workspace = self.workspace(token)
+            config = build_config(model_key, dataset, latent_dim, steps, batch_size, lr_generator,
+                                  lr_discriminator, beta, gan_loss, self.limits, width=self.width,
+                                  data_root=self.data_root)
+            upload_path = None
+            if dataset == UPLOAD:
+                upload_path = _upload_path(upload)
+            self.workspaces.check_quota(workspace)
+        except (ConfigError, WorkspaceError) as error:
+            yield self._message(view, f"**Not started:** {error}")
+            return
+        run = workspace.new_run()
+        config = config.replace(out=str(run))
+        job = {"config": config.to_dict(), "resume": None, "upload": upload_path, "snapshots": str(run / "steps"),
+               "threads": self.limits.threads, "classes_from_data": PRESETS[model_key].conditional and dataset == UPLOAD}
+        view.update(run=str(run), family="gan" if PRESETS[model_key].is_gan else "vae", total=config.steps,
+                    batch=config.batch_size, monitor=HealthMonitor("gan" if PRESETS[model_key].is_gan else "vae"),
+                    title=f"{_label(MODEL_CHOICES, model_key)} on {_label(DATASET_CHOICES, dataset)}")
+        yield from self._stream(view, job, request)
+
+    def resume(self, steps: Any, token: str | None, view: dict | None, request: gr.Request | None = None):
+        """Continue this tab's last run (or, after a reload, the workspace's newest) for `steps` more steps."""
+        view = dict(view) if view else new_view()
+        try:
+            workspace = self.workspace(token)
+            more = _number(steps, "steps", 1, self.limits.max_steps, integer=True)
+            run = Path(view["run"]) if view.get("run") else next(iter(workspace.run_folders()), None)
+            if run is None or not workspace.owns(run) or latest_checkpoint(run) is None:
+                raise WorkspaceError("there is no saved run to resume yet: press Start first")
+            config_dict = read_config(run)
+            if not config_dict.get("training_state"):
+                raise WorkspaceError("this run's checkpoint holds no training state, so it cannot be resumed")
+            self.workspaces.check_quota(workspace)
+            step = int(config_dict.get("step", 0))
+            config = TrainConfig.from_dict(config_dict["training"]).replace(
+                steps=step + more, max_seconds=self.limits.max_seconds, out=str(run),
+                checkpoint_every=max(50, math.ceil(more / 20)), sample_every=10 * (step + more) + 1)
+        except (ConfigError, WorkspaceError, CheckpointError, KeyError, TypeError) as error:
+            yield self._message(view, f"**Not resumed:** {error}")
+            return
+        if view.get("run") != str(run):
+            view = new_view()
+            view.update(run=str(run), title=f"resumed run {run.name}")
+        view.update(total=config.steps, batch=config.batch_size)
+        view["family"] = "gan" if "gan" in config.model.kind else "vae"
+        if view.get("monitor") is None:
+            view["monitor"] = HealthMonitor(view["family"])
+        job = {"config": config.to_dict(), "resume": str(run), "upload": None, "snapshots": str(run / "steps"),
+               "threads": self.limits.threads}
+        if config.dataset == UPLOAD:
+            view["status"] = ("**Not resumed:** runs on uploaded images cannot be resumed after the upload is gone; "
+                              "save the model, or start a new run")
+            yield self._outputs(view, running=False)
+            return
+        yield from self._stream(view, job, request)
+
+    def _stream(self, view: dict[str, Any], job: dict[str, Any], request: gr.Request | None):
+        session = _session(request)
+        with self.lock:
+            if session in self.active and self.active[session].worker.alive():
+                view["status"] = "**A run is already going in this tab.** Stop it first."
+                yield self._outputs(view, running=True)
+                return
+        try:
+            worker = self.pool.take()
+            worker.submit(job)
+        except WorkerError as error:
+            view["status"] = f"**Not started:** {error}"
+            yield self._outputs(view, running=False)
+            return
+        active = ActiveRun(worker, Path(view["run"]))
+        with self.lock:
+            self.active[session] = active
+        view["status"] = f"Starting {view['title']}: loading the data and building the model…"
+        yield self._outputs(view, running=True)
+        last_update = 0.0
+        speed = 0.0
+        elapsed = 0.0
+        ended = False
+        try:
+            for message in worker.events():
+                changed = False
+                if message is not None:
+                    kind = message["type"]
+                    changed = True
+                    if kind == "Started":
+                        view["started_step"] = message["step"]
+                        view["device"] = message["device"]
+                        view["parameters"] = message["parameters"]
+                        view["dataset_size"] = message["dataset_size"]
+                        view["title"] = view["title"] or message["dataset"]
+                        view["status"] = (f"Training {view['title']}: {message['parameters']:,} parameters, "
+                                          f"{message['dataset_size']:,} images, on {message['device']} "
+                                          f"({message['precision']}).")
+                    elif kind == "Progress":
+                        row = {"step": message["step"], **message["losses"]}
+                        _append_thinned(view["rows"], row, MAX_POINTS)
+                        view["step"] = message["step"]
+                        speed = message["images_per_second"]
+                        elapsed = message["elapsed_seconds"]
+                        view["speed"], view["elapsed"] = speed, elapsed
+                        view["monitor"].progress(message["step"], message["losses"], message.get("signals"))
+                        changed = time.monotonic() - last_update >= UPDATE_INTERVAL_S
+                    elif kind == "Samples":
+                        _append_thinned(view["grids"], (message["step"], elapsed, decode_png(message["png"])),
+                                        MAX_GRIDS)
+                        view["monitor"].samples(message["step"], message.get("diversity"))
+                    elif kind == "CheckpointSaved":
+                        view["saved_step"] = message["step"]
+                    elif kind in ("Finished", "Stopped"):
+                        ended = True
+                        why = "finished" if kind == "Finished" else message["reason"]
+                        view["status"] = (f"**Run {why}** at step {message['step']:,} after "
+                                          f"{_duration(message['elapsed_seconds'])}; its checkpoint is saved. "
+                                          "Name it and press **Save as** to explore it, or **Resume** to train on.")
+                    elif kind == "Diverged":
+                        ended = True
+                        view["monitor"].diverged()
+                        saved = view.get("saved_step")
+                        view["status"] = (f"**Stopped: training diverged** ({message['loss_name']} became "
+                                          f"{message['value']}) at step {message['step']:,}. "
+                                          + (f"The last good checkpoint (step {saved:,}) is kept." if saved
+                                             else "Nothing was saved before it."))
+                    elif kind == "error":
+                        ended = True
+                        view["status"] = f"**Training failed:** {message['message']}"
+                    elif kind == "warning":
+                        view["warning"] = message["message"]
+                if not ended and view.get("step") and speed > 0 and message is not None:
+                    steps_left = view["total"] - view["step"]
+                    eta = steps_left * view["batch"] / speed
+                    view["eta"] = min(eta, max(0.0, self.limits.max_seconds - elapsed))
+                    view["status"] = (f"Training {view['title']} · {speed:,.0f} images/s · "
+                                      f"{_duration(elapsed)} elapsed")
+                if changed:
+                    last_update = time.monotonic()
+                    yield self._outputs(view, running=not ended)
+                elif message is None:
+                    yield tuple(gr.skip() for _ in range(13))  # nothing new; lets Gradio notice Stop or a closed tab
+                if ended:
+                    break
+        finally:
+            with self.lock:
+                if self.active.get(session) is active:
+                    del self.active[session]
+            # A closed tab or Stop: the worker saves at its next step and exits on its own.
+            worker.stop()
+            worker.close()
+            if self.pool.prewarm:  # the next Start should not wait for torch to import either
+                threading.Thread(target=self.pool.warm, daemon=True).start()
+        if not ended:
+            view["status"] = "**The training process ended unexpectedly.**"
+        yield self._outputs(view, running=False)
+
+    def stop(self, request: gr.Request | None = None) -> str:
+        """Ask this tab's run (and only this tab's) to save and stop."""
+        with self.lock:
+            active = self.active.get(_session(request))
+        if active is None:
+            return "Nothing is training in this tab."
+        active.worker.stop()
+        return "Stopping: the run saves a checkpoint at its next step…"
+
+    # -- outputs
+    def _message(self, view: dict[str, Any], text: str) -> tuple:
+        view["status"] = text
+        return self._outputs(view, running=False)
+
+    def _outputs(self, view: dict[str, Any], running: bool) -> tuple:
+        losses, aux = plots(view)
+        grids = view["grids"]
+        latest = _display(grids[-1][2]) if grids else None
+        monitor = view.get("monitor")
+        alarms = monitor.markdown() if monitor is not None else ""
+        eta = view.get("eta") if running else None
+        bar = progress_html(view.get("step", 0), view.get("total", 0), eta) if view.get("total") else ""
+        count = len(grids)
+        replay = gr.update(maximum=max(1, count - 1), value=max(0, count - 1), interactive=count > 1)
+        caption = _replay_caption(grids, count - 1) if grids else ""
+        return (view["status"], bar, losses, aux, latest, alarms, replay, latest, caption,
+                gr.update(interactive=not running), gr.update(interactive=running),
+                gr.update(interactive=not running), view)
+
+    # -- replay and saving
+    def replay(self, index: Any, view: dict | None) -> tuple:
+        grids = (view or {}).get("grids") or []
+        if not grids:
+            return None, "Nothing to replay yet: start a run."
+        position = int(min(max(0, int(float(index or 0))), len(grids) - 1))
+        return _display(grids[position][2]), _replay_caption(grids, position)
+
+    def save_as(self, name: str, token: str | None, view: dict | None) -> tuple:
+        try:
+            workspace = self.workspace(token)
+            run = Path(view["run"]) if view and view.get("run") else next(iter(workspace.run_folders()), None)
+            if run is None or not workspace.owns(run) or latest_checkpoint(run) is None:
+                raise WorkspaceError("there is no checkpoint to save yet: start a run and let it reach its first "
+                                     "checkpoint")
+            self.workspaces.check_quota(workspace)
+            saved = workspace.save_model(run, name, card=_card(run))
+        except (WorkspaceError, CheckpointError, OSError) as error:
+            return (f"**Not saved:** {error}", *self.model_updates(self._maybe(token)))
+        step = read_config(saved).get("step")
+        return (f"Saved **{saved.name}** (step {step:,}). It is now in every Explore tab's model list, marked ★.",
+                *self.model_updates(workspace))
+
+    def open_step(self, index: Any, token: str | None, view: dict | None) -> tuple:
+        """Save the checkpoint nearest before the replayed step as a model, and list it in Explore."""
+        try:
+            workspace = self.workspace(token)
+            grids = (view or {}).get("grids") or []
+            if not grids or not view.get("run"):
+                raise WorkspaceError("nothing to open yet: start a run")
+            position = int(min(max(0, int(float(index or 0))), len(grids) - 1))
+            wanted = grids[position][0]
+            run = Path(view["run"])
+            steps = sorted((run / "steps").glob("step-*")) if workspace.owns(run) else []
+            chosen = [path for path in steps if int(path.name.split("-")[1]) <= wanted]
+            if not chosen:
+                raise WorkspaceError(f"no checkpoint was saved at or before step {wanted:,}; the first is saved "
+                                     "after a few seconds of training")
+            snapshot = chosen[-1]
+            step = int(snapshot.name.split("-")[1])
+            name = f"{run.name[4:]} step {step}"[:40]
+            if not workspace.model_path(name).exists():
+                self.workspaces.check_quota(workspace)
+                workspace.save_model(snapshot, name, card=_card(run, step))
+        except (WorkspaceError, CheckpointError, OSError, ValueError) as error:
+            return (f"**Not opened:** {error}", *self.model_updates(self._maybe(token)))
+        return (f"Step {step:,} is now in every Explore tab's model list as **★ {name}**.",
+                *self.model_updates(workspace))
+
+    def delete(self, name: str, token: str | None) -> tuple:
+        try:
+            workspace = self.workspace(token)
+            workspace.delete_model(name)
+        except (WorkspaceError, OSError) as error:
+            return (f"**Not deleted:** {error}", *self.model_updates(self._maybe(token)))
+        return (f"Deleted **{name}**.", *self.model_updates(workspace))
+
+    def _maybe(self, token: str | None) -> Workspace | None:
+        try:
+            return self.workspaces.get(token)
+        except WorkspaceError:
+            return None
+
+
+def _label(choices: list[tuple[str, str]], key: str) -> str:
+    return next((label for label, value in choices if value == key), key)
+
+
+def _session(request: gr.Request | None) -> str:
+    return str(getattr(request, "session_hash", None) or "direct-call")
+
+
+def _upload_path(upload: Any) -> str:
+    path = upload if isinstance(upload, str) else getattr(upload, "name", None) or (
+        upload.get("path") if isinstance(upload, dict) else None)
+    if not path or not Path(path).is_file():
+        raise ConfigError("choose a .zip of your pictures first (the upload box under the dataset)")
+    return str(path)
+
+
+def _append_thinned(items: list, item: Any, limit: int) -> None:
+    """Append, and when over `limit` drop every other older item (keeping the first): the history stays
+    bounded and still spans the whole run."""
+    items.append(item)
+    if len(items) > limit:
+        del items[1:-1:2]
+
+
+def _display(png: bytes) -> np.ndarray:
+    grid = _png_to_array(png)
+    return upscale(grid, 2 if max(grid.shape[:2]) >= 200 else 3)
+
+
+def _replay_caption(grids: list, position: int) -> str:
+    step, seconds, _ = grids[position]
+    return f"Step {step:,}, {_duration(seconds)} into training ({position + 1} of {len(grids)} grids kept)."
+
+
+def _card(run: Path, step: int | None = None) -> str:
+    config = read_config(run)
+    training = config.get("training") or {}
+    model = config.get("model") or {}
+    metrics = config.get("metrics") or {}
+    losses = ", ".join(f"{name[6:]} {value:.3g}" for name, value in metrics.items()
+                       if name.startswith("train_") and isinstance(value, (int, float)))
+    return (f"# {run.name}\n\nTrained in genimg's Train tab: {model.get('kind')} (latent {model.get('latent_dim')}, "
+            f"width {model.get('width')}, {model.get('num_classes') or 'no'} classes) on {config.get('dataset')}, "
+            f"batch {training.get('batch_size')}, learning rates {training.get('lr_generator')} / "
+            f"{training.get('lr_discriminator')}, step {step if step is not None else config.get('step')}.\n\n"
+            f"Last training losses: {losses or 'n/a'}. Not evaluated: run `python -m genimg eval` on the folder "
+            "for its quality figures.\n")
+
+
+def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[str, Any]:
+    """Lay out the tab inside the current gr.Blocks and wire its events; returns the components app.py
+    needs (the workspace token, and what a page load must refresh)."""
+    private = dict(api_visibility="private")
+    token = gr.BrowserState("", storage_key="genimg-workspace")
+    view = gr.State(new_view())
+    gr.Markdown(t("train.intro"))
+    gr.Markdown(handlers.device_text(), elem_id="train-device")
+    default_dataset = "mnist" if _mnist_available(handlers.data_root) else "shapes"
+    preset = PRESETS["dcgan"]
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            model = gr.Dropdown(MODEL_CHOICES, value="dcgan", label=t("train.model"), elem_id="train-model")
+            dataset = gr.Dropdown(DATASET_CHOICES, value=default_dataset, label=t("train.dataset"),
+                                  elem_id="train-dataset")
+            upload = gr.File(label=t("train.upload"), file_types=[".zip"], type="filepath", visible=False,
+                             elem_id="train-upload")
+            with gr.Accordion(t("train.advanced"), open=False):
+                latent = gr.Number(preset.latent_dim, precision=0, label=t("train.latent"), elem_id="train-latent")
+                steps = gr.Number(preset.steps, precision=0, label=t("train.steps"), elem_id="train-steps")
+                batch = gr.Number(preset.batch_size, precision=0, label=t("train.batch"), elem_id="train-batch")
+                lr_g = gr.Number(preset.lr_generator, label=t("train.lr_g"), elem_id="train-lr-g")
+                lr_d = gr.Number(preset.lr_discriminator, label=t("train.lr_d"), elem_id="train-lr-d")
+                beta = gr.Number(1.0, label=t("train.beta"), elem_id="train-beta")
+                loss = gr.Radio([("non-saturating", "nonsaturating"), ("hinge", "hinge")], value=preset.gan_loss,
+                                label=t("train.loss"), elem_id="train-loss")
+            with gr.Row():
+                start = gr.Button(t("train.start"), variant="primary", elem_id="train-start")
+                stop = gr.Button(t("train.stop"), variant="stop", interactive=False, elem_id="train-stop")
+                resume = gr.Button(t("train.resume"), elem_id="train-resume")
+            status = gr.Markdown(elem_id="train-status")
+            progress = gr.HTML(elem_id="train-progress")
+            with gr.Row():
+                save_name = gr.Textbox(label=t("train.save_name"), placeholder="my-digits", scale=2,
+                                       elem_id="train-save-name")
+                save = gr.Button(t("train.save"), scale=1, elem_id="train-save")
+            save_status = gr.Markdown(elem_id="train-save-status")
+        with gr.Column(scale=2):
+            samples = gr.Image(label=t("train.samples"), type="numpy", format="png", interactive=False,
+                               elem_id="train-samples", elem_classes=["crisp"])
+            alarms = gr.Markdown(label=t("train.alarms"), elem_id="train-alarms")
+            with gr.Row():
+                loss_plot = gr.LinePlot(x="step", y="value", color="series", label=t("train.losses"),
+                                        elem_id="train-losses", height=260)
+                aux_plot = gr.LinePlot(x="step", y="value", color="series", label=t("train.aux"),
+                                       elem_id="train-aux", height=260)
+    with gr.Accordion(t("train.replay"), open=True):
+        with gr.Row():
+            with gr.Column(scale=1):
+                replay = gr.Slider(0, 1, value=0, step=1, label=t("train.replay"), interactive=False,
+                                   elem_id="train-replay")
+                caption = gr.Markdown(elem_id="train-replay-caption")
+                open_step = gr.Button(t("train.open_step"), elem_id="train-open-step")
+            replay_image = gr.Image(label=t("train.replay_image"), type="numpy", format="png", interactive=False,
+                                    elem_id="train-replay-image", elem_classes=["crisp"], scale=2)
+    with gr.Accordion(t("train.yours"), open=False):
+        with gr.Row():
+            yours = gr.Dropdown([], label=t("train.yours"), elem_id="train-yours", scale=2)
+            delete = gr.Button(t("train.delete"), variant="stop", scale=1, elem_id="train-delete")
+        usage = gr.Markdown(elem_id="train-usage")
+
+    explore_dropdowns = [dropdown for dropdown, _, _ in context.dropdowns]
+    model_outputs = [*explore_dropdowns, yours, usage]
+    run_outputs = [status, progress, loss_plot, aux_plot, samples, alarms, replay, replay_image, caption,
+                   start, stop, resume, view]
+    settings = [model, dataset, upload, latent, steps, batch, lr_g, lr_d, beta, loss]
+
+    def preset_changed(key: str) -> tuple:
+        chosen = PRESETS.get(key, preset)
+        return (chosen.latent_dim, chosen.steps, chosen.batch_size, chosen.lr_generator, chosen.lr_discriminator,
+                gr.update(visible=chosen.is_gan), gr.update(visible=not chosen.is_gan))
+
+    model.input(preset_changed, model, [latent, steps, batch, lr_g, lr_d, loss, beta], **private)
+    dataset.change(lambda name: gr.update(visible=name == UPLOAD), dataset, upload, **private)
+    start.click(handlers.start, [*settings, token, view], run_outputs, api_name="train",
+                concurrency_limit=handlers.limits.slots, concurrency_id="training")
+    resume.click(handlers.resume, [steps, token, view], run_outputs, api_name="resume",
+                 concurrency_limit=handlers.limits.slots, concurrency_id="training")
+    stop.click(handlers.stop, None, status, api_name="stop", queue=False)
+    replay.input(handlers.replay, [replay, view], [replay_image, caption], trigger_mode="always_last",
+                 show_progress="hidden", **private)
+    save.click(handlers.save_as, [save_name, token, view], [save_status, *model_outputs], api_name="save")
+    open_step.click(handlers.open_step, [replay, token, view], [save_status, *model_outputs], api_name="open_step")
+    delete.click(handlers.delete, [yours, token], [save_status, *model_outputs], api_name="delete_model")
+    return {"token": token, "on_load": handlers.on_load, "load_outputs": [token, *model_outputs]}
+
+
+def _mnist_available(data_root: str | None) -> bool:
+    """Whether MNIST's training files are already on disk (else the page starts on the built-in shapes)."""
+    from ..data import _MNIST_FILES, _find_idx, resolve_data_root
+
+    folder = resolve_data_root(data_root) / "MNIST" / "raw"
+    return all(_find_idx(folder, name) is not None for name in _MNIST_FILES["train"])
+

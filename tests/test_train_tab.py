@@ -1,0 +1,336 @@
+"""The Train tab: settings refused in plain words, a run streamed from its worker process in order, Stop,
+a closed tab, Save as into Explore, replay steps, zip uploads, quotas, and two users kept apart."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genimg.config import ConfigError
+from genimg.engine import load_model
+from genimg.health import HealthMonitor
+from genimg.render import Renderer
+from genimg.ui.context import ExploreContext
+from genimg.ui.train_tab import PRESETS, Limits, TrainHandlers, build_config
+from genimg.worker import WorkerPool
+from genimg.workspace import Workspaces, new_token
+
+LIMITS = Limits(max_steps=5000, max_seconds=120.0, slots=1, threads=1)
+SETTINGS = dict(model_key="dcgan", dataset="shapes", upload=None, latent_dim=8, steps=40, batch_size=16,
+                lr_generator=2e-4, lr_discriminator=2e-4, beta=1.0, gan_loss="nonsaturating")
+
+
+def session(name: str) -> SimpleNamespace:
+    return SimpleNamespace(session_hash=name)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    workers = WorkerPool(threads=1)
+    workers.warm()
+    yield workers
+    workers.shutdown()
+
+
+@pytest.fixture
+def trainer(tmp_path, pool):
+    workspaces = Workspaces(tmp_path / "workspaces", quota_bytes=200 * 2**20, ttl_hours=24)
+    context = ExploreContext(Renderer("cpu"), [], workspaces=workspaces)
+    return TrainHandlers(context, workspaces, pool=pool, limits=LIMITS, width=8)
+
+
+def run(trainer, token, request=None, **changes):
+    """Every update the Start handler streams, as (status, view) pairs."""
+    settings = {**SETTINGS, **changes}
+    updates = []
+    for output in trainer.start(*settings.values(), token, None, request or session("a")):
+        if isinstance(output[-1], dict) and "rows" in output[-1]:  # not a "nothing new" tick
+            updates.append((output[0], output[-1], output))
+    return updates
+
+
+# ------------------------------------------------------------------------------------------------ settings
+@pytest.mark.parametrize("field, value, words", [
+    ("lr_generator", 0, "learning rate (generator)"), ("lr_discriminator", -1e-3, "learning rate (discriminator)"),
+    ("lr_generator", 0.5, "learning rate"), ("steps", 10**9, "steps"), ("steps", 0, "steps"),
+    ("steps", 2.5, "whole number"), ("batch_size", 0, "batch size"), ("batch_size", 10**6, "batch size"),
+    ("latent_dim", float("nan"), "latent size"), ("beta", float("inf"), "β"), ("latent_dim", "twelve", "not a number"),
+    ("latent_dim", 10**308, "latent size"),
+])
+def test_absurd_settings_are_refused_naming_the_field(field, value, words):
+    settings = {**SETTINGS, field: value}
+    settings.pop("upload")
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        build_config(*settings.values(), LIMITS)
+
+
+def test_presets_build_valid_configs_for_every_dataset():
+    for key in PRESETS:
+        for dataset in ("mnist", "fashion-mnist", "cifar10", "shapes", "upload"):
+            settings = {**SETTINGS, "model_key": key, "dataset": dataset}
+            settings.pop("upload")
+            config = build_config(*settings.values(), LIMITS)
+            assert config.max_seconds == LIMITS.max_seconds and config.sample_every_seconds
+            assert config.model.num_classes == (0 if not PRESETS[key].conditional or dataset == "upload"
+                                                else {"shapes": 3}.get(dataset, 10))
+
+
+def test_start_refuses_bad_settings_without_starting_anything(trainer):
+    token = new_token()
+    updates = run(trainer, token, steps=10**9)
+    assert len(updates) == 1 and "Not started" in updates[0][0] and "steps" in updates[0][0]
+    assert not (trainer.workspaces.root / token).exists()
+    updates = run(trainer, "../../etc")
+    assert "Not started" in updates[0][0] and "workspace" in updates[0][0]
+
+
+# ----------------------------------------------------------------------------------------------- streaming
+def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
+    token = new_token()
+    updates = run(trainer, token, steps=40)
+    statuses = [status for status, _, _ in updates]
+    assert statuses[0].startswith("Starting")
+    assert any(status.startswith("Training DCGAN on Shapes") for status in statuses)
+    assert "Run finished" in statuses[-1] and "step 40" in statuses[-1]
+    view = updates[-1][1]
+    steps = [row["step"] for row in view["rows"]]
+    assert steps == sorted(steps) and steps[-1] == 40
+    assert {"generator", "discriminator", "d_real", "d_fake"} <= set(view["rows"][-1])
+    grid_steps = [step for step, _, _ in view["grids"]]
+    assert grid_steps[0] == 1 and grid_steps[-1] == 40 and grid_steps == sorted(grid_steps)
+    outputs = updates[-1][2]
+    losses, aux = outputs[2], outputs[3]
+    assert set(losses["series"]) == {"generator loss", "discriminator loss"}
+    assert set(aux["series"]) == {"D(x), real", "D(G(z)), generated"}
+    assert outputs[4].dtype == np.uint8 and outputs[4].shape[2] == 3  # the sample grid, colour
+
+    message, *updates_after = trainer.save_as("my shapes", token, view)
+    assert "Saved **my shapes**" in message
+    saved = trainer.workspaces.get(token).models / "my shapes"
+    model, model_config, config = load_model(saved)
+    assert config["step"] == 40 and config["training_state"] is None and model_config.width == 8
+    entries = trainer.context.user_entries(trainer.workspaces.get(token))
+    assert [entry.label for entry in entries] == ["★ my shapes · GAN · shapes"]
+    assert trainer.context.entry(str(saved)) is not None  # the Explore handlers accept it
+    assert "my shapes" in updates_after[-2]["choices"]
+    assert "already have a model" in trainer.save_as("my shapes", token, view)[0]
+    assert "not accepted" in trainer.save_as("../../outside", token, view)[0]
+    assert not (trainer.workspaces.root.parent / "outside").exists()
+
+    # Replay: any kept grid can be shown, and the step's checkpoint opened in Explore.
+    image, caption = trainer.replay(0, view)
+    assert image is not None and caption.startswith("Step 1,")
+    message = trainer.open_step(len(view["grids"]) - 1, token, view)[0]
+    assert "Step 40 is now in every Explore tab" in message
+    message = trainer.open_step(0, token, view)[0]
+    assert "no checkpoint was saved at or before step 1" in message
+
+
+def test_stop_is_honoured_and_only_for_its_own_tab(trainer):
+    token = new_token()
+    updates: list = []
+    thread = threading.Thread(target=lambda: updates.extend(run(trainer, token, session("mine"), steps=4000)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(u[1].get("step", 0) >= 5 for u in updates):
+        time.sleep(0.2)
+    assert trainer.stop(session("someone else")) == "Nothing is training in this tab."
+    assert trainer.stop(session("mine")).startswith("Stopping")
+    thread.join(60)
+    assert not thread.is_alive()
+    final = updates[-1][0]
+    assert "stopped by the user" in final
+    run_folder = Path(updates[-1][1]["run"])
+    _, _, config = load_model(run_folder)
+    assert 5 <= config["step"] < 4000
+
+    # Resume continues the same run from its checkpoint.
+    resumed = [output for output in trainer.resume(15, token, updates[-1][1], session("mine"))
+               if "rows" in output[-1]]
+    assert "Run finished" in resumed[-1][0]
+    assert load_model(run_folder)[2]["step"] == config["step"] + 15
+
+
+def test_a_closed_tab_stops_the_run_and_keeps_its_last_checkpoint(trainer):
+    token = new_token()
+    stream = trainer.start(*{**SETTINGS, "steps": 4000}.values(), token, None, session("closing"))
+    view = None
+    for output in stream:
+        if isinstance(output[-1], dict) and "rows" in output[-1]:
+            view = output[-1]
+            if view.get("step", 0) >= 5:
+                break
+    stream.close()  # what Gradio does when the browser tab goes away
+    run_folder = Path(view["run"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (run_folder / "config.json").exists():
+        time.sleep(0.2)
+    assert load_model(run_folder)[2]["step"] >= 5
+    assert "closing" not in trainer.active
+
+
+def test_two_users_cannot_see_or_stop_each_others_runs(trainer):
+    first, second = new_token(), new_token()
+    updates = run(trainer, first, session("first"), steps=12)
+    view = updates[-1][1]
+    assert "Saved" in trainer.save_as("first model", first, view)[0]
+    # The second user can neither save the first user's run nor list or open the first user's models.
+    assert "no checkpoint" in trainer.save_as("stolen", second, view)[0]
+    assert trainer.context.user_entries(trainer.workspaces.get(second)) == []
+    assert trainer.context.entry(str(trainer.workspaces.root / "not-a-token" / "models" / "x")) is None
+    assert trainer.context.entry("/etc") is None
+
+
+def test_quota_refuses_new_runs_when_full(tmp_path, pool):
+    workspaces = Workspaces(tmp_path / "ws", quota_bytes=1000, ttl_hours=24)
+    handlers = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces, pool=pool,
+                             limits=LIMITS, width=8)
+    token = new_token()
+    workspace = workspaces.get(token)
+    workspace.touch()
+    (workspace.folder / "big.bin").write_bytes(b"x" * 2000)
+    updates = run(handlers, token)
+    assert "Not started" in updates[0][0] and "MB" in updates[0][0]
+
+
+def test_old_workspaces_are_cleaned(tmp_path):
+    import os
+
+    workspaces = Workspaces(tmp_path / "ws", ttl_hours=1)
+    old, fresh = workspaces.get(new_token()), workspaces.get(new_token())
+    for workspace in (old, fresh):
+        workspace.new_run()
+    long_ago = time.time() - 7200
+    for path in [old.folder, *old.folder.rglob("*")]:
+        os.utime(path, (long_ago, long_ago))
+    assert workspaces.clean() == [old.token]
+    assert fresh.folder.exists() and not old.folder.exists()
+
+
+# ------------------------------------------------------------------------------------------------- uploads
+def _zip_of_pictures(path: Path, classes: dict[str, int]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, count in classes.items():
+            for index in range(count):
+                buffer = io.BytesIO()
+                Image.fromarray(np.full((20, 20, 3), 40 * index % 255, np.uint8)).save(buffer, "PNG")
+                archive.writestr(f"{name}/{index}.png", buffer.getvalue())
+    return path
+
+
+def test_uploaded_zips_train_or_are_refused_clearly(trainer, tmp_path):
+    token = new_token()
+    not_zip = tmp_path / "notes.zip"
+    not_zip.write_text("hello")
+    updates = run(trainer, token, dataset="upload", upload=str(not_zip))
+    assert "Training failed" in updates[-1][0] and "zip" in updates[-1][0].lower()
+    assert "choose a .zip" in run(trainer, token, dataset="upload", upload=None)[0][0]
+
+    good = _zip_of_pictures(tmp_path / "pets.zip", {"cats": 20, "dogs": 20})
+    updates = run(trainer, token, model_key="cdcgan", dataset="upload", upload=str(good), steps=6, batch_size=8)
+    assert "Run finished" in updates[-1][0]
+    _, model_config, config = load_model(Path(updates[-1][1]["run"]))
+    assert model_config.num_classes == 2 and config["dataset"] == "upload:pets.zip"
+
+
+def test_a_vae_run_reports_its_terms(trainer):
+    updates = run(trainer, new_token(), model_key="vae", steps=12, lr_generator=1e-3)
+    view = updates[-1][1]
+    assert "Run finished" in updates[-1][0]
+    assert {"neg_elbo", "reconstruction", "kl"} <= set(view["rows"][-1])
+    assert set(updates[-1][2][3]["series"]) == {"KL (nats)"}
+
+
+# -------------------------------------------------------------------------------------------------- health
+def test_health_alarms_need_a_persistent_symptom_and_clear_again():
+    monitor = HealthMonitor("gan")
+    monitor.progress(10, {"d_real": 0.5, "d_fake": 0.5}, {"generator_grad_norm": 2.0})
+    for step in range(200, 240, 10):
+        monitor.progress(step, {"d_real": 0.99, "d_fake": 0.01}, {"generator_grad_norm": 0.001})
+    keys = [alarm.key for alarm in monitor.alarms]
+    assert keys == ["discriminator_wins", "vanishing_gradients"]
+    assert "Try:" in monitor.markdown()
+    monitor.progress(250, {"d_real": 0.6, "d_fake": 0.4}, {"generator_grad_norm": 1.0})
+    assert monitor.alarms == []
+
+    monitor.samples(50, 0.9)
+    monitor.samples(300, 0.2)
+    assert monitor.alarms == []  # one low reading is not enough
+    monitor.samples(310, 0.2)
+    assert [alarm.key for alarm in monitor.alarms] == ["mode_collapse"]
+
+    vae = HealthMonitor("vae")
+    for step in range(100, 140, 10):
+        vae.progress(step, {"kl": 0.1, "neg_elbo": 200.0}, {"active_dims": 0.0, "latent_dim": 16.0})
+    assert [alarm.key for alarm in vae.alarms] == ["posterior_collapse"]
+    vae.progress(150, {"kl": float("nan")})
+    assert "divergence" in [alarm.key for alarm in vae.alarms]
+
+
+def test_a_collapsed_generator_raises_the_mode_collapse_alarm_from_real_events():
+    """The engine's diversity signal, on a generator whose output ignores z, trips the alarm."""
+    import torch
+
+    from genimg.engine import Samples, train
+    from tests.helpers import blob_data, tiny_config
+
+    config = tiny_config("dcgan", steps=4, sample_every=1, log_every=1)
+    monitor = HealthMonitor("gan")
+    diversities = []
+    events = train(config, data=blob_data(64))
+    for event in events:
+        if isinstance(event, Samples):
+            diversities.append(event.diversity)
+    assert all(value is not None and value > 0 for value in diversities)
+    # Identical samples have zero spread: two such reports after warm-up raise the alarm.
+    monitor.samples(10, max(diversities))
+    monitor.samples(200, 0.0)
+    monitor.samples(210, 0.0)
+    assert [alarm.key for alarm in monitor.alarms] == ["mode_collapse"]
+    assert torch.isfinite(torch.tensor(diversities)).all()
+
+
+# --------------------------------------------------------------------------------------- served end to end
+def test_two_clients_stream_their_own_runs_through_the_served_app(tmp_path, pool):
+    """gradio_client: two users train at once; one stops, the other's run goes on to the end."""
+    from gradio_client import Client
+
+    import app
+
+    workspaces = Workspaces(tmp_path / "ws")
+    limits = Limits(max_steps=5000, max_seconds=120.0, slots=2, threads=1)
+    context = ExploreContext(Renderer("cpu"), [], workspaces=workspaces)
+    trainer = TrainHandlers(context, workspaces, pool=pool, limits=limits, width=8)
+    demo = app.build_demo(folders=[], trainer=trainer)
+    _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    clients = [Client(url, verbose=False), Client(url, verbose=False)]
+    try:
+        tokens = [new_token(), new_token()]
+        jobs = [client.submit(*{**SETTINGS, "steps": steps}.values(), token, api_name="/train")
+                for client, token, steps in zip(clients, tokens, (3000, 60), strict=True)]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "Training" not in str(jobs[0].outputs()[-1:]):
+            time.sleep(0.3)
+        assert clients[0].predict(api_name="/stop").startswith("Stopping")
+        first = jobs[0].result(timeout=90)
+        second = jobs[1].result(timeout=90)
+        assert "stopped by the user" in first[0]
+        assert "Run finished" in second[0] and "step 60" in second[0]
+        assert len(jobs[1].outputs()) > 3  # streamed, not one answer at the end
+        # Each user's run lives in their own workspace only.
+        for token in tokens:
+            runs = workspaces.get(token).run_folders()
+            assert len(runs) == 1 and (runs[0] / "config.json").is_file()
+    finally:
+        for client in clients:
+            client.close()
+        demo.close()
