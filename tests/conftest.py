@@ -1,12 +1,15 @@
 """Shared pytest fixtures and environment for the genimg test suite."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The Train tab's workspaces: never the checkout's own folder during tests.
+os.environ.setdefault("GENIMG_WORKSPACES", tempfile.mkdtemp(prefix="genimg-test-workspaces-"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

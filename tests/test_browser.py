@@ -131,3 +131,51 @@ def test_a_link_opens_the_same_view_and_the_url_follows_the_sliders(browser, pag
     assert "model=gan" in page.url and "seed=9" in page.url and "psi=0.7" in page.url
     screenshot(page, "url-state")
     page.close()
+
+
+@pytest.fixture(scope="module")
+def train_page_url(tiny_models, tmp_path_factory):
+    """A page whose Train tab builds tiny networks, so a run shows progress within seconds on any machine."""
+    import app
+    from genimg.render import Renderer, discover
+    from genimg.ui.context import ExploreContext
+    from genimg.ui.train_tab import Limits, TrainHandlers
+    from genimg.workspace import Workspaces
+
+    workspaces = Workspaces(tmp_path_factory.mktemp("workspaces"))
+    folder = str(next(iter(tiny_models.values())).parent)
+    context = ExploreContext(Renderer("cpu"), discover(folder), workspaces=workspaces)
+    trainer = TrainHandlers(context, workspaces, limits=Limits(5000, 300.0, 1, 1), width=8)
+    demo = app.build_demo([folder], trainer=trainer)
+    _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+    trainer.pool.shutdown()
+
+
+def test_train_watch_stop_save_and_explore(browser, train_page_url):
+    """A newcomer's path: Start, see the samples and the curves change, Stop, Save as, find it in Explore."""
+    page = new_page(browser, train_page_url, "en-US", 1400)
+    open_tab(page, "Train")
+    page.locator("#train-dataset input").click()
+    page.get_by_role("option", name="Shapes (built in, no download)").click()
+    page.locator("#train-start").click()
+    first = image_source(page, "#train-samples")
+    expect(page.locator("#train-samples img").first).not_to_have_attribute("src", first, timeout=60_000)
+    expect(page.locator("#train-losses canvas, #train-losses svg").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#train-status")).to_contain_text("images/s", timeout=30_000)
+    screenshot(page, "train-running")
+    page.locator("#train-stop").click()
+    expect(page.locator("#train-status")).to_contain_text("stopped by the user", timeout=60_000)
+    page.locator("#train-save-name textarea, #train-save-name input").first.fill("class demo")
+    page.locator("#train-save").click()
+    expect(page.locator("#train-save-status")).to_contain_text("Saved", timeout=30_000)
+    screenshot(page, "train-saved")
+
+    open_tab(page, "Samples")
+    page.locator("#samples-model input").click()
+    page.get_by_role("option", name=__import__("re").compile("★ class demo")).click()
+    expect(page.locator("#samples-model input")).to_have_value(__import__("re").compile("class demo"))
+    expect(page.locator("#samples-grid img").first).to_be_visible(timeout=30_000)
+    screenshot(page, "train-explore")
+    page.close()

@@ -218,13 +218,19 @@ LOSS_SERIES = {"gan": {"generator": "generator loss", "discriminator": "discrimi
 AUX_SERIES = {"gan": {"d_real": "D(x), real", "d_fake": "D(G(z)), generated"}, "vae": {"kl": "KL (nats)"}}
 
 
-def plots(view: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def plots(view: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The two plots' data in long format (step, value, series); None before the first report, because a
+    LinePlot that first receives an empty frame draws no lines afterwards (measured with Gradio 6.31)."""
     family = view["family"]
     rows = view["rows"]
+    if not rows:
+        return None, None
     frames = []
     for names in (LOSS_SERIES[family], AUX_SERIES[family]):
         data = [(row["step"], row[name], label) for row in rows for name, label in names.items() if name in row]
-        frames.append(pd.DataFrame(data, columns=["step", "value", "series"]))
+        frame = pd.DataFrame(data, columns=["step", "value", "series"])
+        # Fixed dtypes, also when empty: the plot reads its axis types (numbers, not categories) from them.
+        frames.append(frame.astype({"step": "int64", "value": "float64", "series": "str"}))
     return frames[0], frames[1]
 
 
@@ -252,7 +258,8 @@ class TrainHandlers:
         elif self.device.type == "mps":
             where = "Apple GPU (MPS)"
         else:
-            where = f"CPU ({self.limits.threads or 1} threads)"
+            threads = self.limits.threads or 1
+            where = f"CPU ({threads} thread{'s' if threads > 1 else ''})"
         return (f"Training runs on **{where}** in a process of its own. Each run is capped at "
                 f"{self.limits.max_steps:,} steps and {self.limits.max_seconds / 60:g} minutes; "
                 f"{self.limits.slots} run(s) at a time, others wait in a queue. Your models are kept for "
@@ -401,6 +408,7 @@ class TrainHandlers:
                         view["saved_step"] = message["step"]
                     elif kind in ("Finished", "Stopped"):
                         ended = True
+                        view["step"] = message["step"]
                         why = "finished" if kind == "Finished" else message["reason"]
                         view["status"] = (f"**Run {why}** at step {message['step']:,} after "
                                           f"{_duration(message['elapsed_seconds'])}; its checkpoint is saved. "
@@ -625,13 +633,13 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
             save_status = gr.Markdown(elem_id="train-save-status")
         with gr.Column(scale=2):
             samples = gr.Image(label=t("train.samples"), type="numpy", format="png", interactive=False,
-                               elem_id="train-samples", elem_classes=["crisp"])
+                               elem_id="train-samples", elem_classes=["crisp"], height=420)
             alarms = gr.Markdown(label=t("train.alarms"), elem_id="train-alarms")
             with gr.Row():
                 loss_plot = gr.LinePlot(x="step", y="value", color="series", label=t("train.losses"),
-                                        elem_id="train-losses", height=260)
+                                        elem_id="train-losses")
                 aux_plot = gr.LinePlot(x="step", y="value", color="series", label=t("train.aux"),
-                                       elem_id="train-aux", height=260)
+                                       elem_id="train-aux")
     with gr.Accordion(t("train.replay"), open=True):
         with gr.Row():
             with gr.Column(scale=1):
@@ -640,7 +648,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
                 caption = gr.Markdown(elem_id="train-replay-caption")
                 open_step = gr.Button(t("train.open_step"), elem_id="train-open-step")
             replay_image = gr.Image(label=t("train.replay_image"), type="numpy", format="png", interactive=False,
-                                    elem_id="train-replay-image", elem_classes=["crisp"], scale=2)
+                                    elem_id="train-replay-image", elem_classes=["crisp"], scale=2, height=360)
     with gr.Accordion(t("train.yours"), open=False):
         with gr.Row():
             yours = gr.Dropdown([], label=t("train.yours"), elem_id="train-yours", scale=2)
@@ -660,9 +668,10 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
 
     model.input(preset_changed, model, [latent, steps, batch, lr_g, lr_d, loss, beta], **private)
     dataset.change(lambda name: gr.update(visible=name == UPLOAD), dataset, upload, **private)
-    start.click(handlers.start, [*settings, token, view], run_outputs, api_name="train",
+    # One queue for Start and Resume, `slots` runs at a time; a waiting user sees their place in it.
+    start.click(handlers.start, [*settings, token, view], run_outputs, api_name="train", show_progress="minimal",
                 concurrency_limit=handlers.limits.slots, concurrency_id="training")
-    resume.click(handlers.resume, [steps, token, view], run_outputs, api_name="resume",
+    resume.click(handlers.resume, [steps, token, view], run_outputs, api_name="resume", show_progress="minimal",
                  concurrency_limit=handlers.limits.slots, concurrency_id="training")
     stop.click(handlers.stop, None, status, api_name="stop", queue=False)
     replay.input(handlers.replay, [replay, view], [replay_image, caption], trigger_mode="always_last",
