@@ -165,6 +165,19 @@ def test_train_watch_stop_save_and_explore(browser, train_page_url):
     expect(page.locator("#train-losses canvas, #train-losses svg").first).to_be_visible(timeout=30_000)
     expect(page.locator("#train-status")).to_contain_text("images/s", timeout=30_000)
     screenshot(page, "train-running")
+
+    # A second user meanwhile: waits in the queue (and sees it), can leave it, and cannot touch the first run.
+    other = new_page(browser, train_page_url, "en-US", 1000)
+    open_tab(other, "Train")
+    other.locator("#train-dataset input").click()
+    other.get_by_role("option", name="Shapes (built in, no download)").click()
+    other.locator("#train-start").click()
+    expect(other.locator("#train-status")).to_contain_text("queue", timeout=30_000)
+    screenshot(other, "train-queued")
+    other.locator("#train-stop").click()
+    expect(other.locator("#train-status")).to_contain_text("Cancelled", timeout=30_000)
+    expect(page.locator("#train-status")).to_contain_text("images/s")  # the first run goes on
+
     page.locator("#train-stop").click()
     expect(page.locator("#train-status")).to_contain_text("stopped by the user", timeout=60_000)
     page.locator("#train-save-name textarea, #train-save-name input").first.fill("class demo")
@@ -178,4 +191,6 @@ def test_train_watch_stop_save_and_explore(browser, train_page_url):
     expect(page.locator("#samples-model input")).to_have_value(__import__("re").compile("class demo"))
     expect(page.locator("#samples-grid img").first).to_be_visible(timeout=30_000)
     screenshot(page, "train-explore")
+    expect(other.locator("#train-status")).to_contain_text("Cancelled while waiting", timeout=30_000)
+    other.close()
     page.close()

@@ -334,3 +334,12 @@ def test_two_clients_stream_their_own_runs_through_the_served_app(tmp_path, pool
         for client in clients:
             client.close()
         demo.close()
+
+
+def test_stop_while_waiting_in_the_queue_cancels_the_start(trainer):
+    waiting = session("waiting")
+    trainer.queued(waiting)
+    assert trainer.stop(waiting).startswith("Cancelled")
+    updates = run(trainer, new_token(), waiting)
+    assert len(updates) == 1 and "Cancelled while waiting" in updates[0][0]
+    assert trainer.stop(waiting) == "Nothing is training in this tab."  # and the next Start is not cancelled

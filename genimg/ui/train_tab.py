@@ -247,6 +247,8 @@ class TrainHandlers:
         self.width = width  # tests build tiny networks
         self.data_root = data_root
         self.active: dict[str, ActiveRun] = {}
+        self.waiting: set[str] = set()     # sessions whose Start or Resume waits in the queue
+        self.cancelled: set[str] = set()   # ... and those of them whose user pressed Stop meanwhile
         self.lock = threading.Lock()
 
     # -- descriptions
@@ -296,6 +298,9 @@ class TrainHandlers:
               view: dict | None, request: gr.Request | None = None):
         """Stream a new run (a generator: Gradio sends each yielded update to the page)."""
         view = new_view()
+        if self._was_cancelled(request):
+            yield self._message(view, "Cancelled while waiting in the queue; nothing was started.")
+            return
         try:
             workspace = self.workspace(token)
             config = build_config(model_key, dataset, latent_dim, steps, batch_size, lr_generator,
@@ -320,6 +325,9 @@ class TrainHandlers:
     def resume(self, steps: Any, token: str | None, view: dict | None, request: gr.Request | None = None):
         """Continue this tab's last run (or, after a reload, the workspace's newest) for `steps` more steps."""
         view = dict(view) if view else new_view()
+        if self._was_cancelled(request):
+            yield self._message(view, "Cancelled while waiting in the queue; nothing was resumed.")
+            return
         try:
             workspace = self.workspace(token)
             more = _number(steps, "steps", 1, self.limits.max_steps, integer=True)
@@ -452,10 +460,29 @@ class TrainHandlers:
             view["status"] = "**The training process ended unexpectedly.**"
         yield self._outputs(view, running=False)
 
-    def stop(self, request: gr.Request | None = None) -> str:
-        """Ask this tab's run (and only this tab's) to save and stop."""
+    def queued(self, request: gr.Request | None = None) -> tuple:
+        """Start or Resume was pressed (runs at once, unqueued): Stop becomes available to cancel the wait."""
         with self.lock:
-            active = self.active.get(_session(request))
+            self.waiting.add(_session(request))
+        return gr.update(interactive=False), gr.update(interactive=True), gr.update(interactive=False)
+
+    def _was_cancelled(self, request: gr.Request | None) -> bool:
+        session = _session(request)
+        with self.lock:
+            self.waiting.discard(session)
+            if session in self.cancelled:
+                self.cancelled.discard(session)
+                return True
+        return False
+
+    def stop(self, request: gr.Request | None = None) -> str:
+        """Ask this tab's run (and only this tab's) to save and stop, or cancel its place in the queue."""
+        session = _session(request)
+        with self.lock:
+            active = self.active.get(session)
+            if active is None and session in self.waiting:
+                self.cancelled.add(session)
+                return "Cancelled: your run leaves the queue without starting."
         if active is None:
             return "Nothing is training in this tab."
         active.worker.stop()
@@ -669,10 +696,13 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
     model.input(preset_changed, model, [latent, steps, batch, lr_g, lr_d, loss, beta], **private)
     dataset.change(lambda name: gr.update(visible=name == UPLOAD), dataset, upload, **private)
     # One queue for Start and Resume, `slots` runs at a time; a waiting user sees their place in it.
-    start.click(handlers.start, [*settings, token, view], run_outputs, api_name="train", show_progress="minimal",
-                concurrency_limit=handlers.limits.slots, concurrency_id="training")
-    resume.click(handlers.resume, [steps, token, view], run_outputs, api_name="resume", show_progress="minimal",
-                 concurrency_limit=handlers.limits.slots, concurrency_id="training")
+    buttons = [start, stop, resume]
+    start.click(handlers.queued, None, buttons, queue=False, **private).then(
+        handlers.start, [*settings, token, view], run_outputs, api_name="train", show_progress="minimal",
+        concurrency_limit=handlers.limits.slots, concurrency_id="training")
+    resume.click(handlers.queued, None, buttons, queue=False, **private).then(
+        handlers.resume, [steps, token, view], run_outputs, api_name="resume", show_progress="minimal",
+        concurrency_limit=handlers.limits.slots, concurrency_id="training")
     stop.click(handlers.stop, None, status, api_name="stop", queue=False)
     replay.input(handlers.replay, [replay, view], [replay_image, caption], trigger_mode="always_last",
                  show_progress="hidden", **private)
