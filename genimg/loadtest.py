@@ -116,8 +116,9 @@ class LoadReport:
     def lines(self, flat_megabytes: float) -> list[str]:
         every = [value for samples in self.latencies.values() for value in samples]
         elapsed = self.seconds
+        arenas = os.environ.get("MALLOC_ARENA_MAX", "glibc's default")
         result = [(f"genimg bench load — {self.users} users for {elapsed:.0f} s, {torch.get_num_threads()} "
-                   f"thread(s) per request, {os.cpu_count()} CPUs; {self.training}"),
+                   f"thread(s) per request, {os.cpu_count()} CPUs, MALLOC_ARENA_MAX {arenas}; {self.training}"),
                   (f"requests: {self.requests:,} ({self.requests / max(elapsed, 1e-9):,.0f}/s), "
                    f"errors: {self.error_count}"),
                   f"latency ms, all handlers: {format_percentiles(every)}"]
