@@ -24,6 +24,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 # The glibc allocator settings that make small-tensor training ~50% faster here (see genimg/__main__.py).
 ALLOCATOR_SETTINGS = {"MALLOC_TRIM_THRESHOLD_": "1073741824", "MALLOC_MMAP_THRESHOLD_": "33554432"}
 READY_TIMEOUT_S = 120.0
+PROGRESS_INTERVAL_S = 0.1
 
 
 # ------------------------------------------------------------------------------------------ worker side
@@ -70,7 +72,7 @@ def worker_main() -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError, TrainConfig
     from .data import DatasetError
-    from .engine import CheckpointSaved, train
+    from .engine import CheckpointSaved, Progress, train
 
     emit({"type": "ready"})
     line = sys.stdin.readline()
@@ -101,7 +103,20 @@ def worker_main() -> int:
                                       "class (at least two) before zipping, or choose an unconditional model")
                 config = config.replace(model=dataclasses.replace(config.model, num_classes=data.num_classes))
         snapshots = Path(job["snapshots"]) if job.get("snapshots") else None
+        pending: Any = None  # the latest Progress not yet sent
+        last_progress = 0.0
         for event in train(config, data=data, resume=job.get("resume"), stop=stop):
+            if isinstance(event, Progress):
+                # On a GPU a run can report hundreds of times a second; the page shows at most a few updates
+                # a second, so send at most ten reports a second (each the mean over its last few steps).
+                pending = event
+                if time.monotonic() - last_progress < PROGRESS_INTERVAL_S:
+                    continue
+            if pending is not None:
+                emit(_event_to_json(pending))
+                pending, last_progress = None, time.monotonic()
+            if isinstance(event, Progress):
+                continue
             emit(_event_to_json(event))
             if snapshots is not None and isinstance(event, CheckpointSaved):
                 try:
@@ -227,10 +242,14 @@ class WorkerPool:
         self._spare: Worker | None = None
         self._lock = threading.Lock()
 
-    def warm(self) -> None:
+    def warm(self, wait_seconds: float = 0.0) -> None:
+        """Start a spare worker if there is none; optionally wait until it has imported everything."""
         with self._lock:
             if self._spare is None or not self._spare.alive():
                 self._spare = Worker(self.threads)
+            spare = self._spare
+        if wait_seconds:
+            spare.ready.wait(wait_seconds)
 
     def take(self) -> Worker:
         with self._lock:
