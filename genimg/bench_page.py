@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--budget", type=float, default=45.0, help="seconds to train before pressing Stop")
     parser.add_argument("--threshold", type=float, default=0.85)
     parser.add_argument("--threads", type=int, default=None, help="the worker's CPU threads (default: all cores)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv[1:] if argv[:1] == ["page-digits"] else argv)
     result = page_time_to_digits(data_root=args.data_root, budget_seconds=args.budget, threshold=args.threshold,
                                  threads=args.threads)
     print("| seconds since Start | step | mean confidence | classes |\n|---|---|---|---|")
