@@ -40,7 +40,7 @@ from ..workspace import (
     new_token,
 )
 from .context import ExploreContext
-from .i18n import register, t
+from .i18n import message, register, request_language, t
 
 register(
     {"train.tab": "Train",
@@ -72,6 +72,49 @@ register(
      "train.open_step": "在探索页打开这一步", "train.yours": "你的模型",
      "train.delete": "删除", "train.status": "状态"},
 )
+
+_MESSAGES = {
+    "cancelled_start": ("Cancelled while waiting in the queue; nothing was started.", "已在排队时取消，没有开始训练。"),
+    "cancelled_resume": ("Cancelled while waiting in the queue; nothing was resumed.", "已在排队时取消，没有继续训练。"),
+    "not_started": ("**Not started:** {error}", "**未开始：** {error}"),
+    "not_resumed": ("**Not resumed:** {error}", "**未继续：** {error}"),
+    "already": ("**A run is already going in this tab.** Stop it first.", "**此页面已有训练在进行。** 请先停止它。"),
+    "starting": ("Starting {title}: loading the data and building the model…", "正在启动 {title}：加载数据并构建模型…"),
+    "started": ("Training {title}: {parameters} parameters, {images} images, on {device} ({precision}).",
+                "正在训练 {title}：{parameters} 个参数，{images} 张图片，设备 {device}（{precision}）。"),
+    "training": ("Training {title} · {speed} images/s · {elapsed} elapsed", "正在训练 {title} · 每秒 {speed} 张图片 · 已用 {elapsed}"),
+    "finished": ("finished", "完成"), "by_user": ("stopped by the user", "已被用户停止"),
+    "time_limit": ("stopped at the time limit", "已达到时间上限而停止"),
+    "ended": ("**Run {why}** at step {step} after {elapsed}; its checkpoint is saved. Name it and press **Save as** to "
+              "explore it, or **Resume** to train on.",
+              "**训练{why}**：第 {step} 步，用时 {elapsed}；检查点已保存。起个名字并点 **另存为** 即可探索它，或点 **继续** 接着训练。"),
+    "diverged": ("**Stopped: training diverged** ({loss} became {value}) at step {step}.",
+                 "**已停止：训练发散**（{loss} 变成了 {value}），第 {step} 步。"),
+    "kept": ("The last good checkpoint (step {step}) is kept.", "保留了最后一个正常的检查点（第 {step} 步）。"),
+    "nothing_kept": ("Nothing was saved before it.", "在此之前没有保存任何内容。"),
+    "failed": ("**Training failed:** {error}", "**训练失败：** {error}"),
+    "unexpected": ("**The training process ended unexpectedly.**", "**训练进程意外结束。**"),
+    "leaves_queue": ("Cancelled: your run leaves the queue without starting.", "已取消：你的训练离开队列，不会开始。"),
+    "nothing": ("Nothing is training in this tab.", "此页面没有正在进行的训练。"),
+    "stopping": ("Stopping: the run saves a checkpoint at its next step…", "正在停止：训练会在下一步保存检查点…"),
+    "no_replay": ("Nothing to replay yet: start a run.", "还没有可回放的内容：先开始训练。"),
+    "not_saved": ("**Not saved:** {error}", "**未保存：** {error}"),
+    "saved": ("Saved **{name}** (step {step}). It is now in every Explore tab's model list, marked ★.",
+              "已保存 **{name}**（第 {step} 步）。它已出现在所有探索页的模型列表中，标 ★。"),
+    "not_opened": ("**Not opened:** {error}", "**未打开：** {error}"),
+    "opened": ("Step {step} is now in every Explore tab's model list as **★ {name}**.",
+               "第 {step} 步已作为 **★ {name}** 出现在所有探索页的模型列表中。"),
+    "not_deleted": ("**Not deleted:** {error}", "**未删除：** {error}"),
+    "deleted": ("Deleted **{name}**.", "已删除 **{name}**。"),
+}
+register({f"train.msg.{key}": english for key, (english, _) in _MESSAGES.items()},
+         {f"train.msg.{key}": chinese for key, (_, chinese) in _MESSAGES.items()})
+
+
+def say(key: str, language: str, **values: Any) -> str:
+    """A Train-tab message in the visitor's language (details from the library stay in English)."""
+    return message(f"train.msg.{key}", language, **values)
+
 
 UPLOAD = "upload"
 DATASET_CHOICES = [("MNIST digits", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("CIFAR-10", "cifar10"),
@@ -298,8 +341,9 @@ class TrainHandlers:
               view: dict | None, request: gr.Request | None = None):
         """Stream a new run (a generator: Gradio sends each yielded update to the page)."""
         view = new_view()
+        view["language"] = language = request_language(request)
         if self._was_cancelled(request):
-            yield self._message(view, "Cancelled while waiting in the queue; nothing was started.")
+            yield self._message(view, say("cancelled_start", language))
             return
         try:
             workspace = self.workspace(token)
@@ -311,7 +355,7 @@ class TrainHandlers:
                 upload_path = _upload_path(upload)
             self.workspaces.check_quota(workspace)
         except (ConfigError, WorkspaceError) as error:
-            yield self._message(view, f"**Not started:** {error}")
+            yield self._message(view, say("not_started", language, error=error))
             return
         run = workspace.new_run()
         config = config.replace(out=str(run))
@@ -325,8 +369,9 @@ class TrainHandlers:
     def resume(self, steps: Any, token: str | None, view: dict | None, request: gr.Request | None = None):
         """Continue this tab's last run (or, after a reload, the workspace's newest) for `steps` more steps."""
         view = dict(view) if view else new_view()
+        view["language"] = language = request_language(request)
         if self._was_cancelled(request):
-            yield self._message(view, "Cancelled while waiting in the queue; nothing was resumed.")
+            yield self._message(view, say("cancelled_resume", language))
             return
         try:
             workspace = self.workspace(token)
@@ -343,11 +388,11 @@ class TrainHandlers:
                 steps=step + more, max_seconds=self.limits.max_seconds, out=str(run),
                 checkpoint_every=max(50, math.ceil(more / 20)), sample_every=10 * (step + more) + 1)
         except (ConfigError, WorkspaceError, CheckpointError, KeyError, TypeError) as error:
-            yield self._message(view, f"**Not resumed:** {error}")
+            yield self._message(view, say("not_resumed", language, error=error))
             return
         if view.get("run") != str(run):
             view = new_view()
-            view.update(run=str(run), title=f"resumed run {run.name}")
+            view.update(run=str(run), title=run.name, language=language)
         view.update(total=config.steps, batch=config.batch_size)
         view["family"] = "gan" if "gan" in config.model.kind else "vae"
         if view.get("monitor") is None:
@@ -355,30 +400,31 @@ class TrainHandlers:
         job = {"config": config.to_dict(), "resume": str(run), "upload": None, "snapshots": str(run / "steps"),
                "threads": self.limits.threads}
         if config.dataset == UPLOAD:
-            view["status"] = ("**Not resumed:** runs on uploaded images cannot be resumed after the upload is gone; "
-                              "save the model, or start a new run")
+            view["status"] = say("not_resumed", language, error="runs on uploaded pictures cannot be resumed "
+                                 "after the upload is gone; save the model, or start a new run")
             yield self._outputs(view, running=False)
             return
         yield from self._stream(view, job, request)
 
     def _stream(self, view: dict[str, Any], job: dict[str, Any], request: gr.Request | None):
         session = _session(request)
+        language = view.get("language", "en")
         with self.lock:
             if session in self.active and self.active[session].worker.alive():
-                view["status"] = "**A run is already going in this tab.** Stop it first."
+                view["status"] = say("already", language)
                 yield self._outputs(view, running=True)
                 return
         try:
             worker = self.pool.take()
             worker.submit(job)
         except WorkerError as error:
-            view["status"] = f"**Not started:** {error}"
+            view["status"] = say("not_started", language, error=error)
             yield self._outputs(view, running=False)
             return
         active = ActiveRun(worker, Path(view["run"]))
         with self.lock:
             self.active[session] = active
-        view["status"] = f"Starting {view['title']}: loading the data and building the model…"
+        view["status"] = say("starting", language, title=view["title"])
         yield self._outputs(view, running=True)
         last_update = 0.0
         speed = 0.0
@@ -396,9 +442,10 @@ class TrainHandlers:
                         view["parameters"] = message["parameters"]
                         view["dataset_size"] = message["dataset_size"]
                         view["title"] = view["title"] or message["dataset"]
-                        view["status"] = (f"Training {view['title']}: {message['parameters']:,} parameters, "
-                                          f"{message['dataset_size']:,} images, on {message['device']} "
-                                          f"({message['precision']}).")
+                        view["status"] = say("started", language, title=view["title"],
+                                             parameters=f"{message['parameters']:,}",
+                                             images=f"{message['dataset_size']:,}", device=message["device"],
+                                             precision=message["precision"])
                     elif kind == "Progress":
                         row = {"step": message["step"], **message["losses"]}
                         _append_thinned(view["rows"], row, MAX_POINTS)
@@ -417,29 +464,29 @@ class TrainHandlers:
                     elif kind in ("Finished", "Stopped"):
                         ended = True
                         view["step"] = message["step"]
-                        why = "finished" if kind == "Finished" else message["reason"]
-                        view["status"] = (f"**Run {why}** at step {message['step']:,} after "
-                                          f"{_duration(message['elapsed_seconds'])}; its checkpoint is saved. "
-                                          "Name it and press **Save as** to explore it, or **Resume** to train on.")
+                        why = say("finished", language) if kind == "Finished" else (
+                            say("by_user", language) if message["reason"] == "stopped by the user"
+                            else say("time_limit", language))
+                        view["status"] = say("ended", language, why=why, step=f"{message['step']:,}",
+                                             elapsed=_duration(message["elapsed_seconds"]))
                     elif kind == "Diverged":
                         ended = True
                         view["monitor"].diverged()
                         saved = view.get("saved_step")
-                        view["status"] = (f"**Stopped: training diverged** ({message['loss_name']} became "
-                                          f"{message['value']}) at step {message['step']:,}. "
-                                          + (f"The last good checkpoint (step {saved:,}) is kept." if saved
-                                             else "Nothing was saved before it."))
+                        view["status"] = say("diverged", language, loss=message["loss_name"],
+                                             value=message["value"], step=f"{message['step']:,}") + " " + (
+                            say("kept", language, step=f"{saved:,}") if saved else say("nothing_kept", language))
                     elif kind == "error":
                         ended = True
-                        view["status"] = f"**Training failed:** {message['message']}"
+                        view["status"] = say("failed", language, error=message["message"])
                     elif kind == "warning":
                         view["warning"] = message["message"]
                 if not ended and view.get("step") and speed > 0 and message is not None:
                     steps_left = view["total"] - view["step"]
                     eta = steps_left * view["batch"] / speed
                     view["eta"] = min(eta, max(0.0, self.limits.max_seconds - elapsed))
-                    view["status"] = (f"Training {view['title']} · {speed:,.0f} images/s · "
-                                      f"{_duration(elapsed)} elapsed")
+                    view["status"] = say("training", language, title=view["title"], speed=f"{speed:,.0f}",
+                                         elapsed=_duration(elapsed))
                 if changed:
                     last_update = time.monotonic()
                     yield self._outputs(view, running=not ended)
@@ -457,7 +504,7 @@ class TrainHandlers:
             if self.pool.prewarm:  # the next Start should not wait for torch to import either
                 threading.Thread(target=self.pool.warm, daemon=True).start()
         if not ended:
-            view["status"] = "**The training process ended unexpectedly.**"
+            view["status"] = say("unexpected", language)
         yield self._outputs(view, running=False)
 
     def queued(self, request: gr.Request | None = None) -> tuple:
@@ -478,15 +525,16 @@ class TrainHandlers:
     def stop(self, request: gr.Request | None = None) -> str:
         """Ask this tab's run (and only this tab's) to save and stop, or cancel its place in the queue."""
         session = _session(request)
+        language = request_language(request)
         with self.lock:
             active = self.active.get(session)
             if active is None and session in self.waiting:
                 self.cancelled.add(session)
-                return "Cancelled: your run leaves the queue without starting."
+                return say("leaves_queue", language)
         if active is None:
-            return "Nothing is training in this tab."
+            return say("nothing", language)
         active.worker.stop()
-        return "Stopping: the run saves a checkpoint at its next step…"
+        return say("stopping", language)
 
     # -- outputs
     def _message(self, view: dict[str, Any], text: str) -> tuple:
@@ -509,14 +557,15 @@ class TrainHandlers:
                 gr.update(interactive=not running), view)
 
     # -- replay and saving
-    def replay(self, index: Any, view: dict | None) -> tuple:
+    def replay(self, index: Any, view: dict | None, request: gr.Request | None = None) -> tuple:
         grids = (view or {}).get("grids") or []
         if not grids:
-            return None, "Nothing to replay yet: start a run."
+            return None, say("no_replay", request_language(request))
         position = int(min(max(0, int(float(index or 0))), len(grids) - 1))
         return _display(grids[position][2]), _replay_caption(grids, position)
 
-    def save_as(self, name: str, token: str | None, view: dict | None) -> tuple:
+    def save_as(self, name: str, token: str | None, view: dict | None, request: gr.Request | None = None) -> tuple:
+        language = request_language(request)
         try:
             workspace = self.workspace(token)
             run = Path(view["run"]) if view and view.get("run") else next(iter(workspace.run_folders()), None)
@@ -526,13 +575,13 @@ class TrainHandlers:
             self.workspaces.check_quota(workspace)
             saved = workspace.save_model(run, name, card=_card(run))
         except (WorkspaceError, CheckpointError, OSError) as error:
-            return (f"**Not saved:** {error}", *self.model_updates(self._maybe(token)))
+            return (say("not_saved", language, error=error), *self.model_updates(self._maybe(token)))
         step = read_config(saved).get("step")
-        return (f"Saved **{saved.name}** (step {step:,}). It is now in every Explore tab's model list, marked ★.",
-                *self.model_updates(workspace))
+        return (say("saved", language, name=saved.name, step=f"{step:,}"), *self.model_updates(workspace))
 
-    def open_step(self, index: Any, token: str | None, view: dict | None) -> tuple:
+    def open_step(self, index: Any, token: str | None, view: dict | None, request: gr.Request | None = None) -> tuple:
         """Save the checkpoint nearest before the replayed step as a model, and list it in Explore."""
+        language = request_language(request)
         try:
             workspace = self.workspace(token)
             grids = (view or {}).get("grids") or []
@@ -553,17 +602,17 @@ class TrainHandlers:
                 self.workspaces.check_quota(workspace)
                 workspace.save_model(snapshot, name, card=_card(run, step))
         except (WorkspaceError, CheckpointError, OSError, ValueError) as error:
-            return (f"**Not opened:** {error}", *self.model_updates(self._maybe(token)))
-        return (f"Step {step:,} is now in every Explore tab's model list as **★ {name}**.",
-                *self.model_updates(workspace))
+            return (say("not_opened", language, error=error), *self.model_updates(self._maybe(token)))
+        return (say("opened", language, step=f"{step:,}", name=name), *self.model_updates(workspace))
 
-    def delete(self, name: str, token: str | None) -> tuple:
+    def delete(self, name: str, token: str | None, request: gr.Request | None = None) -> tuple:
+        language = request_language(request)
         try:
             workspace = self.workspace(token)
             workspace.delete_model(name)
         except (WorkspaceError, OSError) as error:
-            return (f"**Not deleted:** {error}", *self.model_updates(self._maybe(token)))
-        return (f"Deleted **{name}**.", *self.model_updates(workspace))
+            return (say("not_deleted", language, error=error), *self.model_updates(self._maybe(token)))
+        return (say("deleted", language, name=name), *self.model_updates(workspace))
 
     def _maybe(self, token: str | None) -> Workspace | None:
         try:
