@@ -343,3 +343,10 @@ def test_stop_while_waiting_in_the_queue_cancels_the_start(trainer):
     updates = run(trainer, new_token(), waiting)
     assert len(updates) == 1 and "Cancelled while waiting" in updates[0][0]
     assert trainer.stop(waiting) == "Nothing is training in this tab."  # and the next Start is not cancelled
+
+
+def test_messages_follow_the_visitors_language(trainer):
+    chinese = SimpleNamespace(session_hash="zh", headers={"accept-language": "zh-CN,zh;q=0.9"}, query_params={})
+    assert trainer.stop(chinese) == "此页面没有正在进行的训练。"
+    assert trainer.stop(session("en")) == "Nothing is training in this tab."
+    assert "**未保存：**" in trainer.save_as("x", new_token(), None, chinese)[0]
