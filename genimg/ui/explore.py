@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import gradio as gr
@@ -38,6 +39,7 @@ ENGLISH = {
     "samples.bad_class": "{value} is not a class of {model}.",
     "samples.no_card": "*{model} has no model card.*",
     "samples.failed": "This model could not be used: {error}",
+    "samples.bad_count": "The number of samples must be a number from 1 to 64.",
     "samples.skipped": "Some checkpoint folders could not be offered",
 }
 CHINESE = {
@@ -61,6 +63,7 @@ CHINESE = {
     "samples.bad_class": "{value} 不是 {model} 的类别。",
     "samples.no_card": "*{model} 没有模型卡。*",
     "samples.failed": "无法使用这个模型：{error}",
+    "samples.bad_count": "样本数必须是 1 到 64 之间的数字。",
     "samples.skipped": "有些检查点文件夹无法使用",
 }
 register(ENGLISH, CHINESE)
@@ -108,7 +111,13 @@ class ExploreHandlers:
                 raise gr.Error(message("samples.bad_class", language, value=repr(chosen_class), model=entry.name))
             class_index = entry.class_names.index(chosen_class)
         try:
-            count = int(min(max(count or 1, 1), 64))
+            count = float(count if count not in (None, "") else 1)
+        except (TypeError, ValueError):
+            count = math.nan
+        if not math.isfinite(count):
+            raise gr.Error(message("samples.bad_count", language))
+        count = int(min(max(count, 1), 64))
+        try:
             return self.renderer.sample_grid(entry.path, int(seed), count, class_index, scale=4)
         except (ValueError, CheckpointError) as error:
             raise gr.Error(message("samples.failed", language, error=error)) from None

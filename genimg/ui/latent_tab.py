@@ -237,7 +237,8 @@ class LatentHandlers:
             value = int(value)
         count = min(DEFAULT_COUNT, entry.latent_dim)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
-            raise gr.Error(message("latent.error.direction", language, value=repr(value), count=count))
+            shown = repr(value) if len(repr(value)) <= 24 else repr(value)[:20] + "…"  # 1e308 has 309 digits
+            raise gr.Error(message("latent.error.direction", language, value=shown, count=count))
         return value
 
     # ------------------------------------------------------------------ library calls
