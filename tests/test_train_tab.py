@@ -138,7 +138,12 @@ def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
 def test_stop_is_honoured_and_only_for_its_own_tab(trainer):
     token = new_token()
     updates: list = []
-    thread = threading.Thread(target=lambda: updates.extend(run(trainer, token, session("mine"), steps=4000)))
+    def consume() -> None:  # keep every update as it arrives, as the page does
+        for output in trainer.start(*{**SETTINGS, "steps": 4000}.values(), token, None, session("mine")):
+            if isinstance(output[-1], dict) and "rows" in output[-1]:
+                updates.append((output[0], dict(output[-1]), output))
+
+    thread = threading.Thread(target=consume)
     thread.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(u[1].get("step", 0) >= 5 for u in updates):
