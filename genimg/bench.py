@@ -123,7 +123,16 @@ OTHER_SUITES = {"train": "bench_train", "inference": "bench_train", "all": "benc
                 "faults": "faults"}
 
 
+def run_digits(argv: list[str]) -> int:
+    """`bench digits`: seconds until a model trained from scratch makes recognisable samples (genimg/digits_clock.py)."""
+    from .digits_clock import main as digits_main
+
+    return digits_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv and argv[0] == "digits":  # takes train's recipe flags, so it parses its own arguments
+        return run_digits(argv[1:])
     import argparse
     import importlib
 
