@@ -120,7 +120,7 @@ def run_explore(folder: Path, repeats: int, with_training: bool) -> str:
 # Suites with modules and options of their own: train, inference and all (explore + train + inference),
 # the load test and the fault scenarios.
 OTHER_SUITES = {"train": "bench_train", "inference": "bench_train", "all": "bench_train", "load": "loadtest",
-                "faults": "faults"}
+                "faults": "faults", "page-digits": "bench_page"}
 
 
 def run_digits(argv: list[str]) -> int:

@@ -183,15 +183,18 @@ class Limits:
 
 def _number(value: Any, name: str, low: float, high: float, *, integer: bool = False) -> float:
     """A page field as a number within [low, high], or a ConfigError in plain words."""
+    shown = repr(value) if len(repr(value)) <= 24 else repr(value)[:20] + "…"  # 10**308 has 309 digits
     try:
         number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise ConfigError(f"{name} = {shown} is not accepted: choose {low:g} to {high:,g}") from None
     except (TypeError, ValueError):
-        raise ConfigError(f"{name}: {value!r} is not a number; choose {low:g} to {high:g}") from None
+        raise ConfigError(f"{name}: {shown} is not a number; choose {low:g} to {high:,g}") from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise ConfigError(f"{name} = {value!r} is not accepted: choose {low:g} to {high:,g}")
+        raise ConfigError(f"{name} = {shown} is not accepted: choose {low:g} to {high:,g}")
     if integer:
         if number != int(number):
-            raise ConfigError(f"{name} = {value!r} is not accepted: a whole number from {low:g} to {high:,g}")
+            raise ConfigError(f"{name} = {shown} is not accepted: a whole number from {low:g} to {high:,g}")
         return int(number)
     return number
 
