@@ -30,19 +30,6 @@ class Snapshot:
     weights: dict[str, torch.Tensor]
 
 
-def sampling_network(events: Any) -> nn.Module:
-    """The network whose weights a running `train` generator samples from: its EMA copy when it keeps one.
-
-    Read from the suspended generator's frame after its Started event, so the clock needs no hook in the
-    engine; the engine keeps its run state in a local named `run`.
-    """
-    frame = getattr(events, "gi_frame", None)
-    run = frame.f_locals.get("run") if frame is not None else None
-    if run is None or not hasattr(run, "sampler"):
-        raise RuntimeError("the training loop no longer keeps its state in `run`; update genimg.digits_clock")
-    return run.ema if run.ema is not None else run.sampler
-
-
 def _copy_weights(network: nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().to("cpu", copy=True) for name, tensor in network.state_dict().items()}
 
@@ -74,7 +61,7 @@ def collect_snapshots(config: TrainConfig, *, budget_seconds: float, snapshot_ev
             now = time.perf_counter() - started
             if isinstance(event, Started):
                 startup_seconds = now
-                network = sampling_network(events)
+                network = event.sampling_network
                 last_snapshot_time = now
             elif isinstance(event, Progress) and network is not None:
                 step = event.step

@@ -61,6 +61,9 @@ class Started(Event):
     dataset_size: int
     resumed_from: str | None
     config: TrainConfig
+    # The live network that samples come from (the EMA copy when one is kept), for tools that watch a run
+    # (bench digits copies its weights as it trains). Not part of the event's value.
+    sampling_network: nn.Module | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -457,7 +460,8 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
     yield Started(step=run.step, total_steps=config.steps, device=str(run.device),
                   precision=str(run.autocast_dtype or "fp32").replace("torch.", ""),
                   parameters=count_parameters(run.model), dataset=run.data.name, dataset_size=len(run.data),
-                  resumed_from=run.resumed_from, config=config)
+                  resumed_from=run.resumed_from, config=config,
+                  sampling_network=run.ema if run.ema is not None else run.sampler)
 
     saved_step, saved_path = -1, None
     if run.resumed_from is not None:

@@ -42,6 +42,8 @@ def _event_to_json(event: Any) -> dict[str, Any]:
     message: dict[str, Any] = {"type": type(event).__name__}
     for item in dataclasses.fields(event):
         value = getattr(event, item.name)
+        if item.name == "sampling_network":  # a live network stays in the worker
+            continue
         if item.name == "grid":
             message["png"] = base64.b64encode(png_bytes(value)).decode("ascii")
         elif item.name == "config":

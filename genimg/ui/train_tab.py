@@ -143,9 +143,13 @@ class Preset:
         return "gan" in self.kind
 
 
+# The DCGAN presets are tuned for a class watching a 2-core CPU (measured with `bench digits`): width 32, batch
+# 32, learning rates 1e-3, Adam β1 = 0, hinge loss, an EMA of the generator. Unconditional, samples reach the
+# judge's 0.85 mean confidence in 14–24 s; conditional, in 4–5 s. The classic 2e-4 / β1 0.5 / width 64 recipe
+# needed ~80 s. The seed article's models keep their own settings.
 PRESETS = {
-    "dcgan": Preset("dcgan", False, 100, 64, 3000, 64, 2e-4, 2e-4),
-    "cdcgan": Preset("dcgan", True, 100, 64, 3000, 64, 2e-4, 2e-4),
+    "dcgan": Preset("dcgan", False, 100, 32, 3000, 32, 1e-3, 1e-3, adam_beta1=0.0, gan_loss="hinge"),
+    "cdcgan": Preset("dcgan", True, 100, 32, 3000, 32, 1e-3, 1e-3, adam_beta1=0.0, gan_loss="hinge"),
     "vae": Preset("vae", False, 16, 32, 3000, 64, 1e-3, 1e-3, adam_beta1=0.9, ema_decay=0.0),
     "cvae": Preset("vae", True, 16, 32, 3000, 64, 1e-3, 1e-3, adam_beta1=0.9, ema_decay=0.0),
     "seed-gan": Preset("seed-gan", False, 100, 32, 2000, 64, 2e-4, 2e-4),
@@ -199,6 +203,21 @@ def _number(value: Any, name: str, low: float, high: float, *, integer: bool = F
     return number
 
 
+def page_precision(is_gan: bool) -> str:
+    """bf16 autocast where it is native: on CUDA for every model; on a CPU with bf16 instructions for GANs
+    (+0–15% images/s on 2 cores here, the same quality per image). VAEs keep fp32 on a CPU, so their
+    likelihood in nats stays exact; CPUs without bf16 instructions would emulate it slowly."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "auto"
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    return "bf16" if is_gan and native else "fp32"
+
+
 def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batch_size: Any, lr_generator: Any,
                  lr_discriminator: Any, beta: Any, gan_loss: str, limits: Limits, *, width: int | None = None,
                  data_root: str | None = None) -> TrainConfig:
@@ -224,6 +243,7 @@ def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batc
         lr_generator=_number(lr_generator, "learning rate (generator)", 1e-7, MAX_LEARNING_RATE),
         lr_discriminator=_number(lr_discriminator, "learning rate (discriminator)", 1e-7, MAX_LEARNING_RATE),
         adam_beta1=preset.adam_beta1, gan_loss=gan_loss if gan_loss in ("nonsaturating", "hinge") else "nonsaturating",
+        precision=page_precision(preset.is_gan),
         beta=_number(beta, "β", 0, MAX_BETA), ema_decay=preset.ema_decay, seed=int(time.time()) % 100_000,
         log_every=5, sample_every=10 * total + 1, sample_every_seconds=1.5,
         checkpoint_every=max(50, math.ceil(total / 20)), max_seconds=limits.max_seconds)
@@ -743,7 +763,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
     def preset_changed(key: str) -> tuple:
         chosen = PRESETS.get(key, preset)
         return (chosen.latent_dim, chosen.steps, chosen.batch_size, chosen.lr_generator, chosen.lr_discriminator,
-                gr.update(visible=chosen.is_gan), gr.update(visible=not chosen.is_gan))
+                gr.update(visible=chosen.is_gan, value=chosen.gan_loss), gr.update(visible=not chosen.is_gan))
 
     model.input(preset_changed, model, [latent, steps, batch, lr_g, lr_d, loss, beta], **private)
     dataset.change(lambda name: gr.update(visible=name == UPLOAD), dataset, upload, **private)
