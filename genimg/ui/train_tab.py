@@ -220,7 +220,7 @@ def page_precision(is_gan: bool) -> str:
 
 def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batch_size: Any, lr_generator: Any,
                  lr_discriminator: Any, beta: Any, gan_loss: str, limits: Limits, *, width: int | None = None,
-                 data_root: str | None = None) -> TrainConfig:
+                 data_root: str | None = None, checkpoints: int = 20) -> TrainConfig:
     """The TrainConfig for the page's settings, refusing absurd values with a message naming the field."""
     if model_key not in PRESETS:
         raise ConfigError(f"model {model_key!r} is not offered; choose one of {sorted(PRESETS)}")
@@ -246,7 +246,7 @@ def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batc
         precision=page_precision(preset.is_gan),
         beta=_number(beta, "β", 0, MAX_BETA), ema_decay=preset.ema_decay, seed=int(time.time()) % 100_000,
         log_every=5, sample_every=10 * total + 1, sample_every_seconds=1.5,
-        checkpoint_every=max(50, math.ceil(total / 20)), max_seconds=limits.max_seconds)
+        checkpoint_every=max(25, math.ceil(total / checkpoints)), max_seconds=limits.max_seconds)
 
 
 # ------------------------------------------------------------------------------------------ run state
@@ -304,7 +304,8 @@ class TrainHandlers:
     """The tab's handlers; shared by all sessions, with per-session state passed in by Gradio."""
 
     def __init__(self, context: ExploreContext, workspaces: Workspaces, pool: WorkerPool | None = None,
-                 limits: Limits | None = None, width: int | None = None, data_root: str | None = None) -> None:
+                 limits: Limits | None = None, width: int | None = None, data_root: str | None = None,
+                 checkpoints: int = 20) -> None:
         self.context = context
         self.workspaces = workspaces
         self.device = resolve_device("auto")
@@ -312,6 +313,7 @@ class TrainHandlers:
         self.pool = pool or WorkerPool(self.limits.threads)
         self.width = width  # tests build tiny networks
         self.data_root = data_root
+        self.checkpoints = checkpoints  # saved steps per run (each one a replay step openable in Explore)
         self.active: dict[str, ActiveRun] = {}
         self.waiting: set[str] = set()     # sessions whose Start or Resume waits in the queue
         self.cancelled: set[str] = set()   # ... and those of them whose user pressed Stop meanwhile
@@ -372,7 +374,7 @@ class TrainHandlers:
             workspace = self.workspace(token)
             config = build_config(model_key, dataset, latent_dim, steps, batch_size, lr_generator,
                                   lr_discriminator, beta, gan_loss, self.limits, width=self.width,
-                                  data_root=self.data_root)
+                                  data_root=self.data_root, checkpoints=self.checkpoints)
             upload_path = None
             if dataset == UPLOAD:
                 upload_path = _upload_path(upload)
@@ -409,7 +411,7 @@ class TrainHandlers:
             step = int(config_dict.get("step", 0))
             config = TrainConfig.from_dict(config_dict["training"]).replace(
                 steps=step + more, max_seconds=self.limits.max_seconds, out=str(run),
-                checkpoint_every=max(50, math.ceil(more / 20)), sample_every=10 * (step + more) + 1)
+                checkpoint_every=max(25, math.ceil(more / self.checkpoints)), sample_every=10 * (step + more) + 1)
         except (ConfigError, WorkspaceError, CheckpointError, KeyError, TypeError) as error:
             yield self._message(view, say("not_resumed", language, error=error))
             return
