@@ -14,7 +14,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,12 +48,25 @@ def sketch_of_a_one() -> dict:
     return {"background": None, "layers": [], "composite": canvas}
 
 
-def explore_suite(folder: Path, repeats: int) -> list[tuple[str, dict[str, float]]]:
+@dataclass
+class ExploreHandlerSet:
+    """The Explore tabs' handlers on the shipped MNIST GAN and VAE, as the page builds them (no browser)."""
+
+    gan: str
+    vae: str
+    latent: Any
+    interpolate: Any
+    encode: Any
+    samples: Any
+
+
+def explore_handlers(folder: Path, command: str) -> ExploreHandlerSet:
+    """Build the handlers `bench explore` and `bench load` call; `command` names the caller in errors."""
     import gradio as gr
 
     from .ui.context import ExploreContext
     from .ui.encode_tab import build_encode_tab
-    from .ui.explore import EVERY_CLASS, ExploreHandlers
+    from .ui.explore import ExploreHandlers
     from .ui.interpolate_tab import build_interpolate_tab
     from .ui.latent_tab import build_latent_tab
 
@@ -59,12 +74,20 @@ def explore_suite(folder: Path, repeats: int) -> list[tuple[str, dict[str, float
     by_name = {entry.name: str(entry.path) for entry in context.entries}
     gan, vae = by_name.get("mnist-dcgan"), by_name.get("mnist-vae")
     if gan is None or vae is None:
-        raise SystemExit(f"bench explore needs mnist-dcgan and mnist-vae in {folder}")
+        raise SystemExit(f"bench {command} needs mnist-dcgan and mnist-vae in {folder}")
     with gr.Blocks():
         latent = build_latent_tab(context)
         interpolate = build_interpolate_tab(context)
         encode = build_encode_tab(context)
-    samples = ExploreHandlers(context)
+    return ExploreHandlerSet(gan, vae, latent, interpolate, encode, ExploreHandlers(context))
+
+
+def explore_suite(folder: Path, repeats: int) -> list[tuple[str, dict[str, float]]]:
+    from .ui.explore import EVERY_CLASS
+
+    handlers = explore_handlers(folder, "explore")
+    gan, vae, latent, interpolate = handlers.gan, handlers.vae, handlers.latent, handlers.interpolate
+    encode, samples = handlers.encode, handlers.samples
     results = []
     state = latent.state(gan, 7, None, 0, 0.0, 1.0, None, [], language="en")
     sliders = list(state["sliders"])

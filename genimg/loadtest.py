@@ -46,26 +46,12 @@ def resident_megabytes() -> float:
 
 def build_actions(folder: Path) -> dict[str, Callable[[random.Random], object]]:
     """The Explore handlers, wired as `bench explore` wires them, each taking a user's random stream."""
-    import gradio as gr
+    from .bench import explore_handlers, sketch_of_a_one
+    from .ui.explore import EVERY_CLASS
 
-    from .bench import sketch_of_a_one
-    from .render import Renderer, discover
-    from .ui.context import ExploreContext
-    from .ui.encode_tab import build_encode_tab
-    from .ui.explore import EVERY_CLASS, ExploreHandlers
-    from .ui.interpolate_tab import build_interpolate_tab
-    from .ui.latent_tab import build_latent_tab
-
-    context = ExploreContext(Renderer(), discover(folder))
-    by_name = {entry.name: str(entry.path) for entry in context.entries}
-    gan, vae = by_name.get("mnist-dcgan"), by_name.get("mnist-vae")
-    if gan is None or vae is None:
-        raise SystemExit(f"bench load needs mnist-dcgan and mnist-vae in {folder}")
-    with gr.Blocks():
-        latent = build_latent_tab(context)
-        interpolate = build_interpolate_tab(context)
-        encode = build_encode_tab(context)
-    samples = ExploreHandlers(context)
+    handlers = explore_handlers(folder, "load")
+    gan, vae, latent, interpolate = handlers.gan, handlers.vae, handlers.latent, handlers.interpolate
+    encode, samples = handlers.encode, handlers.samples
     sliders = list(latent.state(gan, 7, None, 0, 0.0, 1.0, None, [], language="en")["sliders"])
     sketch = sketch_of_a_one()
 
