@@ -177,11 +177,20 @@ class Workspaces:
             raise WorkspaceError("this page has no valid workspace; reload the page")
         return Workspace(self.root, token)
 
-    def check_quota(self, workspace: Workspace) -> None:
+    def check_quota(self, workspace: Workspace, keep: tuple[Path, ...] = ()) -> None:
+        """Make room by deleting the oldest runs (never saved models, never a run in `keep`); refuse if still full."""
+        kept = {path.resolve() for path in keep}
         used = workspace.used_bytes()
+        for run in reversed(workspace.run_folders()):  # oldest first: runs are scratch, saved models are kept
+            if used < self.quota_bytes:
+                break
+            if run.resolve() in kept:
+                continue
+            shutil.rmtree(run, ignore_errors=True)
+            used = workspace.used_bytes()
         if used >= self.quota_bytes:
-            raise WorkspaceError(f"your workspace uses {used / 2**20:.0f} MB of its {self.quota_bytes / 2**20:.0f} MB; "
-                                 "delete a model or an old run (Your models, below) before training more")
+            raise WorkspaceError(f"your workspace uses {used / 2**20:.0f} MB of its {self.quota_bytes / 2**20:.0f} MB "
+                                 "in saved models; delete one (Your models, below) before training more")
 
     def is_inside(self, path: str | Path) -> bool:
         """Whether `path` is a folder inside some workspace (for the Explore tabs' whitelist)."""

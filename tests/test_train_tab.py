@@ -207,6 +207,19 @@ def test_quota_refuses_new_runs_when_full(tmp_path, pool):
     assert "Not started" in updates[0][0] and "MB" in updates[0][0]
 
 
+def test_a_full_workspace_makes_room_by_deleting_old_runs_not_saved_models(tmp_path):
+    workspaces = Workspaces(tmp_path / "ws", quota_bytes=5000, ttl_hours=24)
+    workspace = workspaces.get(new_token())
+    old_run, busy_run = workspace.new_run(), workspace.new_run()
+    for run_folder in (old_run, busy_run):
+        (run_folder / "weights.bin").write_bytes(b"x" * 3000)
+    model = workspace.models / "kept"
+    model.mkdir(parents=True)
+    (model / "weights.bin").write_bytes(b"y" * 1000)
+    workspaces.check_quota(workspace, keep=(busy_run,))
+    assert not old_run.exists() and busy_run.exists() and model.exists()
+
+
 def test_old_workspaces_are_cleaned(tmp_path):
     import os
 

@@ -165,6 +165,8 @@ MAX_BETA = 100.0
 MAX_GRIDS = 400          # replay keeps at most this many sample grids (thinned evenly beyond it)
 MAX_POINTS = 3000        # loss-curve points kept per run (thinned evenly beyond it)
 UPDATE_INTERVAL_S = 0.3  # the page is updated at most this often (Stop and tab-close are noticed as quickly)
+RUN_OUTPUTS = 13  # what a run's updates carry: see TrainHandlers._outputs
+NOTHING_NEW = tuple(gr.skip() for _ in range(RUN_OUTPUTS))
 
 
 @dataclass(frozen=True)
@@ -378,7 +380,7 @@ class TrainHandlers:
             upload_path = None
             if dataset == UPLOAD:
                 upload_path = _upload_path(upload)
-            self.workspaces.check_quota(workspace)
+            self.workspaces.check_quota(workspace, keep=self._busy_runs())
         except (ConfigError, WorkspaceError) as error:
             yield self._message(view, say("not_started", language, error=error))
             return
@@ -407,7 +409,7 @@ class TrainHandlers:
             config_dict = read_config(run)
             if not config_dict.get("training_state"):
                 raise WorkspaceError("this run's checkpoint holds no training state, so it cannot be resumed")
-            self.workspaces.check_quota(workspace)
+            self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
             step = int(config_dict.get("step", 0))
             config = TrainConfig.from_dict(config_dict["training"]).replace(
                 steps=step + more, max_seconds=self.limits.max_seconds, out=str(run),
@@ -516,7 +518,7 @@ class TrainHandlers:
                     last_update = time.monotonic()
                     yield self._outputs(view, running=not ended)
                 elif message is None:
-                    yield tuple(gr.skip() for _ in range(13))  # nothing new; lets Gradio notice Stop or a closed tab
+                    yield NOTHING_NEW  # lets Gradio notice Stop or a closed tab
                 if ended:
                     break
         finally:
@@ -597,7 +599,7 @@ class TrainHandlers:
             if run is None or not workspace.owns(run) or latest_checkpoint(run) is None:
                 raise WorkspaceError("there is no checkpoint to save yet: start a run and let it reach its first "
                                      "checkpoint")
-            self.workspaces.check_quota(workspace)
+            self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
             saved = workspace.save_model(run, name, card=_card(run))
         except (WorkspaceError, CheckpointError, OSError) as error:
             return (say("not_saved", language, error=error), *self.model_updates(self._maybe(token)))
@@ -624,7 +626,7 @@ class TrainHandlers:
             step = int(snapshot.name.split("-")[1])
             name = f"{run.name[4:]} step {step}"[:40]
             if not workspace.model_path(name).exists():
-                self.workspaces.check_quota(workspace)
+                self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
                 workspace.save_model(snapshot, name, card=_card(run, step))
         except (WorkspaceError, CheckpointError, OSError, ValueError) as error:
             return (say("not_opened", language, error=error), *self.model_updates(self._maybe(token)))
@@ -638,6 +640,11 @@ class TrainHandlers:
         except (WorkspaceError, OSError) as error:
             return (say("not_deleted", language, error=error), *self.model_updates(self._maybe(token)))
         return (say("deleted", language, name=name), *self.model_updates(workspace))
+
+    def _busy_runs(self) -> tuple[Path, ...]:
+        """Runs training now (in any tab): making room never deletes them."""
+        with self.lock:
+            return tuple(active.run for active in self.active.values())
 
     def _maybe(self, token: str | None) -> Workspace | None:
         try:
