@@ -180,6 +180,11 @@ def test_train_watch_stop_save_and_explore(browser, train_page_url):
 
     page.locator("#train-stop").click()
     expect(page.locator("#train-status")).to_contain_text("stopped by the user", timeout=60_000)
+    # Replay: back to the first grid of the run.
+    replay = page.locator("#train-replay input[type=range]")
+    replay.focus()
+    page.keyboard.press("Home")
+    expect(page.locator("#train-replay-caption")).to_contain_text("Step 1,", timeout=30_000)
     page.locator("#train-save-name textarea, #train-save-name input").first.fill("class demo")
     page.locator("#train-save").click()
     expect(page.locator("#train-save-status")).to_contain_text("Saved", timeout=30_000)

@@ -577,9 +577,13 @@ class TrainHandlers:
         eta = view.get("eta") if running else None
         bar = progress_html(view.get("step", 0), view.get("total", 0), eta) if view.get("total") else ""
         count = len(grids)
-        replay = gr.update(maximum=max(1, count - 1), value=max(0, count - 1), interactive=count > 1)
-        caption = _replay_caption(grids, count - 1) if grids else ""
-        return (view["status"], bar, losses, aux, latest, alarms, replay, latest, caption,
+        if running:  # the replay only grows: whatever step the user is looking at stays on screen
+            replay, replay_image, caption = gr.update(maximum=max(1, count - 1), interactive=count > 1), \
+                gr.skip(), gr.skip()
+        else:  # a run ended (or never started): the replay shows its last grid
+            replay = gr.update(maximum=max(1, count - 1), value=max(0, count - 1), interactive=count > 1)
+            replay_image, caption = latest, _replay_caption(grids, count - 1) if grids else ""
+        return (view["status"], bar, losses, aux, latest, alarms, replay, replay_image, caption,
                 gr.update(interactive=not running), gr.update(interactive=running),
                 gr.update(interactive=not running), view)
 
