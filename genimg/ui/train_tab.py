@@ -604,7 +604,7 @@ class TrainHandlers:
                 raise WorkspaceError("there is no checkpoint to save yet: start a run and let it reach its first "
                                      "checkpoint")
             self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
-            saved = workspace.save_model(run, name, card=_card(run))
+            saved = workspace.save_model(run, name, card=_card(run, title=name.strip()))
         except (WorkspaceError, CheckpointError, OSError) as error:
             return (say("not_saved", language, error=error), *self.model_updates(self._maybe(token)))
         step = read_config(saved).get("step")
@@ -631,7 +631,7 @@ class TrainHandlers:
             name = f"{run.name[4:]} step {step}"[:40]
             if not workspace.model_path(name).exists():
                 self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
-                workspace.save_model(snapshot, name, card=_card(run, step))
+                workspace.save_model(snapshot, name, card=_card(run, step, title=name))
         except (WorkspaceError, CheckpointError, OSError, ValueError) as error:
             return (say("not_opened", language, error=error), *self.model_updates(self._maybe(token)))
         return (say("opened", language, step=f"{step:,}", name=name), *self.model_updates(workspace))
@@ -691,14 +691,14 @@ def _replay_caption(grids: list, position: int) -> str:
     return f"Step {step:,}, {_duration(seconds)} into training ({position + 1} of {len(grids)} grids kept)."
 
 
-def _card(run: Path, step: int | None = None) -> str:
+def _card(run: Path, step: int | None = None, title: str | None = None) -> str:
     config = read_config(run)
     training = config.get("training") or {}
     model = config.get("model") or {}
     metrics = config.get("metrics") or {}
     losses = ", ".join(f"{name[6:]} {value:.3g}" for name, value in metrics.items()
                        if name.startswith("train_") and isinstance(value, (int, float)))
-    return (f"# {run.name}\n\nTrained in genimg's Train tab: {model.get('kind')} (latent {model.get('latent_dim')}, "
+    return (f"# {title or run.name}\n\nTrained in genimg's Train tab (run {run.name}): {model.get('kind')} (latent {model.get('latent_dim')}, "
             f"width {model.get('width')}, {model.get('num_classes') or 'no'} classes) on {config.get('dataset')}, "
             f"batch {training.get('batch_size')}, learning rates {training.get('lr_generator')} / "
             f"{training.get('lr_discriminator')}, step {step if step is not None else config.get('step')}.\n\n"
