@@ -30,7 +30,6 @@ from ..checkpoint import CheckpointError, read_config
 from ..config import ConfigError, ModelConfig, TrainConfig
 from ..engine import resolve_device
 from ..health import HealthMonitor
-from ..imaging import upscale
 from ..worker import Worker, WorkerError, WorkerPool, decode_png
 from ..workspace import (
     Workspace,
@@ -163,8 +162,8 @@ MAX_BATCH = 512
 MAX_LEARNING_RATE = 0.01
 MAX_BETA = 100.0
 MAX_GRIDS = 400          # replay keeps at most this many sample grids (thinned evenly beyond it)
-MAX_POINTS = 3000        # loss-curve points kept per run (thinned evenly beyond it)
-UPDATE_INTERVAL_S = 0.3  # the page is updated at most this often (Stop and tab-close are noticed as quickly)
+MAX_POINTS = 1000        # loss-curve points kept per run (thinned evenly beyond it)
+UPDATE_INTERVAL_S = 0.5  # the page is updated at most this often (Stop and tab-close are noticed sooner)
 RUN_OUTPUTS = 13  # what a run's updates carry: see TrainHandlers._outputs
 NOTHING_NEW = tuple(gr.skip() for _ in range(RUN_OUTPUTS))
 
@@ -571,15 +570,20 @@ class TrainHandlers:
     def _outputs(self, view: dict[str, Any], running: bool) -> tuple:
         losses, aux = plots(view)
         grids = view["grids"]
-        latest = _display(grids[-1][2]) if grids else None
+        newest = grids[-1][0] if grids else None
+        # While a run goes, the page is updated ~3 times a second but a grid comes every 1.5 s: an unchanged
+        # picture is not sent again (each one sent costs the server a PNG encoding the run would feel).
+        fresh = not running or view.get("shown_grid") != newest
+        view["shown_grid"] = newest
+        latest = (_display(grids[-1][2]) if grids else None) if fresh else gr.skip()
         monitor = view.get("monitor")
         alarms = monitor.markdown() if monitor is not None else ""
         eta = view.get("eta") if running else None
         bar = progress_html(view.get("step", 0), view.get("total", 0), eta) if view.get("total") else ""
         count = len(grids)
         if running:  # the replay only grows: whatever step the user is looking at stays on screen
-            replay, replay_image, caption = gr.update(maximum=max(1, count - 1), interactive=count > 1), \
-                gr.skip(), gr.skip()
+            replay = gr.update(maximum=max(1, count - 1), interactive=count > 1) if fresh else gr.skip()
+            replay_image, caption = gr.skip(), gr.skip()
         else:  # a run ended (or never started): the replay shows its last grid
             replay = gr.update(maximum=max(1, count - 1), value=max(0, count - 1), interactive=count > 1)
             replay_image, caption = latest, _replay_caption(grids, count - 1) if grids else ""
@@ -682,8 +686,8 @@ def _append_thinned(items: list, item: Any, limit: int) -> None:
 
 
 def _display(png: bytes) -> np.ndarray:
-    grid = _png_to_array(png)
-    return upscale(grid, 2 if max(grid.shape[:2]) >= 200 else 3)
+    """A grid as sent by the worker, at its own size: the browser enlarges it, crisply (the page's CSS)."""
+    return _png_to_array(png)
 
 
 def _replay_caption(grids: list, position: int) -> str:
