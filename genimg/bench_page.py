@@ -1,11 +1,11 @@
-"""Time to recognisable digits *in the page*: press Start on the Train tab's handler, judge what it saved.
+"""Time to recognisable digits *in the page*: press Start on the served Train tab, judge what it saved.
 
-The clock starts when Start is pressed (the handler is called), with a worker process already warmed
-up as the page does on load. So it counts what a class waits through: handing the job to the worker,
-loading MNIST, building the model, training, and the page's own overhead (worker process, event
-stream, checkpoints, replay snapshots). Each replay snapshot the run saves is judged afterwards on
-256 samples from fixed latents; the time of a snapshot is when the page heard about it, an upper
-bound on when those weights existed.
+The Train tab is served by Gradio and driven through its API as a browser drives it; the clock starts
+when Start is pressed, with a worker process already warmed up as the page does on load. So it counts
+what a class waits through: handing the job to the worker, loading MNIST, building the model,
+training, and the page's own overhead (worker process, event stream, Gradio's updates, checkpoints,
+replay snapshots). Each step the run saves is judged afterwards on 256 samples from fixed latents, at
+the time its files were written.
 
     python -m genimg bench page-digits [--budget 45] [--data-root ../shared/data]
 """
@@ -13,11 +13,9 @@ bound on when those weights existed.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from .config import TrainConfig
@@ -27,13 +25,18 @@ from .judge import load_judge
 from .models import GAN
 from .render import SHIPPED_DIR, Renderer
 from .ui.context import ExploreContext
-from .ui.train_tab import PRESETS, Limits, TrainHandlers
+from .ui.train_tab import PRESETS, Limits, TrainHandlers, build_train_tab
 from .workspace import Workspaces, new_token
 
 
 def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, threshold: float = 0.85,
                         judge_path: str | Path = SHIPPED_DIR / "mnist-judge", model_key: str = "dcgan",
                         steps: int | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Serve the Train tab, press Start through Gradio's API as a browser would, press Stop after
+    `budget_seconds`, then judge every step the run saved at the time it was saved."""
+    import gradio as gr
+    from gradio_client import Client
+
     preset = PRESETS[model_key]
     root = Path(tempfile.mkdtemp(prefix="genimg-page-bench-"))
     workspaces = Workspaces(root)
@@ -41,46 +44,43 @@ def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, 
     limits = Limits.from_environment(on_gpu=False)
     if threads:
         limits = Limits(limits.max_steps, limits.max_seconds, limits.slots, threads)
-    # More saved steps than the page's 20 (a saved step every ~40 steps, ~0.5–1 s here), so the time of the
+    # More saved steps than the page's 20 (one every ~40 steps, about a second here), so the time of the
     # first recognisable step is known to about a second; each save costs the run a few milliseconds.
     trainer = TrainHandlers(context, workspaces, limits=limits, data_root=data_root, checkpoints=100)
+    with gr.Blocks() as demo:
+        build_train_tab(context, trainer)
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    client = Client(url, verbose=False)
     trainer.pool.warm(wait_seconds=120)  # the page warms its worker when it loads, before anyone presses Start
     # More steps than the budget allows (~75 steps/s here): the run ends when the bench presses Stop.
     steps = steps or int(budget_seconds * 100)
-    request = SimpleNamespace(session_hash="bench")
-    heard: dict[int, float] = {}
-    speeds: list[float] = []
-    view: dict[str, Any] = {}
-    alarms: set[str] = set()  # health alarms raised at any moment (a healthy run should raise none)
-    started = time.perf_counter()
-    stopped = False
-    for output in trainer.start(model_key, "mnist", None, preset.latent_dim, steps, preset.batch_size,
-                                preset.lr_generator, preset.lr_discriminator, 1.0, preset.gan_loss,
-                                new_token(), None, request):
-        now = time.perf_counter() - started
-        if isinstance(output[-1], dict) and "rows" in output[-1]:
-            view = output[-1]
-            if view.get("saved_step") and view["saved_step"] not in heard:
-                heard[view["saved_step"]] = now
-            if view.get("speed"):
-                speeds.append(view["speed"])
-            if view.get("monitor") is not None:
-                alarms.update(view["monitor"].raised)
-        if now >= budget_seconds and not stopped:
-            trainer.stop(request)
-            stopped = True
-    trainer.pool.shutdown()
-    run = Path(view["run"])
-    config = TrainConfig.from_dict(load_model(run)[2]["training"])
+    token = new_token()
+    try:
+        started = time.time()
+        job = client.submit(model_key, "mnist", None, preset.latent_dim, steps, preset.batch_size,
+                            preset.lr_generator, preset.lr_discriminator, 1.0, preset.gan_loss, token,
+                            api_name="/train")
+        time.sleep(max(0.0, started + budget_seconds - time.time()))
+        client.predict(api_name="/stop")
+        final = job.result(timeout=120)
+        updates = job.outputs()
+    finally:
+        client.close()
+        demo.close()
+        trainer.pool.shutdown()
+    run = workspaces.get(token).run_folders()[0]
+    checkpoint = load_model(run)[2]
+    config = TrainConfig.from_dict(checkpoint["training"])
+    alarms = sorted({line.split(".**")[0].strip("*⚠ ") for update in updates if isinstance(update, (list, tuple))
+                     and isinstance(update[5], str) for line in update[5].split("\n\n") if line.startswith("**⚠")})
     snapshots = []
     for folder in sorted((run / "steps").glob("step-*")):
         step = int(folder.name.split("-")[1])
-        if step not in heard:
-            continue
+        saved_at = (folder / "config.json").stat().st_mtime - started
         model, _, _ = load_model(folder)
         network = model.generator if isinstance(model, GAN) else model
         weights = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
-        snapshots.append(Snapshot(heard[step], step, step * config.batch_size, weights))
+        snapshots.append(Snapshot(saved_at, step, step * config.batch_size, weights))
     judge, _ = load_judge(judge_path)
     points = judge_snapshots(config, snapshots, judge)
     def good(point: dict[str, Any]) -> bool:
@@ -93,8 +93,8 @@ def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, 
     return {"points": points, "seconds_to_threshold": reached["seconds"] if reached else None,
             "seconds_steady": steady["seconds"] if steady else None,
             "step_at_threshold": reached["step"] if reached else None, "threshold": threshold,
-            "page_images_per_second": statistics.median(speeds) if speeds else None,
-            "status": view.get("status"), "threads": limits.threads, "alarms": sorted(alarms),
+            "page_images_per_second": checkpoint["step"] * config.batch_size / checkpoint["elapsed_seconds"],
+            "status": final[0], "threads": limits.threads, "alarms": alarms,
             "config": config.to_dict()}
 
 
@@ -120,6 +120,6 @@ def main(argv: list[str]) -> int:
           + (f"{reached:.1f} s (step {result['step_at_threshold']})" if reached is not None else "not reached")
           + (f", and every later saved step from {result['seconds_steady']:.1f} s" if result["seconds_steady"]
              else "")
-          + f"; throughput shown in the page: {result['page_images_per_second'] or 0:,.0f} images/s "
+          + f"; training throughput in the page (whole run): {result['page_images_per_second'] or 0:,.0f} images/s "
           f"({result['threads']} threads); health alarms raised: {', '.join(result['alarms']) or 'none'}")
     return 0 if reached is not None else 1
