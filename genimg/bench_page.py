@@ -94,8 +94,26 @@ def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, 
             "seconds_steady": steady["seconds"] if steady else None,
             "step_at_threshold": reached["step"] if reached else None, "threshold": threshold,
             "page_images_per_second": checkpoint["step"] * config.batch_size / checkpoint["elapsed_seconds"],
-            "status": final[0], "threads": limits.threads, "alarms": alarms,
+            "status": final[0], "threads": limits.threads, "alarms": alarms, "model": model_key,
             "config": config.to_dict()}
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The curve as a Markdown table, then one line with the times, the throughput and any alarm."""
+    lines = [f"**The Train tab's time to recognisable digits** (served, {result['model']} preset)", "",
+             "| seconds since Start | step | mean confidence | classes |", "|---|---|---|---|"]
+    for point in result["points"]:
+        lines.append(f"| {point['seconds']:.1f} | {point['step']} | {point['mean_confidence']:.3f} | "
+                     f"{point['classes_present']} |")
+    reached = result["seconds_to_threshold"]
+    lines.append("")
+    lines.append(f"Time to mean confidence ≥ {result['threshold']} with all 10 classes: "
+                 + (f"{reached:.1f} s (step {result['step_at_threshold']})" if reached is not None else "not reached")
+                 + (f", and every later saved step from {result['seconds_steady']:.1f} s" if result["seconds_steady"]
+                    else "")
+                 + f"; training throughput in the page (whole run): {result['page_images_per_second'] or 0:,.0f} "
+                 f"images/s ({result['threads']} threads); health alarms raised: {', '.join(result['alarms']) or 'none'}.")
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
@@ -111,15 +129,6 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv[1:] if argv[:1] == ["page-digits"] else argv)
     result = page_time_to_digits(data_root=args.data_root, budget_seconds=args.budget, threshold=args.threshold,
                                  threads=args.threads, model_key=args.model)
-    print("| seconds since Start | step | mean confidence | classes |\n|---|---|---|---|")
-    for point in result["points"]:
-        print(f"| {point['seconds']:.1f} | {point['step']} | {point['mean_confidence']:.3f} | "
-              f"{point['classes_present']} |")
+    print(format_report(result))
     reached = result["seconds_to_threshold"]
-    print(f"\ntime to mean confidence ≥ {result['threshold']} with all 10 classes: "
-          + (f"{reached:.1f} s (step {result['step_at_threshold']})" if reached is not None else "not reached")
-          + (f", and every later saved step from {result['seconds_steady']:.1f} s" if result["seconds_steady"]
-             else "")
-          + f"; training throughput in the page (whole run): {result['page_images_per_second'] or 0:,.0f} images/s "
-          f"({result['threads']} threads); health alarms raised: {', '.join(result['alarms']) or 'none'}")
     return 0 if reached is not None else 1

@@ -704,6 +704,11 @@ def main(argv: list[str]) -> int:
 
         progress("generator inference")
         sections.append(run_inference_bench(plan))
+    if suite == "all" and not plan.synthetic and mnist_available(args.data_root):
+        from .bench_page import format_report, page_time_to_digits
+
+        progress("the Train tab's time to recognisable digits")
+        sections.append(format_report(page_time_to_digits(data_root=args.data_root, budget_seconds=40.0)))
     command = "python -m genimg bench " + " ".join(argv)
     report = "\n\n".join(sections) + f"\n\nCommand: `{command}` ({time.perf_counter() - started:.0f} s).\n"
     print(report)
