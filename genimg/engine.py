@@ -243,6 +243,7 @@ class _Run:
         self.last_images_per_second = 0.0
         self.last_grid: np.ndarray | None = None
         self.last_diversity: float | None = None
+        self.last_posterior: tuple[torch.Tensor, torch.Tensor] | None = None  # a VAE's last (mean, log-variance)
         self.real_spread = _mean_pairwise_distance(to_float(data.images[:count], "vae").float())
 
     # -- setup helpers
@@ -337,6 +338,7 @@ class _Run:
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
+        self.last_posterior = (terms["mean"].detach(), terms["log_variance"].detach())
         return {"neg_elbo": terms["neg_elbo"].detach(), "reconstruction": terms["reconstruction"].detach(),
                 "kl": terms["kl"].detach()}
 
@@ -356,17 +358,17 @@ class _Run:
             average.copy_(current)
 
     @torch.no_grad()
-    def signals(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
-        """Health signals at a logging step (cheap: a few reductions, or one encoder pass for a VAE)."""
+    def signals(self) -> dict[str, float]:
+        """Health signals at a logging step, from the last step's gradients or encoder outputs (a few reductions)."""
         if self.is_gan:
             gradients = [p.grad for p in self.model.generator.parameters() if p.grad is not None]
             if not gradients:
                 return {}
             norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gradients)))
             return {"generator_grad_norm": float(norm)}
-        with self._autocast():
-            mean, log_variance = self.model.encode(to_float(images, "vae"), labels)
-        mean, log_variance = mean.float(), log_variance.float()
+        if self.last_posterior is None:
+            return {}
+        mean, log_variance = (tensor.float() for tensor in self.last_posterior)
         kl_per_dimension = 0.5 * (mean.pow(2) + log_variance.exp() - 1.0 - log_variance).mean(dim=0)
         # A dimension is active when the encoder's mean moves with the input (Burda et al.: Var_x E[z|x] > 0.01).
         active = int((mean.var(dim=0) > 0.01).sum()) if mean.shape[0] > 1 else 0
@@ -513,7 +515,7 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
                 run.last_images_per_second = window_steps * config.batch_size / max(now - window_start, 1e-9)
                 yield Progress(step=run.step, epoch=run.stream.epoch, losses=means,
                                images_per_second=run.last_images_per_second, elapsed_seconds=elapsed(),
-                               total_steps=config.steps, signals=run.signals(images, labels))
+                               total_steps=config.steps, signals=run.signals())
                 sums, window_steps = {}, 0
                 if due_sample:
                     last_sample_at = time.perf_counter()

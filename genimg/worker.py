@@ -210,11 +210,6 @@ class Worker:
                 pass
         threading.Thread(target=self.process.wait, daemon=True).start()  # reap it when it exits
 
-    def kill(self) -> None:
-        if self.alive():
-            self.process.kill()
-        self.process.wait()
-
     def events(self, poll_seconds: float = 0.25) -> Iterator[dict[str, Any] | None]:
         """Messages as they come; yields None every `poll_seconds` when there is nothing new (so a caller
         can yield to the page and notice a cancellation); ends when the worker's output ends."""

@@ -223,3 +223,19 @@ def test_ema_warms_up_and_tracks_the_weights():
     gaps = [(average - current).abs().max().item()
             for average, current in zip(run.ema.parameters(), run.sampler.parameters())]
     assert max(gaps) < 0.05
+
+
+def test_progress_carries_health_signals_from_the_training_step():
+    """GANs report the generator's gradient norm; VAEs their active latent dimensions, from the step's own
+    encoder outputs."""
+    from genimg.engine import Progress, train
+
+    for kind, key in (("dcgan", "generator_grad_norm"), ("vae", "active_dims")):
+        events = [event for event in train(tiny_config(kind, steps=4), data=blob_data(64))
+                  if isinstance(event, Progress)]
+        assert events and all(key in event.signals for event in events)
+        if kind == "vae":
+            assert all(event.signals["latent_dim"] == 8 and 0 <= event.signals["active_dims"] <= 8
+                       for event in events)
+        else:
+            assert all(event.signals[key] > 0 for event in events)

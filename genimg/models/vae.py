@@ -94,12 +94,13 @@ class VAEBase(nn.Module):
 
     def loss_terms(self, images: torch.Tensor, labels: torch.Tensor | None = None,
                    beta: float = 1.0) -> dict[str, torch.Tensor]:
-        """Batch means of: loss = rec + β·KL (what is minimised), reconstruction, kl, neg_elbo = rec + KL."""
+        """Batch means of: loss = rec + β·KL (what is minimised), reconstruction, kl, neg_elbo = rec + KL; and the
+        encoder's mean and log-variance (B, latent), for health signals that need no second encoder pass."""
         logits, mean, log_variance = self(images, labels)
         reconstruction = self.reconstruction_nll(logits.float(), images.float()).mean()
         kl = gaussian_kl(mean.float(), log_variance.float().clamp(-30.0, 20.0)).mean()
         return {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl,
-                "neg_elbo": reconstruction + kl}
+                "neg_elbo": reconstruction + kl, "mean": mean, "log_variance": log_variance}
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Decode latents to mean images: z (B, latent) → (B, C, S, S) in [0, 1]."""

@@ -17,7 +17,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -255,17 +255,12 @@ def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batc
 class ActiveRun:
     worker: Worker
     run: Path
-    started: float = field(default_factory=time.time)
 
 
 def new_view() -> dict[str, Any]:
     """What the page remembers about this tab's latest run (kept server-side in gr.State)."""
     return {"run": None, "family": "gan", "rows": [], "grids": [], "monitor": None, "total": 0, "batch": 64,
             "step": 0, "status": "", "title": ""}
-
-
-def _png_to_array(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)))
 
 
 def _duration(seconds: float) -> str:
@@ -463,10 +458,6 @@ class TrainHandlers:
                     kind = message["type"]
                     changed = True
                     if kind == "Started":
-                        view["started_step"] = message["step"]
-                        view["device"] = message["device"]
-                        view["parameters"] = message["parameters"]
-                        view["dataset_size"] = message["dataset_size"]
                         view["title"] = view["title"] or message["dataset"]
                         view["status"] = say("started", language, title=view["title"],
                                              parameters=f"{message['parameters']:,}",
@@ -478,7 +469,6 @@ class TrainHandlers:
                         view["step"] = message["step"]
                         speed = message["images_per_second"]
                         elapsed = message["elapsed_seconds"]
-                        view["speed"], view["elapsed"] = speed, elapsed
                         view["monitor"].progress(message["step"], message["losses"], message.get("signals"))
                         changed = time.monotonic() - last_update >= UPDATE_INTERVAL_S
                     elif kind == "Samples":
@@ -687,7 +677,7 @@ def _append_thinned(items: list, item: Any, limit: int) -> None:
 
 def _display(png: bytes) -> np.ndarray:
     """A grid as sent by the worker, at its own size: the browser enlarges it, crisply (the page's CSS)."""
-    return _png_to_array(png)
+    return np.asarray(Image.open(io.BytesIO(png)))
 
 
 def _replay_caption(grids: list, position: int) -> str:
