@@ -49,7 +49,9 @@ register(
 # Pixel-art images stay crisp when the browser stretches them to the column width.
 CSS = ("#samples-grid img, #latent-image img, #latent-compare img, .crisp img { image-rendering: pixelated; }\n"
        ".genimg-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }\n"
-       ".genimg-progress > div { height: 100%; background: #f97316; transition: width 0.3s; }")
+       ".genimg-progress > div { height: 100%; background: #f97316; transition: width 0.3s; }\n"
+       # The Train tab sends grids at their own size (cheaper to encode); the browser enlarges them.
+       "#train-samples img, #train-replay-image img { width: 100%; height: 100%; object-fit: contain; }")
 
 
 def model_folders() -> list[str]:

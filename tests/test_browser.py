@@ -185,6 +185,8 @@ def test_train_watch_stop_save_and_explore(browser, train_page_url):
     replay.focus()
     page.keyboard.press("Home")
     expect(page.locator("#train-replay-caption")).to_contain_text("Step 1,", timeout=30_000)
+    page.wait_for_timeout(1000)
+    expect(page.locator("#train-replay input[type=number]")).to_have_value("0")  # and it stays there
     page.locator("#train-save-name textarea, #train-save-name input").first.fill("class demo")
     page.locator("#train-save").click()
     expect(page.locator("#train-save-status")).to_contain_text("Saved", timeout=30_000)

@@ -519,9 +519,9 @@ class TrainHandlers:
             worker.close()
             if self.pool.prewarm:  # the next Start should not wait for torch to import either
                 threading.Thread(target=self.pool.warm, daemon=True).start()
-        if not ended:
+        if not ended:  # an ending was already shown by the loop; a second copy would reset the replay slider
             view["status"] = say("unexpected", language)
-        yield self._outputs(view, running=False)
+            yield self._outputs(view, running=False)
 
     def queued(self, request: gr.Request | None = None) -> tuple:
         """Start or Resume was pressed (runs at once, unqueued): Stop becomes available to cancel the wait."""
