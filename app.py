@@ -21,7 +21,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
-from genimg.render import SHIPPED_DIR, Renderer, discover  # noqa: E402
+from genimg.config import SHIPPED_DIR
+from genimg.explore.catalog import Renderer, discover  # noqa: E402
 from genimg.ui.context import ExploreContext  # noqa: E402
 from genimg.ui.encode_tab import build_encode_tab  # noqa: E402
 from genimg.ui.explore import build_explore_tab  # noqa: E402
@@ -32,7 +33,7 @@ from genimg.ui.latent_tab import build_latent_tab  # noqa: E402
 from genimg.ui.learn_tab import build_learn_tab  # noqa: E402
 from genimg.ui.share import build_share_panel, wire_url  # noqa: E402
 from genimg.ui.train_tab import TrainHandlers, build_train_tab  # noqa: E402
-from genimg.workspace import Workspaces  # noqa: E402
+from genimg.store.workspace import Workspaces  # noqa: E402
 
 register(
     {"app.title": "# genimg — a latent-space lab for GANs and VAEs",

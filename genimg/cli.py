@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import GAN_LOSSES, LIKELIHOODS, MODEL_KINDS, ConfigError, ModelConfig, TrainConfig
+from genimg.config import GAN_LOSSES, LIKELIHOODS, MODEL_KINDS, SHIPPED_DIR, ConfigError, ModelConfig, TrainConfig
 
 # Native size and channels of each named dataset; an image folder defaults to 64×64 colour.
 DATASET_SHAPES = {"mnist": (28, 1), "fashion-mnist": (28, 1), "cifar10": (32, 3), "shapes": (32, 3)}
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, object]:
-    from .data import load_dataset
+    from genimg.data.datasets import load_dataset
 
     kind = args.model
     is_gan = "gan" in kind
@@ -180,8 +180,8 @@ def _format_losses(losses: dict[str, float]) -> str:
 def command_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .checkpoint import load_checkpoint
-    from .engine import CheckpointSaved, Diverged, Finished, Progress, Started, Stopped, train
+    from genimg.store.checkpoint import load_checkpoint
+    from genimg.training.engine import CheckpointSaved, Diverged, Finished, Progress, Started, Stopped, train
 
     if args.out is None and args.resume is None:
         raise UsageError("--out is required: the checkpoint folder to write (for example checkpoints/my-dcgan)")
@@ -245,9 +245,9 @@ def command_train(args: argparse.Namespace) -> int:
 def command_sample(args: argparse.Namespace) -> int:
     import torch
 
-    from .engine import load_model, resolve_device
-    from .imaging import grid_columns, grid_image, png_bytes, upscale
-    from .latent import class_labels, seeded_latents
+    from genimg.data.imaging import grid_columns, grid_image, png_bytes, upscale
+    from genimg.models.latent import class_labels, seeded_latents
+    from genimg.models.loading import load_model, resolve_device
 
     if args.n > 1024:
         raise UsageError(f"--n {args.n}: at most 1024 samples fit one grid")
@@ -279,7 +279,6 @@ def command_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 def _set_threads(args: argparse.Namespace) -> None:
@@ -290,19 +289,19 @@ def _set_threads(args: argparse.Namespace) -> None:
 
 
 def command_eval(args: argparse.Namespace) -> int:
-    from .cards import write_card
-    from .checkpoint import update_metrics, write_file_atomic
-    from .engine import load_model
-    from .imaging import grid_columns, grid_image, png_bytes
-    from .judge import load_judge
-    from .metrics import evaluate, generate_samples
+    from genimg.data.imaging import grid_columns, grid_image, png_bytes
+    from genimg.eval.cards import write_card
+    from genimg.eval.judge import load_judge
+    from genimg.eval.metrics import evaluate, generate_samples
+    from genimg.models.loading import load_model
+    from genimg.store.checkpoint import update_metrics, write_file_atomic
 
     _set_threads(args)
     model, model_config, config = load_model(args.checkpoint, "cpu")
     dataset = config.get("dataset")
     if not dataset:
         raise UsageError(f"--checkpoint {args.checkpoint}: its config.json names no dataset to evaluate against")
-    judge_path = Path(args.judge) if args.judge else SHIPPED / f"{dataset}-judge"
+    judge_path = Path(args.judge) if args.judge else SHIPPED_DIR / f"{dataset}-judge"
     judge = None
     if args.judge or judge_path.exists():
         judge, judge_config = load_judge(judge_path)
@@ -339,7 +338,7 @@ def command_eval(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint, save_checkpoint, write_file_atomic
+    from genimg.store.checkpoint import load_checkpoint, save_checkpoint, write_file_atomic
 
     source = load_checkpoint(args.checkpoint)
     out = Path(args.out)
@@ -359,8 +358,8 @@ def command_export(args: argparse.Namespace) -> int:
 
 
 def command_train_judge(args: argparse.Namespace) -> int:
-    from .data import load_dataset
-    from .judge import train_judge
+    from genimg.data.datasets import load_dataset
+    from genimg.eval.judge import train_judge
 
     _set_threads(args)
     train_data = load_dataset(args.dataset, root=args.data_root, split="train")
@@ -378,13 +377,13 @@ def command_train_judge(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
-        from .bench import main as bench_main
+        from genimg.bench.explore import main as bench_main
 
         return bench_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .checkpoint import CheckpointError
-    from .data import DatasetError
+    from genimg.data.datasets import DatasetError
+    from genimg.store.checkpoint import CheckpointError
 
     handlers = {"train": command_train, "sample": command_sample, "eval": command_eval, "export": command_export,
                 "train-judge": command_train_judge}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 MODEL_KINDS = ("dcgan", "vae", "seed-gan", "seed-vae")
@@ -13,6 +16,8 @@ VAE_KINDS = ("vae", "seed-vae")
 IMAGE_SIZES = {"dcgan": (28, 32, 64), "vae": (28, 32, 64), "seed-gan": (32, 64), "seed-vae": (28, 32, 64)}
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAN_LOSSES = ("nonsaturating", "hinge")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding app.py and genimg/
+SHIPPED_DIR = PROJECT_ROOT / "checkpoints"  # the trained models the page opens on
 DEVICES_HINT = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
 # Hard limits that keep a typo from turning into a week-long run or an out-of-memory crash.
@@ -204,3 +209,21 @@ def _from_dict(cls: type, values: dict[str, Any], what: str) -> Any:
         return cls(**values)
     except TypeError as error:  # e.g. a list where a number belongs, caught before comparisons
         raise ConfigError(f"bad {what} settings: {error}") from None
+
+
+# ------------------------------------------------------------------------------------ process settings
+# glibc malloc settings for training processes (see genimg/__main__.py for the measurement behind them).
+ALLOCATOR_SETTINGS = {"MALLOC_TRIM_THRESHOLD_": "1073741824", "MALLOC_MMAP_THRESHOLD_": "33554432"}
+PAGE_ALLOCATOR_SETTINGS = {"MALLOC_ARENA_MAX": "2"}
+
+
+def reexec_with_allocator_settings(settings: dict[str, str] = ALLOCATOR_SETTINGS) -> None:
+    if not sys.platform.startswith("linux") or os.environ.get("GENIMG_KEEP_MALLOC"):
+        return
+    if all(os.environ.get(name) for name in settings):
+        return
+    environment = {**os.environ, **settings, "GENIMG_KEEP_MALLOC": "1"}
+    try:
+        os.execve(sys.executable, [sys.executable, "-m", "genimg", *sys.argv[1:]], environment)
+    except OSError:
+        return  # carry on with the default allocator

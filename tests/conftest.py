@@ -30,9 +30,8 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 
     A few steps on generated blobs: they load and run like real models but draw nothing recognisable.
     """
-    from genimg.engine import train
-
-    from .helpers import blob_data, tiny_config
+    from genimg.training.engine import train
+    from tests.helpers import blob_data, tiny_config
 
     folder = tmp_path_factory.mktemp("tiny-models")
     specs = {"gan": ("dcgan", 0, 8), "cgan": ("dcgan", 10, 8), "vae": ("vae", 0, 8), "vae2d": ("vae", 0, 2),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from genimg.config import ModelConfig, TrainConfig
-from genimg.data import ImageData
+from genimg.data.datasets import ImageData
 
 
 def blob_data(count: int = 64, image_size: int = 28, channels: int = 1, num_classes: int = 0,

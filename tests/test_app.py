@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from genimg.cli import main
-from genimg.render import Renderer, discover
+from genimg.explore.catalog import Renderer, discover
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import EVERY_CLASS, ExploreHandlers
 from genimg.ui.i18n import table

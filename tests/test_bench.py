@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from genimg.bench_inference import run_inference_bench
-from genimg.bench_train import (
+from genimg.bench.inference import run_inference_bench
+from genimg.bench.train import (
     Measurement,
     Plan,
     bench_models,

@@ -6,7 +6,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_page_digits_judges_the_steps_a_served_run_saved(shared_data_root):
-    from genimg.bench_page import page_time_to_digits
+    from genimg.bench.page import page_time_to_digits
 
     result = page_time_to_digits(data_root=str(shared_data_root), budget_seconds=12, model_key="cdcgan")
     points = result["points"]

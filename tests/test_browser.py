@@ -137,10 +137,10 @@ def test_a_link_opens_the_same_view_and_the_url_follows_the_sliders(browser, pag
 def train_page_url(tiny_models, tmp_path_factory):
     """A page whose Train tab builds tiny networks, so a run shows progress within seconds on any machine."""
     import app
-    from genimg.render import Renderer, discover
+    from genimg.explore.catalog import Renderer, discover
+    from genimg.store.workspace import Workspaces
     from genimg.ui.context import ExploreContext
     from genimg.ui.train_tab import Limits, TrainHandlers
-    from genimg.workspace import Workspaces
 
     workspaces = Workspaces(tmp_path_factory.mktemp("workspaces"))
     folder = str(next(iter(tiny_models.values())).parent)

@@ -17,8 +17,8 @@ import pytest
 import torch
 from torch import nn
 
-import genimg.checkpoint as checkpoint_module
-from genimg.checkpoint import (
+import genimg.store.checkpoint as checkpoint_module
+from genimg.store.checkpoint import (
     FORMAT_VERSION,
     Checkpoint,
     CheckpointError,
@@ -330,7 +330,7 @@ KILLED_WRITERS = """
 import os, sys
 sys.path.insert(0, sys.argv[1])
 import torch
-from genimg.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
+from genimg.store.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
 
 folder = sys.argv[2]
 

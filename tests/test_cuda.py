@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from genimg.checkpoint import load_checkpoint
-from genimg.data import BatchStream
-from genimg.engine import Finished, Started, load_model, train
-from genimg.latent import seeded_latents
-
-from .helpers import blob_data, tiny_config
+from genimg.data.datasets import BatchStream
+from genimg.models.latent import seeded_latents
+from genimg.models.loading import load_model
+from genimg.store.checkpoint import load_checkpoint
+from genimg.training.engine import Finished, Started, train
+from tests.helpers import blob_data, tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 

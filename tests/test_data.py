@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from genimg import data as data_module
-from genimg.data import (
+from genimg.data import datasets as data_module
+from genimg.data.datasets import (
     CIFAR10_CLASS_NAMES,
     DATASET_NAMES,
     FASHION_MNIST_CLASS_NAMES,

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
+from genimg.bench.digits import collect_snapshots, time_to_digits
 from genimg.cli import main
-from genimg.digits_clock import collect_snapshots, time_to_digits
-from genimg.judge import train_judge
+from genimg.eval.judge import train_judge
 from tests.helpers import blob_data, tiny_config
 
 

@@ -11,12 +11,22 @@ import torch
 from PIL import Image, ImageDraw
 
 from genimg.config import ModelConfig
-from genimg.encode import (LatentMapCache, MapView, build_latent_map, decode, discriminator_logits, encode_image,
-                           invert_generator, latent_arithmetic, manifold_grid, render_code_chart)
-from genimg.imageinput import MESSAGES_EN
-from genimg.latent import seeded_latents
+from genimg.data.pictures import MESSAGES_EN
+from genimg.explore.catalog import Renderer, discover
+from genimg.explore.encode import (
+    LatentMapCache,
+    MapView,
+    build_latent_map,
+    decode,
+    discriminator_logits,
+    encode_image,
+    invert_generator,
+    latent_arithmetic,
+    manifold_grid,
+    render_code_chart,
+)
 from genimg.models import build_model
-from genimg.render import Renderer, discover
+from genimg.models.latent import seeded_latents
 from genimg.ui import encode_tab, gan_tab
 from genimg.ui.context import ExploreContext
 from genimg.ui.encode_tab import EncodeHandlers, build_encode_tab

@@ -5,13 +5,22 @@ import threading
 import pytest
 import torch
 
-from genimg.checkpoint import CheckpointError, load_checkpoint
 from genimg.config import ConfigError
-from genimg.engine import (CheckpointSaved, Diverged, EpochEnd, Finished, Progress, Samples, Started, Stopped,
-                           load_model, resolve_device, train)
-from genimg.latent import seeded_latents
-
-from .helpers import blob_data, tiny_config
+from genimg.models.latent import seeded_latents
+from genimg.models.loading import load_model, resolve_device
+from genimg.store.checkpoint import CheckpointError, load_checkpoint
+from genimg.training.engine import (
+    CheckpointSaved,
+    Diverged,
+    EpochEnd,
+    Finished,
+    Progress,
+    Samples,
+    Started,
+    Stopped,
+    train,
+)
+from tests.helpers import blob_data, tiny_config
 
 KINDS = [("dcgan", 28, 1), ("vae", 28, 1), ("seed-gan", 32, 3), ("seed-vae", 28, 1)]
 
@@ -127,7 +136,7 @@ def test_closing_the_generator_keeps_a_checkpoint(tmp_path):
 
 
 def test_divergence_ends_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from genimg import engine
+    from genimg.training import engine
 
     original = engine._Run.gan_step
     calls = {"count": 0}
@@ -206,7 +215,7 @@ def test_tampered_checkpoint_gives_a_clear_error(tmp_path):
 
 
 def test_ema_warms_up_and_tracks_the_weights():
-    from genimg.engine import _Run
+    from genimg.training.engine import _Run
 
     run = _Run(tiny_config("dcgan", ema_decay=0.999), blob_data(32), None)
     decays = []
@@ -228,7 +237,7 @@ def test_ema_warms_up_and_tracks_the_weights():
 def test_progress_carries_health_signals_from_the_training_step():
     """GANs report the generator's gradient norm; VAEs their active latent dimensions, from the step's own
     encoder outputs."""
-    from genimg.engine import Progress, train
+    from genimg.training.engine import Progress, train
 
     for kind, key in (("dcgan", "generator_grad_norm"), ("vae", "active_dims")):
         events = [event for event in train(tiny_config(kind, steps=4), data=blob_data(64))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from genimg.faults import diverging_run, full_disk_during_save, kill_during_saves
+from genimg.bench.faults import diverging_run, full_disk_during_save, kill_during_saves
 
 
 def test_full_disk_during_a_training_save_stops_with_a_clear_message(tmp_path):
@@ -29,8 +29,8 @@ def test_sigkill_of_the_train_command_mid_save_keeps_a_loadable_checkpoint(tmp_p
 
 
 def test_the_faults_command_prints_one_line_per_scenario(monkeypatch, capsys):
-    from genimg import faults
-    from genimg.faults import FaultOutcome
+    from genimg.bench import faults
+    from genimg.bench.faults import FaultOutcome
 
     monkeypatch.setattr(faults, "run_all", lambda workdir, kills: [FaultOutcome("a", True, "fine"),
                                                                    FaultOutcome("b", False, "broken")])

@@ -28,20 +28,20 @@ import pytest
 import torch
 from PIL import Image
 
-from genimg.checkpoint import CheckpointError
 from genimg.cli import main as cli_main
 from genimg.config import ConfigError, ModelConfig, TrainConfig
-from genimg.engine import load_model, train
-from genimg.imageinput import ImageInputError, load_user_image
-from genimg.render import Renderer, discover
+from genimg.data.pictures import ImageInputError, load_user_image
+from genimg.data.uploads import UploadError, load_zip
+from genimg.explore.catalog import Renderer, discover
+from genimg.models.loading import load_model
+from genimg.store.checkpoint import CheckpointError
+from genimg.training.engine import train
 from genimg.ui.context import ExploreContext
 from genimg.ui.encode_tab import build_encode_tab
 from genimg.ui.explore import EVERY_CLASS, ExploreHandlers
 from genimg.ui.interpolate_tab import build_interpolate_tab
 from genimg.ui.latent_tab import build_latent_tab
-from genimg.uploads import UploadError, load_zip
-
-from .helpers import blob_data, tiny_config
+from tests.helpers import blob_data, tiny_config
 
 ENORMOUS = [1e308, 2**63, -1, math.nan, math.inf, "1e999"]
 # A call that takes longer than this on hostile input counts as a hang.

@@ -8,8 +8,17 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from genimg.imageinput import (DIGIT_BOX, MAX_PIXELS, MESSAGES_EN, MESSAGES_ZH, ImageInputError, center_of_mass,
-                               load_user_image, needs_inversion, to_model_input)
+from genimg.data.pictures import (
+    DIGIT_BOX,
+    MAX_PIXELS,
+    MESSAGES_EN,
+    MESSAGES_ZH,
+    ImageInputError,
+    center_of_mass,
+    load_user_image,
+    needs_inversion,
+    to_model_input,
+)
 
 
 def stroke_picture(size: int = 280, ink: int = 255, paper: int = 0, offset: tuple[int, int] = (0, 0)) -> Image.Image:

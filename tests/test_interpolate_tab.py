@@ -10,10 +10,21 @@ import pytest
 import torch
 from PIL import Image
 
-from genimg.interpolate import (GifFolder, InterpolationError, frame_strip, generate_mixed, gif_bytes, gif_scale,
-                                grey_levels, interpolate, interpolation_frames, latent_path, to_frames)
-from genimg.latent import seeded_latents
-from genimg.render import Renderer, discover
+from genimg.explore.catalog import Renderer, discover
+from genimg.explore.interpolate import (
+    GifFolder,
+    InterpolationError,
+    frame_strip,
+    generate_mixed,
+    gif_bytes,
+    gif_scale,
+    grey_levels,
+    interpolate,
+    interpolation_frames,
+    latent_path,
+    to_frames,
+)
+from genimg.models.latent import seeded_latents
 from genimg.ui.context import ExploreContext
 from genimg.ui.i18n import message, table
 from genimg.ui.interpolate_tab import InterpolateHandlers, build_interpolate_tab

@@ -11,17 +11,24 @@ import numpy as np
 import pytest
 import torch
 
-from genimg import directions as directions_module
-from genimg.checkpoint import save_checkpoint
 from genimg.config import ModelConfig
-from genimg.directions import DirectionCache, first_layer_activations, principal_directions
-from genimg.latent import seeded_latents
+from genimg.explore import directions as directions_module
+from genimg.explore.catalog import Renderer, discover
+from genimg.explore.directions import DirectionCache, first_layer_activations, principal_directions
 from genimg.models import build_model
-from genimg.render import Renderer, discover
+from genimg.models.latent import seeded_latents
+from genimg.store.checkpoint import save_checkpoint
 from genimg.ui import i18n
 from genimg.ui.context import ExploreContext
-from genimg.ui.latent_tab import (ENGLISH, NO_COMPARE, SLIDER_COUNT, LatentHandlers, build_latent_tab, display_scale,
-                                  slider_label)
+from genimg.ui.latent_tab import (
+    ENGLISH,
+    NO_COMPARE,
+    SLIDER_COUNT,
+    LatentHandlers,
+    build_latent_tab,
+    display_scale,
+    slider_label,
+)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genimg.loadtest import run_load
+from genimg.bench.load import run_load
 
 
 @pytest.mark.slow  # about a minute: CI runs it in its `pytest -m slow` step

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from genimg.checkpoint import load_checkpoint
 from genimg.cli import main
-from genimg.data import ImageData, make_shapes
-from genimg.judge import frechet_distance, load_judge, predict, train_judge
-from genimg.metrics import generate_samples, iwae_bound, judge_samples, vae_test_terms
+from genimg.data.datasets import ImageData, make_shapes
+from genimg.eval.judge import frechet_distance, load_judge, predict, train_judge
+from genimg.eval.metrics import generate_samples, iwae_bound, judge_samples, vae_test_terms
 from genimg.models.vae import VAEBase
+from genimg.store.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from genimg.config import ModelConfig, TrainConfig
-from genimg.data import load_dataset, to_float
-from genimg.engine import Finished, Progress, load_model, train
+from genimg.data.datasets import load_dataset, to_float
+from genimg.models.loading import load_model
+from genimg.training.engine import Finished, Progress, train
 
 pytestmark = pytest.mark.slow
 

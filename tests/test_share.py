@@ -10,8 +10,8 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from genimg.lessons import Lesson, LessonError, bundle_bytes, read_bundle
-from genimg.render import Renderer, discover
+from genimg.explore.catalog import Renderer, discover
+from genimg.store.lessons import Lesson, LessonError, bundle_bytes, read_bundle
 from genimg.ui.context import ExploreContext
 from genimg.ui.interpolate_tab import InterpolateHandlers
 from genimg.ui.latent_tab import LatentHandlers

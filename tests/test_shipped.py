@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from genimg.checkpoint import load_checkpoint
-from genimg.engine import load_model
-from genimg.judge import load_judge
-from genimg.latent import class_labels, seeded_latents
-from genimg.render import SHIPPED_DIR
+from genimg.config import SHIPPED_DIR
+from genimg.eval.judge import load_judge
+from genimg.models.latent import class_labels, seeded_latents
+from genimg.models.loading import load_model
+from genimg.store.checkpoint import load_checkpoint
 
 FOLDERS = sorted(path for path in SHIPPED_DIR.iterdir() if (path / "config.json").is_file()) if SHIPPED_DIR.is_dir() else []
 GENERATORS = [path for path in FOLDERS if not path.name.endswith("-judge")]

@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 
 from genimg.config import ConfigError
-from genimg.engine import load_model
-from genimg.health import HealthMonitor
-from genimg.render import Renderer
+from genimg.explore.catalog import Renderer
+from genimg.models.loading import load_model
+from genimg.store.workspace import Workspaces, new_token
+from genimg.training.health import HealthMonitor
+from genimg.training.worker import WorkerPool
 from genimg.ui.context import ExploreContext
 from genimg.ui.train_tab import PRESETS, Limits, TrainHandlers, build_config
-from genimg.worker import WorkerPool
-from genimg.workspace import Workspaces, new_token
 
 LIMITS = Limits(max_steps=5000, max_seconds=120.0, slots=1, threads=1)
 SETTINGS = dict(model_key="dcgan", dataset="shapes", upload=None, latent_dim=8, steps=40, batch_size=16,
@@ -298,7 +298,7 @@ def test_a_collapsed_generator_raises_the_mode_collapse_alarm_from_real_events()
     """The engine's diversity signal, on a generator whose output ignores z, trips the alarm."""
     import torch
 
-    from genimg.engine import Samples, train
+    from genimg.training.engine import Samples, train
     from tests.helpers import blob_data, tiny_config
 
     config = tiny_config("dcgan", steps=4, sample_every=1, log_every=1)

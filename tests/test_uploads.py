@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from genimg import uploads
-from genimg.data import load_dataset
-from genimg.uploads import UploadError, load_zip
+from genimg.data import uploads
+from genimg.data.datasets import load_dataset
+from genimg.data.uploads import UploadError, load_zip
 
 
 def png_bytes(picture: Image.Image, format: str = "PNG") -> bytes:

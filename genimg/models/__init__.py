@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig
-from .dcgan import Discriminator, Generator
-from .seed import SeedDiscriminator, SeedGenerator, SeedVAE
-from .vae import ConvVAE, VAEBase
+from genimg.config import ModelConfig
+from genimg.models.dcgan import Discriminator, Generator
+from genimg.models.seed import SeedDiscriminator, SeedGenerator, SeedVAE
+from genimg.models.vae import ConvVAE, VAEBase
 
 __all__ = ["GAN", "VAEBase", "build_model", "count_parameters"]
 

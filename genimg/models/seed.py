@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .dcgan import init_dcgan_weights
-from .vae import VAEBase
+from genimg.models.dcgan import init_dcgan_weights
+from genimg.models.vae import VAEBase
 
 
 def _same_up(in_channels: int, out_channels: int, kernel: int, bias: bool = True) -> nn.ConvTranspose2d:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .dcgan import start_size, upsampling_steps
+from genimg.models.dcgan import start_size, upsampling_steps
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import CheckpointError
-from ..config import ConfigError
-from ..render import ModelEntry, Renderer, describe
-from ..workspace import Workspace, Workspaces
+from genimg.config import ConfigError
+from genimg.explore.catalog import ModelEntry, Renderer, describe
+from genimg.store.checkpoint import CheckpointError
+from genimg.store.workspace import Workspace, Workspaces
 
 
 @dataclass

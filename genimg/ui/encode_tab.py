@@ -16,16 +16,31 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..checkpoint import CheckpointError
-from ..encode import (LatentMap, LatentMapCache, decode, encode_image, latent_arithmetic,
-                      manifold_grid, render_code_chart, to_picture)
-from ..imageinput import MESSAGES_EN, MESSAGES_ZH, ImageInputError, default_style, load_user_image, \
-    needs_inversion, to_model_input
-from ..latent import parse_seed, seeded_latents
-from ..models import GAN, VAEBase
-from ..render import ModelEntry
-from .context import ExploreContext
-from .i18n import LATEX, message, register, request_language, t
+from genimg.data.pictures import (
+    MESSAGES_EN,
+    MESSAGES_ZH,
+    ImageInputError,
+    default_style,
+    load_user_image,
+    needs_inversion,
+    to_model_input,
+)
+from genimg.explore.catalog import ModelEntry
+from genimg.explore.encode import (
+    LatentMap,
+    LatentMapCache,
+    decode,
+    encode_image,
+    latent_arithmetic,
+    manifold_grid,
+    render_code_chart,
+    to_picture,
+)
+from genimg.models import GAN, VAEBase
+from genimg.models.latent import parse_seed, seeded_latents
+from genimg.store.checkpoint import CheckpointError
+from genimg.ui.context import ExploreContext
+from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 CANVAS = 280
 SCALE = 8  # 28 px → 224 px on the page

@@ -8,10 +8,10 @@ import random
 import gradio as gr
 import numpy as np
 
-from ..checkpoint import CheckpointError
-from ..latent import parse_seed
-from .context import ExploreContext
-from .i18n import LATEX, message, register, request_language, t
+from genimg.models.latent import parse_seed
+from genimg.store.checkpoint import CheckpointError
+from genimg.ui.context import ExploreContext
+from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 EVERY_CLASS = "*"
 

@@ -13,14 +13,35 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..encode import (MAX_INVERSION_STEPS, MAX_RESTARTS, LatentMapCache, decode, discriminator_logits,
-                      invert_generator, sample_images, to_picture)
-from ..latent import seeded_latents
-from ..render import ModelEntry
-from .context import ExploreContext
-from .encode_tab import (LATEX, SCALE, check_seed, class_index, class_update, load, picture_out, prepare,
-                         read_picture, shared_cache, sketchpad, source_radio, upload_box)
-from .i18n import message, register, request_language, t
+from genimg.explore.catalog import ModelEntry
+from genimg.explore.encode import (
+    MAX_INVERSION_STEPS,
+    MAX_RESTARTS,
+    LatentMapCache,
+    decode,
+    discriminator_logits,
+    invert_generator,
+    sample_images,
+    to_picture,
+)
+from genimg.models.latent import seeded_latents
+from genimg.ui.context import ExploreContext
+from genimg.ui.encode_tab import (
+    LATEX,
+    SCALE,
+    check_seed,
+    class_index,
+    class_update,
+    load,
+    picture_out,
+    prepare,
+    read_picture,
+    shared_cache,
+    sketchpad,
+    source_radio,
+    upload_box,
+)
+from genimg.ui.i18n import message, register, request_language, t
 
 MAX_INVERSION_SECONDS = 30.0
 REFERENCE_COUNT = 64

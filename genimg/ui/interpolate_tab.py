@@ -11,17 +11,30 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..checkpoint import CheckpointError
-from ..imageinput import MESSAGES_EN as IMAGE_MESSAGES_EN
-from ..imageinput import MESSAGES_ZH as IMAGE_MESSAGES_ZH
-from ..imageinput import ImageInputError
-from ..interpolate import (GIF_LEVELS, MAX_FRAMES, METHODS, MIN_FRAMES, GifFolder, Interpolation, InterpolationError,
-                           check_frames, encode_drawing, frame_strip, gif_bytes, gif_scale, interpolate,
-                           supports_class_mixing)
-from ..latent import parse_seed, seeded_latents
-from ..render import ModelEntry
-from .context import ExploreContext
-from .i18n import LATEX, message, register, request_language, t
+from genimg.data.pictures import MESSAGES_EN as IMAGE_MESSAGES_EN
+from genimg.data.pictures import MESSAGES_ZH as IMAGE_MESSAGES_ZH
+from genimg.data.pictures import ImageInputError
+from genimg.explore.catalog import ModelEntry
+from genimg.explore.interpolate import (
+    GIF_LEVELS,
+    MAX_FRAMES,
+    METHODS,
+    MIN_FRAMES,
+    GifFolder,
+    Interpolation,
+    InterpolationError,
+    check_frames,
+    encode_drawing,
+    frame_strip,
+    gif_bytes,
+    gif_scale,
+    interpolate,
+    supports_class_mixing,
+)
+from genimg.models.latent import parse_seed, seeded_latents
+from genimg.store.checkpoint import CheckpointError
+from genimg.ui.context import ExploreContext
+from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 MODES = ("seeds", "classes", "drawings")
 DEFAULT_FRAMES = 32

@@ -16,13 +16,13 @@ import gradio as gr
 import numpy as np
 import torch
 
-from ..checkpoint import CheckpointError
-from ..directions import DEFAULT_COUNT, DirectionCache, Directions
-from ..imaging import to_uint8, upscale
-from ..latent import parse_seed, seeded_latents
-from ..render import ModelEntry
-from .context import ExploreContext
-from .i18n import LATEX, message, register, request_language, t
+from genimg.data.imaging import to_uint8, upscale
+from genimg.explore.catalog import ModelEntry
+from genimg.explore.directions import DEFAULT_COUNT, DirectionCache, Directions
+from genimg.models.latent import parse_seed, seeded_latents
+from genimg.store.checkpoint import CheckpointError
+from genimg.ui.context import ExploreContext
+from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 SLIDER_COUNT = 16  # Gradio needs a fixed set of components: these are shown, hidden and relabelled per model
 SLIDER_RANGE = 3.0  # sliders span ±3 standard deviations; a seed's value beyond that is shown clamped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .i18n import LATEX, register, t
+from genimg.ui.i18n import LATEX, register, t
 
 ENGLISH = {
     "learn.tab": "Learn",

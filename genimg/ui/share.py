@@ -15,11 +15,11 @@ from typing import Any
 
 import gradio as gr
 
-from ..lessons import Lesson, LessonError, bundle_bytes, read_bundle
-from .context import ExploreContext
-from .i18n import message, register, request_language, t
-from .interpolate_tab import InterpolateHandlers
-from .latent_tab import LatentHandlers
+from genimg.store.lessons import Lesson, LessonError, bundle_bytes, read_bundle
+from genimg.ui.context import ExploreContext
+from genimg.ui.i18n import message, register, request_language, t
+from genimg.ui.interpolate_tab import InterpolateHandlers
+from genimg.ui.latent_tab import LatentHandlers
 
 ENGLISH = {
     "share.title": "Share this view",

@@ -26,20 +26,20 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..checkpoint import CheckpointError, read_config
-from ..config import ConfigError, ModelConfig, TrainConfig
-from ..engine import resolve_device
-from ..health import HealthMonitor
-from ..worker import Worker, WorkerError, WorkerPool, decode_png
-from ..workspace import (
+from genimg.config import ConfigError, ModelConfig, TrainConfig
+from genimg.models.loading import resolve_device
+from genimg.store.checkpoint import CheckpointError, read_config
+from genimg.store.workspace import (
     Workspace,
     WorkspaceError,
     Workspaces,
     latest_checkpoint,
     new_token,
 )
-from .context import ExploreContext
-from .i18n import message, register, request_language, t
+from genimg.training.health import HealthMonitor
+from genimg.training.worker import Worker, WorkerError, WorkerPool, decode_png
+from genimg.ui.context import ExploreContext
+from genimg.ui.i18n import message, register, request_language, t
 
 register(
     {"train.tab": "Train",
@@ -793,7 +793,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
 
 def _mnist_available(data_root: str | None) -> bool:
     """Whether MNIST's training files are already on disk (else the page starts on the built-in shapes)."""
-    from ..data import _MNIST_FILES, _find_idx, resolve_data_root
+    from genimg.data.datasets import _MNIST_FILES, _find_idx, resolve_data_root
 
     folder = resolve_data_root(data_root) / "MNIST" / "raw"
     return all(_find_idx(folder, name) is not None for name in _MNIST_FILES["train"])

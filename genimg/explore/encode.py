@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import DatasetError, ImageData, load_dataset
-from .imaging import grid_image
-from .latent import seeded_latents
-from .models import GAN, VAEBase
+from genimg.data.datasets import DatasetError, ImageData, load_dataset
+from genimg.data.imaging import grid_image
+from genimg.models import GAN, VAEBase
+from genimg.models.latent import seeded_latents
 
 MAP_DATASETS = ("mnist", "fashion-mnist", "cifar10", "shapes")  # a map can be drawn from their test split
 MAP_LIMIT = 10_000  # test images encoded for a map
@@ -600,7 +600,7 @@ def discriminator_logits(gan: GAN, images: torch.Tensor, label: int | None = Non
 
 def to_picture(images: torch.Tensor, scale: int = 8, columns: int | None = None) -> np.ndarray:
     """(B, C, S, S) in [0, 1] → one uint8 picture, each pixel a scale × scale block (no gaps for one image)."""
-    from .imaging import upscale
+    from genimg.data.imaging import upscale
 
     padding = 0 if images.shape[0] == 1 else 2
     return upscale(grid_image(images, columns=columns or images.shape[0], padding=padding), scale)

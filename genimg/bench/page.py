@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
-from .digits_clock import Snapshot, judge_snapshots
-from .engine import load_model
-from .judge import load_judge
-from .models import GAN
-from .render import SHIPPED_DIR, Renderer
-from .ui.context import ExploreContext
-from .ui.train_tab import PRESETS, Limits, TrainHandlers, build_train_tab
-from .workspace import Workspaces, new_token
+from genimg.bench.digits import Snapshot, judge_snapshots
+from genimg.config import SHIPPED_DIR, TrainConfig
+from genimg.eval.judge import load_judge
+from genimg.explore.catalog import Renderer
+from genimg.models import GAN
+from genimg.models.loading import load_model
+from genimg.store.workspace import Workspaces, new_token
+from genimg.ui.context import ExploreContext
+from genimg.ui.train_tab import PRESETS, Limits, TrainHandlers, build_train_tab
 
 
 def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, threshold: float = 0.85,

@@ -27,18 +27,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import (
+from genimg.config import ConfigError, ModelConfig, TrainConfig
+from genimg.data.datasets import BatchStream, ImageData, load_dataset, to_float
+from genimg.data.imaging import grid_columns, grid_image, png_bytes
+from genimg.models import GAN, build_model, count_parameters
+from genimg.models.latent import class_labels, seeded_latents
+from genimg.models.loading import resolve_device, resolve_precision
+from genimg.store.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_weights_into,
     save_checkpoint,
     write_file_atomic,
 )
-from .config import ConfigError, ModelConfig, TrainConfig
-from .data import BatchStream, ImageData, load_dataset, to_float
-from .imaging import grid_columns, grid_image, png_bytes
-from .latent import class_labels, seeded_latents
-from .models import GAN, VAEBase, build_model, count_parameters
 
 SAMPLE_COUNT = 64
 
@@ -121,56 +122,6 @@ class Diverged(Event):
     loss_name: str
     value: float
     path: str | None
-
-
-# ------------------------------------------------------------------------------------------- devices
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' → CUDA if available, then Apple MPS, else CPU; an explicit name must be usable."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device = {name!r} is not accepted: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device = {name!r}: PyTorch sees no CUDA GPU here; use 'auto' or 'cpu'")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device = {name!r}: only {torch.cuda.device_count()} CUDA device(s) are present")
-    elif device.type == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ConfigError(f"device = {name!r}: Apple MPS is not available here; use 'auto' or 'cpu'")
-    elif device.type != "cpu":
-        raise ConfigError(f"device = {name!r} is not accepted: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
-    return device
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype to train under, or None for plain fp32."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
-
-
-# ------------------------------------------------------------------------------------------ loading
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[GAN | VAEBase, ModelConfig, dict]:
-    """Rebuild a trained model from a checkpoint folder, in eval mode on `device`.
-
-    Returns (model, its ModelConfig, the checkpoint's config.json as a dict). Any problem with the
-    folder raises CheckpointError naming the file.
-    """
-    checkpoint = load_checkpoint(path)
-    try:
-        model_config = ModelConfig.from_dict(checkpoint.model_config)
-    except ConfigError as error:
-        raise CheckpointError(f"{Path(path) / 'config.json'}: the model settings are invalid: {error}") from None
-    model = build_model(model_config)
-    load_weights_into(model, checkpoint.weights, source=Path(path) / checkpoint.config["weights"])
-    return model.to(device).eval(), model_config, checkpoint.config
 
 
 # ------------------------------------------------------------------------------------------ training

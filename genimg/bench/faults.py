@@ -30,7 +30,9 @@ from typing import Any, BinaryIO
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from genimg.config import PROJECT_ROOT
+
+REPO_ROOT = PROJECT_ROOT
 # A model that trains many steps a second on 2 cores, on the built-in shapes (offline, no download).
 TINY_RUN = ["--model", "dcgan", "--dataset", "shapes", "--image-size", "28", "--channels", "1", "--data-limit", "256",
             "--batch-size", "16", "--width", "8", "--latent-dim", "8", "--log-every", "1", "--sample-every", "1000000",
@@ -53,7 +55,7 @@ def _environment() -> dict[str, str]:
 
 
 def _saved_step(folder: Path) -> int | None:
-    from .checkpoint import CheckpointError, read_config
+    from genimg.store.checkpoint import CheckpointError, read_config
 
     try:
         return int(read_config(folder)["step"])
@@ -63,8 +65,8 @@ def _saved_step(folder: Path) -> int | None:
 
 def _check_loads(folder: Path) -> int:
     """Load the folder as the page and a resumed run would; returns its step. Raises CheckpointError if broken."""
-    from .checkpoint import load_checkpoint
-    from .engine import load_model
+    from genimg.models.loading import load_model
+    from genimg.store.checkpoint import load_checkpoint
 
     load_model(folder)
     checkpoint = load_checkpoint(folder, with_training_state=True)
@@ -136,7 +138,7 @@ def kill_during_saves(workdir: Path, kills: int = 3, seed: int | None = None) ->
 @contextlib.contextmanager
 def disk_full_from_step(step: int) -> Iterator[None]:
     """Make every checkpoint save from `step` on fail half-way through its weights file with ENOSPC."""
-    from . import checkpoint as checkpoint_module
+    from genimg.store import checkpoint as checkpoint_module
 
     original = checkpoint_module._write_atomic
 
@@ -159,7 +161,7 @@ def disk_full_from_step(step: int) -> Iterator[None]:
 
 def full_disk_during_save(workdir: Path) -> FaultOutcome:
     """`python -m genimg train` (in this process) with checkpoints every 2 steps; the disk is full from step 4."""
-    from .cli import main as cli_main
+    from genimg.cli import main as cli_main
 
     name = "full disk during a checkpoint save"
     folder = workdir / "full-disk-run"
@@ -187,7 +189,7 @@ def full_disk_during_save(workdir: Path) -> FaultOutcome:
 @contextlib.contextmanager
 def weights_turn_to_nan_at(step: int) -> Iterator[None]:
     """Before optimisation step `step` (1-based), fill the model's first weight with NaN."""
-    from . import engine
+    from genimg.training import engine
 
     original_gan, original_vae = engine._Run.gan_step, engine._Run.vae_step
 
@@ -213,7 +215,7 @@ def weights_turn_to_nan_at(step: int) -> Iterator[None]:
 
 def diverging_run(workdir: Path) -> FaultOutcome:
     """`python -m genimg train` (in this process) whose weights become NaN at step 7; checkpoints every 3 steps."""
-    from .cli import main as cli_main
+    from genimg.cli import main as cli_main
 
     name = "a training run that diverges"
     folder = workdir / "diverging-run"
@@ -225,7 +227,7 @@ def diverging_run(workdir: Path) -> FaultOutcome:
         return FaultOutcome(name, False, f"expected the divergence alarm (exit status 3), got {status}: {message!r}")
     try:
         step = _check_loads(folder)
-        from .engine import load_model
+        from genimg.models.loading import load_model
 
         model, _, _ = load_model(folder)
     except Exception as error:  # noqa: BLE001 -- any failure to load is the finding

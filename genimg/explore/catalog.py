@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, read_config
-from .config import ConfigError, ModelConfig
-from .engine import load_model, resolve_device
-from .imaging import grid_columns, grid_image, upscale
-from .latent import class_labels, seeded_latents
-from .models import GAN, VAEBase
+from genimg.config import ConfigError, ModelConfig
+from genimg.data.imaging import grid_columns, grid_image, upscale
+from genimg.models import GAN, VAEBase
+from genimg.models.latent import class_labels, seeded_latents
+from genimg.models.loading import load_model, resolve_device
+from genimg.store.checkpoint import CheckpointError, read_config
 
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 MAX_SAMPLES = 256
 
 
@@ -89,7 +88,7 @@ def describe(path: Path) -> ModelEntry | None:
 
 
 def _class_names(dataset: str, count: int) -> tuple[str, ...]:
-    from .data import FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, SHAPE_KINDS
+    from genimg.data.datasets import FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, SHAPE_KINDS
 
     known = {"mnist": MNIST_CLASS_NAMES, "fashion-mnist": FASHION_MNIST_CLASS_NAMES, "shapes": SHAPE_KINDS}
     names = known.get(dataset)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genimg.data import (
+from genimg.data.datasets import (
     FOLDER_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     IMAGE_SIZE_RANGE,

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imageinput import ImageInputError, load_user_image, to_model_input
-from .imaging import grid_image, to_uint8
-from .latent import lerp, slerp
-from .models import GAN, VAEBase
-from .models.dcgan import Generator
-from .models.seed import SeedGenerator, SeedVAE
-from .models.vae import ConvVAE
+from genimg.data.imaging import grid_image, to_uint8
+from genimg.data.pictures import ImageInputError, load_user_image, to_model_input
+from genimg.models import GAN, VAEBase
+from genimg.models.dcgan import Generator
+from genimg.models.latent import lerp, slerp
+from genimg.models.seed import SeedGenerator, SeedVAE
+from genimg.models.vae import ConvVAE
 
 METHODS = ("lerp", "slerp")
 MIN_FRAMES, MAX_FRAMES = 2, 64

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from .data import ImageData, load_dataset, to_float
-from .judge import Judge, frechet_distance, predict
-from .latent import class_labels, seeded_latents
-from .models import GAN, VAEBase
-from .models.vae import LOG_2PI
+from genimg.data.datasets import ImageData, load_dataset, to_float
+from genimg.eval.judge import Judge, frechet_distance, predict
+from genimg.models import GAN, VAEBase
+from genimg.models.latent import class_labels, seeded_latents
+from genimg.models.vae import LOG_2PI
 
 
 @dataclass

@@ -29,15 +29,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-# The glibc allocator settings that make small-tensor training ~50% faster here (see genimg/__main__.py).
-ALLOCATOR_SETTINGS = {"MALLOC_TRIM_THRESHOLD_": "1073741824", "MALLOC_MMAP_THRESHOLD_": "33554432"}
+from genimg.config import (
+    ALLOCATOR_SETTINGS,  # glibc settings that speed up small-tensor training (genimg/__main__.py)
+    PROJECT_ROOT,
+)
+
 READY_TIMEOUT_S = 120.0
 PROGRESS_INTERVAL_S = 0.1
 
 
 # ------------------------------------------------------------------------------------------ worker side
 def _event_to_json(event: Any) -> dict[str, Any]:
-    from .imaging import png_bytes
+    from genimg.data.imaging import png_bytes
 
     message: dict[str, Any] = {"type": type(event).__name__}
     for item in dataclasses.fields(event):
@@ -55,7 +58,7 @@ def _event_to_json(event: Any) -> dict[str, Any]:
 
 def _snapshot(checkpoint: str, snapshots: Path, step: int) -> None:
     """Keep this saved step as an explorable checkpoint of its own (weights only, hard-linked when possible)."""
-    from .workspace import copy_checkpoint
+    from genimg.store.workspace import copy_checkpoint
 
     copy_checkpoint(Path(checkpoint), snapshots / f"step-{step:08d}")
 
@@ -71,10 +74,10 @@ def worker_main() -> int:
 
     import torch
 
-    from .checkpoint import CheckpointError
-    from .config import ConfigError, TrainConfig
-    from .data import DatasetError
-    from .engine import CheckpointSaved, Progress, train
+    from genimg.config import ConfigError, TrainConfig
+    from genimg.data.datasets import DatasetError
+    from genimg.store.checkpoint import CheckpointError
+    from genimg.training.engine import CheckpointSaved, Progress, train
 
     emit({"type": "ready"})
     line = sys.stdin.readline()
@@ -96,7 +99,7 @@ def worker_main() -> int:
         config = TrainConfig.from_dict(job["config"])
         data = None
         if job.get("upload"):
-            from .uploads import load_zip
+            from genimg.data.uploads import load_zip
 
             data = load_zip(job["upload"], image_size=config.model.image_size, channels=config.model.channels)
             if job.get("classes_from_data"):
@@ -146,10 +149,10 @@ class Worker:
         environment = {**os.environ, **ALLOCATOR_SETTINGS, "PYTHONUNBUFFERED": "1"}
         if threads:
             environment["OMP_NUM_THREADS"] = str(threads)
-        root = Path(__file__).resolve().parents[1]
+        root = PROJECT_ROOT
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), environment.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "genimg.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "genimg.training.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, bufsize=1, env=environment, cwd=str(root))
         self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.ready = threading.Event()

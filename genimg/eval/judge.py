@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint, load_weights_into, save_checkpoint
-from .data import ImageData, to_float
+from genimg.data.datasets import ImageData, to_float
+from genimg.store.checkpoint import CheckpointError, load_checkpoint, load_weights_into, save_checkpoint
 
 JUDGE_KIND = "judge"
 FEATURES = 128

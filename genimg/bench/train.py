@@ -32,8 +32,7 @@ from typing import Any
 
 import torch
 
-from .config import ModelConfig, TrainConfig
-from .render import SHIPPED_DIR
+from genimg.config import PROJECT_ROOT, SHIPPED_DIR, ModelConfig, TrainConfig
 
 RESULT_PREFIX = "GENIMG-BENCH-RESULT "
 SHAPES_LIMIT = 4096
@@ -72,7 +71,7 @@ _BOOKKEEPING = ("steps", "out", "device", "precision", "log_every", "sample_ever
 
 def bench_models(folder: Path = SHIPPED_DIR) -> dict[str, BenchModel]:
     """The shipped models' settings, read from their config.json (falling back to the recorded defaults)."""
-    from .checkpoint import CheckpointError, read_config
+    from genimg.store.checkpoint import CheckpointError, read_config
 
     models = {}
     for name, (title, dataset, model, batch_size) in FALLBACK_MODELS.items():
@@ -135,7 +134,7 @@ class Measurement:
 # ------------------------------------------------------------------------------------------- data
 def synthetic_data(model: ModelConfig, count: int = 512):
     """Random uint8 images with ten classes, shaped for `model`: no download, for smoke runs."""
-    from .data import ImageData
+    from genimg.data.datasets import ImageData
 
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (count, model.channels, model.image_size, model.image_size),
@@ -145,7 +144,7 @@ def synthetic_data(model: ModelConfig, count: int = 512):
 
 
 def load_images(measurement: Measurement, model: ModelConfig):
-    from .data import load_dataset
+    from genimg.data.datasets import load_dataset
 
     assert measurement.model is not None
     if measurement.synthetic or measurement.model.dataset == "synthetic":
@@ -186,7 +185,7 @@ def baseline_dataset(measurement: Measurement, model: ModelConfig, is_gan: bool)
     if measurement.model.dataset == "mnist" and not measurement.synthetic:
         from torchvision import datasets
 
-        from .data import resolve_data_root
+        from genimg.data.datasets import resolve_data_root
 
         return datasets.MNIST(root=str(resolve_data_root(measurement.data_root)), train=True, download=False,
                               transform=transform)
@@ -283,7 +282,7 @@ def run_baseline(measurement: Measurement) -> Timing:
     import torch.nn.functional as F
     from torch import nn
 
-    from .models import GAN, build_model
+    from genimg.models import GAN, build_model
 
     assert measurement.model is not None
     device = torch.device(measurement.device)
@@ -352,8 +351,8 @@ def run_baseline(measurement: Measurement) -> Timing:
 
 
 def run_engine(measurement: Measurement) -> Timing:
-    """genimg.engine.train as the CLI and the page run it; images/s from its own Progress events' clock."""
-    from .engine import Progress, train
+    """genimg.training.engine.train as the CLI and the page run it; images/s from its own Progress events' clock."""
+    from genimg.training.engine import Progress, train
 
     assert measurement.model is not None
     model_config = ModelConfig.from_dict(measurement.model.model)
@@ -389,8 +388,8 @@ def run_standalone(measurement: Measurement) -> Timing:
     """The engine's step written out, so that levers the engine does not offer (channels_last, compile) can be tried."""
     import torch.nn.functional as F
 
-    from .data import BatchStream, to_float
-    from .models import GAN, build_model
+    from genimg.data.datasets import BatchStream, to_float
+    from genimg.models import GAN, build_model
 
     assert measurement.model is not None
     device = torch.device(measurement.device)
@@ -454,7 +453,7 @@ def run_measurement(measurement: Measurement) -> dict[str, Any]:
     """Run one measurement in this process (the worker's body); returns plain JSON."""
     torch.set_num_threads(measurement.threads)
     if measurement.mode in ("inference", "peak"):
-        from .bench_inference import run_inference_measurement
+        from genimg.bench.inference import run_inference_measurement
 
         return run_inference_measurement(measurement)
     loops = {"baseline": run_baseline, "engine": run_engine, "standalone": run_standalone}
@@ -463,7 +462,7 @@ def run_measurement(measurement: Measurement) -> dict[str, Any]:
 
 
 def worker_environment(measurement: Measurement) -> dict[str, str]:
-    from .__main__ import ALLOCATOR_SETTINGS
+    from genimg.config import ALLOCATOR_SETTINGS
 
     environment = {name: value for name, value in os.environ.items() if name not in MALLOC_VARIABLES}
     environment.update(OMP_NUM_THREADS=str(measurement.threads), MKL_NUM_THREADS=str(measurement.threads),
@@ -483,8 +482,8 @@ def measure(measurement: Measurement, *, isolate: bool = True, timeout: float = 
             return run_measurement(measurement)
         except Exception as error:  # noqa: BLE001 -- any failure becomes a "failed" cell, as in a worker
             return {"error": f"{type(error).__name__}: {error}"}
-    command = [sys.executable, "-m", "genimg.bench_train", "--worker", measurement.to_json()]
-    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "genimg.bench.explore.train", "--worker", measurement.to_json()]
+    root = PROJECT_ROOT
     try:
         finished = subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout, cwd=root,
                                   env=worker_environment(measurement))
@@ -649,7 +648,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
 
 def mnist_available(root: str | None) -> bool:
-    from .data import resolve_data_root
+    from genimg.data.datasets import resolve_data_root
 
     raw = Path(resolve_data_root(root)) / "MNIST" / "raw"
     return (raw / "train-images-idx3-ubyte").exists() or (raw / "train-images-idx3-ubyte.gz").exists()
@@ -694,18 +693,18 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     sections = []
     if suite == "all":
-        from .bench import run_explore
+        from genimg.bench.explore import run_explore
 
         sections.append("```\n" + run_explore(SHIPPED_DIR, args.repeats, with_training=False) + "\n```")
     if suite in ("train", "all"):
         sections.append(run_train_bench(plan, progress=progress))
     if suite in ("inference", "all"):
-        from .bench_inference import run_inference_bench
+        from genimg.bench.inference import run_inference_bench
 
         progress("generator inference")
         sections.append(run_inference_bench(plan))
     if suite == "all" and not plan.synthetic and mnist_available(args.data_root):
-        from .bench_page import format_report, page_time_to_digits
+        from genimg.bench.page import format_report, page_time_to_digits
 
         progress("the Train tab's time to recognisable digits")
         sections.append(format_report(page_time_to_digits(data_root=args.data_root, budget_seconds=40.0)))

@@ -10,12 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import ConfigError, TrainConfig
-from .data import ImageData
-from .engine import Diverged, Progress, Started, train
-from .judge import Judge, load_judge, predict
-from .latent import class_labels, seeded_latents
-from .models import GAN, build_model
+from genimg.config import ConfigError, TrainConfig
+from genimg.data.datasets import ImageData
+from genimg.eval.judge import Judge, load_judge, predict
+from genimg.models import GAN, build_model
+from genimg.models.latent import class_labels, seeded_latents
+from genimg.training.engine import Diverged, Progress, Started, train
 
 SAMPLE_COUNT = 256
 
@@ -165,15 +165,14 @@ def main(argv: list[str]) -> int:
     import os
     import sys
 
-    from . import cli
-    from .__main__ import _reexec_with_allocator_settings
-    from .checkpoint import CheckpointError
-    from .config import MAX_STEPS
-    from .data import DatasetError
+    from genimg import cli
+    from genimg.config import MAX_STEPS, SHIPPED_DIR, reexec_with_allocator_settings
+    from genimg.data.datasets import DatasetError
+    from genimg.store.checkpoint import CheckpointError
 
     if sys.argv[1:3] == ["bench", "digits"]:
         # Training speed is what is measured, so run with the allocator settings `train` runs with.
-        _reexec_with_allocator_settings()
+        reexec_with_allocator_settings()
     parser = argparse.ArgumentParser(
         prog="python -m genimg bench digits",
         description="Seconds of wall time (data loading and model building included) until a model trained from "
@@ -193,7 +192,7 @@ def main(argv: list[str]) -> int:
     try:
         config, _ = cli._train_config(train_args)
         config = config.replace(out=None)
-        judge_path = Path(args.judge) if args.judge else cli.SHIPPED / f"{config.dataset}-judge"
+        judge_path = Path(args.judge) if args.judge else SHIPPED_DIR / f"{config.dataset}-judge"
         result = time_to_digits(config, judge_path=judge_path, threshold=args.threshold,
                                 budget_seconds=args.budget, snapshot_every_seconds=args.snapshot_every,
                                 sample_count=args.samples)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .render import SHIPPED_DIR
+from genimg.config import PROJECT_ROOT, SHIPPED_DIR
 
 RSS_EVERY = 100
 # How often each action comes up in a browser session: sliders dominate, interpolations are rarer.
@@ -46,8 +46,8 @@ def resident_megabytes() -> float:
 
 def build_actions(folder: Path) -> dict[str, Callable[[random.Random], object]]:
     """The Explore handlers, wired as `bench explore` wires them, each taking a user's random stream."""
-    from .bench import explore_handlers, sketch_of_a_one
-    from .ui.explore import EVERY_CLASS
+    from genimg.bench.explore import explore_handlers, sketch_of_a_one
+    from genimg.ui.explore import EVERY_CLASS
 
     handlers = explore_handlers(folder, "load")
     gan, vae, latent, interpolate = handlers.gan, handlers.vae, handlers.latent, handlers.interpolate
@@ -135,7 +135,7 @@ def format_percentiles(samples: list[float]) -> str:
 
 def start_training(seconds: float, data_root: str | None, folder: Path) -> tuple[subprocess.Popen, str]:
     """One `python -m genimg train` run (MNIST when present, else the built-in shapes), saving every 100 steps."""
-    from .bench_train import mnist_available
+    from genimg.bench.train import mnist_available
 
     dataset = "mnist" if mnist_available(data_root) else "shapes"
     command = [sys.executable, "-m", "genimg", "train", "--model", "dcgan", "--dataset", dataset, "--image-size", "28",
@@ -143,7 +143,7 @@ def start_training(seconds: float, data_root: str | None, folder: Path) -> tuple
                "--checkpoint-every", "100", "--quiet", "--out", str(folder)]
     if data_root:
         command += ["--data-root", data_root]
-    root = Path(__file__).resolve().parents[1]
+    root = PROJECT_ROOT
     process = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return process, dataset
 
@@ -208,7 +208,7 @@ def run_load(users: int = 20, seconds: float = 60.0, *, with_training: bool = Fa
 
 def finish_training(process: subprocess.Popen, dataset: str, folder: Path) -> tuple[str, bool]:
     """Stop the training run; (one line about it, whether it failed on its own)."""
-    from .checkpoint import CheckpointError, read_config
+    from genimg.store.checkpoint import CheckpointError, read_config
 
     exit_status = process.poll()
     if exit_status is None:

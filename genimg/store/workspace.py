@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import (
+from genimg.config import PROJECT_ROOT
+from genimg.store.checkpoint import (
     CONFIG_FILE_NAME,
     CheckpointError,
     read_config,
@@ -32,7 +33,7 @@ from .checkpoint import (
 
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$")
-DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "workspaces"
+DEFAULT_ROOT = PROJECT_ROOT / "workspaces"
 DEFAULT_QUOTA_MB = 300
 DEFAULT_TTL_HOURS = 24.0
 

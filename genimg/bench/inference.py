@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .bench_train import (
+from genimg.bench.train import (
     BenchModel,
     Measurement,
     Plan,
@@ -22,17 +22,17 @@ from .bench_train import (
     measure,
     synchronizer,
 )
-from .config import ModelConfig
+from genimg.config import ModelConfig
 
 THROUGHPUT_BATCH = 64
 
 
 def load_generator(model: BenchModel, device: torch.device) -> tuple[Callable, ModelConfig, int]:
     """The model's `generate(z, labels)` in eval mode: the shipped weights when present (speed does not depend on them)."""
-    from .checkpoint import CheckpointError
-    from .engine import load_model
-    from .models import build_model, count_parameters
-    from .render import SHIPPED_DIR
+    from genimg.config import SHIPPED_DIR
+    from genimg.models import build_model, count_parameters
+    from genimg.models.loading import load_model
+    from genimg.store.checkpoint import CheckpointError
 
     config = ModelConfig.from_dict(model.model)
     try:

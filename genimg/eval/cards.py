@@ -10,8 +10,8 @@ import re
 import shlex
 from pathlib import Path
 
-from .checkpoint import read_config, write_file_atomic
-from .config import TrainConfig
+from genimg.config import TrainConfig
+from genimg.store.checkpoint import read_config, write_file_atomic
 
 NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
 KIND_NAMES = {"dcgan": "DCGAN", "vae": "convolutional VAE", "seed-gan": "seed-article GAN (corrected)",

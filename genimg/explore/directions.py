@@ -30,11 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .latent import seeded_latents
-from .models import GAN, VAEBase
-from .models.dcgan import Generator
-from .models.seed import SeedGenerator, SeedVAE
-from .models.vae import ConvVAE
+from genimg.models import GAN, VAEBase
+from genimg.models.dcgan import Generator
+from genimg.models.latent import seeded_latents
+from genimg.models.seed import SeedGenerator, SeedVAE
+from genimg.models.vae import ConvVAE
 
 DEFAULT_COUNT = 10
 DEFAULT_SAMPLES = 4096

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .render import SHIPPED_DIR, Renderer, discover
+from genimg.config import SHIPPED_DIR
+from genimg.explore.catalog import Renderer, discover
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -64,11 +65,11 @@ def explore_handlers(folder: Path, command: str) -> ExploreHandlerSet:
     """Build the handlers `bench explore` and `bench load` call; `command` names the caller in errors."""
     import gradio as gr
 
-    from .ui.context import ExploreContext
-    from .ui.encode_tab import build_encode_tab
-    from .ui.explore import ExploreHandlers
-    from .ui.interpolate_tab import build_interpolate_tab
-    from .ui.latent_tab import build_latent_tab
+    from genimg.ui.context import ExploreContext
+    from genimg.ui.encode_tab import build_encode_tab
+    from genimg.ui.explore import ExploreHandlers
+    from genimg.ui.interpolate_tab import build_interpolate_tab
+    from genimg.ui.latent_tab import build_latent_tab
 
     context = ExploreContext(Renderer(), discover(folder))
     by_name = {entry.name: str(entry.path) for entry in context.entries}
@@ -83,7 +84,7 @@ def explore_handlers(folder: Path, command: str) -> ExploreHandlerSet:
 
 
 def explore_suite(folder: Path, repeats: int) -> list[tuple[str, dict[str, float]]]:
-    from .ui.explore import EVERY_CLASS
+    from genimg.ui.explore import EVERY_CLASS
 
     handlers = explore_handlers(folder, "explore")
     gan, vae, latent, interpolate = handlers.gan, handlers.vae, handlers.latent, handlers.interpolate
@@ -148,7 +149,7 @@ OTHER_SUITES = {"train": "bench_train", "inference": "bench_train", "all": "benc
 
 def run_digits(argv: list[str]) -> int:
     """`bench digits`: seconds until a model trained from scratch makes recognisable samples (genimg/digits_clock.py)."""
-    from .digits_clock import main as digits_main
+    from genimg.bench.digits import main as digits_main
 
     return digits_main(argv)
 

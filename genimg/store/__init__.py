@@ -1,0 +1,1 @@
+"""Files on disk: checkpoints (atomic, safetensors), per-browser workspaces and lesson bundles."""
