@@ -6,7 +6,7 @@
    ENOSPC half-way); the command must stop with a message about the disk, the previous checkpoint intact.
 3. A run's weights turn to NaN; it must stop with the divergence alarm and keep the last good checkpoint.
 
-Each scenario returns a FaultOutcome; tests/test_faults.py runs the same functions.
+Each scenario returns a FaultOutcome; tests/bench/test_faults.py runs the same functions.
 """
 
 from __future__ import annotations

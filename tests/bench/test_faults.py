@@ -1,7 +1,7 @@
 """Faults in real training runs: SIGKILL mid-save, a full disk mid-save, a diverging run (genimg/faults.py).
 
-The unit-level cases live in tests/test_checkpoint.py (a forked writer killed mid-save, ENOSPC in fsync
-and in torch.save) and tests/test_engine.py (a NaN loss ends the run); these drive the train command.
+The unit-level cases live in tests/store/test_checkpoint.py (a forked writer killed mid-save, ENOSPC in fsync
+and in torch.save) and tests/training/test_engine.py (a NaN loss ends the run); these drive the train command.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from genimg.bench.train import (
     tiny_bench_models,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny_plan() -> Plan:

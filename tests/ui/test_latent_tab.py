@@ -342,7 +342,7 @@ def test_a_broken_checkpoint_is_a_clear_error(tmp_path, tiny_models):
 # ---------------------------------------------------------------------------------------------- strings, layout
 def test_every_string_exists_in_both_languages():
     english, chinese = i18n.table("en"), i18n.table("zh-CN")
-    source = (Path(__file__).parents[1] / "genimg" / "ui" / "latent_tab.py").read_text(encoding="utf-8")
+    source = (Path(__file__).parents[2] / "genimg" / "ui" / "latent_tab.py").read_text(encoding="utf-8")
     used = set(re.findall(r'"(latent\.[a-z_.]+)"', source))
     assert used and used <= set(ENGLISH)
     for key in ENGLISH:

@@ -111,7 +111,7 @@ def test_broken_folders_are_reported_not_fatal(model_folder):
     assert [entry.name for entry in entries] == ["tiny-gan", "tiny-cvae"]
     broken = [line for line in problems if line.startswith("broken:")]
     assert len(broken) == 1 and "config.json" in broken[0]
-    real_judge = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-judge"
+    real_judge = Path(__file__).resolve().parents[2] / "checkpoints" / "mnist-judge"
     if real_judge.is_dir():
         judged: list[str] = []
         assert discover(real_judge.parent, problems=judged) is not None

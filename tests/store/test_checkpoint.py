@@ -31,7 +31,7 @@ from genimg.store.checkpoint import (
     write_file_atomic,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMP_PREFIX = ".genimg-tmp-"
 
 
