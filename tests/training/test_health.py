@@ -85,11 +85,13 @@ def test_posterior_collapse_also_shows_as_few_active_dimensions():
     """A healthy-looking KL with almost every latent dimension unused is still a collapse."""
     monitor = HealthMonitor("vae")
     for report in range(PERSISTENCE):
-        monitor.progress(AFTER_WARMUP + report, {"neg_elbo": 150.0, "kl": 20.0}, {"active_dims": 1.0, "latent_dim": 32.0})
+        monitor.progress(AFTER_WARMUP + report, {"neg_elbo": 150.0, "kl": 20.0},
+                         {"active_dims": 1.0, "latent_dim": 32.0})
     assert keys(monitor) == ["posterior_collapse"]
     spread = HealthMonitor("vae")  # a 1-D latent in use is not "few of many"
     for report in range(PERSISTENCE):
-        spread.progress(AFTER_WARMUP + report, {"neg_elbo": 150.0, "kl": 20.0}, {"active_dims": 1.0, "latent_dim": 1.0})
+        spread.progress(AFTER_WARMUP + report, {"neg_elbo": 150.0, "kl": 20.0},
+                        {"active_dims": 1.0, "latent_dim": 1.0})
     assert spread.alarms == []
 
 
