@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -10,7 +11,7 @@ import pickle
 import re
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "load_weights_into",
     "update_metrics",
     "write_file_atomic",
+    "intercept_writes",
     "is_checkpoint",
 ]
 
@@ -72,6 +74,12 @@ _RESERVED_KEYS = frozenset(
 # the temp file of a model card being written by another thread of the same app.
 _temp_files_in_flight: set[Path] = set()
 _temp_files_lock = threading.Lock()
+
+# Fills an open temp file (binary) with a file's bytes.
+FileWrite = Callable[[BinaryIO], Any]
+# Given a file's final path and its FileWrite, returns the FileWrite to use instead; see intercept_writes.
+WriteInterceptor = Callable[[Path, FileWrite], FileWrite]
+_write_interceptor: WriteInterceptor | None = None
 
 
 class CheckpointError(Exception):
@@ -292,6 +300,25 @@ def write_file_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
         raise CheckpointError(
             f"cannot write {_full(target)}: {_describe_os_error(error)}; the previous file (if any) is unchanged"
         ) from error
+
+
+@contextlib.contextmanager
+def intercept_writes(interceptor: WriteInterceptor) -> Iterator[None]:
+    """While the block runs, every file that this process writes through this module (save_checkpoint's
+    weights, training state and config.json, update_metrics, write_file_atomic) is filled by
+    `interceptor(path, write)(temp_file)` instead of `write(temp_file)`; `path` is the file's final path.
+
+    A seam for fault injection: `python -m genimg bench faults` returns a writer that writes part of a
+    weights file and then raises OSError(ENOSPC), to check end to end that a full disk stops a run with a
+    clear message and leaves the previous checkpoint intact. The temp file, rename and cleanup stay the
+    real ones. One interceptor at a time; the previous one (normally none) is back after the block.
+    """
+    global _write_interceptor
+    previous, _write_interceptor = _write_interceptor, interceptor
+    try:
+        yield
+    finally:
+        _write_interceptor = previous
 
 
 # --------------------------------------------------------------------------------------------
@@ -673,6 +700,8 @@ def _write_atomic(target: Path, write: Callable[[BinaryIO], Any], *, fsync_folde
     The temp file is removed on any failure (including KeyboardInterrupt); OSError propagates.
     """
     temp = target.parent / f"{_TEMP_PREFIX}{secrets.token_hex(8)}-{_temp_suffix(target.name)}"
+    if _write_interceptor is not None:  # fault injection only (see intercept_writes)
+        write = _write_interceptor(target, write)
     with _temp_files_lock:
         _temp_files_in_flight.add(temp)
     try:

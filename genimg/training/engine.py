@@ -396,18 +396,43 @@ def _stop_requested(stop: StopSignal) -> bool:
     return bool(stop())
 
 
+# Called as hook(step, model) before each optimisation step; see before_each_step.
+StepHook = Callable[[int, nn.Module], None]
+_step_hooks: list[StepHook] = []
+
+
+@contextlib.contextmanager
+def before_each_step(hook: StepHook) -> Iterator[None]:
+    """While the block runs, every training run in this process calls `hook(step, model)` just before
+    optimisation step `step` (counted from 1), in the thread that trains, with the whole network.
+
+    A seam for fault injection: `python -m genimg bench faults` turns a run's weights to NaN through it
+    to check the divergence alarm end to end. Normal training registers nothing here.
+    """
+    _step_hooks.append(hook)
+    try:
+        yield
+    finally:
+        _step_hooks.remove(hook)
+
+
 def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | Path | None = None,
-          stop: StopSignal = None) -> Iterator[Event]:
+          stop: StopSignal = None, prepare_model: Callable[[nn.Module], None] | None = None) -> Iterator[Event]:
     """Train `config.model`, yielding Started, then Progress / Samples / EpochEnd / CheckpointSaved
     events, and last one of Finished, Stopped or Diverged.
 
     data: images to train on instead of loading `config.dataset` (the app passes uploads this way).
     resume: a checkpoint folder to continue from (same step count, optimiser and random state).
     stop: a threading.Event or a callable; when it turns true the run saves and yields Stopped.
+    prepare_model: called once with the network, built (or resumed) on its device, before the first
+    step. It may change the network in place but must keep its parameter objects, which the optimisers
+    hold: `bench train` tries channels_last memory format and torch.compile on the engine's own step this way.
     Closing the generator early (a closed browser tab) also saves a checkpoint when `config.out` is set.
     Setup problems raise ConfigError, DatasetError or CheckpointError before the first event.
     """
     run = _Run(config, data, resume)
+    if prepare_model is not None:
+        prepare_model(run.model)
     config = run.config
     started_at = time.perf_counter()
     yield Started(step=run.step, total_steps=config.steps, device=str(run.device),
@@ -441,6 +466,8 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
         while run.step < config.steps:
             epoch_before = run.stream.epoch
             images, labels = run.stream.next()
+            for hook in tuple(_step_hooks):  # none in normal training (see before_each_step)
+                hook(run.step + 1, run.model)
             losses = step_function(images, labels)
             run.update_ema()
             run.step += 1
