@@ -377,7 +377,7 @@ def command_train_judge(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
-        from genimg.bench.explore import main as bench_main
+        from genimg.bench.main import main as bench_main
 
         return bench_main(argv[1:])
     parser = build_parser()

@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m genimg bench explore` times the page's handlers the way a browser calls them.
+"""Explore latency: `python -m genimg bench explore` times the page's handlers the way a browser calls them.
 
 Handlers are called directly (no HTTP), after a warm-up, with one CPU thread as the app uses; p50 and
 p95 over many calls. `--with-training` repeats the run while a training process uses the CPU, as in a
@@ -7,6 +7,7 @@ class where the teacher trains a model while students explore.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -141,30 +142,10 @@ def run_explore(folder: Path, repeats: int, with_training: bool) -> str:
     return "\n".join(lines)
 
 
-# Suites with modules and options of their own: train, inference and all (explore + train + inference),
-# the load test and the fault scenarios.
-OTHER_SUITES = {"train": "bench_train", "inference": "bench_train", "all": "bench_train", "load": "loadtest",
-                "faults": "faults", "page-digits": "bench_page"}
-
-
-def run_digits(argv: list[str]) -> int:
-    """`bench digits`: seconds until a model trained from scratch makes recognisable samples (genimg/digits_clock.py)."""
-    from genimg.bench.digits import main as digits_main
-
-    return digits_main(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    if argv and argv[0] == "digits":  # takes train's recipe flags, so it parses its own arguments
-        return run_digits(argv[1:])
-    import argparse
-    import importlib
-
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] and arguments[0] in OTHER_SUITES:
-        return importlib.import_module(f".{OTHER_SUITES[arguments[0]]}", __package__).main(arguments)
-    parser = argparse.ArgumentParser(prog="python -m genimg bench", description="genimg benchmarks")
-    parser.add_argument("suite", choices=["explore", *OTHER_SUITES])
+def main(argv: list[str]) -> int:
+    """`python -m genimg bench explore [--models DIR] [--repeats N] [--with-training]`: the table on stdout."""
+    parser = argparse.ArgumentParser(prog="python -m genimg bench explore",
+                                     description="times the Explore handlers the way a browser calls them")
     parser.add_argument("--models", default=str(SHIPPED_DIR), help="folder of checkpoints (default: shipped)")
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--with-training", action="store_true", help="repeat while a training run uses the CPU")

@@ -6,7 +6,9 @@
    ENOSPC half-way); the command must stop with a message about the disk, the previous checkpoint intact.
 3. A run's weights turn to NaN; it must stop with the divergence alarm and keep the last good checkpoint.
 
-Each scenario returns a FaultOutcome; tests/bench/test_faults.py runs the same functions.
+Scenarios 2 and 3 run the command in a child process that injects the fault through the library's public
+seams (genimg.store.checkpoint.intercept_writes, genimg.training.engine.before_each_step). Each scenario
+returns a FaultOutcome; tests/bench/test_faults.py runs the same functions.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import io
 import math
 import os
 import random
@@ -26,9 +27,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import torch
+from torch import nn
 
 from genimg.config import PROJECT_ROOT
 
@@ -136,39 +138,34 @@ def kill_during_saves(workdir: Path, kills: int = 3, seed: int | None = None) ->
 
 # ------------------------------------------------------------------------------------- 2. full disk mid-save
 @contextlib.contextmanager
-def disk_full_from_step(step: int) -> Iterator[None]:
-    """Make every checkpoint save from `step` on fail half-way through its weights file with ENOSPC."""
-    from genimg.store import checkpoint as checkpoint_module
+def disk_full_from_save(save: int) -> Iterator[None]:
+    """Make the weights file of the `save`-th checkpoint save in this process (counted from 1), and of every
+    later one, fail half-way with ENOSPC, through genimg.store.checkpoint.intercept_writes."""
+    from genimg.store.checkpoint import FileWrite, intercept_writes
 
-    original = checkpoint_module._write_atomic
+    weights_files_begun = 0
 
-    def write_until_the_disk_is_full(target: Path, write: Any, *, fsync_folder: bool) -> None:
-        parts = target.name.split("-")
-        if target.name.startswith("weights-") and parts[1].split(".")[0].isdigit() and int(parts[1][:8]) >= step:
-            def half_then_full(file: BinaryIO) -> None:
-                file.write(b"\0" * 65536)  # some bytes land before the disk runs out, as in life
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def half_then_full(file: BinaryIO) -> None:
+        file.write(b"\0" * 65536)  # some bytes land before the disk runs out, as in life
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-            return original(target, half_then_full, fsync_folder=fsync_folder)
-        return original(target, write, fsync_folder=fsync_folder)
+    def until_the_disk_is_full(target: Path, write: FileWrite) -> FileWrite:
+        nonlocal weights_files_begun
+        if target.suffix != ".safetensors":  # one weights file per save; the disk fills during one
+            return write
+        weights_files_begun += 1
+        return half_then_full if weights_files_begun >= save else write
 
-    checkpoint_module._write_atomic = write_until_the_disk_is_full
-    try:
+    with intercept_writes(until_the_disk_is_full):
         yield
-    finally:
-        checkpoint_module._write_atomic = original
 
 
 def full_disk_during_save(workdir: Path) -> FaultOutcome:
-    """`python -m genimg train` (in this process) with checkpoints every 2 steps; the disk is full from step 4."""
-    from genimg.cli import main as cli_main
-
+    """`python -m genimg train` with checkpoints every 2 steps; the disk is full from its second save (step 4)."""
     name = "full disk during a checkpoint save"
     folder = workdir / "full-disk-run"
-    errors = io.StringIO()
-    with disk_full_from_step(4), contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
-        status = cli_main(["train", *TINY_RUN, "--steps", "10", "--checkpoint-every", "2", "--out", str(folder)])
-    message = errors.getvalue().strip()
+    status, message = train_with_fault("disk-full-from-save", 2, [*TINY_RUN, "--steps", "10",
+                                                                   "--checkpoint-every", "2", "--out", str(folder)])
     if status == 0:
         return FaultOutcome(name, False, "the run reported success although its checkpoint could not be written")
     if "No space left on device" not in message or "previous checkpoint" not in message:
@@ -188,41 +185,25 @@ def full_disk_during_save(workdir: Path) -> FaultOutcome:
 # ------------------------------------------------------------------------------------- 3. divergence
 @contextlib.contextmanager
 def weights_turn_to_nan_at(step: int) -> Iterator[None]:
-    """Before optimisation step `step` (1-based), fill the model's first weight with NaN."""
-    from genimg.training import engine
+    """Before optimisation step `step` (1-based) of any run in this process, fill the model's first weight with
+    NaN, through genimg.training.engine.before_each_step."""
+    from genimg.training.engine import before_each_step
 
-    original_gan, original_vae = engine._Run.gan_step, engine._Run.vae_step
-
-    def poison(run: Any) -> None:
-        if run.step + 1 == step:
+    def poison(current_step: int, model: nn.Module) -> None:
+        if current_step == step:
             with torch.no_grad():
-                next(run.model.parameters()).fill_(math.nan)
+                next(model.parameters()).fill_(math.nan)
 
-    def gan_step(run: Any, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        poison(run)
-        return original_gan(run, images, labels)
-
-    def vae_step(run: Any, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        poison(run)
-        return original_vae(run, images, labels)
-
-    engine._Run.gan_step, engine._Run.vae_step = gan_step, vae_step
-    try:
+    with before_each_step(poison):
         yield
-    finally:
-        engine._Run.gan_step, engine._Run.vae_step = original_gan, original_vae
 
 
 def diverging_run(workdir: Path) -> FaultOutcome:
-    """`python -m genimg train` (in this process) whose weights become NaN at step 7; checkpoints every 3 steps."""
-    from genimg.cli import main as cli_main
-
+    """`python -m genimg train` whose weights become NaN at step 7; checkpoints every 3 steps."""
     name = "a training run that diverges"
     folder = workdir / "diverging-run"
-    errors = io.StringIO()
-    with weights_turn_to_nan_at(7), contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
-        status = cli_main(["train", *TINY_RUN, "--steps", "30", "--checkpoint-every", "3", "--out", str(folder)])
-    message = errors.getvalue().strip()
+    status, message = train_with_fault("nan-weights-at-step", 7, [*TINY_RUN, "--steps", "30",
+                                                                  "--checkpoint-every", "3", "--out", str(folder)])
     if status != 3 or "diverged" not in message:
         return FaultOutcome(name, False, f"expected the divergence alarm (exit status 3), got {status}: {message!r}")
     try:
@@ -239,18 +220,55 @@ def diverging_run(workdir: Path) -> FaultOutcome:
                                     f"the step-6 checkpoint loads with finite weights")
 
 
+# ------------------------------------------------------------------------------------- the train command, with a fault
+# Faults that the child process below can inject, each given the save or step from which it strikes.
+FAULTS = {"disk-full-from-save": disk_full_from_save, "nan-weights-at-step": weights_turn_to_nan_at}
+
+
+def train_with_fault(fault: str, at: int, train_arguments: list[str], timeout: float = 180) -> tuple[int, str]:
+    """Run `python -m genimg train <train_arguments>` in a fresh interpreter with `fault` (a FAULTS name)
+    injected from `at` on; returns its exit status and what it printed to stderr.
+
+    The child is `python -m genimg.bench.faults <fault> <at> <train arguments>` (the end of this module),
+    which sets the fault up through the library's public seams and then runs the `python -m genimg`
+    program itself, so the command's own messages and exit statuses are what is checked.
+    """
+    if fault not in FAULTS:
+        raise ValueError(f"fault {fault!r} is not one of {sorted(FAULTS)}")
+    finished = subprocess.run([sys.executable, "-m", "genimg.bench.faults", fault, str(at), *train_arguments],
+                              cwd=REPO_ROOT, env=_environment(), capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    return finished.returncode, finished.stderr.strip()
+
+
+def run_train_with_fault(argv: list[str]) -> None:
+    """The child's side of `train_with_fault`: argv is [fault, at, train arguments…]; exits as the program does."""
+    import runpy
+
+    fault, at, *train_arguments = argv
+    with FAULTS[fault](int(at)):
+        sys.argv = ["genimg", "train", *train_arguments]
+        # The `python -m genimg` program as a user starts it (its __main__), not the command line's functions.
+        runpy.run_module("genimg", run_name="__main__", alter_sys=True)
+
+
 def run_all(workdir: Path, kills: int = 3) -> list[FaultOutcome]:
     return [kill_during_saves(workdir, kills), full_disk_during_save(workdir), diverging_run(workdir)]
 
 
 def main(argv: list[str]) -> int:
+    """`python -m genimg bench faults [--kills N]`: one line per scenario; exit status 1 if any failed."""
     parser = argparse.ArgumentParser(prog="python -m genimg bench faults",
                                      description="SIGKILL mid-save, a full disk mid-save, and a diverging run")
     parser.add_argument("--kills", type=int, default=3, help="SIGKILLs in the first scenario (default 3)")
-    args = parser.parse_args(argv[1:])
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="genimg-faults-") as workdir:
         outcomes = run_all(Path(workdir), args.kills)
     for outcome in outcomes:
         print(outcome.line(), flush=True)
     return 0 if all(outcome.passed for outcome in outcomes) else 1
+
+
+if __name__ == "__main__":
+    run_train_with_fault(sys.argv[1:])

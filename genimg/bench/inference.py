@@ -6,7 +6,9 @@ peak compares figures taken on the same machine under the same load.
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,13 +16,15 @@ from typing import Any
 
 import torch
 
-from genimg.bench.train import (
+from genimg.bench.measure import (
     BenchModel,
     Measurement,
     Plan,
     machine_line,
     measure,
+    report_main,
     synchronizer,
+    worker_main,
 )
 from genimg.config import ModelConfig
 
@@ -161,9 +165,10 @@ def run_inference_bench(plan: Plan, *, isolate: bool = True) -> str:
     on_gpu = plan.device.startswith("cuda")
     base = Measurement(mode="inference", device=plan.device, threads=plan.threads,
                        seconds=max(0.3, min(plan.seconds / 3, 1.5)), inference_models=tuple(plan.models.values()))
-    tuned = measure(base, isolate=isolate)
+    tuned = measure(base, run_inference_measurement, isolate=isolate)
     # In-process (tests) the allocator cannot change, and on a GPU it does not matter: measure once.
-    plain = tuned if on_gpu or not isolate else measure(replace(base, allocator=False), isolate=isolate)
+    plain = tuned if on_gpu or not isolate else measure(replace(base, allocator=False), run_inference_measurement,
+                                                        isolate=isolate)
     lines = [f"### Generator inference — {machine_line(plan.device, plan.threads)}", ""]
     for name, result in (("allocator settings", tuned), ("default malloc", plain)):
         if "error" in result:
@@ -200,3 +205,18 @@ def run_inference_bench(plan: Plan, *, isolate: bool = True) -> str:
                          f"{figures['bf16_images_per_second']:,.0f} | {achieved:,.0f} | "
                          f"{100 * achieved / fp32_peak:.1f}% |")
     return "\n".join(lines)
+
+
+def inference_sections(plan: Plan, args: argparse.Namespace, progress: Callable[[str], None]) -> list[str]:
+    progress("generator inference")
+    return [run_inference_bench(plan)]
+
+
+def main(argv: list[str]) -> int:
+    """`python -m genimg bench inference [options]`; the report goes to stdout and to --out."""
+    return report_main("inference", argv, inference_sections, description="genimg generator inference benchmark: "
+                       "batch-1 latency, batch-64 images/s, FLOPs per image and the distance from peak")
+
+
+if __name__ == "__main__":  # a measurement's fresh interpreter (genimg.bench.measure.measure)
+    sys.exit(worker_main(run_inference_measurement, sys.argv[1:]))

@@ -135,7 +135,7 @@ def format_percentiles(samples: list[float]) -> str:
 
 def start_training(seconds: float, data_root: str | None, folder: Path) -> tuple[subprocess.Popen, str]:
     """One `python -m genimg train` run (MNIST when present, else the built-in shapes), saving every 100 steps."""
-    from genimg.bench.train import mnist_available
+    from genimg.bench.measure import mnist_available
 
     dataset = "mnist" if mnist_available(data_root) else "shapes"
     command = [sys.executable, "-m", "genimg", "train", "--model", "dcgan", "--dataset", dataset, "--image-size", "28",
@@ -238,7 +238,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--models", default=str(SHIPPED_DIR), help="folder of checkpoints (default: shipped)")
     parser.add_argument("--data-root", default=None, help="where MNIST lives for the training run")
     parser.add_argument("--flat-mb", type=float, default=5.0, help="growth after warm-up still called flat (MB)")
-    args = parser.parse_args(argv[1:])
+    args = parser.parse_args(argv)
     report = run_load(args.users, args.seconds, with_training=args.with_training, min_requests=args.min_requests,
                       folder=Path(args.models), data_root=args.data_root)
     print("\n".join(report.lines(args.flat_mb)))

@@ -1,4 +1,4 @@
-"""The training and inference benchmarks: smoke runs on tiny models, and the baseline against the engine on real MNIST."""
+"""The training benchmark: smoke runs on tiny models, levers through the engine's prepare_model, and the baseline against the engine on real MNIST."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from genimg.bench.inference import run_inference_bench
-from genimg.bench.train import (
-    Measurement,
-    Plan,
-    bench_models,
-    measure,
-    run_train_bench,
-    tiny_bench_models,
-)
+from genimg.bench.measure import Measurement, Plan, bench_models, measure, tiny_bench_models
+from genimg.bench.train import apply_levers, run_train_bench, run_train_measurement
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,31 +34,41 @@ def test_train_bench_tables_on_tiny_models():
     for row in models:
         baseline, genimg = (float(cell.replace(",", "")) for cell in row[1:3])
         assert baseline > 0 and genimg > 0 and row[3].endswith("×")
-    levers = [row[0] for row in rows if row[0] not in {"model (batch)", "lever"} and not row[0].startswith("tiny")]
-    assert levers[:2] == ["glibc's default malloc (no allocator settings)", "batch 32 instead of 16"]
-    assert "channels_last memory format" in levers
+    levers = [row for row in rows if row[0] not in {"model (batch)", "lever"} and not row[0].startswith("tiny")]
+    assert [row[0] for row in levers] == ["glibc's default malloc (no allocator settings)", "batch 32 instead of 16",
+                                          "channels_last memory format"]
+    for row in levers:  # every lever is measured through the engine and compared with its default
+        assert float(row[1].replace(",", "")) > 0 and row[2].endswith("× of genimg default"), row
 
 
-def test_inference_bench_reports_flops_and_peak():
-    report = run_inference_bench(tiny_plan(), isolate=False)
-    assert "Measured peak in this run" in report, report
-    rows = {row[0]: row for row in table_rows(report)}
-    dcgan = rows["tiny DCGAN 28×28"]
-    assert float(dcgan[2]) > 0  # MFLOP per image, counted by FlopCounterMode
-    assert float(dcgan[3]) > 0  # batch-1 latency in ms
-    assert dcgan[-1].endswith("%")
+def test_channels_last_reaches_the_engines_network():
+    levers = apply_levers(Measurement(mode="engine", channels_last=True))
+    assert levers is not None
+    network = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3))
+    weight = network[0].weight
+    levers(network)
+    assert network[0].weight is weight  # the optimiser's parameter, converted in place
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert apply_levers(Measurement(mode="engine")) is None
 
 
 def test_a_failing_worker_is_reported_not_raised():
     broken = Measurement(mode="engine", model=tiny_bench_models()["tiny-dcgan"], batch_size=100_000, synthetic=True)
-    assert "batch_size" in measure(broken, isolate=False)["error"]
+    assert "batch_size" in measure(broken, run_train_measurement, isolate=False)["error"]
+
+
+def test_a_measurement_in_a_fresh_interpreter_comes_back():
+    quick = Measurement(mode="engine", model=tiny_bench_models()["tiny-dcgan"], seconds=0.2, warmup_steps=2,
+                        threads=1, synthetic=True)
+    result = measure(quick, run_train_measurement, timeout=120)
+    assert result.get("images_per_second", 0) > 0, result
 
 
 def test_baseline_and_engine_on_real_mnist(shared_data_root):
     model = bench_models()["mnist-dcgan"]
     for mode in ("baseline", "engine"):
         result = measure(Measurement(mode=mode, model=model, seconds=0.3, warmup_steps=2, threads=2,
-                                     data_root=str(shared_data_root)), isolate=False)
+                                     data_root=str(shared_data_root)), run_train_measurement, isolate=False)
         assert result.get("images_per_second", 0) > 0, (mode, result)
 
 
