@@ -3,7 +3,6 @@
 import json
 import math
 import re
-import threading
 from pathlib import Path
 
 import gradio as gr
@@ -12,9 +11,8 @@ import pytest
 import torch
 
 from genimg.config import ModelConfig
-from genimg.explore import directions as directions_module
 from genimg.explore.catalog import Renderer, discover
-from genimg.explore.directions import DirectionCache, first_layer_activations, principal_directions
+from genimg.explore.directions import DirectionCache
 from genimg.models import build_model
 from genimg.models.latent import seeded_latents
 from genimg.store.checkpoint import save_checkpoint
@@ -71,57 +69,6 @@ def render(handlers, model, seed=0, label=None, direction=0, strength=0.0, trunc
 
 
 # ---------------------------------------------------------------------------------------------- directions
-@pytest.mark.parametrize("name", ["gan", "cgan", "vae", "vae2d", "cvae", "wide-gan"])
-def test_directions_are_unit_sorted_and_deterministic(context, name):
-    model, config = context.renderer.model(path(context, name))
-    first = principal_directions(model, samples=1024)
-    again = principal_directions(model, samples=1024)
-    assert first.vectors.shape == (min(10, config.latent_dim), config.latent_dim)
-    assert torch.allclose(first.vectors.norm(dim=1), torch.ones(len(first)), atol=1e-5)
-    assert torch.equal(first.vectors, again.vectors)
-    assert torch.equal(first.explained_variance, again.explained_variance)
-    shares = first.explained_variance
-    assert bool((shares > 0).all()) and bool((shares <= 1).all()) and float(shares.sum()) <= 1 + 1e-5
-    assert bool((shares[:-1] >= shares[1:]).all())
-    other_seed = principal_directions(model, samples=1024, seed=1)
-    assert not torch.equal(first.vectors, other_seed.vectors)
-
-
-def test_fast_first_layer_matches_the_network(context, monkeypatch):
-    """The folded projection + batch norm used for PCA gives the same activations as running the layers."""
-    for name in ("cgan", "cvae"):
-        model, config = context.renderer.model(path(context, name))
-        z = seeded_latents(5, 6, config.latent_dim)
-        labels = torch.arange(6) % config.num_classes
-        with torch.no_grad():
-            fast = first_layer_activations(model, z, labels)
-            monkeypatch.setattr(directions_module, "_foldable", lambda norm: False)
-            slow = first_layer_activations(model, z, labels)
-            monkeypatch.undo()
-        assert fast.shape == slow.shape and torch.allclose(fast, slow, atol=1e-5)
-
-
-def test_direction_cache_computes_once_across_threads(context, monkeypatch):
-    model, _ = context.renderer.model(path(context, "gan"))
-    calls = []
-    real = directions_module.principal_directions
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(directions_module, "principal_directions", counting)
-    cache = DirectionCache(samples=1024)
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get(model))) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(calls) == 1 and all(result is results[0] for result in results)
-    assert cache.peek(model) is results[0]
-
-
 def test_moving_along_a_direction_changes_the_image(handlers, context):
     for name in ("gan", "vae"):
         model = path(context, name)

@@ -1,0 +1,176 @@
+"""genimg.explore.directions: GANSpace principal directions of a generator's first layer, and their cache.
+
+(The Latent space tab's use of them — the direction picker, moving an image along one — is tested in
+tests/ui/test_latent_tab.py.)
+"""
+
+import gc
+import threading
+import weakref
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from genimg.config import ModelConfig
+from genimg.explore import directions as directions_module
+from genimg.explore.directions import (
+    DirectionCache,
+    first_layer_activations,
+    principal_directions,
+)
+from genimg.models import build_model
+from genimg.models.latent import seeded_latents
+from genimg.models.loading import load_model
+from genimg.store.checkpoint import save_checkpoint
+
+STRONG_DIMENSION = 5  # the latent dimension made to dominate in `with_a_strong_dimension`
+
+
+@pytest.fixture(scope="module")
+def wide_model(tmp_path_factory) -> Path:
+    """An untrained 28×28 DCGAN with a 100-dimensional z (more dimensions than directions)."""
+    torch.manual_seed(0)
+    config = ModelConfig(kind="dcgan", latent_dim=100, width=8)
+    model = build_model(config).eval()
+    folder = tmp_path_factory.mktemp("wide") / "wide-gan"
+    save_checkpoint(folder, model_config=config.to_dict(), weights=model.state_dict(), step=0, dataset="mnist")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(tiny_models, wide_model) -> dict[str, torch.nn.Module]:
+    """The tiny trained checkpoints (gan, cgan, vae, vae2d, cvae) and the wide GAN, loaded in eval mode."""
+    folders = {**tiny_models, "wide-gan": wide_model}
+    return {name: load_model(folder)[0] for name, folder in folders.items()}
+
+
+def first_layer(model: torch.nn.Module) -> torch.Tensor:
+    """The weight that maps z (and the one-hot class) into the first block, with one row or column per input."""
+    return model.generator.net[0].weight if hasattr(model, "generator") else model.decoder_input.weight
+
+
+def with_a_strong_dimension(kind: str, num_classes: int = 0, class_strength: float = 1.0) -> torch.nn.Module:
+    """An untrained 12-D model whose first layer reacts ten times more to z[STRONG_DIMENSION] than to the rest
+    (and `class_strength` times more to the class input)."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind=kind, latent_dim=12, width=8, num_classes=num_classes)).eval()
+    weight = first_layer(model)
+    with torch.no_grad():
+        if hasattr(model, "generator"):  # ConvTranspose2d weight: (inputs, out, k, k)
+            weight[STRONG_DIMENSION] *= 10
+            weight[12:] *= class_strength
+        else:  # Linear weight: (out, inputs)
+            weight[:, STRONG_DIMENSION] *= 10
+            weight[:, 12:] *= class_strength
+    return model
+
+
+# ---------------------------------------------------------------------------------------------- directions
+@pytest.mark.parametrize("name", ["gan", "cgan", "vae", "vae2d", "cvae", "wide-gan"])
+def test_directions_are_unit_sorted_and_deterministic(models, name):
+    model = models[name]
+    first = principal_directions(model, samples=1024)
+    again = principal_directions(model, samples=1024)
+    assert first.vectors.shape == (min(10, model.latent_dim), model.latent_dim)
+    assert torch.allclose(first.vectors.norm(dim=1), torch.ones(len(first)), atol=1e-5)
+    assert torch.equal(first.vectors, again.vectors)
+    assert torch.equal(first.explained_variance, again.explained_variance)
+    shares = first.explained_variance
+    assert bool((shares > 0).all()) and bool((shares <= 1).all()) and float(shares.sum()) <= 1 + 1e-5
+    assert bool((shares[:-1] >= shares[1:]).all())
+    other_seed = principal_directions(model, samples=1024, seed=1)
+    assert not torch.equal(first.vectors, other_seed.vectors)
+
+
+def test_fast_first_layer_matches_the_network(models):
+    """The activations used for PCA (eval-mode projection and batch norm folded into one matrix product) are
+    what running the network's own first layers gives."""
+    for name in ("cgan", "cvae"):
+        model = models[name]
+        z = seeded_latents(5, 6, model.latent_dim)
+        labels = torch.arange(6) % model.num_classes
+        inputs = torch.cat([z, F.one_hot(labels, model.num_classes).float()], dim=1)  # (B, D + K)
+        with torch.no_grad():
+            fast = first_layer_activations(model, z, labels)
+            if name == "cgan":  # transposed conv → batch norm → ReLU
+                slow = model.generator.net[:3](inputs[:, :, None, None]).flatten(1)
+            else:  # linear → batch norm → ReLU
+                slow = model.decoder[:2](model.decoder_input(inputs).view(-1, *model.decoder_shape)).flatten(1)
+        assert fast.shape == slow.shape and torch.allclose(fast, slow, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "vae"])
+def test_the_first_direction_is_the_dimension_the_network_reacts_to_most(kind):
+    directions = principal_directions(with_a_strong_dimension(kind), samples=1024)
+    assert float(directions.vectors[0, STRONG_DIMENSION]) > 0.95  # ≈ +e₅ (the sign: largest entry positive)
+    assert float(directions.explained_variance[0]) > 2 * float(directions.explained_variance[1])
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "vae"])
+def test_conditional_directions_describe_variation_within_a_class(kind):
+    """z cannot change the class, so the class input's effect, however strong, is not a direction."""
+    model = with_a_strong_dimension(kind, num_classes=10, class_strength=50.0)
+    directions = principal_directions(model, samples=1024)
+    assert float(directions.vectors[0, STRONG_DIMENSION]) > 0.95
+    assert directions.samples % 10 == 0  # the same number of samples from every class
+
+
+def test_direction_count_and_samples_are_bounded(models):
+    vae2d = principal_directions(models["vae2d"], count=10, samples=1024)
+    assert len(vae2d) == 2  # a 2-D z has two independent directions at most
+    few = principal_directions(models["gan"], count=3, samples=10)
+    assert len(few) == 3 and few.samples == directions_module.MIN_SAMPLES
+    assert few.features == first_layer_activations(models["gan"], torch.zeros(1, models["gan"].latent_dim)).shape[1]
+    with pytest.raises(ValueError, match="count = 0"):
+        principal_directions(models["gan"], count=0)
+
+
+@pytest.mark.xfail(strict=True, raises=IndexError, reason="_orthonormal drops every column of an all-zero block and "
+                   "the next power iteration indexes an empty eigenvalue list, before the 'do not vary' check")
+def test_a_layer_that_ignores_z_has_no_directions():
+    model = with_a_strong_dimension("dcgan")
+    with torch.no_grad():
+        first_layer(model).zero_()  # every z gives the same activations
+    with pytest.raises(ValueError, match="do not vary with z"):
+        principal_directions(model, samples=512)
+
+
+# ---------------------------------------------------------------------------------------------- cache
+def test_direction_cache_computes_once_across_threads(models, monkeypatch):
+    model = models["gan"]
+    calls = []
+    real = directions_module.principal_directions
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(directions_module, "principal_directions", counting)
+    cache = DirectionCache(samples=1024)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get(model))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and all(result is results[0] for result in results)
+    assert cache.peek(model) is results[0]
+
+
+def test_direction_cache_keeps_models_apart_and_forgets_dropped_ones(models):
+    cache = DirectionCache(count=4, samples=512, seed=3)
+    gan, vae = models["gan"], models["vae"]
+    assert cache.peek(gan) is None  # peeking never computes
+    found = cache.get(gan)
+    assert cache.peek(vae) is None and cache.get(vae) is not found
+    assert len(found) == 4 and found.seed == 3 and torch.equal(found.vectors,
+                                                                 principal_directions(gan, count=4, samples=512,
+                                                                                      seed=3).vectors)
+    dropped = with_a_strong_dimension("dcgan")
+    cache.get(dropped)
+    still_there = weakref.ref(dropped)
+    del dropped
+    gc.collect()
+    assert still_there() is None  # the cache does not keep a model alive that the renderer let go
