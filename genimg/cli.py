@@ -3,51 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from genimg.config import GAN_LOSSES, LIKELIHOODS, MODEL_KINDS, SHIPPED_DIR, ConfigError, ModelConfig, TrainConfig
-
-# Native size and channels of each named dataset; an image folder defaults to 64×64 colour.
-DATASET_SHAPES = {"mnist": (28, 1), "fashion-mnist": (28, 1), "cifar10": (32, 3), "shapes": (32, 3)}
-FOLDER_SHAPE = (64, 3)
-MODEL_DEFAULTS = {  # latent_dim, width
-    "dcgan": (100, 64), "seed-gan": (100, 64), "vae": (16, 32), "seed-vae": (16, 32),
-}
+from genimg.config import SHIPPED_DIR, ConfigError, TrainConfig
+from genimg.models import registry
+from genimg.recipes import add_recipe_options, non_negative_int, positive_int, train_config_from_options
 
 
 class UsageError(Exception):
     """A command-line value that parses but makes no sense; printed as `genimg: error: ...`."""
-
-
-def _whole_number(minimum: int):
-    """An argparse type for whole numbers of at least `minimum`, with a message that says so."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            kind = "a positive whole number" if minimum == 1 else f"a whole number of at least {minimum}"
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {value}")
-        return value
-    return parse
-
-
-_positive_int = _whole_number(1)
-_non_negative_int = _whole_number(0)
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,53 +22,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model and write checkpoints",
                                 description="Train a GAN or VAE; prints step, losses and images/s.")
-    train.add_argument("--model", choices=MODEL_KINDS, default="dcgan", help="network family (default dcgan)")
-    train.add_argument("--dataset", default="mnist",
-                       help="mnist, fashion-mnist, cifar10, shapes (built in, no download) or folder:PATH")
-    train.add_argument("--data-root", default=None, help="where datasets live (default $GENIMG_DATA, else ./data)")
-    train.add_argument("--data-limit", type=_positive_int, default=None, help="use only the first N images")
-    train.add_argument("--steps", type=_positive_int, default=2000, help="total optimisation steps")
-    train.add_argument("--batch-size", type=_positive_int, default=64)
-    train.add_argument("--conditional", action="store_true", help="condition on the dataset's classes")
-    train.add_argument("--latent-dim", type=_positive_int, default=None, help="size of z (default 100 GAN, 16 VAE)")
-    train.add_argument("--image-size", type=int, choices=(28, 32, 64), default=None,
-                       help="default: the dataset's own size")
-    train.add_argument("--channels", type=int, choices=(1, 3), default=None, help="default: the dataset's own")
-    train.add_argument("--width", type=_positive_int, default=None, help="base feature count (default 64 GAN, 32 VAE)")
-    train.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
-                       help="VAE decoder: bernoulli (grey, MNIST-like; default) or gaussian (colour)")
-    train.add_argument("--spectral-norm", action="store_true", help="spectral norm in the discriminator")
-    train.add_argument("--depth", type=_non_negative_int, default=0,
-                       help="VAE: extra 3×3 conv layers per resolution (default 0)")
-    train.add_argument("--gan-loss", choices=GAN_LOSSES, default="nonsaturating")
-    train.add_argument("--lr", type=_finite_float, default=None, help="generator / VAE learning rate (default 2e-4 GAN, 1e-3 VAE)")
-    train.add_argument("--lr-d", type=_finite_float, default=None, help="discriminator learning rate (default: --lr)")
-    train.add_argument("--adam-beta1", type=_finite_float, default=None, help="Adam β1 (default 0.5 GAN, 0.9 VAE)")
-    train.add_argument("--beta", type=_finite_float, default=1.0, help="weight of the VAE's KL term")
-    train.add_argument("--kl-warmup", type=_non_negative_int, default=0, help="steps to ramp β from 0")
-    train.add_argument("--ema", type=_finite_float, default=0.0, help="EMA decay of sampling weights, e.g. 0.999")
-    train.add_argument("--seed", type=_non_negative_int, default=0)
-    train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
-    train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                       help="auto = bf16 autocast on CUDA, fp32 elsewhere")
-    train.add_argument("--log-every", type=_positive_int, default=10)
-    train.add_argument("--sample-every", type=_positive_int, default=200)
-    train.add_argument("--checkpoint-every", type=_positive_int, default=1000)
-    train.add_argument("--max-seconds", type=_finite_float, default=None, help="stop (and save) after this long")
-    train.add_argument("--out", default=None, help="checkpoint folder to write (required unless --resume)")
+    add_recipe_options(train)
     train.add_argument("--resume", default=None, help="checkpoint folder to continue; --steps is the new total")
     train.add_argument("--quiet", action="store_true", help="no progress bar; one line per checkpoint")
-    train.add_argument("--threads", type=_positive_int, default=None,
+    train.add_argument("--threads", type=positive_int, default=None,
                        help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
 
     sample = commands.add_parser("sample", help="write a grid of samples from a checkpoint",
                                  description="Write a PNG grid of samples from a trained checkpoint.")
     sample.add_argument("--checkpoint", required=True, help="checkpoint folder")
-    sample.add_argument("--seed", type=_non_negative_int, default=0)
-    sample.add_argument("--n", type=_positive_int, default=64, help="number of samples (at most 1024)")
-    sample.add_argument("--label", type=_non_negative_int, default=None,
+    sample.add_argument("--seed", type=non_negative_int, default=0)
+    sample.add_argument("--n", type=positive_int, default=64, help="number of samples (at most 1024)")
+    sample.add_argument("--label", type=non_negative_int, default=None,
                         help="class for a conditional model (default: one class per column)")
-    sample.add_argument("--scale", type=_positive_int, default=2, help="nearest-neighbour upscaling (default 2)")
+    sample.add_argument("--scale", type=positive_int, default=2, help="nearest-neighbour upscaling (default 2)")
     sample.add_argument("--device", default="auto")
     sample.add_argument("--out", required=True, help="PNG file to write")
 
@@ -114,14 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--judge", default=None,
                           help="judge classifier folder (default: checkpoints/<dataset>-judge when present)")
     evaluate.add_argument("--data-root", default=None)
-    evaluate.add_argument("--samples", type=_positive_int, default=10_000, help="generated samples (default 10000)")
-    evaluate.add_argument("--seed", type=_non_negative_int, default=0)
-    evaluate.add_argument("--iw-samples", type=_non_negative_int, default=128,
+    evaluate.add_argument("--samples", type=positive_int, default=10_000, help="generated samples (default 10000)")
+    evaluate.add_argument("--seed", type=non_negative_int, default=0)
+    evaluate.add_argument("--iw-samples", type=non_negative_int, default=128,
                           help="importance samples per test image for the IWAE bound (0 skips it)")
-    evaluate.add_argument("--iw-images", type=_positive_int, default=2_000,
+    evaluate.add_argument("--iw-images", type=positive_int, default=2_000,
                           help="first N test images for the IWAE bound (default 2000: minutes on a CPU)")
     evaluate.add_argument("--no-card", action="store_true", help="print only; leave the folder unchanged")
-    evaluate.add_argument("--threads", type=_positive_int, default=None)
+    evaluate.add_argument("--threads", type=positive_int, default=None)
 
     export = commands.add_parser("export", help="copy a checkpoint without its optimiser state (for shipping)")
     export.add_argument("--checkpoint", required=True)
@@ -130,47 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     judge = commands.add_parser("train-judge", help="train the classifier that judges generators of a dataset")
     judge.add_argument("--dataset", default="mnist")
     judge.add_argument("--data-root", default=None)
-    judge.add_argument("--epochs", type=_positive_int, default=3)
-    judge.add_argument("--seed", type=_non_negative_int, default=0)
+    judge.add_argument("--epochs", type=positive_int, default=3)
+    judge.add_argument("--seed", type=non_negative_int, default=0)
     judge.add_argument("--out", required=True)
-    judge.add_argument("--threads", type=_positive_int, default=None)
+    judge.add_argument("--threads", type=positive_int, default=None)
     return parser
-
-
-def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, object]:
-    from genimg.data.datasets import load_dataset
-
-    kind = args.model
-    is_gan = "gan" in kind
-    default_size, default_channels = DATASET_SHAPES.get(args.dataset, FOLDER_SHAPE)
-    image_size = args.image_size or default_size
-    if kind == "seed-gan" and image_size % 8:
-        image_size = 32  # the seed GAN's three ×2 steps need a multiple of 8: 28×28 data is resized to 32×32
-    channels = args.channels or default_channels
-    data = load_dataset(args.dataset, root=args.data_root, split="train", image_size=image_size, channels=channels,
-                        limit=args.data_limit, seed=args.seed)
-    num_classes = 0
-    if args.conditional:
-        if data.labels is None:
-            raise UsageError(f"--conditional: the dataset {args.dataset!r} has no class labels")
-        num_classes = data.num_classes
-    latent_default, width_default = MODEL_DEFAULTS[kind]
-    model = ModelConfig(kind=kind, image_size=image_size, channels=channels,
-                        latent_dim=args.latent_dim or latent_default, num_classes=num_classes,
-                        width=args.width or width_default,
-                        likelihood=args.likelihood or ("gaussian" if channels == 3 and not is_gan else "bernoulli"),
-                        spectral_norm=args.spectral_norm, depth=args.depth)
-    learning_rate = args.lr if args.lr is not None else (2e-4 if is_gan else 1e-3)
-    beta1 = args.adam_beta1 if args.adam_beta1 is not None else (0.5 if is_gan else 0.9)
-    config = TrainConfig(
-        model=model, dataset=args.dataset, data_root=args.data_root, data_limit=args.data_limit, steps=args.steps,
-        batch_size=args.batch_size, lr_generator=learning_rate,
-        lr_discriminator=args.lr_d if args.lr_d is not None else learning_rate, adam_beta1=beta1,
-        gan_loss=args.gan_loss, beta=args.beta, kl_warmup_steps=args.kl_warmup, ema_decay=args.ema,
-        seed=args.seed, device=args.device, precision=args.precision, log_every=args.log_every,
-        sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, max_seconds=args.max_seconds,
-        out=args.out)
-    return config, data
 
 
 def _format_losses(losses: dict[str, float]) -> str:
@@ -189,13 +86,14 @@ def command_train(args: argparse.Namespace) -> int:
         # A resumed run keeps its own settings; the command line may change steps, out and device.
         saved = load_checkpoint(args.resume)
         training = dict(saved.config.get("training") or {})
-        training.update(steps=args.steps, out=args.out or args.resume, device=args.device)
+        kind = registry.get((training.get("model") or {}).get("kind", "dcgan"))
+        training.update(steps=args.steps or kind.recipe.steps, out=args.out or args.resume, device=args.device)
         if args.max_seconds is not None:
             training["max_seconds"] = args.max_seconds
         config = TrainConfig.from_dict(training)
         data = None
     else:
-        config, data = _train_config(args)
+        config, data = train_config_from_options(args)
         if Path(config.out).exists() and any(Path(config.out).iterdir()):
             raise UsageError(f"--out {config.out}: the folder exists and is not empty; choose a new folder "
                              "or continue it with --resume")
@@ -308,11 +206,11 @@ def command_eval(args: argparse.Namespace) -> int:
         if (judge.channels, judge.image_size) != (model_config.channels, model_config.image_size):
             raise UsageError(f"--judge {judge_path}: it judges {judge.channels}×{judge.image_size}² images, the "
                              f"model makes {model_config.channels}×{model_config.image_size}²")
-    elif model_config.is_gan:
+    elif not registry.get(model_config.kind).capabilities.encoder:  # nothing to measure without a judge
         raise UsageError(f"no judge classifier for {dataset!r} at {judge_path}; train one with "
                          f"`python -m genimg train-judge --dataset {dataset} --out {judge_path}`")
     result = evaluate(model, dataset, judge, data_root=args.data_root, sample_count=args.samples, seed=args.seed,
-                      iwae_samples=args.iw_samples if model_config.is_vae else 0, iwae_images=args.iw_images,
+                      iwae_samples=args.iw_samples if registry.get(model_config.kind).capabilities.encoder else 0, iwae_images=args.iw_images,
                       image_size=model_config.image_size, channels=model_config.channels)
     table = result.table()
     print(f"genimg eval: {args.checkpoint} (step {config.get('step')}, {dataset}, seed {args.seed}, "

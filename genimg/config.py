@@ -10,10 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODEL_KINDS = ("dcgan", "vae", "seed-gan", "seed-vae")
-GAN_KINDS = ("dcgan", "seed-gan")
-VAE_KINDS = ("vae", "seed-vae")
-IMAGE_SIZES = {"dcgan": (28, 32, 64), "vae": (28, 32, 64), "seed-gan": (32, 64), "seed-vae": (28, 32, 64)}
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAN_LOSSES = ("nonsaturating", "hinge")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding app.py and genimg/
@@ -23,6 +19,7 @@ DEVICES_HINT = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 # Hard limits that keep a typo from turning into a week-long run or an out-of-memory crash.
 MAX_LATENT_DIM = 1024
 MAX_WIDTH = 512
+MAX_IMAGE_SIZE = 1024
 MAX_CLASSES = 1000
 MAX_STEPS = 10_000_000
 MAX_BATCH_SIZE = 65_536
@@ -49,18 +46,20 @@ def _is_number(value: Any) -> bool:
 class ModelConfig:
     """Everything needed to rebuild a network; stored in every checkpoint's config.json.
 
-    kind: "dcgan" (DCGAN generator + discriminator), "vae" (convolutional VAE), or the seed
-        article's two presets "seed-gan" and "seed-vae" (its Keras layer plans, corrected).
-    image_size: side of the square images (28, 32 or 64; the seed GAN needs a multiple of 8).
+    kind: a registered model kind ("dcgan", "vae", "seed-gan", "seed-vae", ...; see genimg.models.registry,
+        which also checks the settings each kind reads and the image sizes it can draw).
+    image_size: side of the square images (28, 32 or 64 for the built-in kinds).
     channels: 1 (grey) or 3 (colour).
     latent_dim: size of z.
     num_classes: 0 for an unconditional model, else the number of classes it is conditioned on.
     width: base feature count; layers use width, 2·width, 4·width, ...
-    likelihood: VAE decoder distribution, "bernoulli" (pixels in [0, 1], MNIST-like) or
+    likelihood: decoder distribution of kinds with an encoder, "bernoulli" (pixels in [0, 1], MNIST-like) or
         "gaussian" (a learned global standard deviation; suits colour photos).
-    spectral_norm: spectral normalisation in the discriminator instead of batch norm.
-    depth: VAE only: extra 3×3 convolution layers at each resolution of encoder and decoder (0 = the
-        plain DCGAN-shaped VAE); more depth, a sharper decoder and a better ELBO, at more compute.
+    spectral_norm: spectral normalisation in a discriminator instead of batch norm.
+    depth: extra 3×3 convolution layers at each resolution of a convolutional VAE's encoder and decoder
+        (0 = the plain DCGAN-shaped VAE); more depth, a sharper decoder and a better ELBO, at more compute.
+
+    Only settings that hold for every kind are checked here; `genimg.models.registry.check` adds each kind's own.
     """
 
     kind: str = "dcgan"
@@ -74,10 +73,10 @@ class ModelConfig:
     depth: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.kind in MODEL_KINDS, "model kind", self.kind, f"one of {', '.join(MODEL_KINDS)}")
-        sizes = IMAGE_SIZES[self.kind]
-        _check(_is_int(self.image_size) and self.image_size in sizes, "image_size", self.image_size,
-               f"one of {sizes} for {self.kind}")
+        _check(isinstance(self.kind, str) and 0 < len(self.kind) <= 64, "model kind", self.kind,
+               "the name of a registered model kind, such as 'dcgan' or 'vae'")
+        _check(_is_int(self.image_size) and 8 <= self.image_size <= MAX_IMAGE_SIZE, "image_size", self.image_size,
+               f"an integer from 8 to {MAX_IMAGE_SIZE}")
         _check(self.channels in (1, 3) and _is_int(self.channels), "channels", self.channels, "1 or 3")
         _check(_is_int(self.latent_dim) and 1 <= self.latent_dim <= MAX_LATENT_DIM, "latent_dim",
                self.latent_dim, f"an integer from 1 to {MAX_LATENT_DIM}")
@@ -88,15 +87,6 @@ class ModelConfig:
         _check(self.likelihood in LIKELIHOODS, "likelihood", self.likelihood, f"one of {LIKELIHOODS}")
         _check(isinstance(self.spectral_norm, bool), "spectral_norm", self.spectral_norm, "true or false")
         _check(_is_int(self.depth) and 0 <= self.depth <= 4, "depth", self.depth, "an integer from 0 to 4")
-        _check(self.depth == 0 or self.kind == "vae", "depth", self.depth, "0 for every kind but vae")
-
-    @property
-    def is_gan(self) -> bool:
-        return self.kind in GAN_KINDS
-
-    @property
-    def is_vae(self) -> bool:
-        return self.kind in VAE_KINDS
 
     @property
     def conditional(self) -> bool:
@@ -196,6 +186,35 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A model kind's default training settings, written once where the kind registers
+    (genimg.models.registry); `python -m genimg train` uses them for every flag not given, and the Train tab's
+    presets (genimg.recipes) start from them.
+
+    learning_rate: the generator's, or the single optimiser's for a kind without a discriminator;
+    discriminator_learning_rate: None = the same as learning_rate.
+    """
+
+    latent_dim: int
+    width: int
+    learning_rate: float
+    adam_beta1: float
+    discriminator_learning_rate: float | None = None
+    steps: int = 2000
+    batch_size: int = 64
+    ema_decay: float = 0.0
+    gan_loss: str = "nonsaturating"
+    beta: float = 1.0
+
+    def replace(self, **changes: Any) -> Recipe:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def lr_discriminator(self) -> float:
+        return self.learning_rate if self.discriminator_learning_rate is None else self.discriminator_learning_rate
 
 
 def _from_dict(cls: type, values: dict[str, Any], what: str) -> Any:

@@ -13,7 +13,7 @@ from torch import nn
 from genimg.config import ConfigError, TrainConfig
 from genimg.data.datasets import ImageData
 from genimg.eval.judge import Judge, load_judge, predict
-from genimg.models import GAN, build_model
+from genimg.models import build_model
 from genimg.models.latent import class_labels, seeded_latents
 from genimg.training.engine import Diverged, Progress, Started, train
 
@@ -92,7 +92,7 @@ def judge_snapshots(config: TrainConfig, snapshots: list[Snapshot], judge: Judge
     if (judge.channels, judge.image_size) != (config.model.channels, config.model.image_size):
         raise ConfigError(f"the judge reads {judge.channels}×{judge.image_size}² images; the model makes "
                           f"{config.model.channels}×{config.model.image_size}²")
-    network = model.generator if isinstance(model, GAN) else model
+    network = model.sampling_network()
     latents = seeded_latents(sample_seed, sample_count, config.model.latent_dim)
     labels = class_labels(sample_count, config.model.num_classes)
     points = []
@@ -165,7 +165,7 @@ def main(argv: list[str]) -> int:
     import os
     import sys
 
-    from genimg import cli
+    from genimg.recipes import add_recipe_options, train_config_from_options
     from genimg.config import MAX_STEPS, SHIPPED_DIR, reexec_with_allocator_settings
     from genimg.data.datasets import DatasetError
     from genimg.store.checkpoint import CheckpointError
@@ -188,15 +188,17 @@ def main(argv: list[str]) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     # The budget, not a step count, ends the run unless --steps is given.
-    train_args = cli.build_parser().parse_args(["train", "--steps", str(MAX_STEPS), *recipe])
+    recipe_parser = argparse.ArgumentParser(prog="python -m genimg bench digits")
+    add_recipe_options(recipe_parser)
+    train_args = recipe_parser.parse_args(["--steps", str(MAX_STEPS), *recipe])
     try:
-        config, _ = cli._train_config(train_args)
+        config, _ = train_config_from_options(train_args)
         config = config.replace(out=None)
         judge_path = Path(args.judge) if args.judge else SHIPPED_DIR / f"{config.dataset}-judge"
         result = time_to_digits(config, judge_path=judge_path, threshold=args.threshold,
                                 budget_seconds=args.budget, snapshot_every_seconds=args.snapshot_every,
                                 sample_count=args.samples)
-    except (cli.UsageError, ConfigError, DatasetError, CheckpointError, OSError) as error:
+    except (ConfigError, DatasetError, CheckpointError, OSError) as error:
         print(f"genimg bench digits: error: {error}", file=sys.stderr)
         return 2
     print(f"genimg bench digits — {os.cpu_count()} CPUs, {torch.get_num_threads()} thread(s), "

@@ -22,11 +22,11 @@ from genimg.bench.digits import Snapshot, judge_snapshots
 from genimg.config import SHIPPED_DIR, TrainConfig
 from genimg.eval.judge import load_judge
 from genimg.explore.catalog import Renderer
-from genimg.models import GAN
 from genimg.models.loading import load_model
 from genimg.store.workspace import Workspaces, new_token
 from genimg.ui.context import ExploreContext
-from genimg.ui.train_tab import PRESETS, Limits, TrainHandlers, build_train_tab
+from genimg.recipes import PRESETS
+from genimg.ui.train_tab import Limits, TrainHandlers, build_train_tab
 
 
 def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, threshold: float = 0.85,
@@ -57,8 +57,8 @@ def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, 
     token = new_token()
     try:
         started = time.time()
-        job = client.submit(model_key, "mnist", None, preset.latent_dim, steps, preset.batch_size,
-                            preset.lr_generator, preset.lr_discriminator, 1.0, preset.gan_loss, token,
+        job = client.submit(model_key, "mnist", None, preset.recipe.latent_dim, steps, preset.recipe.batch_size,
+                            preset.recipe.learning_rate, preset.recipe.lr_discriminator, 1.0, preset.recipe.gan_loss, token,
                             api_name="/train")
         time.sleep(max(0.0, started + budget_seconds - time.time()))
         client.predict(api_name="/stop")
@@ -78,7 +78,7 @@ def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, 
         step = int(folder.name.split("-")[1])
         saved_at = (folder / "config.json").stat().st_mtime - started
         model, _, _ = load_model(folder)
-        network = model.generator if isinstance(model, GAN) else model
+        network = model.sampling_network()
         weights = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
         snapshots.append(Snapshot(saved_at, step, step * config.batch_size, weights))
     judge, _ = load_judge(judge_path)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 
 DATASET_NAMES = ("mnist", "fashion-mnist", "cifar10", "shapes")
+# Each named data set's own (image side, channels, classes); a folder: set is FOLDER_DEFAULT_IMAGE_SIZE colour.
+DATASET_SHAPES = {"mnist": (28, 1, 10), "fashion-mnist": (28, 1, 10), "cifar10": (32, 3, 10), "shapes": (32, 3, 3)}
 FOLDER_PREFIX = "folder:"
 
 MNIST_CLASS_NAMES = [str(digit) for digit in range(10)]
@@ -264,6 +266,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         )
     array = np.frombuffer(content, dtype=dtype, offset=header_size).reshape(shape)
     return array.astype(dtype.newbyteorder("="), copy=True)
+
+
+def mnist_available(data_root: str | os.PathLike | None = None) -> bool:
+    """Whether MNIST's training files are already on disk under `data_root` (nothing is downloaded to check)."""
+    folder = resolve_data_root(data_root) / "MNIST" / "raw"
+    return all(_find_idx(folder, name) is not None for name in _MNIST_FILES["train"])
 
 
 def _find_idx(folder: Path, file_name: str) -> Path | None:

@@ -10,18 +10,29 @@ import re
 import shlex
 from pathlib import Path
 
-from genimg.config import TrainConfig
+from genimg.config import ConfigError, TrainConfig
+from genimg.models import registry
 from genimg.store.checkpoint import read_config, write_file_atomic
 
 NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
-KIND_NAMES = {"dcgan": "DCGAN", "vae": "convolutional VAE", "seed-gan": "seed-article GAN (corrected)",
-              "seed-vae": "seed-article VAE (corrected)", "judge": "judge classifier"}
+JUDGE_TITLE = "judge classifier"  # judges are classifiers, not registered generative kinds
+
+
+def _title(kind: object) -> str:
+    """What a card calls a kind: its registered title, "judge classifier", or the name as written."""
+    if kind == "judge":
+        return JUDGE_TITLE
+    try:
+        return registry.get(kind).title
+    except ConfigError:
+        return str(kind)
 
 
 def train_command(training: dict, steps: int, out: str) -> str:
     """The `python -m genimg train ...` command that reproduces a run's settings, ending at `steps`."""
     config = TrainConfig.from_dict(training)
     model = config.model
+    kind = registry.get(model.kind)
     parts = ["python", "-m", "genimg", "train", "--model", model.kind, "--dataset", config.dataset]
     if config.data_root:
         parts += ["--data-root", config.data_root]
@@ -31,17 +42,17 @@ def train_command(training: dict, steps: int, out: str) -> str:
         parts.append("--conditional")
     parts += ["--image-size", str(model.image_size), "--channels", str(model.channels),
               "--latent-dim", str(model.latent_dim), "--width", str(model.width)]
-    if model.is_vae:
+    if "likelihood" in kind.options:
         parts += ["--likelihood", model.likelihood]
     if model.depth:
         parts += ["--depth", str(model.depth)]
     if model.spectral_norm:
         parts.append("--spectral-norm")
     parts += ["--steps", str(steps), "--batch-size", str(config.batch_size), "--lr", f"{config.lr_generator:g}"]
-    if model.is_gan:
+    if kind.family == "gan":
         parts += ["--lr-d", f"{config.lr_discriminator:g}", "--gan-loss", config.gan_loss]
     parts += ["--adam-beta1", f"{config.adam_beta1:g}"]
-    if model.is_vae:
+    if kind.family == "vae":
         parts += ["--beta", f"{config.beta:g}"]
         if config.kl_warmup_steps:
             parts += ["--kl-warmup", str(config.kl_warmup_steps)]
@@ -71,7 +82,7 @@ def write_card(directory: str | Path, evaluation_table: str | None = None, eval_
         if match:
             notes = match.group(1).strip()
     model = config["model"]
-    kind = KIND_NAMES.get(model.get("kind"), model.get("kind"))
+    kind = _title(model.get("kind"))
     conditional = ", class-conditional" if model.get("num_classes") else ""
     size = f"{model.get('channels')}×{model.get('image_size')}×{model.get('image_size')}"
     lines = [f"# {directory.name}", ""]

@@ -15,7 +15,7 @@ import torch
 
 from genimg.data.datasets import ImageData, load_dataset, to_float
 from genimg.eval.judge import Judge, frechet_distance, predict
-from genimg.models import GAN, VAEBase
+from genimg.models import GenerativeModel, VAEBase, registry
 from genimg.models.latent import class_labels, seeded_latents
 from genimg.models.vae import LOG_2PI
 
@@ -64,7 +64,7 @@ def _format(value: float) -> str:
 
 
 @torch.inference_mode()
-def generate_samples(model: GAN | VAEBase, count: int, seed: int = 0, batch_size: int = 500
+def generate_samples(model: GenerativeModel, count: int, seed: int = 0, batch_size: int = 500
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`count` samples as uint8 (N, C, S, S) on CPU from seed-derived latents; labels cycle 0..K−1 if conditional."""
     latents = seeded_latents(seed, count, model.latent_dim)
@@ -148,7 +148,7 @@ def judge_samples(judge: Judge, images: torch.Tensor, requested: torch.Tensor | 
     return metrics, shares.tolist()
 
 
-def evaluate(model: GAN | VAEBase, dataset: str, judge: Judge | None, *, data_root: str | Path | None = None,
+def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_root: str | Path | None = None,
              sample_count: int = 10_000, seed: int = 0, iwae_samples: int = 128, iwae_images: int = 2_000,
              image_size: int | None = None, channels: int | None = None) -> Evaluation:
     """All quality numbers for one model against the test split of `dataset` (see Evaluation.table)."""
@@ -169,7 +169,7 @@ def evaluate(model: GAN | VAEBase, dataset: str, judge: Judge | None, *, data_ro
         result.metrics["classifier_fd_ratio"] = judged["classifier_fd"] / floor if floor > 0 else float("nan")
         result.metrics["samples"] = sample_count
         result.class_shares, result.class_names = shares, test.class_names
-    if isinstance(model, VAEBase):
+    if registry.kind_of(model).capabilities.encoder:  # the ELBO and its terms need q(z|x)
         terms = vae_test_terms(model, test, seed)
         result.metrics.update({"test_neg_elbo": terms["neg_elbo"], "test_reconstruction": terms["reconstruction"],
                                "test_kl": terms["kl"], "active_dimensions": terms["active_dimensions"]})

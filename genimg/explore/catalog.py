@@ -16,7 +16,7 @@ import torch
 
 from genimg.config import ConfigError, ModelConfig
 from genimg.data.imaging import grid_columns, grid_image, upscale
-from genimg.models import GAN, VAEBase
+from genimg.models import GenerativeModel, registry
 from genimg.models.latent import class_labels, seeded_latents
 from genimg.models.loading import load_model, resolve_device
 from genimg.store.checkpoint import CheckpointError, read_config
@@ -39,8 +39,21 @@ class ModelEntry:
     owned: bool = False  # trained by this page's user (their workspace), not shipped
 
     @property
+    def model_kind(self) -> registry.ModelKind:
+        """The registered kind (family, capabilities, title) of this checkpoint."""
+        return registry.get(self.kind)
+
+    @property
+    def family(self) -> str:
+        return self.model_kind.family
+
+    @property
+    def capabilities(self) -> registry.Capabilities:
+        return self.model_kind.capabilities
+
+    @property
     def label(self) -> str:
-        family = "GAN" if "gan" in self.kind else "VAE"
+        family = self.model_kind.family_name
         conditional = " (conditional)" if self.num_classes else ""
         mark = "★ " if self.owned else ""
         return f"{mark}{self.name} · {family}{conditional} · {self.dataset}"
@@ -69,7 +82,8 @@ def discover(*folders: str | Path, problems: list[str] | None = None) -> list[Mo
             if entry is not None:
                 entries.append(entry)
     # The order a newcomer meets them: MNIST first, GANs before VAEs, plain before conditional.
-    entries.sort(key=lambda entry: (entry.dataset != "mnist", "gan" not in entry.kind, entry.num_classes > 0,
+    families = {family: order for order, family in enumerate(registry.FAMILIES)}
+    entries.sort(key=lambda entry: (entry.dataset != "mnist", families[entry.family], entry.num_classes > 0,
                                     entry.name))
     return entries
 
@@ -80,10 +94,11 @@ def describe(path: Path) -> ModelEntry | None:
     if isinstance(config.get("model"), dict) and config["model"].get("kind") == "judge":
         return None
     model = ModelConfig.from_dict(config["model"])
+    kind = registry.check(model)  # an unknown kind or a setting it cannot build: ConfigError, the folder is skipped
     card_path = path / "README.md"
     card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else ""
     names = _class_names(str(config.get("dataset")), model.num_classes)
-    return ModelEntry(path.name, path, model.kind, str(config.get("dataset")), model.latent_dim,
+    return ModelEntry(path.name, path, kind.name, str(config.get("dataset")), model.latent_dim,
                       model.num_classes, names, card)
 
 
@@ -103,10 +118,10 @@ class Renderer:
     def __init__(self, device: str = "auto", capacity: int = 8) -> None:
         self.device = resolve_device(device)
         self.capacity = capacity
-        self._models: OrderedDict[tuple[Path, int], tuple[GAN | VAEBase, ModelConfig]] = OrderedDict()
+        self._models: OrderedDict[tuple[Path, int], tuple[GenerativeModel, ModelConfig]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def model(self, path: str | Path) -> tuple[GAN | VAEBase, ModelConfig]:
+    def model(self, path: str | Path) -> tuple[GenerativeModel, ModelConfig]:
         folder = Path(path).resolve()
         try:  # a model saved again under the same name (a page user's workspace) is loaded afresh
             stamp = (folder / "config.json").stat().st_mtime_ns

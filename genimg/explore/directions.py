@@ -27,14 +27,10 @@ import weakref
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from genimg.models import GAN, VAEBase
-from genimg.models.dcgan import Generator
+from genimg.models.base import GenerativeModel
 from genimg.models.latent import seeded_latents
-from genimg.models.seed import SeedGenerator, SeedVAE
-from genimg.models.vae import ConvVAE
 
 DEFAULT_COUNT = 10
 DEFAULT_SAMPLES = 4096
@@ -65,70 +61,14 @@ class Directions:
         return self.vectors.shape[0]
 
 
-def _with_one_hot(z: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
-    if not num_classes:
-        return z
-    if labels is None:
-        raise ValueError("this model is class-conditional: pass labels (B,) in [0, num_classes)")
-    return torch.cat([z, F.one_hot(labels, num_classes).to(z.dtype)], dim=1)  # (B, D + K)
+def first_layer_activations(model: GenerativeModel, z: torch.Tensor, labels: torch.Tensor | None = None
+                            ) -> torch.Tensor:
+    """The output of the generator's first block after z's projection, flattened: z (B, D) → (B, F).
 
-
-def _project_and_normalise(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                           norm: nn.BatchNorm2d, spatial: int) -> torch.Tensor:
-    """A linear projection followed by an eval-mode batch norm, as one matrix product: (B, C) → (B, O·spatial).
-
-    weight (C, O·spatial) maps the input to O channels of `spatial` pixels each; the batch norm's per-channel
-    scale and shift are folded into it. The same numbers as running the layers (up to rounding), in one
-    GEMM instead of a transposed convolution of a 1×1 map (≈ 50× slower on a CPU for thousands of rows)
-    and a separate normalisation pass.
+    Each network says what its first block is (`first_features`: for a DCGAN generator transposed conv →
+    batch norm → ReLU; for the seed GAN dense layers → batch norm → LeakyReLU; for a VAE its decoder's first layer).
     """
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)  # (O,)
-    shift = norm.bias - norm.running_mean * scale
-    scale, shift = scale.repeat_interleave(spatial), shift.repeat_interleave(spatial)  # (O·spatial,)
-    if bias is not None:
-        shift = shift + bias * scale
-    return torch.addmm(shift, inputs, weight * scale)
-
-
-def _foldable(norm: nn.Module) -> bool:
-    return isinstance(norm, nn.BatchNorm2d) and not norm.training and norm.track_running_stats and norm.affine
-
-
-def first_layer_activations(model: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """The output of the first block after z's projection, flattened: z (B, D) → (B, F).
-
-    DCGAN generator: transposed conv → batch norm → ReLU, (B, F, s0, s0). Seed GAN: dense layers → batch norm →
-    LeakyReLU, (B, 256, S/8, S/8). Conv VAE decoder: linear → batch norm → ReLU. Seed VAE decoder: linear → ReLU.
-    """
-    if isinstance(model, GAN):
-        generator = model.generator
-        if isinstance(generator, Generator):
-            inputs = _with_one_hot(z, labels, generator.num_classes)
-            project, norm = generator.net[0], generator.net[1]
-            simple = (project.stride, project.padding, project.output_padding, project.groups) == ((1, 1), (0, 0),
-                                                                                                   (0, 0), 1)
-            if simple and _foldable(norm):  # the fast path for eval-mode models, the only ones the app has
-                kernel = project.kernel_size[0] * project.kernel_size[1]
-                hidden = _project_and_normalise(inputs, project.weight.flatten(1), project.bias, norm, kernel)
-                return hidden.relu_()  # (B, F·s0·s0)
-            return generator.net[:3](inputs[:, :, None, None]).flatten(1)  # (B, F, s0, s0) → (B, F·s0·s0)
-        if isinstance(generator, SeedGenerator):
-            inputs = _with_one_hot(z, labels, generator.num_classes)
-            hidden = generator.dense(inputs).view(-1, generator.top, generator.first, generator.first)
-            return generator.convolutions[:2](hidden).flatten(1)  # (B, 256·(S/8)²)
-    if isinstance(model, ConvVAE):
-        inputs = _with_one_hot(z, labels, model.num_classes)
-        norm = model.decoder[0]
-        if _foldable(norm):
-            spatial = model.decoder_shape[1] * model.decoder_shape[2]
-            linear = model.decoder_input
-            return _project_and_normalise(inputs, linear.weight.T, linear.bias, norm, spatial).relu_()
-        hidden = model.decoder_input(inputs).view(-1, *model.decoder_shape)  # (B, F, s0, s0)
-        return model.decoder[:2](hidden).flatten(1)
-    if isinstance(model, SeedVAE):
-        inputs = _with_one_hot(z, labels, model.num_classes)
-        return model.decoder_input(inputs)  # (B, 64·(S/4)²), already through its ReLU
-    raise TypeError(f"no first layer is known for {type(model).__name__}: expected a genimg GAN or VAE")
+    return model.first_features(model.condition(z, labels))
 
 
 def _orthonormal(block: torch.Tensor) -> torch.Tensor:
@@ -171,7 +111,7 @@ def _top_axes(centred: torch.Tensor, count: int, generator: torch.Generator, ove
 
 
 @torch.no_grad()
-def principal_directions(model: GAN | VAEBase, *, count: int = DEFAULT_COUNT, samples: int = DEFAULT_SAMPLES,
+def principal_directions(model: GenerativeModel, *, count: int = DEFAULT_COUNT, samples: int = DEFAULT_SAMPLES,
                          seed: int = 0) -> Directions:
     """GANSpace directions of `model` (see the module docstring): deterministic for a given seed.
 
@@ -228,7 +168,7 @@ class DirectionCache:
         self._locks: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def get(self, model: GAN | VAEBase) -> Directions:
+    def get(self, model: GenerativeModel) -> Directions:
         with self._lock:
             found = self._results.get(model)
             if found is not None:
@@ -243,7 +183,7 @@ class DirectionCache:
                     self._results[model] = found
             return found
 
-    def peek(self, model: GAN | VAEBase) -> Directions | None:
+    def peek(self, model: GenerativeModel) -> Directions | None:
         """The directions if already computed, else None (never computes)."""
         with self._lock:
             return self._results.get(model)

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from genimg.data.datasets import DatasetError, ImageData, load_dataset
 from genimg.data.imaging import grid_image
-from genimg.models import GAN, VAEBase
+from genimg.models import GAN, GenerativeModel, VAEBase
 from genimg.models.latent import seeded_latents
 
 MAP_DATASETS = ("mnist", "fashion-mnist", "cifar10", "shapes")  # a map can be drawn from their test split
@@ -40,7 +40,7 @@ def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def class_tensor(model: VAEBase | GAN, label: int | None, count: int = 1) -> torch.Tensor | None:
+def class_tensor(model: GenerativeModel, label: int | None, count: int = 1) -> torch.Tensor | None:
     """(count,) labels for a conditional model, None for an unconditional one; checks the range."""
     classes = model.num_classes
     if not classes:
@@ -104,14 +104,14 @@ def encode_means(model: VAEBase, images: torch.Tensor, labels: torch.Tensor | No
 
 
 @torch.inference_mode()
-def decode(model: VAEBase | GAN, z: torch.Tensor, label: int | None = None) -> torch.Tensor:
+def decode(model: GenerativeModel, z: torch.Tensor, label: int | None = None) -> torch.Tensor:
     """Latents (D,) or (B, D) → images (B, C, S, S) in [0, 1] on CPU (a VAE's mean image, a GAN's sample)."""
     z = z.reshape(-1, model.latent_dim).to(device=_device(model), dtype=torch.float32)
     return model.generate(z, class_tensor(model, label, z.shape[0])).float().cpu()
 
 
 @torch.inference_mode()
-def latent_arithmetic(model: VAEBase | GAN, z_a: torch.Tensor, z_b: torch.Tensor, z_c: torch.Tensor,
+def latent_arithmetic(model: GenerativeModel, z_a: torch.Tensor, z_b: torch.Tensor, z_c: torch.Tensor,
                       label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """A − B + C: (images (4, C, S, S) of A, B, C and the result, in [0, 1]; the result's latent (D,))."""
     result = z_a - z_b + z_c
@@ -338,7 +338,7 @@ def render_map(points: np.ndarray, labels: np.ndarray | None, class_names: tuple
 
 
 @torch.inference_mode()
-def sample_images(model: VAEBase | GAN, count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+def sample_images(model: GenerativeModel, count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`count` of the model's own samples, (N, C, S, S) in [0, 1] on CPU, with their classes (cycled) or None."""
     latents = seeded_latents(seed, count, model.latent_dim)
     labels = (torch.arange(count) % model.num_classes) if model.num_classes else None
@@ -349,13 +349,13 @@ def sample_images(model: VAEBase | GAN, count: int, seed: int = 0) -> tuple[torc
     return torch.cat(images), labels
 
 
-def decode_batch(model: VAEBase | GAN, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+def decode_batch(model: GenerativeModel, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     device = _device(model)
     return model.generate(z.to(device), None if labels is None else labels.to(device)).float().cpu()
 
 
 @torch.inference_mode()
-def manifold_grid(model: VAEBase | GAN, axes: np.ndarray | None = None, label: int | None = None,
+def manifold_grid(model: GenerativeModel, axes: np.ndarray | None = None, label: int | None = None,
                   steps: int = 20, padding: int = 0) -> np.ndarray:
     """Kingma & Welling's figure 4: decode a steps × steps grid over the prior's quantiles, as one uint8 picture.
 

@@ -26,11 +26,8 @@ from PIL import Image
 
 from genimg.data.imaging import grid_image, to_uint8
 from genimg.data.pictures import ImageInputError, load_user_image, to_model_input
-from genimg.models import GAN, VAEBase
-from genimg.models.dcgan import Generator
+from genimg.models import GenerativeModel, registry
 from genimg.models.latent import lerp, slerp
-from genimg.models.seed import SeedGenerator, SeedVAE
-from genimg.models.vae import ConvVAE
 
 METHODS = ("lerp", "slerp")
 MIN_FRAMES, MAX_FRAMES = 2, 64
@@ -77,40 +74,25 @@ def one_hot(index: int, num_classes: int, device: torch.device | str = "cpu") ->
 
 
 # ------------------------------------------------------------------------------------------ generation
-def supports_class_mixing(model: GAN | VAEBase) -> bool:
+def supports_class_mixing(model: GenerativeModel) -> bool:
     """Whether `generate_mixed` can feed this conditional model a soft class vector."""
-    network = model.generator if isinstance(model, GAN) else model
-    return bool(model.num_classes) and isinstance(network, (Generator, SeedGenerator, ConvVAE, SeedVAE))
+    return bool(model.num_classes) and registry.kind_of(model).capabilities.class_mixing
 
 
-def generate_mixed(model: GAN | VAEBase, z: torch.Tensor, class_weights: torch.Tensor | None) -> torch.Tensor:
+def generate_mixed(model: GenerativeModel, z: torch.Tensor, class_weights: torch.Tensor | None) -> torch.Tensor:
     """z (B, D) and class weights (B, K) (a one-hot row = one class) → images (B, C, S, S) in [0, 1].
 
-    Unconditional models take `class_weights=None`. The model files are not changed: this builds the
-    generator's concatenated input [z, weights] and calls the same inner layers its forward() calls.
+    Unconditional models take `class_weights=None`. A conditional model reads its class as a one-hot vector
+    appended to z, so a soft vector [z, weights] goes through the same layers its forward() uses.
     """
     if not model.num_classes:
         return model.generate(z, None)
     if class_weights is None:
         raise InterpolationError("this model is class-conditional: pass class weights (B, num_classes)")
+    if not supports_class_mixing(model):
+        raise ClassMixingUnsupported(f"{model.kind or type(model).__name__} cannot mix classes")
     inputs = torch.cat([z, class_weights.to(z.dtype)], dim=1)  # (B, D + K)
-    if isinstance(model, GAN):
-        generator = model.generator
-        if isinstance(generator, Generator):
-            output = generator.net(inputs[:, :, None, None])  # (B, D + K, 1, 1) → (B, C, S, S) in [-1, 1]
-        elif isinstance(generator, SeedGenerator):
-            hidden = generator.dense(inputs).view(-1, generator.top, generator.first, generator.first)
-            output = generator.convolutions(hidden)
-        else:
-            raise ClassMixingUnsupported(f"{type(generator).__name__} cannot mix classes")
-        return (output + 1.0) * 0.5
-    if isinstance(model, ConvVAE):
-        hidden = model.decoder_input(inputs).view(-1, *model.decoder_shape)  # (B, F, s0, s0)
-    elif isinstance(model, SeedVAE):
-        hidden = model.decoder_input(inputs).view(-1, model.top, model.first, model.first)
-    else:
-        raise ClassMixingUnsupported(f"{type(model).__name__} cannot mix classes")
-    return torch.sigmoid(model.decoder(hidden))
+    return model.generate_from_input(inputs)
 
 
 def to_frames(images: torch.Tensor) -> np.ndarray:
@@ -150,7 +132,7 @@ def _device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.inference_mode()
-def interpolate(model: GAN | VAEBase, z0: torch.Tensor, z1: torch.Tensor, frames: int = 32,
+def interpolate(model: GenerativeModel, z0: torch.Tensor, z1: torch.Tensor, frames: int = 32,
                 methods: tuple[str, ...] = METHODS, class_a: int | None = None,
                 class_b: int | None = None) -> Interpolation:
     """Walk from (z0, class_a) to (z1, class_b) with each method, all frames in one forward pass.
@@ -192,7 +174,7 @@ def interpolate(model: GAN | VAEBase, z0: torch.Tensor, z1: torch.Tensor, frames
     )
 
 
-def interpolation_frames(model: GAN | VAEBase, z0: torch.Tensor, z1: torch.Tensor, frames: int = 32,
+def interpolation_frames(model: GenerativeModel, z0: torch.Tensor, z1: torch.Tensor, frames: int = 32,
                          method: str = "slerp", class_a: int | None = None, class_b: int | None = None) -> np.ndarray:
     """One method's frames, uint8 (N, H, W) or (N, H, W, 3): frame 0 is (z0, class_a), frame N−1 (z1, class_b)."""
     return interpolate(model, z0, z1, frames, (method,), class_a, class_b).frames[method]
@@ -283,7 +265,7 @@ def frame_strip(frames: np.ndarray, columns: int = STRIP_COLUMNS, scale: int = 2
 
 # ------------------------------------------------------------------------------------------ drawings
 @torch.inference_mode()
-def encode_drawing(model: VAEBase, value: Any, channels: int, image_size: int,
+def encode_drawing(model: GenerativeModel, value: Any, channels: int, image_size: int,
                    label: int | None = None) -> torch.Tensor:
     """A drawing → the VAE encoder's mean, (D,).
 
@@ -296,7 +278,7 @@ def encode_drawing(model: VAEBase, value: Any, channels: int, image_size: int,
             raise ImageInputError("image.bad_type", kind=type(value.get("composite")).__name__)
     elif value is not None and not isinstance(value, (np.ndarray, Image.Image)):
         raise ImageInputError("image.bad_type", kind=type(value).__name__)
-    if not isinstance(model, VAEBase):
+    if not registry.kind_of(model).capabilities.encoder:
         raise InterpolationError("only a VAE has an encoder: pick a VAE to interpolate between drawings")
     device = _device(model)
     image = to_model_input(load_user_image(value), channels, image_size).to(device)  # (1, C, S, S)

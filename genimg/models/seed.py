@@ -23,7 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genimg.config import ModelConfig, Recipe
 from genimg.models.dcgan import init_dcgan_weights
+from genimg.models.gan import GAN
+from genimg.models.registry import Capabilities, ModelKind, register
 from genimg.models.vae import VAEBase
 
 
@@ -67,8 +70,17 @@ class SeedGenerator(nn.Module):
             if labels is None:
                 raise ValueError("this generator is class-conditional: pass labels (B,) in [0, num_classes)")
             z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
-        hidden = self.dense(z).view(-1, self.top, self.first, self.first)  # (B, 256, S/8, S/8)
+        return self.forward_input(z)
+
+    def forward_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The input (B, latent + K) → images (B, C, S, S) in [-1, 1]."""
+        hidden = self.dense(inputs).view(-1, self.top, self.first, self.first)  # (B, 256, S/8, S/8)
         return self.convolutions(hidden)
+
+    def first_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Dense layers → batch norm → LeakyReLU for inputs (B, latent + K), flattened: (B, 256·(S/8)²)."""
+        hidden = self.dense(inputs).view(-1, self.top, self.first, self.first)
+        return self.convolutions[:2](hidden).flatten(1)
 
 
 class SeedDiscriminator(nn.Module):
@@ -144,9 +156,34 @@ class SeedVAE(VAEBase):
         hidden = self.encoder(images)
         return self.to_mean(hidden), self.to_log_variance(hidden)
 
-    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        one_hot = self._one_hot(labels, z.dtype)
-        if one_hot is not None:
-            z = torch.cat([z, one_hot], dim=1)
-        hidden = self.decoder_input(z).view(-1, self.top, self.first, self.first)  # (B, 64, S/4, S/4)
+    def decode_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The decoder's input (B, latent + K) → logits (B, C, S, S)."""
+        hidden = self.decoder_input(inputs).view(-1, self.top, self.first, self.first)  # (B, 64, S/4, S/4)
         return self.decoder(hidden)
+
+    def first_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The decoder's dense layer and its ReLU: (B, latent + K) → (B, 64·(S/4)²)."""
+        return self.decoder_input(inputs)
+
+
+def build_seed_gan(config: ModelConfig) -> GAN:
+    sizes = dict(image_size=config.image_size, channels=config.channels, num_classes=config.num_classes,
+                 width=config.width)
+    return GAN(SeedGenerator(config.latent_dim, **sizes),
+               SeedDiscriminator(**sizes, spectral_norm=config.spectral_norm))
+
+
+def build_seed_vae(config: ModelConfig) -> SeedVAE:
+    return SeedVAE(config.latent_dim, image_size=config.image_size, channels=config.channels,
+                   num_classes=config.num_classes, width=config.width, likelihood=config.likelihood)
+
+
+register(ModelKind(
+    name="seed-gan", family="gan", title="seed-article GAN (corrected)", build=build_seed_gan,
+    image_sizes=(32, 64),  # three ×2 steps from S/8: 28×28 data is drawn at 32×32
+    capabilities=Capabilities(discriminator=True), options=frozenset({"spectral_norm"}),
+    recipe=Recipe(latent_dim=100, width=64, learning_rate=2e-4, adam_beta1=0.5)))
+register(ModelKind(
+    name="seed-vae", family="vae", title="seed-article VAE (corrected)", build=build_seed_vae,
+    image_sizes=(28, 32, 64), capabilities=Capabilities(encoder=True), options=frozenset({"likelihood"}),
+    recipe=Recipe(latent_dim=16, width=32, learning_rate=1e-3, adam_beta1=0.9)))

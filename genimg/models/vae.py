@@ -26,7 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genimg.config import ModelConfig, Recipe
+from genimg.models.base import GenerativeModel, foldable, project_and_normalise
 from genimg.models.dcgan import start_size, upsampling_steps
+from genimg.models.registry import Capabilities, ModelKind, register
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -44,11 +47,11 @@ def _refine(features: int, depth: int, activation: nn.Module) -> list[nn.Module]
     return layers
 
 
-class VAEBase(nn.Module):
+class VAEBase(GenerativeModel):
     """What every genimg VAE shares: sampling, the likelihood and the ELBO terms.
 
     Subclasses define `encode(images, labels) → (mean, log_variance)` and
-    `decode(z, labels) → logits (B, C, S, S)`.
+    `decode_input(inputs (B, latent + K)) → logits (B, C, S, S)`.
     """
 
     latent_dim: int
@@ -102,9 +105,16 @@ class VAEBase(nn.Module):
         return {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl,
                 "neg_elbo": reconstruction + kl, "mean": mean, "log_variance": log_variance}
 
-    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Decode latents to mean images: z (B, latent) → (B, C, S, S) in [0, 1]."""
-        return torch.sigmoid(self.decode(z, labels))
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, latent) [+ labels (B,)] → logits (B, C, S, S); sigmoid(logits) is the mean image."""
+        return self.decode_input(self.condition(z, labels))
+
+    def decode_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define decode_input")
+
+    def generate_from_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Decode inputs (B, latent + K) to mean images (B, C, S, S) in [0, 1]."""
+        return torch.sigmoid(self.decode_input(inputs))
 
 
 class ConvVAE(VAEBase):
@@ -160,10 +170,29 @@ class ConvVAE(VAEBase):
         hidden = self.encoder(images)  # (B, F·s0·s0)
         return self.to_mean(hidden), self.to_log_variance(hidden)
 
-    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """z (B, latent) → logits (B, C, S, S); sigmoid(logits) is the mean image."""
-        one_hot = self._one_hot(labels, z.dtype)
-        if one_hot is not None:
-            z = torch.cat([z, one_hot], dim=1)  # (B, latent + K)
-        hidden = self.decoder_input(z).view(-1, *self.decoder_shape)  # (B, F, s0, s0)
+    def decode_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The decoder's input (B, latent + K) → logits (B, C, S, S); sigmoid(logits) is the mean image."""
+        hidden = self.decoder_input(inputs).view(-1, *self.decoder_shape)  # (B, F, s0, s0)
         return self.decoder(hidden)
+
+    def first_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The decoder's first block (linear → batch norm → ReLU) for inputs (B, latent + K): (B, F·s0·s0)."""
+        norm = self.decoder[0]
+        if foldable(norm):
+            spatial = self.decoder_shape[1] * self.decoder_shape[2]
+            linear = self.decoder_input
+            return project_and_normalise(inputs, linear.weight.T, linear.bias, norm, spatial).relu_()
+        hidden = self.decoder_input(inputs).view(-1, *self.decoder_shape)  # (B, F, s0, s0)
+        return self.decoder[:2](hidden).flatten(1)
+
+
+def build_conv_vae(config: ModelConfig) -> ConvVAE:
+    return ConvVAE(config.latent_dim, image_size=config.image_size, channels=config.channels,
+                   num_classes=config.num_classes, width=config.width, likelihood=config.likelihood,
+                   depth=config.depth)
+
+
+register(ModelKind(
+    name="vae", family="vae", title="convolutional VAE", build=build_conv_vae, image_sizes=(28, 32, 64),
+    capabilities=Capabilities(encoder=True), options=frozenset({"likelihood", "depth"}),
+    recipe=Recipe(latent_dim=16, width=32, learning_rate=1e-3, adam_beta1=0.9)))

@@ -30,7 +30,7 @@ from torch import nn
 from genimg.config import ConfigError, ModelConfig, TrainConfig
 from genimg.data.datasets import BatchStream, ImageData, load_dataset, to_float
 from genimg.data.imaging import grid_columns, grid_image, png_bytes
-from genimg.models import GAN, build_model, count_parameters
+from genimg.models import build_model, count_parameters, registry
 from genimg.models.latent import class_labels, seeded_latents
 from genimg.models.loading import resolve_device, resolve_precision
 from genimg.store.checkpoint import (
@@ -159,8 +159,9 @@ class _Run:
             torch.manual_seed(config.seed)
             self.model = build_model(self.model_config)
         self.model.to(self.device).train()
-        self.is_gan = isinstance(self.model, GAN)
-        self.sampler: nn.Module = self.model.generator if self.is_gan else self.model
+        self.family = registry.kind_of(self.model).family  # picks the training step and the optimisers
+        self.is_gan = self.family == "gan"
+        self.sampler: nn.Module = self.model.sampling_network()
         self.ema: nn.Module | None = None
         if config.ema_decay > 0:
             self.ema = copy.deepcopy(self.sampler).eval().requires_grad_(False)
@@ -332,10 +333,7 @@ class _Run:
         network = self.ema if self.ema is not None else self.sampler
         was_training = network.training
         network.eval()
-        if self.is_gan:
-            images = (network(self.fixed_latents, self.fixed_labels).float() + 1) * 0.5
-        else:
-            images = network.generate(self.fixed_latents, self.fixed_labels).float()
+        images = self.model.generate_with(network, self.fixed_latents, self.fixed_labels).float()
         network.train(was_training)
         spread = _mean_pairwise_distance(images)
         self.last_diversity = spread / self.real_spread if self.real_spread > 0 else None
@@ -345,7 +343,7 @@ class _Run:
         """The weights Explore should use: the model's, with the EMA copy in place of the sampler if kept."""
         weights = self.model.state_dict()
         if self.ema is not None:
-            prefix = "generator." if self.is_gan else ""
+            prefix = self.model.sampling_prefix()
             for name, tensor in self.ema.state_dict().items():
                 weights[prefix + name] = tensor
         return weights
@@ -459,7 +457,7 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
     sums: dict[str, torch.Tensor] = {}
     window_steps, window_start = 0, time.perf_counter()
     sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
-    step_function = run.gan_step if run.is_gan else run.vae_step
+    step_function = {"gan": run.gan_step, "vae": run.vae_step}[run.family]
     finished_normally = False
     last_sample_at = time.perf_counter()
     try:

@@ -23,14 +23,14 @@ class ExploreContext:
     dropdowns: list[tuple[Any, dict[str, Any], tuple[tuple[str, str], ...]]] = field(default_factory=list)
     _described: dict[tuple[str, int], ModelEntry | None] = field(default_factory=dict)
 
-    def choices(self, *, gans: bool = True, vaes: bool = True, latent_dim: int | None = None,
+    def choices(self, *, needs: str | None = None, latent_dim: int | None = None,
                 conditional: bool | None = None, extra: list[ModelEntry] | tuple = ()) -> list[tuple[str, str]]:
-        """(label, folder path) pairs for a gr.Dropdown, filtered by family, latent size and conditioning;
+        """(label, folder path) pairs for a gr.Dropdown, filtered by a capability the tab needs ("encoder",
+        "discriminator"; see genimg.models.registry.Capabilities), latent size and conditioning;
         `extra` (a user's own models) come first."""
         chosen = []
         for entry in [*extra, *self.entries]:
-            is_gan = "gan" in entry.kind
-            if (is_gan and not gans) or (not is_gan and not vaes):
+            if needs is not None and not getattr(entry.capabilities, needs):
                 continue
             if latent_dim is not None and entry.latent_dim != latent_dim:
                 continue

@@ -36,7 +36,7 @@ from genimg.explore.encode import (
     render_code_chart,
     to_picture,
 )
-from genimg.models import GAN, VAEBase
+from genimg.models import GenerativeModel
 from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
@@ -301,15 +301,17 @@ def prepare(picture: np.ndarray, entry: ModelEntry, config: Any, language: str) 
     return tensor, inverted
 
 
-def load(context: ExploreContext, path: str | None, language: str, family: str | None = None
-         ) -> tuple[ModelEntry, GAN | VAEBase, Any]:
-    """Resolve a dropdown value through the context (nothing else is read) and load the model."""
+# What to ask for when a tab needs a capability the chosen model lacks.
+PICK_MESSAGES = {None: "encode.pick_model", "encoder": "encode.pick_vae", "discriminator": "encode.pick_gan"}
+
+
+def load(context: ExploreContext, path: str | None, language: str, needs: str | None = None
+         ) -> tuple[ModelEntry, GenerativeModel, Any]:
+    """Resolve a dropdown value through the context (nothing else is read) and load the model; `needs` names the
+    capability the caller uses ("encoder", "discriminator")."""
     entry = context.entry(path)
-    if entry is None:
-        raise error("encode.pick_model" if family is None else f"encode.pick_{family}", language)
-    is_gan = "gan" in entry.kind
-    if (family == "vae" and is_gan) or (family == "gan" and not is_gan):
-        raise error(f"encode.pick_{family}", language)
+    if entry is None or (needs is not None and not getattr(entry.capabilities, needs)):
+        raise error(PICK_MESSAGES[needs], language)
     try:
         model, config = context.renderer.model(entry.path)
     except (CheckpointError, OSError, ValueError) as problem:
@@ -362,8 +364,8 @@ class EncodeHandlers:
     # -- model choice
     def vae_choices(self) -> list[tuple[str, str]]:
         """VAEs, the most instructive first: 2-D unconditional ones (their map is the latent space itself)."""
-        choices = self.context.choices(gans=False)
-        preferred = {path for _, path in self.context.choices(gans=False, latent_dim=2, conditional=False)}
+        choices = self.context.choices(needs="encoder")
+        preferred = {path for _, path in self.context.choices(needs="encoder", latent_dim=2, conditional=False)}
         return sorted(choices, key=lambda choice: choice[1] not in preferred)
 
     def model_changed(self, path: str | None, keep: str | None = None) -> tuple[dict, dict]:
@@ -372,7 +374,7 @@ class EncodeHandlers:
         return class_update(entry, keep), class_update(entry, keep)
 
     def latent_map(self, path: str | None, language: str = "en") -> tuple[ModelEntry, Any, LatentMap]:
-        entry, model, config = load(self.context, path, language, "vae")
+        entry, model, config = load(self.context, path, language, "encoder")
         return entry, model, self.maps.get(model, entry.dataset, config.image_size, config.channels)
 
     def map_note(self, latent_map: LatentMap, language: str) -> str:
@@ -391,7 +393,7 @@ class EncodeHandlers:
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame, str]:
         """→ prepared input, reconstruction, code chart, map with a marker, the numbers, a note (Markdown)."""
         language = request_language(request)
-        entry, model, config = load(self.context, path, language, "vae")
+        entry, model, config = load(self.context, path, language, "encoder")
         label = class_index(entry, class_name, language)
         decode_label = class_index(entry, decode_name, language) if entry.num_classes and decode_name else label
         picture = read_picture(source, sketch, upload, language)
@@ -453,7 +455,7 @@ class EncodeHandlers:
             return seeded_latents(check_seed(seed, language), 1, config.latent_dim)[0]
         if source not in ("draw", "upload"):
             raise error("encode.bad_source", language)
-        if not isinstance(model, VAEBase):
+        if not entry.capabilities.encoder:
             raise error("encode.arith_needs_vae", language)
         picture = read_picture(source, sketch, upload, language)
         tensor, _ = prepare(picture, entry, config, language)
@@ -507,7 +509,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                 first = context.entry(vaes[0][1])
                 with gr.Row():
                     model = gr.Dropdown(vaes, value=vaes[0][1], label=t("encode.model"), elem_id="encode-model")
-                    context.register(model, gans=False)
+                    context.register(model, needs="encoder")
                     update = class_update(first)
                     class_name = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
                                              label=t("encode.class"), elem_id="encode-class")
@@ -549,7 +551,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
             else:
                 with gr.Row():
                     map_model = gr.Dropdown(vaes, value=vaes[0][1], label=t("encode.model"), elem_id="map-model")
-                    context.register(map_model, gans=False)
+                    context.register(map_model, needs="encoder")
                     update = class_update(first)
                     map_class = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
                                             label=t("encode.decode_as"), elem_id="map-class")

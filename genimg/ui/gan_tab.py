@@ -166,7 +166,7 @@ class GanHandlers:
         self.cache = cache or shared_cache()
 
     def gan_choices(self) -> list[tuple[str, str]]:
-        return self.context.choices(vaes=False)
+        return self.context.choices(needs="discriminator")
 
     def model_changed(self, path: str | None, keep: str | None = None) -> dict:
         return class_update(self.context.entry(path), keep)
@@ -175,7 +175,7 @@ class GanHandlers:
                upload: Any, language: str
                ) -> tuple[ModelEntry, Any, Any, int | None, torch.Tensor, torch.Tensor | None]:
         """→ entry, model, config, class index, the target (1, C, S, S) in [0, 1], and its z if it came from a seed."""
-        entry, model, config = load(self.context, path, language, "gan")
+        entry, model, config = load(self.context, path, language, "discriminator")
         label = class_index(entry, class_name, language)
         if source == "seed":
             z = seeded_latents(check_seed(seed, language), 1, config.latent_dim)[0]
@@ -279,7 +279,7 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
     update = class_update(context.entry(gans[0][1]))
     with gr.Row():
         model = gr.Dropdown(gans, value=gans[0][1], label=t("gan.model"), elem_id="gan-model")
-        context.register(model, vaes=False)
+        context.register(model, needs="discriminator")
         class_name = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
                                  label=t("gan.class"), elem_id="gan-class")
     with gr.Row():

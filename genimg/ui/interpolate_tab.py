@@ -192,10 +192,6 @@ def plot_colours() -> dict[str, str]:
     return colours
 
 
-def _is_gan(entry: ModelEntry) -> bool:
-    return "gan" in entry.kind
-
-
 class InterpolateHandlers:
     """The tab's callbacks, testable without a browser."""
 
@@ -273,7 +269,7 @@ class InterpolateHandlers:
             second = self.class_index(class_b, entry, message("interp.class_b", language), language)
             z0 = z1 = seeded_latents(start_seed, 1, config.latent_dim)[0]
         else:  # drawings
-            if _is_gan(entry):
+            if not entry.capabilities.encoder:
                 raise gr.Error(message("interp.error.needs_vae", language, model=entry.name))
             if entry.num_classes:
                 second = self.class_index(class_b, entry, message("interp.class_b", language), language)
@@ -383,7 +379,7 @@ class InterpolateHandlers:
         offered = ["seeds"]
         if entry.num_classes:
             offered.append("classes")
-        if not _is_gan(entry):
+        if entry.capabilities.encoder:  # a drawing is put into latent space by the encoder
             offered.append("drawings")
         return offered
 

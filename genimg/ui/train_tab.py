@@ -26,8 +26,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from genimg.config import ConfigError, ModelConfig, TrainConfig
+from genimg.config import GAN_LOSSES, ConfigError, ModelConfig, TrainConfig
+from genimg.data.datasets import DATASET_NAMES, mnist_available
+from genimg.models import registry
 from genimg.models.loading import resolve_device
+from genimg.recipes import PRESETS, dataset_shape, training_precision
 from genimg.store.checkpoint import CheckpointError, read_config
 from genimg.store.workspace import (
     Workspace,
@@ -118,45 +121,10 @@ def say(key: str, language: str, **values: Any) -> str:
 UPLOAD = "upload"
 DATASET_CHOICES = [("MNIST digits", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("CIFAR-10", "cifar10"),
                    ("Shapes (built in, no download)", "shapes"), ("Your images (.zip)", UPLOAD)]
-# (label, key) → what it builds; each preset's defaults fill the settings when it is chosen.
-MODEL_CHOICES = [("DCGAN", "dcgan"), ("Conditional DCGAN", "cdcgan"), ("VAE", "vae"), ("Conditional VAE", "cvae"),
-                 ("Seed article GAN", "seed-gan"), ("Seed article VAE", "seed-vae")]
-
-
-@dataclass(frozen=True)
-class Preset:
-    kind: str
-    conditional: bool
-    latent_dim: int
-    width: int
-    steps: int
-    batch_size: int
-    lr_generator: float
-    lr_discriminator: float
-    adam_beta1: float = 0.5
-    ema_decay: float = 0.999
-    gan_loss: str = "nonsaturating"
-
-    @property
-    def is_gan(self) -> bool:
-        return "gan" in self.kind
-
-
-# The DCGAN presets are tuned for a class watching a 2-core CPU (measured with `bench digits`): width 32, batch
-# 32, learning rates 1e-3, Adam β1 = 0, hinge loss, an EMA of the generator. Unconditional, samples reach the
-# judge's 0.85 mean confidence in 14–24 s; conditional, in 4–5 s. The classic 2e-4 / β1 0.5 / width 64 recipe
-# needed ~80 s. The seed article's models keep their own settings.
-PRESETS = {
-    "dcgan": Preset("dcgan", False, 100, 32, 3000, 32, 1e-3, 1e-3, adam_beta1=0.0, gan_loss="hinge"),
-    "cdcgan": Preset("dcgan", True, 100, 32, 3000, 32, 1e-3, 1e-3, adam_beta1=0.0, gan_loss="hinge"),
-    "vae": Preset("vae", False, 16, 32, 3000, 64, 1e-3, 1e-3, adam_beta1=0.9, ema_decay=0.0),
-    "cvae": Preset("vae", True, 16, 32, 3000, 64, 1e-3, 1e-3, adam_beta1=0.9, ema_decay=0.0),
-    "seed-gan": Preset("seed-gan", False, 100, 32, 2000, 64, 2e-4, 2e-4),
-    "seed-vae": Preset("seed-vae", False, 16, 32, 2000, 64, 1e-3, 1e-3, adam_beta1=0.9, ema_decay=0.0),
-}
+# (label, key) → what it builds (genimg/recipes.py); each preset's recipe fills the settings when it is chosen.
+MODEL_CHOICES = [(preset.label, key) for key, preset in PRESETS.items()]
 # (image size, channels, classes) of each dataset; an upload is resized to 32×32 colour, classes from folders.
-DATASET_SHAPES = {"mnist": (28, 1, 10), "fashion-mnist": (28, 1, 10), "cifar10": (32, 3, 10), "shapes": (32, 3, 3),
-                  UPLOAD: (32, 3, 0)}
+DATASET_SHAPES = {name: dataset_shape(name) for name in DATASET_NAMES} | {UPLOAD: (32, 3, 0)}
 MAX_LATENT = 512
 MAX_BATCH = 512
 MAX_LEARNING_RATE = 0.01
@@ -204,21 +172,6 @@ def _number(value: Any, name: str, low: float, high: float, *, integer: bool = F
     return number
 
 
-def page_precision(is_gan: bool) -> str:
-    """bf16 autocast where it is native: on CUDA for every model; on a CPU with bf16 instructions for GANs
-    (+0–15% images/s on 2 cores here, the same quality per image). VAEs keep fp32 on a CPU, so their
-    likelihood in nats stays exact; CPUs without bf16 instructions would emulate it slowly."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "auto"
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        native = False
-    return "bf16" if is_gan and native else "fp32"
-
-
 def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batch_size: Any, lr_generator: Any,
                  lr_discriminator: Any, beta: Any, gan_loss: str, limits: Limits, *, width: int | None = None,
                  data_root: str | None = None, checkpoints: int = 20) -> TrainConfig:
@@ -228,24 +181,24 @@ def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batc
     if dataset not in DATASET_SHAPES:
         raise ConfigError(f"dataset {dataset!r} is not offered; choose one of {sorted(DATASET_SHAPES)}")
     preset = PRESETS[model_key]
+    recipe, kind = preset.recipe, preset.model_kind
     image_size, channels, classes = DATASET_SHAPES[dataset]
-    if preset.kind == "seed-gan":
-        image_size = 32  # the seed article's GAN draws 32 px at least; smaller datasets are resized
+    image_size = kind.fit_image_size(image_size)  # e.g. the seed article's GAN draws 28 px data at 32 px
     if preset.conditional and dataset == UPLOAD:
         classes = 0  # decided by the worker from the zip's sub-folders
     model = ModelConfig(kind=preset.kind, image_size=image_size, channels=channels,
-                        latent_dim=_number(latent_dim, "latent size", 2 if preset.is_gan else 1, MAX_LATENT,
+                        latent_dim=_number(latent_dim, "latent size", 2 if kind.family == "gan" else 1, MAX_LATENT,
                                            integer=True),
-                        num_classes=classes if preset.conditional else 0, width=width or preset.width)
+                        num_classes=classes if preset.conditional else 0, width=width or recipe.width)
     total = _number(steps, "steps", 1, limits.max_steps, integer=True)
     return TrainConfig(
         model=model, dataset=dataset, data_root=data_root, steps=total,
         batch_size=_number(batch_size, "batch size", 1, MAX_BATCH, integer=True),
         lr_generator=_number(lr_generator, "learning rate (generator)", 1e-7, MAX_LEARNING_RATE),
         lr_discriminator=_number(lr_discriminator, "learning rate (discriminator)", 1e-7, MAX_LEARNING_RATE),
-        adam_beta1=preset.adam_beta1, gan_loss=gan_loss if gan_loss in ("nonsaturating", "hinge") else "nonsaturating",
-        precision=page_precision(preset.is_gan),
-        beta=_number(beta, "β", 0, MAX_BETA), ema_decay=preset.ema_decay, seed=int(time.time()) % 100_000,
+        adam_beta1=recipe.adam_beta1, gan_loss=gan_loss if gan_loss in GAN_LOSSES else recipe.gan_loss,
+        precision=training_precision(kind),
+        beta=_number(beta, "β", 0, MAX_BETA), ema_decay=recipe.ema_decay, seed=int(time.time()) % 100_000,
         log_every=5, sample_every=10 * total + 1, sample_every_seconds=1.5,
         checkpoint_every=max(25, math.ceil(total / checkpoints)), max_seconds=limits.max_seconds)
 
@@ -382,8 +335,9 @@ class TrainHandlers:
         config = config.replace(out=str(run))
         job = {"config": config.to_dict(), "resume": None, "upload": upload_path, "snapshots": str(run / "steps"),
                "threads": self.limits.threads, "classes_from_data": PRESETS[model_key].conditional and dataset == UPLOAD}
-        view.update(run=str(run), family="gan" if PRESETS[model_key].is_gan else "vae", total=config.steps,
-                    batch=config.batch_size, monitor=HealthMonitor("gan" if PRESETS[model_key].is_gan else "vae"),
+        family = PRESETS[model_key].family
+        view.update(run=str(run), family=family, total=config.steps,
+                    batch=config.batch_size, monitor=HealthMonitor(family),
                     title=f"{_label(MODEL_CHOICES, model_key)} on {_label(DATASET_CHOICES, dataset)}")
         yield from self._stream(view, job, request)
 
@@ -415,7 +369,7 @@ class TrainHandlers:
             view = new_view()
             view.update(run=str(run), title=run.name, language=language)
         view.update(total=config.steps, batch=config.batch_size)
-        view["family"] = "gan" if "gan" in config.model.kind else "vae"
+        view["family"] = registry.get(config.model.kind).family
         if view.get("monitor") is None:
             view["monitor"] = HealthMonitor(view["family"])
         job = {"config": config.to_dict(), "resume": str(run), "upload": None, "snapshots": str(run / "steps"),
@@ -708,8 +662,9 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
     view = gr.State(new_view())
     gr.Markdown(t("train.intro"))
     gr.Markdown(handlers.device_text(), elem_id="train-device")
-    default_dataset = "mnist" if _mnist_available(handlers.data_root) else "shapes"
+    default_dataset = "mnist" if mnist_available(handlers.data_root) else "shapes"
     preset = PRESETS["dcgan"]
+    recipe = preset.recipe
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             model = gr.Dropdown(MODEL_CHOICES, value="dcgan", label=t("train.model"), elem_id="train-model")
@@ -718,13 +673,13 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
             upload = gr.File(label=t("train.upload"), file_types=[".zip"], type="filepath", visible=False,
                              elem_id="train-upload")
             with gr.Accordion(t("train.advanced"), open=False):
-                latent = gr.Number(preset.latent_dim, precision=0, label=t("train.latent"), elem_id="train-latent")
-                steps = gr.Number(preset.steps, precision=0, label=t("train.steps"), elem_id="train-steps")
-                batch = gr.Number(preset.batch_size, precision=0, label=t("train.batch"), elem_id="train-batch")
-                lr_g = gr.Number(preset.lr_generator, label=t("train.lr_g"), elem_id="train-lr-g")
-                lr_d = gr.Number(preset.lr_discriminator, label=t("train.lr_d"), elem_id="train-lr-d")
+                latent = gr.Number(recipe.latent_dim, precision=0, label=t("train.latent"), elem_id="train-latent")
+                steps = gr.Number(recipe.steps, precision=0, label=t("train.steps"), elem_id="train-steps")
+                batch = gr.Number(recipe.batch_size, precision=0, label=t("train.batch"), elem_id="train-batch")
+                lr_g = gr.Number(recipe.learning_rate, label=t("train.lr_g"), elem_id="train-lr-g")
+                lr_d = gr.Number(recipe.lr_discriminator, label=t("train.lr_d"), elem_id="train-lr-d")
                 beta = gr.Number(1.0, label=t("train.beta"), elem_id="train-beta")
-                loss = gr.Radio([("non-saturating", "nonsaturating"), ("hinge", "hinge")], value=preset.gan_loss,
+                loss = gr.Radio([("non-saturating", "nonsaturating"), ("hinge", "hinge")], value=recipe.gan_loss,
                                 label=t("train.loss"), elem_id="train-loss")
             with gr.Row():
                 start = gr.Button(t("train.start"), variant="primary", elem_id="train-start")
@@ -769,8 +724,9 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
 
     def preset_changed(key: str) -> tuple:
         chosen = PRESETS.get(key, preset)
-        return (chosen.latent_dim, chosen.steps, chosen.batch_size, chosen.lr_generator, chosen.lr_discriminator,
-                gr.update(visible=chosen.is_gan, value=chosen.gan_loss), gr.update(visible=not chosen.is_gan))
+        recipe, is_gan = chosen.recipe, chosen.family == "gan"
+        return (recipe.latent_dim, recipe.steps, recipe.batch_size, recipe.learning_rate, recipe.lr_discriminator,
+                gr.update(visible=is_gan, value=recipe.gan_loss), gr.update(visible=not is_gan))
 
     model.input(preset_changed, model, [latent, steps, batch, lr_g, lr_d, loss, beta], **private)
     dataset.change(lambda name: gr.update(visible=name == UPLOAD), dataset, upload, **private)
@@ -790,11 +746,4 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
     delete.click(handlers.delete, [yours, token], [save_status, *model_outputs], api_name="delete_model")
     return {"token": token, "on_load": handlers.on_load, "load_outputs": [token, *model_outputs]}
 
-
-def _mnist_available(data_root: str | None) -> bool:
-    """Whether MNIST's training files are already on disk (else the page starts on the built-in shapes)."""
-    from genimg.data.datasets import _MNIST_FILES, _find_idx, resolve_data_root
-
-    folder = resolve_data_root(data_root) / "MNIST" / "raw"
-    return all(_find_idx(folder, name) is not None for name in _MNIST_FILES["train"])
 

@@ -307,7 +307,7 @@ def test_bad_inputs_raise_gr_error_in_the_users_language(context, maps, tmp_path
     zero = uploads / "zero.png"
     zero.write_bytes(b"")
     refuses("empty", encode.encode, vae, None, None, "upload", None, str(zero))
-    from tests.test_imageinput import png_declaring
+    from tests.data.test_pictures import png_declaring
 
     bomb = uploads / "bomb.png"
     bomb.write_bytes(png_declaring(50_000, 50_000))
