@@ -1,30 +1,16 @@
-"""The Interpolate tab: lerp/slerp paths and their norms, class walks, GIFs, frame strips, handlers and layout."""
+"""The Interpolate tab: handlers (seeds, classes, drawings), GIFs and norms it serves, refusals in the user's language,
+layout. The library under it is tested in tests/explore/test_interpolate.py."""
 
 import io
-import math
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from genimg.explore.catalog import Renderer, discover
-from genimg.explore.interpolate import (
-    GifFolder,
-    InterpolationError,
-    frame_strip,
-    generate_mixed,
-    gif_bytes,
-    gif_scale,
-    grey_levels,
-    interpolate,
-    interpolation_frames,
-    latent_path,
-    to_frames,
-)
-from genimg.models.latent import seeded_latents
+from genimg.explore.interpolate import GifFolder, gif_scale
 from genimg.ui.context import ExploreContext
 from genimg.ui.i18n import message, table
 from genimg.ui.interpolate_tab import InterpolateHandlers, build_interpolate_tab
@@ -51,85 +37,6 @@ def decode_gif(data: bytes) -> list[np.ndarray]:
         image.seek(index)
         frames.append(np.asarray(image.convert("L")))
     return frames
-
-
-def test_slerp_keeps_the_norm_while_lerp_sags():
-    dim = 256
-    z0, z1 = seeded_latents(1, 1, dim)[0], seeded_latents(2, 1, dim)[0]
-    lerp_norms = latent_path(z0, z1, 33, "lerp").norm(dim=1)
-    slerp_norms = latent_path(z0, z1, 33, "slerp").norm(dim=1)
-    ends = (z0.norm() + z1.norm()) / 2
-    assert slerp_norms.min() > 0.97 * min(z0.norm(), z1.norm())
-    assert slerp_norms.max() < 1.03 * max(z0.norm(), z1.norm())
-    # two typical Gaussian samples are nearly perpendicular: the lerp midpoint is ≈ √(D/2) long
-    assert abs(lerp_norms[16] / ends - 1 / math.sqrt(2)) < 0.08
-    assert lerp_norms[16] < 0.8 * min(z0.norm(), z1.norm()) and lerp_norms.argmin() in range(12, 21)
-    for path in (latent_path(z0, z1, 5, "lerp"), latent_path(z0, z1, 5, "slerp")):
-        assert torch.equal(path[0], z0) and torch.equal(path[-1], z1)
-    with pytest.raises(InterpolationError, match="method"):
-        latent_path(z0, z1, 5, "cubic")
-
-
-def test_first_and_last_frames_are_the_endpoints_images(context):
-    for name in ("gan", "vae"):
-        model, config = context.renderer.model(path_of(context, name))
-        z0, z1 = seeded_latents(3, 1, config.latent_dim)[0], seeded_latents(4, 1, config.latent_dim)[0]
-        with torch.inference_mode():
-            ends = to_frames(model.generate(torch.stack([z0, z1]), None))
-        walk = interpolate(model, z0, z1, frames=7)
-        for method in ("lerp", "slerp"):
-            frames = walk.frames[method]
-            assert frames.dtype == np.uint8 and frames.shape == (7, 28, 28)
-            assert np.abs(frames[0].astype(int) - ends[0]).max() <= 1
-            assert np.abs(frames[-1].astype(int) - ends[1]).max() <= 1
-        assert walk.moving == "z" and walk.reference_norm == pytest.approx(math.sqrt(config.latent_dim))
-        assert walk.norms["lerp"][3] < walk.norms["slerp"][3]
-        single = interpolation_frames(model, z0, z1, frames=7, method="slerp")
-        assert np.abs(single.astype(int) - walk.frames["slerp"]).max() <= 1
-
-
-@pytest.mark.parametrize("name", ["cgan", "cvae"])
-def test_class_walk_goes_from_class_a_to_class_b(context, name):
-    model, config = context.renderer.model(path_of(context, name))
-    z = seeded_latents(5, 1, config.latent_dim)[0]
-    with torch.inference_mode():
-        expected = to_frames(model.generate(torch.stack([z, z]), torch.tensor([2, 7])))
-        # soft class input with exact one-hot rows is the model's own forward pass
-        one_hot = torch.nn.functional.one_hot(torch.tensor([2, 7]), 10).float()
-        assert torch.allclose(generate_mixed(model, torch.stack([z, z]), one_hot),
-                              model.generate(torch.stack([z, z]), torch.tensor([2, 7])), atol=1e-5)
-    walk = interpolate(model, z, z, frames=9, class_a=2, class_b=7)
-    for method in ("lerp", "slerp"):
-        frames = walk.frames[method]
-        assert np.abs(frames[0].astype(int) - expected[0]).max() <= 1
-        assert np.abs(frames[-1].astype(int) - expected[1]).max() <= 1
-    assert walk.moving == "class" and walk.reference_norm == 1.0
-    assert walk.norms["lerp"][4] == pytest.approx(1 / math.sqrt(2), abs=1e-4)
-    assert np.allclose(walk.norms["slerp"], 1.0, atol=1e-4)
-    with pytest.raises(InterpolationError, match="class"):
-        interpolate(model, z, z, frames=4, class_a=0, class_b=10)
-
-
-def test_gif_decodes_to_ping_pong_frames_of_the_right_size():
-    rng = np.random.default_rng(0)
-    grey = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)
-    frames = decode_gif(gif_bytes(grey, scale=3))
-    assert len(frames) == 2 * 6 - 2 and frames[0].shape == (84, 84)
-    assert np.array_equal(frames[0], np.repeat(np.repeat(grey[0], 3, 0), 3, 1))  # grey is exact
-    assert np.array_equal(frames[6], np.repeat(np.repeat(grey[4], 3, 0), 3, 1))  # then backwards
-    assert len(decode_gif(gif_bytes(grey, 50, ping_pong=False))) == 6
-    colour = rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
-    image = Image.open(io.BytesIO(gif_bytes(colour, scale=2)))
-    assert image.n_frames == 6 and image.size == (32, 32) and image.info["loop"] == 0
-    with pytest.raises(InterpolationError):
-        gif_bytes(np.zeros((3, 8, 8), np.float32))
-    ramp = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
-    coarse = grey_levels(ramp, 64)
-    assert len(np.unique(coarse)) == 64 and coarse.min() == 0 and coarse.max() == 255
-    assert np.abs(coarse.astype(int) - ramp).max() <= 2
-    assert np.array_equal(decode_gif(gif_bytes(ramp, levels=64, ping_pong=False))[0], coarse[0])
-    strip = frame_strip(grey, columns=4, scale=2)
-    assert strip.dtype == np.uint8 and strip.shape == (2 * (2 * 30 + 2), 2 * (4 * 30 + 2))
 
 
 def test_run_returns_gifs_strips_and_norms(handlers, context):
