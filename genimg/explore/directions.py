@@ -137,6 +137,8 @@ def principal_directions(model: GenerativeModel, *, count: int = DEFAULT_COUNT, 
     by_class -= by_class.mean(dim=0)
     flat = activations.view(-1)
     total = torch.dot(flat, flat)  # ‖Y − mean‖², without a temporary copy
+    if not total > 1e-30:  # a dead layer: every z gives the same activations (the randomised SVD needs variance)
+        raise ValueError("the first layer's activations do not vary with z, so there are no directions to find")
     count = min(count, latent_dim)
     singular, coordinates = _top_axes(activations, count, torch.Generator().manual_seed(seed))
     explained = (singular.pow(2) / total.clamp_min(1e-30)).cpu()

@@ -31,7 +31,7 @@ from genimg.store.checkpoint import (
     write_file_atomic,
 )
 
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")  # always used with fullmatch: "$" would pass a final newline
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$")
 DEFAULT_ROOT = PROJECT_ROOT / "workspaces"
 DEFAULT_QUOTA_MB = 300
@@ -174,7 +174,7 @@ class Workspaces:
 
     def get(self, token: str | None) -> Workspace:
         """The workspace for a browser's token; a malformed token is refused (it could name a path)."""
-        if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
+        if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
             raise WorkspaceError("this page has no valid workspace; reload the page")
         return Workspace(self.root, token)
 
@@ -199,7 +199,7 @@ class Workspaces:
             relative = Path(path).resolve().relative_to(self.root)
         except (ValueError, OSError):
             return False
-        return len(relative.parts) >= 3 and bool(TOKEN_PATTERN.match(relative.parts[0]))
+        return len(relative.parts) >= 3 and bool(TOKEN_PATTERN.fullmatch(relative.parts[0]))
 
     def clean(self, keep: set[str] = frozenset()) -> list[str]:
         """Delete workspaces untouched for longer than the time-to-live (except tokens in `keep`)."""
@@ -208,7 +208,7 @@ class Workspaces:
             return removed
         cutoff = time.time() - self.ttl_seconds
         for folder in self.root.iterdir():
-            if not folder.is_dir() or folder.name in keep or not TOKEN_PATTERN.match(folder.name):
+            if not folder.is_dir() or folder.name in keep or not TOKEN_PATTERN.fullmatch(folder.name):
                 continue
             try:
                 newest = max([folder.stat().st_mtime] + [path.stat().st_mtime for path in folder.rglob("*")])
