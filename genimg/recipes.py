@@ -9,6 +9,7 @@ same objects. Nothing here trains: it only decides settings.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -165,19 +166,17 @@ def train_config_from_options(args: argparse.Namespace) -> tuple[TrainConfig, Im
     default_size, default_channels, _ = dataset_shape(args.dataset)
     image_size = args.image_size or kind.fit_image_size(default_size)  # e.g. the seed GAN draws 28×28 data at 32
     channels = args.channels or default_channels
+    model = ModelConfig(kind=kind.name, image_size=image_size, channels=channels,
+                        latent_dim=_given(args.latent_dim, recipe.latent_dim), width=_given(args.width, recipe.width),
+                        likelihood=args.likelihood or default_likelihood(kind, channels),
+                        spectral_norm=args.spectral_norm, depth=args.depth)
+    registry.check(model)  # before the data is loaded: a size or setting the kind cannot build is said at once
     data = load_dataset(args.dataset, root=args.data_root, split="train", image_size=image_size, channels=channels,
                         limit=args.data_limit, seed=args.seed)
-    num_classes = 0
     if args.conditional:
         if data.labels is None:
             raise ConfigError(f"--conditional: the dataset {args.dataset!r} has no class labels")
-        num_classes = data.num_classes
-    model = ModelConfig(kind=kind.name, image_size=image_size, channels=channels,
-                        latent_dim=_given(args.latent_dim, recipe.latent_dim), num_classes=num_classes,
-                        width=_given(args.width, recipe.width),
-                        likelihood=args.likelihood or default_likelihood(kind, channels),
-                        spectral_norm=args.spectral_norm, depth=args.depth)
-    registry.check(model)
+        model = dataclasses.replace(model, num_classes=data.num_classes)
     learning_rate = _given(args.lr, recipe.learning_rate)
     discriminator_rate = args.lr_d if args.lr_d is not None else (
         learning_rate if args.lr is not None else recipe.lr_discriminator)

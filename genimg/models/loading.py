@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from genimg.config import ConfigError, ModelConfig
-from genimg.models import GAN, VAEBase, build_model
+from genimg.models import GenerativeModel, build_model, registry
 from genimg.store.checkpoint import CheckpointError, load_checkpoint, load_weights_into
 
 
@@ -43,7 +43,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return None
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[GAN | VAEBase, ModelConfig, dict]:
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[GenerativeModel, ModelConfig, dict]:
     """Rebuild a trained model from a checkpoint folder, in eval mode on `device`.
 
     Returns (model, its ModelConfig, the checkpoint's config.json as a dict). Any problem with the
@@ -52,6 +52,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[GA
     checkpoint = load_checkpoint(path)
     try:
         model_config = ModelConfig.from_dict(checkpoint.model_config)
+        registry.check(model_config)  # a kind this installation does not know, or a setting it cannot build
     except ConfigError as error:
         raise CheckpointError(f"{Path(path) / 'config.json'}: the model settings are invalid: {error}") from None
     model = build_model(model_config)

@@ -1,0 +1,58 @@
+"""load_model rebuilds a checkpoint through the registry; precision follows the device."""
+
+import json
+
+import pytest
+import torch
+
+from genimg.config import ModelConfig
+from genimg.models import build_model
+from genimg.models.loading import load_model, resolve_precision
+from genimg.store.checkpoint import CheckpointError, save_checkpoint
+
+
+def save(folder, config):
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    save_checkpoint(folder, model_config=config.to_dict(), weights=model.state_dict(), step=3, dataset="shapes")
+    return model
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "vae"])
+def test_a_saved_model_loads_with_the_same_weights_and_kind(tmp_path, kind):
+    config = ModelConfig(kind=kind, latent_dim=4, width=8, num_classes=3)
+    saved = save(tmp_path / "model", config)
+    model, loaded_config, raw = load_model(tmp_path / "model")
+    assert loaded_config == config and raw["step"] == 3
+    assert model.kind == kind and not model.training
+    z, labels = torch.randn(2, 4), torch.tensor([0, 2])
+    with torch.no_grad():
+        assert torch.equal(model.generate(z, labels), saved.generate(z, labels))
+
+
+def test_a_checkpoint_of_an_unknown_kind_names_the_file_and_the_kinds(tmp_path):
+    save(tmp_path / "model", ModelConfig(kind="vae", latent_dim=4, width=8))
+    config_path = tmp_path / "model" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model"]["kind"] = "ddpm"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"config.json.*'ddpm' is not accepted: expected one of dcgan"):
+        load_model(tmp_path / "model")
+
+
+def test_a_checkpoint_asking_for_a_size_its_kind_cannot_draw_is_refused(tmp_path):
+    save(tmp_path / "model", ModelConfig(kind="dcgan", latent_dim=4, width=8))
+    config_path = tmp_path / "model" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model"]["kind"] = "seed-gan"  # the seed GAN draws 32 or 64 px, not 28
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="image_size = 28"):
+        load_model(tmp_path / "model")
+
+
+def test_precision():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_precision("fp32", cuda) is None
+    assert resolve_precision("bf16", cpu) is torch.bfloat16
+    assert resolve_precision("auto", cuda) is torch.bfloat16
+    assert resolve_precision("auto", cpu) is None
