@@ -1,0 +1,71 @@
+"""Model cards: the reproduce command parses back to the same run, titles come from the registry, notes survive."""
+
+import argparse
+import shlex
+
+import pytest
+import torch
+
+from genimg.config import ModelConfig, TrainConfig
+from genimg.eval.cards import NOTES_END, NOTES_START, train_command, write_card
+from genimg.models import build_model, registry
+from genimg.recipes import add_recipe_options
+from genimg.store.checkpoint import save_checkpoint
+
+SETTINGS = {
+    "dcgan": dict(gan_loss="hinge", lr_discriminator=4e-4, ema_decay=0.999, model=dict(spectral_norm=True)),
+    "vae": dict(beta=0.5, kl_warmup_steps=100, model=dict(depth=1, likelihood="gaussian", channels=3, image_size=32)),
+    "seed-gan": dict(model=dict(image_size=32)),
+    "seed-vae": dict(model=dict(num_classes=10)),
+}
+
+
+def training(kind: str) -> TrainConfig:
+    settings = dict(SETTINGS[kind])
+    model = ModelConfig(kind=kind, latent_dim=5, width=8, **settings.pop("model"))
+    return TrainConfig(model=model, dataset="mnist", steps=40, batch_size=16, lr_generator=3e-4, adam_beta1=0.25,
+                       seed=9, **settings)
+
+
+def parse(command: str) -> argparse.Namespace:
+    words = shlex.split(command)
+    assert words[:4] == ["python", "-m", "genimg", "train"]
+    parser = argparse.ArgumentParser()
+    add_recipe_options(parser)
+    return parser.parse_args(words[4:])
+
+
+@pytest.mark.parametrize("kind", registry.names())
+def test_the_reproduce_command_asks_for_the_same_run(kind):
+    config = training(kind)
+    args = parse(train_command(config.to_dict(), steps=40, out="runs/x"))
+    model, family = config.model, registry.get(kind).family
+    assert (args.model, args.latent_dim, args.width, args.image_size, args.channels) == (
+        kind, model.latent_dim, model.width, model.image_size, model.channels)
+    assert (args.steps, args.batch_size, args.lr, args.adam_beta1, args.seed, args.out) == (40, 16, 3e-4, 0.25, 9, "runs/x")
+    assert args.conditional == bool(model.num_classes)
+    assert args.depth == model.depth and args.spectral_norm == model.spectral_norm
+    if family == "gan":  # the discriminator's settings, and no VAE flags
+        assert (args.lr_d, args.gan_loss, args.beta) == (config.lr_discriminator, config.gan_loss, None)
+    else:
+        assert (args.beta, args.kl_warmup, args.likelihood, args.lr_d) == (
+            config.beta, config.kl_warmup_steps, model.likelihood, None)
+    assert args.ema == (config.ema_decay or None)
+
+
+def test_a_card_names_the_kind_by_its_registered_title_and_keeps_the_notes(tmp_path):
+    config = ModelConfig(kind="seed-vae", latent_dim=3, width=8, num_classes=10)
+    folder = save_checkpoint(tmp_path / "model", model_config=config.to_dict(),
+                             weights=build_model(config).state_dict(), step=12, dataset="mnist")
+    card = write_card(folder).read_text()
+    assert card.startswith("# model\n\nA seed-article VAE (corrected), class-conditional with a 3-dimensional latent")
+    (folder / "README.md").write_text(card.replace("Nothing to add yet.", "Drawn by hand."))
+    card = write_card(folder, evaluation_table="metric  value").read_text()
+    assert f"{NOTES_START}\nDrawn by hand.\n{NOTES_END}" in card and "metric  value" in card
+
+
+def test_a_judge_and_an_unknown_kind_are_named_plainly(tmp_path):
+    for kind, title in (("judge", "judge classifier"), ("kind-from-elsewhere", "kind-from-elsewhere")):
+        folder = save_checkpoint(tmp_path / kind, model_config={"kind": kind, "image_size": 28, "channels": 1},
+                                 weights={"w": torch.zeros(1)}, step=1, dataset="mnist")
+        assert f"A {title}, for 1×28×28 images" in write_card(folder).read_text()
