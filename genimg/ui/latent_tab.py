@@ -16,9 +16,15 @@ import gradio as gr
 import numpy as np
 import torch
 
-from genimg.data.imaging import to_uint8, upscale
+from genimg.data.imaging import upscale
 from genimg.explore.catalog import ModelEntry
 from genimg.explore.directions import DEFAULT_COUNT, DirectionCache, Directions
+from genimg.explore.latent import (
+    compared_latent,
+    edit_latent,
+    latent_picture,
+    slider_values,
+)
 from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
@@ -268,29 +274,23 @@ class LatentHandlers:
     @staticmethod
     def seed_sliders(entry: ModelEntry, seed: int) -> list[float]:
         """The slider positions for a seed: its z's first shown_dims(D) values, rounded to 0.01, within ±3."""
-        z = seeded_latents(seed, 1, entry.latent_dim)[0, :shown_dims(entry.latent_dim)]
-        return [round(min(max(value, -SLIDER_RANGE), SLIDER_RANGE), 2) for value in z.tolist()]
+        return slider_values(seed, entry.latent_dim, shown_dims(entry.latent_dim), SLIDER_RANGE)
 
-    @torch.inference_mode()
     def _image(self, network, entry: ModelEntry, z: torch.Tensor, label: int | None) -> ImageArray:
-        """One image of z (1, D) on the CPU, upscaled crisply: uint8 (H, W) or (H, W, 3)."""
-        device = self.renderer.device
-        labels = None
+        """One image of z (1, D), upscaled crisply: uint8 (H, W) or (H, W, 3). A class this model lacks (the class
+        picker may list the compared model's classes) draws its first class."""
+        chosen = None
         if entry.num_classes:
             chosen = label if label is not None and 0 <= label < entry.num_classes else 0
-            labels = torch.tensor([chosen], dtype=torch.long, device=device)
-        pixels = to_uint8(network.generate(z.to(device), labels))[0]  # (C, S, S)
-        array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).contiguous().numpy()
-        return upscale(array, display_scale(pixels.shape[-1]))
+        array = latent_picture(network, z, chosen)
+        return upscale(array, display_scale(array.shape[1]))
 
     def _render(self, entry: ModelEntry, compare: ModelEntry | None, seed: int, sliders: list[float],
                 label: int | None, direction: int | None, strength: float, truncation: float,
                 language: str) -> tuple[ImageArray, ImageArray | None]:
-        """Checked values → (image, compared image or None): z' = ψ·z + α·v, z's first K values being the sliders."""
+        """Checked values → (image, compared image or None) of z' = ψ·z + α·v (genimg.explore.latent.edit_latent)."""
         network, _ = self._model(entry, language)
-        z = seeded_latents(seed, 1, entry.latent_dim)  # (1, D) on CPU
-        z[0, :len(sliders)] = torch.tensor(sliders, dtype=z.dtype)
-        z *= truncation
+        vector = None
         if direction is not None and strength != 0.0:
             try:
                 found = self.directions_cache.get(network)
@@ -298,14 +298,13 @@ class LatentHandlers:
                 raise gr.Error(message("latent.error.no_directions", language, detail=str(error))) from None
             if direction >= len(found):
                 raise gr.Error(message("latent.error.direction", language, value=repr(direction), count=len(found)))
-            z += strength * found.vectors[direction]
+            vector = found.vectors[direction]
+        z = edit_latent(seeded_latents(seed, 1, entry.latent_dim), sliders, truncation, vector, strength)
         image = self._image(network, entry, z, label)
         if compare is None:
             return image, None
         other, _ = self._model(compare, language)
-        if compare.latent_dim != entry.latent_dim:  # its own z for the same seed, truncated alike
-            z = seeded_latents(seed, 1, compare.latent_dim) * truncation
-        return image, self._image(other, compare, z, label)
+        return image, self._image(other, compare, compared_latent(z, seed, compare.latent_dim, truncation), label)
 
     def _checked(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
                  compare: Any, sliders: Sequence[Any], language: str) -> dict[str, Any]:
