@@ -1,8 +1,8 @@
-"""From images to latents and back: VAE codes, latent maps, manifold grids, arithmetic, GAN inversion, D's verdict.
+"""From images to latents and back: VAE codes and their KL, latent maps, manifold grids, arithmetic, pictures.
 
-Everything here takes a loaded model (see render.Renderer.model) and tensors, and returns tensors or
-uint8 pictures; the page (ui/encode_tab.py, ui/gan_tab.py) only converts values. Shapes: images are
-(B, C, S, S) floats in [0, 1]; latents are (D,) or (B, D).
+Everything here takes a loaded model (see catalog.Renderer.model) and tensors, and returns tensors, numbers or
+uint8 pictures; the page (ui/encode_tab.py) only converts values. GAN inversion and the discriminator's verdict
+are in genimg.explore.invert. Shapes: images are (B, C, S, S) floats in [0, 1]; latents are (D,) or (B, D).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,32 +22,18 @@ from PIL import Image, ImageDraw, ImageFont
 
 from genimg.data.datasets import DatasetError, ImageData, load_dataset
 from genimg.data.imaging import grid_image
-from genimg.models import GAN, GenerativeModel, VAEBase
+from genimg.explore.latent import class_tensor, model_device
+from genimg.models import GenerativeModel, VAEBase
 from genimg.models.latent import seeded_latents
 
 MAP_DATASETS = ("mnist", "fashion-mnist", "cifar10", "shapes")  # a map can be drawn from their test split
 MAP_LIMIT = 10_000  # test images encoded for a map
 MAP_SAMPLES = 4_000  # model samples re-encoded when the data set cannot be had
-MAX_INVERSION_STEPS = 1_000
-MAX_RESTARTS = 16
+ACTIVE_KL = 0.1  # nats: a dimension with less KL than this carries (almost) no information about the image
 # matplotlib's "tab10": ten colours that stay apart, also for most colour-blind eyes
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 UNLABELLED_COLOUR = "#4c566a"
-
-
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def class_tensor(model: GenerativeModel, label: int | None, count: int = 1) -> torch.Tensor | None:
-    """(count,) labels for a conditional model, None for an unconditional one; checks the range."""
-    classes = model.num_classes
-    if not classes:
-        return None
-    if label is None or not 0 <= int(label) < classes:
-        raise ValueError(f"class {label!r} is not accepted: this model needs a class from 0 to {classes - 1}")
-    return torch.full((count,), int(label), dtype=torch.long, device=_device(model))
 
 
 # ---------------------------------------------------------------------------------------------- VAE codes
@@ -76,13 +62,22 @@ class Encoding:
         """(D,) KL(q(z_i|x) ‖ N(0, 1)) = ½(μ² + σ² − 1 − log σ²) in nats; ≈ 0 marks a dimension the code leaves unused."""
         return 0.5 * (self.mean.pow(2) + self.log_variance.exp() - 1.0 - self.log_variance)
 
+    @property
+    def kl(self) -> float:
+        """KL(q(z|x) ‖ N(0, I)) in nats: the sum of kl_per_dimension, the ELBO's price for this image's code."""
+        return float(self.kl_per_dimension.sum())
+
+    def active_dimensions(self, threshold: float = ACTIVE_KL) -> int:
+        """How many dimensions carry more than `threshold` nats of KL: the ones the code actually uses."""
+        return int((self.kl_per_dimension > threshold).sum())
+
 
 @torch.inference_mode()
 def encode_image(model: VAEBase, image: torch.Tensor, label: int | None = None,
                  decode_label: int | None = None) -> Encoding:
     """Encode one image (1, C, S, S) in [0, 1] and decode its mean; `decode_label` (conditional models) decodes the
     same code as another class (default: `label`)."""
-    device = _device(model)
+    device = model_device(model)
     image = image.to(device=device, dtype=torch.float32)
     mean, log_variance = model.encode(image, class_tensor(model, label))
     reconstruction = model.generate(mean, class_tensor(model, label if decode_label is None else decode_label))
@@ -93,7 +88,7 @@ def encode_image(model: VAEBase, image: torch.Tensor, label: int | None = None,
 def encode_means(model: VAEBase, images: torch.Tensor, labels: torch.Tensor | None = None,
                  batch_size: int = 500) -> torch.Tensor:
     """Encoder means of many images: uint8 or [0, 1] float (N, C, S, S) → (N, D) float32 on CPU, in batches."""
-    device = _device(model)
+    device = model_device(model)
     codes = []
     for start in range(0, images.shape[0], batch_size):
         batch = images[start:start + batch_size].to(device)
@@ -106,7 +101,7 @@ def encode_means(model: VAEBase, images: torch.Tensor, labels: torch.Tensor | No
 @torch.inference_mode()
 def decode(model: GenerativeModel, z: torch.Tensor, label: int | None = None) -> torch.Tensor:
     """Latents (D,) or (B, D) → images (B, C, S, S) in [0, 1] on CPU (a VAE's mean image, a GAN's sample)."""
-    z = z.reshape(-1, model.latent_dim).to(device=_device(model), dtype=torch.float32)
+    z = z.reshape(-1, model.latent_dim).to(device=model_device(model), dtype=torch.float32)
     return model.generate(z, class_tensor(model, label, z.shape[0])).float().cpu()
 
 
@@ -350,7 +345,7 @@ def sample_images(model: GenerativeModel, count: int, seed: int = 0) -> tuple[to
 
 
 def decode_batch(model: GenerativeModel, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    device = _device(model)
+    device = model_device(model)
     return model.generate(z.to(device), None if labels is None else labels.to(device)).float().cpu()
 
 
@@ -506,96 +501,7 @@ class LatentMapCache:
         return data, ""
 
 
-# ---------------------------------------------------------------------------------------------- GAN tools
-
-
-@dataclass(frozen=True)
-class InversionStep:
-    """One report of invert_generator: the best restart so far.
-
-    step: Adam steps done; loss = mse + prior_weight · ‖z‖²/D; mse: mean squared pixel error in [0, 1] units;
-    z: (D,) the best latent; image: (1, C, S, S) G(z) in [0, 1]; done: the last report.
-    """
-
-    step: int
-    loss: float
-    mse: float
-    z: torch.Tensor
-    image: torch.Tensor
-    done: bool = False
-
-
-def invert_generator(gan: GAN, target: torch.Tensor, label: int | None = None, *, steps: int = 200,
-                     lr: float = 0.05, restarts: int = 4, candidates: int = 64, prior_weight: float = 1e-3,
-                     seed: int = 0, report_every: int = 10, report_interval_s: float = 0.25,
-                     max_seconds: float = 60.0) -> Iterator[InversionStep]:
-    """Find z* = argmin_z ‖G(z) − x‖² (+ prior_weight · ‖z‖²/D) for a target x (1, C, S, S) in [0, 1], by Adam.
-
-    `candidates` seeded latents are tried and the `restarts` best ones are optimised together as one batch;
-    the best of them is reported at step 0, every `report_every` steps or `report_interval_s` seconds
-    (whichever comes first, so a caller can stop it), and at the end (done=True), which is also reached after
-    `max_seconds`. Gradients flow only to z: the shared generator's weights are neither changed nor given .grad.
-    """
-    if not 1 <= steps <= MAX_INVERSION_STEPS:
-        raise ValueError(f"steps = {steps} is not accepted: expected 1 to {MAX_INVERSION_STEPS}")
-    if not 1 <= restarts <= MAX_RESTARTS:
-        raise ValueError(f"restarts = {restarts} is not accepted: expected 1 to {MAX_RESTARTS}")
-    if not (math.isfinite(lr) and 0 < lr <= 1):
-        raise ValueError(f"lr = {lr} is not accepted: expected a number in (0, 1]")
-    if not (math.isfinite(prior_weight) and 0 <= prior_weight <= 10):
-        raise ValueError(f"prior_weight = {prior_weight} is not accepted: expected 0 to 10")
-    device = _device(gan)
-    target = target.to(device=device, dtype=torch.float32)
-    generator = gan.generator
-    candidates = max(candidates, restarts)
-    started = time.monotonic()
-
-    def losses(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        images = (generator(z, class_tensor(gan, label, z.shape[0])) + 1.0) * 0.5  # (R, C, S, S) in [0, 1]
-        mse = (images - target).pow(2).flatten(1).mean(dim=1)  # (R,)
-        return mse + prior_weight * z.pow(2).mean(dim=1), mse
-
-    with torch.no_grad():  # (not inference_mode: z below must become a normal tensor that autograd can track)
-        pool = seeded_latents(seed, candidates, gan.latent_dim, device)
-        first = losses(pool)[0]
-    z = pool[first.argsort()[:restarts]].clone().requires_grad_(True)  # (R, D), a normal tensor again
-    optimizer = torch.optim.Adam([z], lr=lr)
-    best: InversionStep | None = None
-
-    def report(step: int, done: bool) -> InversionStep:
-        nonlocal best
-        with torch.no_grad():
-            total, mse = losses(z)
-            index = int(total.argmin())
-            if best is None or float(total[index]) < best.loss:
-                image = (generator(z[index:index + 1], class_tensor(gan, label)) + 1.0) * 0.5
-                best = InversionStep(step, float(total[index]), float(mse[index]), z[index].detach().cpu().clone(),
-                                     image.float().cpu())
-        return InversionStep(step, best.loss, best.mse, best.z, best.image, done)
-
-    with torch.enable_grad():
-        last_report = time.monotonic()
-        yield report(0, False)
-        step = 0
-        for step in range(1, steps + 1):
-            total, _ = losses(z)
-            (gradient,) = torch.autograd.grad(total.sum(), z)  # restarts are independent: the sum splits
-            z.grad = gradient
-            optimizer.step()
-            now = time.monotonic()
-            if now - started > max_seconds:
-                break
-            if step < steps and (step % report_every == 0 or now - last_report >= report_interval_s):
-                last_report = now
-                yield report(step, False)
-        yield report(step, True)
-
-
-@torch.inference_mode()
-def discriminator_logits(gan: GAN, images: torch.Tensor, label: int | None = None) -> torch.Tensor:
-    """D's logits (B,) for images (B, C, S, S) in [0, 1], rescaled to D's [−1, 1]; σ(logit) is D's "probability real"."""
-    images = images.to(device=_device(gan), dtype=torch.float32) * 2.0 - 1.0
-    return gan.discriminator(images, class_tensor(gan, label, images.shape[0])).float().cpu()
+# ---------------------------------------------------------------------------------------------- pictures
 
 
 def to_picture(images: torch.Tensor, scale: int = 8, columns: int | None = None) -> np.ndarray:

@@ -27,6 +27,7 @@ from genimg.data.pictures import (
 )
 from genimg.explore.catalog import ModelEntry
 from genimg.explore.encode import (
+    ACTIVE_KL,
     LatentMap,
     LatentMapCache,
     decode,
@@ -36,6 +37,7 @@ from genimg.explore.encode import (
     render_code_chart,
     to_picture,
 )
+from genimg.explore.latent import latent_norm
 from genimg.models import GenerativeModel
 from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
@@ -44,7 +46,6 @@ from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 CANVAS = 280
 SCALE = 8  # 28 px → 224 px on the page
-ACTIVE_KL = 0.1  # nats: a dimension with less KL than this carries (almost) no information about the image
 
 EN = {
     "encode.tab": "Encode",
@@ -405,7 +406,7 @@ class EncodeHandlers:
         notes = []
         if inverted:
             notes.append(message("encode.inverted", language))
-        notes.append(message("encode.kl_summary", language, kl=float(kl.sum()), active=int((kl > ACTIVE_KL).sum()),
+        notes.append(message("encode.kl_summary", language, kl=encoding.kl, active=encoding.active_dimensions(),
                              dim=len(kl), threshold=ACTIVE_KL))
         if shown < len(kl):
             notes.append(message("encode.chart_cut", language, shown=shown, dim=len(kl)))
@@ -474,8 +475,7 @@ class EncodeHandlers:
                     [(source_a, seed_a, sketch_a, upload_a), (source_b, seed_b, sketch_b, upload_b),
                      (source_c, seed_c, sketch_c, upload_c)]]
         images, result = latent_arithmetic(model, *operands, label=label)
-        root = config.latent_dim ** 0.5
-        norms = [float(z.norm()) / root for z in (*operands, result)]
+        norms = [latent_norm(z) for z in (*operands, result)]
         note = message("encode.arith_norms", language, a=norms[0], b=norms[1], c=norms[2], result=norms[3])
         return (*(to_picture(images[index:index + 1], SCALE) for index in range(4)), note)
 

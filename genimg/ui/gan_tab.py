@@ -14,15 +14,16 @@ import pandas as pd
 import torch
 
 from genimg.explore.catalog import ModelEntry
-from genimg.explore.encode import (
+from genimg.explore.encode import LatentMapCache, decode, to_picture
+from genimg.explore.invert import (
     MAX_INVERSION_STEPS,
     MAX_RESTARTS,
-    LatentMapCache,
-    decode,
-    discriminator_logits,
+    REFERENCE_COUNT,
+    DiscriminatorReference,
+    discriminator_reference,
     invert_generator,
-    sample_images,
-    to_picture,
+    summarise_inversion,
+    verdict,
 )
 from genimg.models.latent import seeded_latents
 from genimg.ui.context import ExploreContext
@@ -44,7 +45,6 @@ from genimg.ui.encode_tab import (
 from genimg.ui.i18n import message, register, request_language, t
 
 MAX_INVERSION_SECONDS = 30.0
-REFERENCE_COUNT = 64
 LEARNING_RATE = 0.05
 
 EN = {
@@ -145,10 +145,6 @@ $D$ 只被训练来区分当前的真实批次和生成批次。训练后期 $G$
 register(EN, ZH)
 
 
-def sigmoid(value: float) -> float:
-    return 1.0 / (1.0 + math.exp(-value)) if value >= 0 else math.exp(value) / (1.0 + math.exp(value))
-
-
 def bounded(value: Any, default: float, low: float, high: float) -> float:
     """A slider's value as a number clipped to [low, high]; `default` when it is missing or not a finite number."""
     try:
@@ -198,48 +194,30 @@ class GanHandlers:
         rows: list[dict] = []
         first_mse = None
         started = time.monotonic()
-        root = config.latent_dim ** 0.5
         for report in invert_generator(model, target, label, steps=steps, lr=LEARNING_RATE, restarts=restarts,
                                        prior_weight=prior_weight, seed=0, max_seconds=MAX_INVERSION_SECONDS):
             first_mse = report.mse if first_mse is None else first_mse
             rows.append({"step": report.step, "mse": report.mse})
-            norm = float(report.z.norm()) / root
             if report.done:
-                probability = sigmoid(float(discriminator_logits(model, report.image, label)[0]))
-                status = message("gan.status_done", language, step=report.step, seconds=time.monotonic() - started,
-                                 mse=report.mse, first=first_mse, factor=first_mse / max(report.mse, 1e-12),
-                                 norm=norm, probability=probability)
-                if true_z is not None:
-                    distance = float((report.z - true_z).norm()) / root
-                    status += "\n\n" + message("gan.status_seed", language, seed=int(seed), distance=distance)
-                    if distance > 0.25 and report.mse < 0.01 * first_mse:
+                summary = summarise_inversion(report, first_mse, model, label, true_z)
+                status = message("gan.status_done", language, step=summary.step, seconds=time.monotonic() - started,
+                                 mse=summary.mse, first=summary.first_mse, factor=summary.improvement,
+                                 norm=summary.z_norm, probability=summary.verdict.probability)
+                if summary.distance is not None:
+                    status += "\n\n" + message("gan.status_seed", language, seed=int(seed), distance=summary.distance)
+                    if summary.lookalike:
                         status += " " + message("gan.status_twins", language)
             else:
                 status = message("gan.status", language, step=report.step, steps=steps, loss=report.loss,
-                                 mse=report.mse, norm=norm)
+                                 mse=report.mse, norm=report.z_norm)
             yield target_picture, to_picture(report.image, SCALE), pd.DataFrame(rows), status
 
-    def reference(self, entry: ModelEntry, model: Any, config: Any, label: int | None) -> dict[str, float]:
-        """D's mean logit on REFERENCE_COUNT of G's samples and, when the data set can be had, on real test images."""
-        def compute() -> dict[str, float]:
-            images, labels = sample_images(model, REFERENCE_COUNT, seed=0)
-            if label is not None:
-                labels = torch.full((REFERENCE_COUNT,), label)
-            fake = float(discriminator_logits_per_label(model, images, labels).mean())
-            found = {"fake": fake}
+    def reference(self, entry: ModelEntry, model: Any, config: Any, label: int | None) -> DiscriminatorReference:
+        """D's mean logit on REFERENCE_COUNT of G's samples and, when the data set can be had, on real test images
+        (computed once per model and class)."""
+        def compute() -> DiscriminatorReference:
             data, _ = self.cache.dataset(entry.dataset, config.image_size, config.channels)
-            if data is not None and (data.labels is not None or not model.num_classes):
-                real_images = data.images
-                real_labels = data.labels
-                if label is not None and real_labels is not None:
-                    chosen = (real_labels == label).nonzero().flatten()[:REFERENCE_COUNT]
-                    real_images, real_labels = real_images[chosen], real_labels[chosen]
-                real = real_images[:REFERENCE_COUNT].float() / 255.0
-                real_labels = None if real_labels is None else real_labels[:REFERENCE_COUNT]
-                if len(real):
-                    found["real"] = float(discriminator_logits_per_label(model, real, real_labels).mean())
-                    found["real_count"] = len(real)
-            return found
+            return discriminator_reference(model, label, REFERENCE_COUNT, data)
 
         return self.cache.memo(model, ("reference", label), compute)
 
@@ -248,23 +226,15 @@ class GanHandlers:
         """→ the image D judged, and its verdict with a reference line (Markdown)."""
         language = request_language(request)
         entry, model, config, label, target, _ = self.target(path, class_name, source, seed, sketch, upload, language)
-        logit = float(discriminator_logits(model, target, label)[0])
-        lines = [message("gan.verdict", language, logit=logit, probability=sigmoid(logit))]
+        found = verdict(model, target, label)
+        lines = [message("gan.verdict", language, logit=found.logit, probability=found.probability)]
         reference = self.reference(entry, model, config, label)
-        lines.append(message("gan.reference_fake", language, count=REFERENCE_COUNT, fake_logit=reference["fake"],
-                             fake_probability=sigmoid(reference["fake"])))
-        if "real" in reference:
-            lines.append(message("gan.reference_real", language, count=int(reference["real_count"]),
-                                 real_logit=reference["real"], real_probability=sigmoid(reference["real"])))
+        lines.append(message("gan.reference_fake", language, count=reference.fake_count,
+                             fake_logit=reference.fake_logit, fake_probability=reference.fake_probability))
+        if reference.real_logit is not None:
+            lines.append(message("gan.reference_real", language, count=reference.real_count,
+                                 real_logit=reference.real_logit, real_probability=reference.real_probability))
         return to_picture(target, SCALE), "\n\n".join(lines)
-
-
-def discriminator_logits_per_label(model: Any, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    """D's logits for a batch whose images may have different classes (labels (B,) or None)."""
-    if labels is None or not model.num_classes:
-        return discriminator_logits(model, images, None)
-    return torch.cat([discriminator_logits(model, images[index:index + 1], int(labels[index]))
-                      for index in range(len(images))])
 
 
 def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) -> GanHandlers:

@@ -15,23 +15,25 @@ from genimg.config import ModelConfig
 from genimg.data.datasets import DatasetError
 from genimg.explore import encode as encode_module
 from genimg.explore.encode import (
-    MAX_INVERSION_STEPS,
-    MAX_RESTARTS,
     LatentMapCache,
     MapView,
     build_latent_map,
     class_tensor,
     decode,
-    discriminator_logits,
     encode_image,
     encode_means,
-    invert_generator,
     latent_arithmetic,
     manifold_grid,
     principal_axes,
     render_code_chart,
     sample_images,
     to_picture,
+)
+from genimg.explore.invert import (
+    MAX_INVERSION_STEPS,
+    MAX_RESTARTS,
+    discriminator_logits,
+    invert_generator,
 )
 from genimg.models import build_model
 from genimg.models.latent import seeded_latents
@@ -310,3 +312,16 @@ def test_the_discriminator_gives_one_finite_logit_per_image(models):
     with torch.inference_mode():  # images in [0, 1] are shown to D in its own [-1, 1]
         expected = cgan.discriminator(images * 2 - 1, torch.tensor([3, 3]))
     assert torch.allclose(as_three, expected.float())
+
+
+def test_total_kl_and_the_dimensions_in_use():
+    """The Encode tab's summary line: the KL summed over dimensions and how many carry more than ACTIVE_KL nats."""
+    encoding = encode_module.Encoding(torch.zeros(1, 1, 2, 2), mean=torch.tensor([0.0, 1.0, 0.0, 0.3]),
+                                      log_variance=torch.tensor([0.0, 0.0, math.log(4.0), 0.0]),
+                                      reconstruction=torch.zeros(1, 1, 2, 2))
+    per_dimension = [0.0, 0.5, 0.5 * (3.0 - math.log(4.0)), 0.5 * 0.09]  # the last: ½μ² = 0.045 nats
+    assert encoding.kl == pytest.approx(sum(per_dimension), rel=1e-6)
+    assert encoding.active_dimensions(0.1) == 2  # 0.5 and 0.807 nats; 0 and 0.045 are below 0.1
+    assert encoding.active_dimensions() == encoding.active_dimensions(encode_module.ACTIVE_KL)
+    assert encoding.active_dimensions(0.04) == 3 and encoding.active_dimensions(0.6) == 1
+    assert encoding.active_dimensions(0.0) == 3  # strictly more than the threshold: the unused dimension is left out
