@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from genimg.bench.explore import run_explore
 from genimg.bench.inference import run_inference_bench
-from genimg.bench.measure import Plan, mnist_available, report_main
+from genimg.bench.measure import Plan, report_main
 from genimg.bench.train import run_train_bench
 from genimg.config import SHIPPED_DIR
+from genimg.data.datasets import mnist_available
 
 
 def all_sections(plan: Plan, args: argparse.Namespace, progress: Callable[[str], None]) -> list[str]:

@@ -165,9 +165,9 @@ def main(argv: list[str]) -> int:
     import os
     import sys
 
-    from genimg.recipes import add_recipe_options, train_config_from_options
     from genimg.config import MAX_STEPS, SHIPPED_DIR, reexec_with_allocator_settings
     from genimg.data.datasets import DatasetError
+    from genimg.recipes import add_recipe_options, train_config_from_options
     from genimg.store.checkpoint import CheckpointError
 
     if sys.argv[1:3] == ["bench", "digits"]:

@@ -135,7 +135,7 @@ def format_percentiles(samples: list[float]) -> str:
 
 def start_training(seconds: float, data_root: str | None, folder: Path) -> tuple[subprocess.Popen, str]:
     """One `python -m genimg train` run (MNIST when present, else the built-in shapes), saving every 100 steps."""
-    from genimg.bench.measure import mnist_available
+    from genimg.data.datasets import mnist_available
 
     dataset = "mnist" if mnist_available(data_root) else "shapes"
     command = [sys.executable, "-m", "genimg", "train", "--model", "dcgan", "--dataset", dataset, "--image-size", "28",

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from genimg.config import PROJECT_ROOT, SHIPPED_DIR, ModelConfig
+from genimg.data.datasets import mnist_available
 
 RESULT_PREFIX = "GENIMG-BENCH-RESULT "
 MALLOC_VARIABLES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX")
@@ -131,13 +132,6 @@ def machine_line(device: str, threads: int) -> str:
     else:
         where = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {threads} thread(s)"
     return f"{where}, torch {torch.__version__}, Python {platform.python_version()}"
-
-
-def mnist_available(root: str | None) -> bool:
-    from genimg.data.datasets import resolve_data_root
-
-    raw = Path(resolve_data_root(root)) / "MNIST" / "raw"
-    return (raw / "train-images-idx3-ubyte").exists() or (raw / "train-images-idx3-ubyte.gz").exists()
 
 
 # ------------------------------------------------------------------------------------------- one measurement

@@ -23,9 +23,9 @@ from genimg.config import SHIPPED_DIR, TrainConfig
 from genimg.eval.judge import load_judge
 from genimg.explore.catalog import Renderer
 from genimg.models.loading import load_model
+from genimg.recipes import PRESETS
 from genimg.store.workspace import Workspaces, new_token
 from genimg.ui.context import ExploreContext
-from genimg.recipes import PRESETS
 from genimg.ui.train_tab import Limits, TrainHandlers, build_train_tab
 
 

@@ -5,7 +5,7 @@ For each shipped model kind it measures training images/s of
 * the **baseline**, written the way pytorch/examples' dcgan and vae `main.py` are: torchvision's MNIST
   dataset with a per-image `ToTensor()` (+ `Normalize` for GANs) transform, a `DataLoader` with
   `shuffle=True`, fp32, BCE on a sigmoid output, glibc's default malloc, and the same genimg network;
-* **genimg's engine** (`genimg.engine.train`): uint8 batches gathered in memory, with the allocator
+* **genimg's engine** (`genimg.training.engine.train`): uint8 batches gathered in memory, with the allocator
   settings that `python -m genimg train` applies;
 
 and then one lever at a time (allocator off, bf16 autocast, batch size, and channels_last and torch.compile
@@ -191,7 +191,7 @@ def run_baseline(measurement: Measurement) -> Timing:
     import torch.nn.functional as F
     from torch import nn
 
-    from genimg.models import GAN, build_model
+    from genimg.models import build_model, registry
 
     assert measurement.model is not None
     device = torch.device(measurement.device)
@@ -199,7 +199,7 @@ def run_baseline(measurement: Measurement) -> Timing:
     batch_size = measurement.batch_size or measurement.model.batch_size
     torch.manual_seed(0)
     model = build_model(model_config).to(device).train()
-    is_gan = isinstance(model, GAN)
+    is_gan = registry.kind_of(model).family == "gan"
     dataset = baseline_dataset(measurement, model_config, is_gan)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                          num_workers=measurement.loader_workers, drop_last=True,
@@ -347,7 +347,7 @@ def run_train_bench(plan: Plan, *, isolate: bool = True, progress: Callable[[str
              (f"Each figure: a fresh process, {plan.warmup_steps} warm-up steps excluded, then "
              f"{plan.seconds:g} s of steps. Baseline: pytorch/examples style (torchvision dataset, per-image "
              f"transforms, DataLoader with {plan.loader_workers} worker(s), fp32, default malloc). genimg: "
-             "`genimg.engine.train`, uint8 batches in memory, allocator settings of `python -m genimg train`."), ""]
+             "`genimg.training.engine.train`, uint8 batches in memory, allocator settings of `python -m genimg train`."), ""]
     engine_precision = "bf16" if on_gpu else "fp32"
     header = ("| model (batch) | baseline img/s | genimg img/s | ratio | genimg bf16 img/s | bf16 vs fp32 |"
               if not on_gpu else
