@@ -1,23 +1,27 @@
 """A training run in its own process, so the page stays responsive and the run gets its own CPU threads.
 
-The page starts `python -m genimg.worker` ahead of time (importing torch takes seconds), then hands it
-one job as a JSON line on stdin. The worker streams the engine's events back as JSON lines on stdout,
-and stops cleanly (saving a checkpoint) when it reads `stop` or when stdin closes, which is what
-happens if the page's process dies. A crash in a run can never take the page down with it.
+The page starts `python -m genimg.training.worker` ahead of time (importing torch takes seconds), then
+hands it one `Job`. The worker streams the engine's events back, and stops cleanly (saving a checkpoint)
+when it reads `Stop` or when stdin closes, which is what happens if the page's process dies. A crash
+in a run can never take the page down with it.
 
-Protocol, one JSON object per line:
-    worker → page  {"type": "ready"}                                  imports done, waiting for a job
-    page → worker  {"config": TrainConfig dict, "resume": path|null, "upload": zip path|null,
-                    "snapshots": folder|null, "threads": int|null}
-    worker → page  {"type": "Started"|"Progress"|"Samples"|..., "step": ..., ...}  (Samples: "png" base64)
-    worker → page  {"type": "error", "message": "..."}               a setup problem, in plain words
-    page → worker  stop
+Both directions speak typed messages, one JSON object a line, named by "type" (the class's name):
+    worker → page  WorkerReady                      imports done, waiting for a job
+    page → worker  Job                              the TrainConfig and where to read and keep things
+    worker → page  Started, Progress, Samples, ...  the engine's own event classes (a grid as PNG)
+    worker → page  WorkerWarning / WorkerFailed     a replay step not kept / a setup problem, in plain words
+    page → worker  Stop
+`decode_event` turns a worker's line back into the same event class the engine yielded (a grid into a
+uint8 array, a config into a TrainConfig), so the page consumes the events exactly as the CLI does; a
+line it cannot read raises WorkerError, naming what was wrong.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
+import io
 import json
 import os
 import queue
@@ -25,37 +29,261 @@ import subprocess
 import sys
 import threading
 import time
+import types
+import typing
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, Union
+
+import numpy as np
+from PIL import Image
 
 from genimg.config import (
     ALLOCATOR_SETTINGS,  # glibc settings that speed up small-tensor training (genimg/__main__.py)
     PROJECT_ROOT,
+    TrainConfig,
+)
+from genimg.training.engine import (
+    CheckpointSaved,
+    Diverged,
+    EpochEnd,
+    Event,
+    Finished,
+    Progress,
+    Samples,
+    Started,
+    Stopped,
 )
 
 READY_TIMEOUT_S = 120.0
 PROGRESS_INTERVAL_S = 0.1
 
 
-# ------------------------------------------------------------------------------------------ worker side
-def _event_to_json(event: Any) -> dict[str, Any]:
-    from genimg.data.imaging import png_bytes
+class WorkerError(RuntimeError):
+    """The worker could not be started, or sent (or was sent) a line that is not a message of this protocol."""
 
-    message: dict[str, Any] = {"type": type(event).__name__}
-    for item in dataclasses.fields(event):
-        value = getattr(event, item.name)
-        if item.name == "sampling_network":  # a live network stays in the worker
+
+# ---------------------------------------------------------------------------------------------- messages
+@dataclass(frozen=True)
+class WorkerReady:
+    """The worker has imported everything and waits for its job."""
+
+
+@dataclass(frozen=True)
+class WorkerWarning:
+    """Something the run went on without, in plain words (e.g. a saved step that could not be kept for replay)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkerFailed:
+    """The run could not start or broke off, in plain words (bad settings, an unreadable upload, a crash)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the page asks a worker to train.
+
+    resume: a run folder to continue from; upload: a .zip of the user's pictures to train on instead of
+    `config.dataset`; snapshots: a folder where each saved step is also kept for the replay; threads:
+    the run's CPU threads; classes_from_data: take the number of classes from the upload's sub-folders.
+    """
+
+    config: TrainConfig
+    resume: str | None = None
+    upload: str | None = None
+    snapshots: str | None = None
+    threads: int | None = None
+    classes_from_data: bool = False
+
+    def to_json(self) -> str:
+        return encode_message(self)
+
+    @classmethod
+    def from_json(cls, line: str) -> Job:
+        return _decode_as(line, cls)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Save a checkpoint at the next step and end the run."""
+
+    def to_json(self) -> str:
+        return encode_message(self)
+
+    @classmethod
+    def from_json(cls, line: str) -> Stop:
+        return _decode_as(line, cls)
+
+
+# What Worker.events yields: the engine's events and the worker's own words about the run.
+WorkerEvent = Event | WorkerFailed | WorkerWarning
+# Every message a worker may send, and every one the page may send it, by the name on the wire.
+EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
+    Started, Progress, EpochEnd, Samples, CheckpointSaved, Finished, Stopped, Diverged,
+    WorkerReady, WorkerWarning, WorkerFailed)}
+CONTROL_TYPES: dict[str, type] = {cls.__name__: cls for cls in (Job, Stop)}
+# Fields that stay in the worker: Started.sampling_network is a live network, not part of the event's value.
+_LOCAL_FIELDS = {"sampling_network"}
+
+
+def encode_message(message: Any) -> str:
+    """One message (an engine event, a worker message, a Job or Stop) as a JSON line without the newline.
+    A grid travels as base64 PNG, a TrainConfig as its dict; NaN and infinities as JSON's NaN / Infinity."""
+    encoded: dict[str, Any] = {"type": type(message).__name__}
+    for item in dataclasses.fields(message):
+        if item.name in _LOCAL_FIELDS:
             continue
-        if item.name == "grid":
-            message["png"] = base64.b64encode(png_bytes(value)).decode("ascii")
-        elif item.name == "config":
-            message["config"] = value.to_dict()
-        else:
-            message[item.name] = value
+        value = getattr(message, item.name)
+        if isinstance(value, np.ndarray):
+            from genimg.data.imaging import png_bytes
+
+            value = base64.b64encode(png_bytes(value)).decode("ascii")
+        elif isinstance(value, TrainConfig):
+            value = value.to_dict()
+        encoded[item.name] = value
+    return json.dumps(encoded, allow_nan=True)
+
+
+def decode_event(line: str) -> Event | WorkerReady | WorkerFailed | WorkerWarning:
+    """A worker's line back as the class it was sent as: an engine event (Samples.grid a uint8 array,
+    Started.config a TrainConfig) or a worker message. Raises WorkerError for anything else."""
+    return _decode(line, EVENT_TYPES, "the training process")
+
+
+def decode_control(line: str) -> Job | Stop:
+    """A page's line to the worker back as a Job or Stop. Raises WorkerError for anything else."""
+    return _decode(line, CONTROL_TYPES, "the page")
+
+
+def _decode_as(line: str, cls: type) -> Any:
+    message = _decode(line, CONTROL_TYPES, "the page")
+    if not isinstance(message, cls):
+        raise WorkerError(f"expected a {cls.__name__} message, got {type(message).__name__}")
     return message
 
 
+def _shown(text: str) -> str:
+    """At most 80 characters of a line or value, for an error message."""
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _decode(line: str, known: dict[str, type], sender: str) -> Any:
+    try:
+        message = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+        raise WorkerError(f"{sender} sent a line that is not JSON: {_shown(repr(line))}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise WorkerError(f"{sender} sent a message without a \"type\": {_shown(repr(line))}")
+    kind = message.pop("type")
+    cls = known.get(kind)
+    if cls is None:
+        raise WorkerError(f"{sender} sent a message of unknown type {kind!r}; known types: {sorted(known)}")
+    hints = _field_types(cls)
+    fields = {item.name: item for item in dataclasses.fields(cls) if item.init and item.name not in _LOCAL_FIELDS}
+    unknown = sorted(set(message) - set(fields))
+    if unknown:
+        raise WorkerError(f"{sender} sent a {kind} with unknown field(s) {unknown}; its fields are {sorted(fields)}")
+    values = {}
+    for name, item in fields.items():
+        if name in message:
+            values[name] = _field_value(message[name], hints[name], f"{kind}.{name}", sender)
+        elif item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+            raise WorkerError(f"{sender} sent a {kind} without its {name!r}")
+    return cls(**values)
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """A message class's field types, resolved once (its module writes them as strings)."""
+    return typing.get_type_hints(cls)
+
+
+def _field_value(value: Any, hint: Any, where: str, sender: str) -> Any:
+    """`value` read from JSON as the field's type `hint` says, or a WorkerError naming the field."""
+    try:
+        return _convert(value, hint)
+    except (TypeError, ValueError, OSError) as error:
+        detail = f": {error}" if str(error) else ""
+        raise WorkerError(f"{sender} sent {where} = {_shown(repr(value))}; expected {_type_name(hint)}"
+                          f"{detail}") from None
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _convert(value, option)
+            except (TypeError, ValueError, OSError):
+                continue
+        raise TypeError("")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise TypeError("")
+    if hint is bool or hint is str:
+        if isinstance(value, hint):
+            return value
+        raise TypeError("")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError("")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError("")
+    if origin is dict:
+        key_type, item_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise TypeError("")
+        return {_convert(key, key_type): _convert(item, item_type) for key, item in value.items()}
+    if hint is np.ndarray:  # a grid: base64 PNG → uint8 (H, W) or (H, W, 3)
+        if not isinstance(value, str):
+            raise TypeError("")
+        return _decode_png(value)
+    if hint is TrainConfig:
+        from genimg.config import ConfigError
+
+        try:
+            return TrainConfig.from_dict(value)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+    raise TypeError(f"no JSON form for {_type_name(hint)}")
+
+
+_TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false", type(None): "null",
+               np.ndarray: "a base64 PNG", TrainConfig: "a TrainConfig object"}
+
+
+def _type_name(hint: Any) -> str:
+    """A field's type in an error's words: 'a string or null', 'an object mapping a string to a number'."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in typing.get_args(hint))
+    if origin is dict:
+        key_type, item_type = typing.get_args(hint)
+        return f"an object mapping {_type_name(key_type)} to {_type_name(item_type)}"
+    return _TYPE_NAMES.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _decode_png(text: str) -> np.ndarray:
+    try:
+        picture = Image.open(io.BytesIO(base64.b64decode(text.encode("ascii"), validate=True)))
+        picture.load()
+    except (ValueError, OSError, Image.DecompressionBombError) as error:
+        raise ValueError(f"not a PNG image ({type(error).__name__})") from None
+    if picture.mode not in ("L", "RGB"):
+        raise ValueError(f"a grid must be grey (L) or colour (RGB), not {picture.mode}")
+    return np.asarray(picture)
+
+
+# ------------------------------------------------------------------------------------------ worker side
 def _snapshot(checkpoint: str, snapshots: Path, step: int) -> None:
     """Keep this saved step as an explorable checkpoint of its own (weights only, hard-linked when possible)."""
     from genimg.store.workspace import copy_checkpoint
@@ -63,54 +291,69 @@ def _snapshot(checkpoint: str, snapshots: Path, step: int) -> None:
     copy_checkpoint(Path(checkpoint), snapshots / f"step-{step:08d}")
 
 
-def worker_main() -> int:
+def worker_main(commands: TextIO | None = None, output: TextIO | None = None) -> int:
+    """Run one job read from `commands` (stdin), sending its events to `output` (stdout); 0 when the run
+    ended (finished, stopped or diverged), 1 when it failed."""
+    if output is None:
+        output = sys.stdout
+        sys.stdout = sys.stderr  # a library's stray print must not garble the event stream
+    commands = commands if commands is not None else sys.stdin
     output_lock = threading.Lock()
 
-    def emit(message: dict[str, Any]) -> None:
-        line = json.dumps(message, allow_nan=True)
+    def emit(message: Any) -> None:
+        line = encode_message(message)
         with output_lock:
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+            output.write(line + "\n")
+            output.flush()
 
     import torch
 
-    from genimg.config import ConfigError, TrainConfig
+    from genimg.config import ConfigError
     from genimg.data.datasets import DatasetError
     from genimg.store.checkpoint import CheckpointError
-    from genimg.training.engine import CheckpointSaved, Progress, train
+    from genimg.training.engine import train
 
-    emit({"type": "ready"})
-    line = sys.stdin.readline()
+    emit(WorkerReady())
+    line = commands.readline()
     if not line.strip():
         return 0
-    job = json.loads(line)
+    try:
+        job = decode_control(line)
+    except WorkerError as error:
+        emit(WorkerFailed(f"the training process could not read its job: {error}"))
+        return 1
+    if isinstance(job, Stop):
+        return 0
     stop = threading.Event()
 
-    def watch_stdin() -> None:
-        for command in sys.stdin:  # EOF (the page went away) ends the loop, and the run stops too
-            if command.strip() == "stop":
-                break
+    def watch_commands() -> None:
+        for command in commands:  # EOF (the page went away) ends the loop, and the run stops too
+            try:
+                if isinstance(decode_control(command), Stop):
+                    break
+            except WorkerError as error:
+                print(f"genimg worker: ignored a line from the page: {error}", file=sys.stderr, flush=True)
         stop.set()
 
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    if job.get("threads"):
-        torch.set_num_threads(int(job["threads"]))
+    threading.Thread(target=watch_commands, daemon=True).start()
+    if job.threads:
+        torch.set_num_threads(job.threads)
     try:
-        config = TrainConfig.from_dict(job["config"])
+        config = job.config
         data = None
-        if job.get("upload"):
+        if job.upload:
             from genimg.data.uploads import load_zip
 
-            data = load_zip(job["upload"], image_size=config.model.image_size, channels=config.model.channels)
-            if job.get("classes_from_data"):
+            data = load_zip(job.upload, image_size=config.model.image_size, channels=config.model.channels)
+            if job.classes_from_data:
                 if data.labels is None:
                     raise ConfigError("a conditional model needs classes: put your pictures in one sub-folder per "
                                       "class (at least two) before zipping, or choose an unconditional model")
                 config = config.replace(model=dataclasses.replace(config.model, num_classes=data.num_classes))
-        snapshots = Path(job["snapshots"]) if job.get("snapshots") else None
-        pending: Any = None  # the latest Progress not yet sent
+        snapshots = Path(job.snapshots) if job.snapshots else None
+        pending: Progress | None = None  # the latest Progress not yet sent
         last_progress = 0.0
-        for event in train(config, data=data, resume=job.get("resume"), stop=stop):
+        for event in train(config, data=data, resume=job.resume, stop=stop):
             if isinstance(event, Progress):
                 # On a GPU a run can report hundreds of times a second; the page shows at most a few updates
                 # a second, so send at most ten reports a second (each the mean over its last few steps).
@@ -118,43 +361,41 @@ def worker_main() -> int:
                 if time.monotonic() - last_progress < PROGRESS_INTERVAL_S:
                     continue
             if pending is not None:
-                emit(_event_to_json(pending))
+                emit(pending)
                 pending, last_progress = None, time.monotonic()
             if isinstance(event, Progress):
                 continue
-            emit(_event_to_json(event))
+            emit(event)
             if snapshots is not None and isinstance(event, CheckpointSaved):
                 try:
                     _snapshot(event.path, snapshots, event.step)
                 except OSError as error:  # a full disk costs the replay step, never the run's checkpoint
-                    emit({"type": "warning", "message": f"step {event.step} could not be kept for replay: {error}"})
+                    emit(WorkerWarning(f"step {event.step} could not be kept for replay: {error}"))
     except (ConfigError, DatasetError, CheckpointError, ValueError, OSError) as error:
-        emit({"type": "error", "message": str(error)})
+        emit(WorkerFailed(str(error)))
         return 1
-    except Exception as error:  # anything else is a bug, but the page must still hear about it
-        emit({"type": "error", "message": f"the training run failed: {type(error).__name__}: {error}"})
+    except Exception as error:  # noqa: BLE001 - anything else is a bug, but the page must still hear about it
+        emit(WorkerFailed(f"the training run failed: {type(error).__name__}: {error}"))
         return 1
     return 0
 
 
 # -------------------------------------------------------------------------------------------- page side
-class WorkerError(RuntimeError):
-    pass
-
-
 class Worker:
     """One worker process from the page's side: start it, give it a job, read its events, stop it."""
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, command: list[str] | None = None) -> None:
+        """Start the process: `python -m genimg.training.worker`, or `command` (tests start stand-ins)."""
         environment = {**os.environ, **ALLOCATOR_SETTINGS, "PYTHONUNBUFFERED": "1"}
         if threads:
             environment["OMP_NUM_THREADS"] = str(threads)
         root = PROJECT_ROOT
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), environment.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "genimg.training.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            command or [sys.executable, "-m", "genimg.training.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, bufsize=1, env=environment, cwd=str(root))
-        self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        # Events as they arrive; a WorkerError for a line that could not be read; None at the end.
+        self.messages: queue.Queue[WorkerEvent | WorkerError | None] = queue.Queue()
         self.ready = threading.Event()
         self.stderr_tail: list[str] = []
         threading.Thread(target=self._read_stdout, daemon=True).start()
@@ -163,11 +404,14 @@ class Worker:
     def _read_stdout(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
+            if not line.strip():
                 continue
-            if message.get("type") == "ready":
+            try:
+                message = decode_event(line)
+            except WorkerError as error:
+                self.messages.put(error)
+                continue
+            if isinstance(message, WorkerReady):
                 self.ready.set()
             else:
                 self.messages.put(message)
@@ -182,10 +426,10 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def submit(self, job: dict[str, Any]) -> None:
+    def submit(self, job: Job) -> None:
         if not self.ready.wait(READY_TIMEOUT_S) or not self.alive():
             raise WorkerError("the training process did not start: " + " / ".join(self.stderr_tail[-3:]))
-        self._send(json.dumps(job))
+        self._send(job.to_json())
 
     def _send(self, line: str) -> None:
         try:
@@ -197,7 +441,7 @@ class Worker:
 
     def stop(self) -> None:
         """Ask the run to save and end; returns at once."""
-        self._send("stop")
+        self._send(Stop().to_json())
 
     def close(self, wait: float = 0.0) -> None:
         """Close stdin (the worker stops and saves), wait up to `wait` seconds, then let it finish alone."""
@@ -213,22 +457,26 @@ class Worker:
                 pass
         threading.Thread(target=self.process.wait, daemon=True).start()  # reap it when it exits
 
-    def events(self, poll_seconds: float = 0.25) -> Iterator[dict[str, Any] | None]:
-        """Messages as they come; yields None every `poll_seconds` when there is nothing new (so a caller
-        can yield to the page and notice a cancellation); ends when the worker's output ends."""
+    def events(self, poll_seconds: float = 0.25) -> Iterator[WorkerEvent | None]:
+        """The run's events as they come: the engine's event classes, WorkerWarning, and WorkerFailed (also
+        when the process exits with an error). Yields None every `poll_seconds` when there is nothing new
+        (so a caller can yield to the page and notice a cancellation); ends when the worker's output ends.
+        Raises WorkerError when the worker sent a line that is not an event."""
         while True:
             try:
                 message = self.messages.get(timeout=poll_seconds)
             except queue.Empty:
                 yield None
                 continue
+            if isinstance(message, WorkerError):
+                raise message
             if message is None:
                 if self.process.poll() is None:
                     self.process.wait(5)
                 if self.process.returncode not in (0, None):
                     tail = [line for line in self.stderr_tail if line.strip()][-2:]
-                    yield {"type": "error", "message": f"the training process ended with code "
-                           f"{self.process.returncode}" + (": " + " / ".join(tail) if tail else "")}
+                    yield WorkerFailed(f"the training process ended with code {self.process.returncode}"
+                                       + (": " + " / ".join(tail) if tail else ""))
                 return
             yield message
 
@@ -266,10 +514,6 @@ class WorkerPool:
             spare, self._spare = self._spare, None
         if spare is not None:
             spare.close()
-
-
-def decode_png(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The Train tab: a run streams its loss curves, samples and health alarms live; Stop, Resume, Save as.
 
-Each run trains in a worker process of its own (genimg/worker.py), so the page's Explore tabs stay
+Each run trains in a worker process of its own (genimg/training/worker.py), so the page's Explore tabs stay
 responsive and a failing run cannot take the page down. Runs are bounded: a queue with a fixed number
 of training slots (Gradio shows a waiting user their place in it), a cap on steps and minutes per
 run, and a disk quota per user. Runs and saved models live in the user's workspace
-(genimg/workspace.py); a user only ever sees and stops their own.
+(genimg/store/workspace.py); a user only ever sees and stops their own. What the page remembers of a run
+is a RunView (genimg/training/runview.py) built from the engine's typed events; this module only turns it
+into components.
 
 Closing the tab mid-run stops the run at its next step and saves a checkpoint in the workspace;
 reopening the page in the same browser offers Resume from it, and the saved models are listed again.
@@ -12,19 +14,16 @@ reopening the page in the same browser offers Resume from it, and the saved mode
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
 import pandas as pd
-from PIL import Image
 
 from genimg.config import GAN_LOSSES, ConfigError, ModelConfig, TrainConfig
 from genimg.data.datasets import DATASET_NAMES, mnist_available
@@ -39,8 +38,9 @@ from genimg.store.workspace import (
     latest_checkpoint,
     new_token,
 )
-from genimg.training.health import HealthMonitor
-from genimg.training.worker import Worker, WorkerError, WorkerPool, decode_png
+from genimg.training.engine import Progress
+from genimg.training.runview import ReplayGrid, RunView, Status
+from genimg.training.worker import Job, Worker, WorkerError, WorkerFailed, WorkerPool
 from genimg.ui.context import ExploreContext
 from genimg.ui.i18n import message, register, request_language, t
 
@@ -87,8 +87,8 @@ _MESSAGES = {
     "training": ("Training {title} · {speed} images/s · {elapsed} elapsed", "正在训练 {title} · 每秒 {speed} 张图片 · 已用 {elapsed}"),
     "finished": ("finished", "完成"), "by_user": ("stopped by the user", "已被用户停止"),
     "time_limit": ("stopped at the time limit", "已达到时间上限而停止"),
-    "ended": ("**Run {why}** at step {step} after {elapsed}; its checkpoint is saved. Name it and press **Save as** to "
-              "explore it, or **Resume** to train on.",
+    "ended": (("**Run {why}** at step {step} after {elapsed}; its checkpoint is saved. Name it and press **Save as** "
+               "to explore it, or **Resume** to train on."),
               "**训练{why}**：第 {step} 步，用时 {elapsed}；检查点已保存。起个名字并点 **另存为** 即可探索它，或点 **继续** 接着训练。"),
     "diverged": ("**Stopped: training diverged** ({loss} became {value}) at step {step}.",
                  "**已停止：训练发散**（{loss} 变成了 {value}），第 {step} 步。"),
@@ -129,11 +129,7 @@ MAX_LATENT = 512
 MAX_BATCH = 512
 MAX_LEARNING_RATE = 0.01
 MAX_BETA = 100.0
-MAX_GRIDS = 400          # replay keeps at most this many sample grids (thinned evenly beyond it)
-MAX_POINTS = 1000        # loss-curve points kept per run (thinned evenly beyond it)
 UPDATE_INTERVAL_S = 0.5  # the page is updated at most this often (Stop and tab-close are noticed sooner)
-RUN_OUTPUTS = 13  # what a run's updates carry: see TrainHandlers._outputs
-NOTHING_NEW = tuple(gr.skip() for _ in range(RUN_OUTPUTS))
 
 
 @dataclass(frozen=True)
@@ -210,14 +206,37 @@ class ActiveRun:
     run: Path
 
 
-def new_view() -> dict[str, Any]:
-    """What the page remembers about this tab's latest run (kept server-side in gr.State)."""
-    return {"run": None, "family": "gan", "rows": [], "grids": [], "monitor": None, "total": 0, "batch": 64,
-            "step": 0, "status": "", "title": ""}
+@dataclass
+class RunOutputs:
+    """What each update of a run sets on the page, one field per component, in the order of the events'
+    outputs (API clients read them by position: `bench page-digits` reads the alarms). The tab fills one
+    with its components and `_outputs` one with their new values; both are read through `fields`, so the
+    list of components and the tuple of values cannot drift apart."""
+
+    status: Any
+    progress: Any
+    losses: Any
+    aux: Any
+    samples: Any
+    alarms: Any
+    replay: Any
+    replay_image: Any
+    caption: Any
+    start: Any
+    stop: Any
+    resume: Any
+    view: Any
+
+    def as_tuple(self) -> tuple:
+        return tuple(getattr(self, item.name) for item in fields(self))
+
+
+# An update that changes nothing: lets Gradio notice Stop or a closed tab while a run is quiet.
+NOTHING_NEW = RunOutputs(*(gr.skip() for _ in fields(RunOutputs))).as_tuple()
 
 
 def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
@@ -228,21 +247,44 @@ def progress_html(step: int, total: int, eta: float | None) -> str:
             f"<small>step {step:,} of {total:,} ({100 * fraction:.0f}%){eta_text}</small>")
 
 
+def status_text(status: Status, language: str) -> str:
+    """A run's status in the visitor's language: steps and counts with thousands separators, seconds as
+    minutes and seconds, the speed in whole images per second."""
+    if not status.key:
+        return ""
+    values: dict[str, Any] = {}
+    for name, value in status.values.items():
+        if name == "why":
+            values[name] = say(value, language)
+        elif name == "elapsed":
+            values[name] = _duration(value)
+        elif name == "speed":
+            values[name] = f"{value:,.0f}"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            values[name] = f"{value:,}"
+        else:
+            values[name] = value
+    text = say(status.key, language, **values)
+    if status.key == "diverged":
+        kept = status.values.get("kept")
+        text += " " + (say("kept", language, step=f"{kept:,}") if kept else say("nothing_kept", language))
+    return text
+
+
 LOSS_SERIES = {"gan": {"generator": "generator loss", "discriminator": "discriminator loss"},
                "vae": {"neg_elbo": "−ELBO (nats)", "reconstruction": "reconstruction (nats)"}}
 AUX_SERIES = {"gan": {"d_real": "D(x), real", "d_fake": "D(G(z)), generated"}, "vae": {"kl": "KL (nats)"}}
 
 
-def plots(view: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def plots(view: RunView) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The two plots' data in long format (step, value, series); None before the first report, because a
     LinePlot that first receives an empty frame draws no lines afterwards (measured with Gradio 6.31)."""
-    family = view["family"]
-    rows = view["rows"]
-    if not rows:
+    if not view.rows:
         return None, None
     frames = []
-    for names in (LOSS_SERIES[family], AUX_SERIES[family]):
-        data = [(row["step"], row[name], label) for row in rows for name, label in names.items() if name in row]
+    for names in (LOSS_SERIES[view.family], AUX_SERIES[view.family]):
+        data = [(point.step, point.values[name], label) for point in view.rows for name, label in names.items()
+                if name in point.values]
         frame = pd.DataFrame(data, columns=["step", "value", "series"])
         # Fixed dtypes, also when empty: the plot reads its axis types (numbers, not categories) from them.
         frames.append(frame.astype({"step": "int64", "value": "float64", "series": "str"}))
@@ -312,12 +354,12 @@ class TrainHandlers:
     # -- training
     def start(self, model_key: str, dataset: str, upload: Any, latent_dim: Any, steps: Any, batch_size: Any,
               lr_generator: Any, lr_discriminator: Any, beta: Any, gan_loss: str, token: str | None,
-              view: dict | None, request: gr.Request | None = None):
+              view: RunView | None, request: gr.Request | None = None):
         """Stream a new run (a generator: Gradio sends each yielded update to the page)."""
-        view = new_view()
-        view["language"] = language = request_language(request)
+        language = request_language(request)
+        view = RunView(language=language)
         if self._was_cancelled(request):
-            yield self._message(view, say("cancelled_start", language))
+            yield self._message(view, Status("cancelled_start"))
             return
         try:
             workspace = self.workspace(token)
@@ -329,29 +371,29 @@ class TrainHandlers:
                 upload_path = _upload_path(upload)
             self.workspaces.check_quota(workspace, keep=self._busy_runs())
         except (ConfigError, WorkspaceError) as error:
-            yield self._message(view, say("not_started", language, error=error))
+            yield self._message(view, Status("not_started", {"error": str(error)}))
             return
         run = workspace.new_run()
         config = config.replace(out=str(run))
-        job = {"config": config.to_dict(), "resume": None, "upload": upload_path, "snapshots": str(run / "steps"),
-               "threads": self.limits.threads, "classes_from_data": PRESETS[model_key].conditional and dataset == UPLOAD}
-        family = PRESETS[model_key].family
-        view.update(run=str(run), family=family, total=config.steps,
-                    batch=config.batch_size, monitor=HealthMonitor(family),
-                    title=f"{_label(MODEL_CHOICES, model_key)} on {_label(DATASET_CHOICES, dataset)}")
+        job = Job(config=config, upload=upload_path, snapshots=str(run / "steps"), threads=self.limits.threads,
+                  classes_from_data=PRESETS[model_key].conditional and dataset == UPLOAD)
+        view = RunView(run=str(run), family=PRESETS[model_key].family, language=language,
+                       title=f"{_label(MODEL_CHOICES, model_key)} on {_label(DATASET_CHOICES, dataset)}")
+        view.begin_session(config)
         yield from self._stream(view, job, request)
 
-    def resume(self, steps: Any, token: str | None, view: dict | None, request: gr.Request | None = None):
+    def resume(self, steps: Any, token: str | None, view: RunView | None, request: gr.Request | None = None):
         """Continue this tab's last run (or, after a reload, the workspace's newest) for `steps` more steps."""
-        view = dict(view) if view else new_view()
-        view["language"] = language = request_language(request)
+        language = request_language(request)
+        view = view if isinstance(view, RunView) else RunView()
+        view.language = language
         if self._was_cancelled(request):
-            yield self._message(view, say("cancelled_resume", language))
+            yield self._message(view, Status("cancelled_resume"))
             return
         try:
             workspace = self.workspace(token)
             more = _number(steps, "steps", 1, self.limits.max_steps, integer=True)
-            run = Path(view["run"]) if view.get("run") else next(iter(workspace.run_folders()), None)
+            run = Path(view.run) if view.run else next(iter(workspace.run_folders()), None)
             if run is None or not workspace.owns(run) or latest_checkpoint(run) is None:
                 raise WorkspaceError("there is no saved run to resume yet: press Start first")
             config_dict = read_config(run)
@@ -363,107 +405,55 @@ class TrainHandlers:
                 steps=step + more, max_seconds=self.limits.max_seconds, out=str(run),
                 checkpoint_every=max(25, math.ceil(more / self.checkpoints)), sample_every=10 * (step + more) + 1)
         except (ConfigError, WorkspaceError, CheckpointError, KeyError, TypeError) as error:
-            yield self._message(view, say("not_resumed", language, error=error))
+            yield self._message(view, Status("not_resumed", {"error": str(error)}))
             return
-        if view.get("run") != str(run):
-            view = new_view()
-            view.update(run=str(run), title=run.name, language=language)
-        view.update(total=config.steps, batch=config.batch_size)
-        view["family"] = registry.get(config.model.kind).family
-        if view.get("monitor") is None:
-            view["monitor"] = HealthMonitor(view["family"])
-        job = {"config": config.to_dict(), "resume": str(run), "upload": None, "snapshots": str(run / "steps"),
-               "threads": self.limits.threads}
+        if view.run != str(run):
+            view = RunView(run=str(run), title=run.name, language=language)
+        view.begin_session(config, family=registry.get(config.model.kind).family,
+                           elapsed_before=float(config_dict.get("elapsed_seconds") or 0.0))
         if config.dataset == UPLOAD:
-            view["status"] = say("not_resumed", language, error="runs on uploaded pictures cannot be resumed "
-                                 "after the upload is gone; save the model, or start a new run")
-            yield self._outputs(view, running=False)
+            yield self._message(view, Status("not_resumed", {
+                "error": "runs on uploaded pictures cannot be resumed after the upload is gone; save the model, "
+                         "or start a new run"}))
             return
+        job = Job(config=config, resume=str(run), snapshots=str(run / "steps"), threads=self.limits.threads)
         yield from self._stream(view, job, request)
 
-    def _stream(self, view: dict[str, Any], job: dict[str, Any], request: gr.Request | None):
+    def _stream(self, view: RunView, job: Job, request: gr.Request | None):
         session = _session(request)
-        language = view.get("language", "en")
         with self.lock:
             if session in self.active and self.active[session].worker.alive():
-                view["status"] = say("already", language)
+                view.status = Status("already")
                 yield self._outputs(view, running=True)
                 return
         try:
             worker = self.pool.take()
             worker.submit(job)
         except WorkerError as error:
-            view["status"] = say("not_started", language, error=error)
-            yield self._outputs(view, running=False)
+            yield self._message(view, Status("not_started", {"error": str(error)}))
             return
-        active = ActiveRun(worker, Path(view["run"]))
+        active = ActiveRun(worker, Path(view.run))
         with self.lock:
             self.active[session] = active
-        view["status"] = say("starting", language, title=view["title"])
+        view.status = Status("starting", {"title": view.title})
         yield self._outputs(view, running=True)
         last_update = 0.0
-        speed = 0.0
-        elapsed = 0.0
-        ended = False
         try:
-            for message in worker.events():
-                changed = False
-                if message is not None:
-                    kind = message["type"]
-                    changed = True
-                    if kind == "Started":
-                        view["title"] = view["title"] or message["dataset"]
-                        view["status"] = say("started", language, title=view["title"],
-                                             parameters=f"{message['parameters']:,}",
-                                             images=f"{message['dataset_size']:,}", device=message["device"],
-                                             precision=message["precision"])
-                    elif kind == "Progress":
-                        row = {"step": message["step"], **message["losses"]}
-                        _append_thinned(view["rows"], row, MAX_POINTS)
-                        view["step"] = message["step"]
-                        speed = message["images_per_second"]
-                        elapsed = message["elapsed_seconds"]
-                        view["monitor"].progress(message["step"], message["losses"], message.get("signals"))
-                        changed = time.monotonic() - last_update >= UPDATE_INTERVAL_S
-                    elif kind == "Samples":
-                        _append_thinned(view["grids"], (message["step"], elapsed, decode_png(message["png"])),
-                                        MAX_GRIDS)
-                        view["monitor"].samples(message["step"], message.get("diversity"))
-                    elif kind == "CheckpointSaved":
-                        view["saved_step"] = message["step"]
-                    elif kind in ("Finished", "Stopped"):
-                        ended = True
-                        view["step"] = message["step"]
-                        why = say("finished", language) if kind == "Finished" else (
-                            say("by_user", language) if message["reason"] == "stopped by the user"
-                            else say("time_limit", language))
-                        view["status"] = say("ended", language, why=why, step=f"{message['step']:,}",
-                                             elapsed=_duration(message["elapsed_seconds"]))
-                    elif kind == "Diverged":
-                        ended = True
-                        view["monitor"].diverged()
-                        saved = view.get("saved_step")
-                        view["status"] = say("diverged", language, loss=message["loss_name"],
-                                             value=message["value"], step=f"{message['step']:,}") + " " + (
-                            say("kept", language, step=f"{saved:,}") if saved else say("nothing_kept", language))
-                    elif kind == "error":
-                        ended = True
-                        view["status"] = say("failed", language, error=message["message"])
-                    elif kind == "warning":
-                        view["warning"] = message["message"]
-                if not ended and view.get("step") and speed > 0 and message is not None:
-                    steps_left = view["total"] - view["step"]
-                    eta = steps_left * view["batch"] / speed
-                    view["eta"] = min(eta, max(0.0, self.limits.max_seconds - elapsed))
-                    view["status"] = say("training", language, title=view["title"], speed=f"{speed:,.0f}",
-                                         elapsed=_duration(elapsed))
-                if changed:
-                    last_update = time.monotonic()
-                    yield self._outputs(view, running=not ended)
-                elif message is None:
+            for event in worker.events():
+                if event is None:
                     yield NOTHING_NEW  # lets Gradio notice Stop or a closed tab
-                if ended:
+                    continue
+                view.apply(event)
+                # Reports come up to ten times a second; the page is updated at most every UPDATE_INTERVAL_S.
+                if isinstance(event, Progress) and time.monotonic() - last_update < UPDATE_INTERVAL_S:
+                    continue
+                last_update = time.monotonic()
+                yield self._outputs(view, running=not view.ended)
+                if view.ended:
                     break
+        except WorkerError as error:  # a line from the worker the page cannot read: say so, and stop the run
+            view.apply(WorkerFailed(str(error)))
+            yield self._outputs(view, running=False)
         finally:
             with self.lock:
                 if self.active.get(session) is active:
@@ -473,9 +463,9 @@ class TrainHandlers:
             worker.close()
             if self.pool.prewarm:  # the next Start should not wait for torch to import either
                 threading.Thread(target=self.pool.warm, daemon=True).start()
-        if not ended:  # an ending was already shown by the loop; a second copy would reset the replay slider
-            view["status"] = say("unexpected", language)
-            yield self._outputs(view, running=False)
+        if not view.ended:  # an ending was already shown by the loop; a second copy would reset the replay slider
+            view.ended = True
+            yield self._message(view, Status("unexpected"))
 
     def queued(self, request: gr.Request | None = None) -> tuple:
         """Start or Resume was pressed (runs at once, unqueued): Stop becomes available to cancel the wait."""
@@ -507,23 +497,19 @@ class TrainHandlers:
         return say("stopping", language)
 
     # -- outputs
-    def _message(self, view: dict[str, Any], text: str) -> tuple:
-        view["status"] = text
+    def _message(self, view: RunView, status: Status) -> tuple:
+        view.status = status
         return self._outputs(view, running=False)
 
-    def _outputs(self, view: dict[str, Any], running: bool) -> tuple:
+    def _outputs(self, view: RunView, running: bool) -> tuple:
         losses, aux = plots(view)
-        grids = view["grids"]
-        newest = grids[-1][0] if grids else None
-        # While a run goes, the page is updated ~3 times a second but a grid comes every 1.5 s: an unchanged
+        grids = view.grids
+        # While a run goes, the page is updated ~2 times a second but a grid comes every 1.5 s: an unchanged
         # picture is not sent again (each one sent costs the server a PNG encoding the run would feel).
-        fresh = not running or view.get("shown_grid") != newest
-        view["shown_grid"] = newest
-        latest = (_display(grids[-1][2]) if grids else None) if fresh else gr.skip()
-        monitor = view.get("monitor")
-        alarms = monitor.markdown() if monitor is not None else ""
-        eta = view.get("eta") if running else None
-        bar = progress_html(view.get("step", 0), view.get("total", 0), eta) if view.get("total") else ""
+        fresh = view.newest_grid_unshown() or not running
+        latest = (grids[-1].image if grids else None) if fresh else gr.skip()
+        alarms = view.monitor.markdown() if view.monitor is not None else ""
+        bar = progress_html(view.step, view.total, view.eta() if running else None) if view.total else ""
         count = len(grids)
         if running:  # the replay only grows: whatever step the user is looking at stays on screen
             replay = gr.update(maximum=max(1, count - 1), interactive=count > 1) if fresh else gr.skip()
@@ -531,23 +517,24 @@ class TrainHandlers:
         else:  # a run ended (or never started): the replay shows its last grid
             replay = gr.update(maximum=max(1, count - 1), value=max(0, count - 1), interactive=count > 1)
             replay_image, caption = latest, _replay_caption(grids, count - 1) if grids else ""
-        return (view["status"], bar, losses, aux, latest, alarms, replay, replay_image, caption,
-                gr.update(interactive=not running), gr.update(interactive=running),
-                gr.update(interactive=not running), view)
+        return RunOutputs(status=status_text(view.status, view.language), progress=bar, losses=losses, aux=aux,
+                          samples=latest, alarms=alarms, replay=replay, replay_image=replay_image, caption=caption,
+                          start=gr.update(interactive=not running), stop=gr.update(interactive=running),
+                          resume=gr.update(interactive=not running), view=view).as_tuple()
 
     # -- replay and saving
-    def replay(self, index: Any, view: dict | None, request: gr.Request | None = None) -> tuple:
-        grids = (view or {}).get("grids") or []
-        if not grids:
+    def replay(self, index: Any, view: RunView | None, request: gr.Request | None = None) -> tuple:
+        if view is None or not view.grids:
             return None, say("no_replay", request_language(request))
-        position = int(min(max(0, int(float(index or 0))), len(grids) - 1))
-        return _display(grids[position][2]), _replay_caption(grids, position)
+        position = view.grid_position(int(float(index or 0)))
+        return view.grids[position].image, _replay_caption(view.grids, position)
 
-    def save_as(self, name: str, token: str | None, view: dict | None, request: gr.Request | None = None) -> tuple:
+    def save_as(self, name: str, token: str | None, view: RunView | None,
+                request: gr.Request | None = None) -> tuple:
         language = request_language(request)
         try:
             workspace = self.workspace(token)
-            run = Path(view["run"]) if view and view.get("run") else next(iter(workspace.run_folders()), None)
+            run = Path(view.run) if view is not None and view.run else next(iter(workspace.run_folders()), None)
             if run is None or not workspace.owns(run) or latest_checkpoint(run) is None:
                 raise WorkspaceError("there is no checkpoint to save yet: start a run and let it reach its first "
                                      "checkpoint")
@@ -558,17 +545,16 @@ class TrainHandlers:
         step = read_config(saved).get("step")
         return (say("saved", language, name=saved.name, step=f"{step:,}"), *self.model_updates(workspace))
 
-    def open_step(self, index: Any, token: str | None, view: dict | None, request: gr.Request | None = None) -> tuple:
+    def open_step(self, index: Any, token: str | None, view: RunView | None,
+                  request: gr.Request | None = None) -> tuple:
         """Save the checkpoint nearest before the replayed step as a model, and list it in Explore."""
         language = request_language(request)
         try:
             workspace = self.workspace(token)
-            grids = (view or {}).get("grids") or []
-            if not grids or not view.get("run"):
+            if view is None or not view.grids or not view.run:
                 raise WorkspaceError("nothing to open yet: start a run")
-            position = int(min(max(0, int(float(index or 0))), len(grids) - 1))
-            wanted = grids[position][0]
-            run = Path(view["run"])
+            wanted = view.grids[view.grid_position(int(float(index or 0)))].step
+            run = Path(view.run)
             steps = sorted((run / "steps").glob("step-*")) if workspace.owns(run) else []
             chosen = [path for path in steps if int(path.name.split("-")[1]) <= wanted]
             if not chosen:
@@ -621,22 +607,10 @@ def _upload_path(upload: Any) -> str:
     return str(path)
 
 
-def _append_thinned(items: list, item: Any, limit: int) -> None:
-    """Append, and when over `limit` drop every other older item (keeping the first): the history stays
-    bounded and still spans the whole run."""
-    items.append(item)
-    if len(items) > limit:
-        del items[1:-1:2]
-
-
-def _display(png: bytes) -> np.ndarray:
-    """A grid as sent by the worker, at its own size: the browser enlarges it, crisply (the page's CSS)."""
-    return np.asarray(Image.open(io.BytesIO(png)))
-
-
-def _replay_caption(grids: list, position: int) -> str:
-    step, seconds, _ = grids[position]
-    return f"Step {step:,}, {_duration(seconds)} into training ({position + 1} of {len(grids)} grids kept)."
+def _replay_caption(grids: list[ReplayGrid], position: int) -> str:
+    grid = grids[position]
+    return (f"Step {grid.step:,}, {_duration(grid.elapsed_seconds)} into training ({position + 1} of {len(grids)} "
+            "grids kept).")
 
 
 def _card(run: Path, step: int | None = None, title: str | None = None) -> str:
@@ -657,9 +631,9 @@ def _card(run: Path, step: int | None = None, title: str | None = None) -> str:
 def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[str, Any]:
     """Lay out the tab inside the current gr.Blocks and wire its events; returns the components app.py
     needs (the workspace token, and what a page load must refresh)."""
-    private = dict(api_visibility="private")
+    private = {"api_visibility": "private"}
     token = gr.BrowserState("", storage_key="genimg-workspace")
-    view = gr.State(new_view())
+    view = gr.State(RunView())
     gr.Markdown(t("train.intro"))
     gr.Markdown(handlers.device_text(), elem_id="train-device")
     default_dataset = "mnist" if mnist_available(handlers.data_root) else "shapes"
@@ -701,15 +675,14 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
                                         elem_id="train-losses")
                 aux_plot = gr.LinePlot(x="step", y="value", color="series", label=t("train.aux"),
                                        elem_id="train-aux")
-    with gr.Accordion(t("train.replay"), open=True):
-        with gr.Row():
-            with gr.Column(scale=1):
-                replay = gr.Slider(0, 1, value=0, step=1, label=t("train.replay"), interactive=False,
-                                   elem_id="train-replay")
-                caption = gr.Markdown(elem_id="train-replay-caption")
-                open_step = gr.Button(t("train.open_step"), elem_id="train-open-step")
-            replay_image = gr.Image(label=t("train.replay_image"), type="numpy", format="png", interactive=False,
-                                    elem_id="train-replay-image", elem_classes=["crisp"], scale=2, height=360)
+    with gr.Accordion(t("train.replay"), open=True), gr.Row():
+        with gr.Column(scale=1):
+            replay = gr.Slider(0, 1, value=0, step=1, label=t("train.replay"), interactive=False,
+                               elem_id="train-replay")
+            caption = gr.Markdown(elem_id="train-replay-caption")
+            open_step = gr.Button(t("train.open_step"), elem_id="train-open-step")
+        replay_image = gr.Image(label=t("train.replay_image"), type="numpy", format="png", interactive=False,
+                                elem_id="train-replay-image", elem_classes=["crisp"], scale=2, height=360)
     with gr.Accordion(t("train.yours"), open=False):
         with gr.Row():
             yours = gr.Dropdown([], label=t("train.yours"), elem_id="train-yours", scale=2)
@@ -718,8 +691,9 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
 
     explore_dropdowns = [dropdown for dropdown, _, _ in context.dropdowns]
     model_outputs = [*explore_dropdowns, yours, usage]
-    run_outputs = [status, progress, loss_plot, aux_plot, samples, alarms, replay, replay_image, caption,
-                   start, stop, resume, view]
+    run_outputs = list(RunOutputs(status=status, progress=progress, losses=loss_plot, aux=aux_plot, samples=samples,
+                                  alarms=alarms, replay=replay, replay_image=replay_image, caption=caption,
+                                  start=start, stop=stop, resume=resume, view=view).as_tuple())
     settings = [model, dataset, upload, latent, steps, batch, lr_g, lr_d, beta, loss]
 
     def preset_changed(key: str) -> tuple:

@@ -3,8 +3,11 @@ a closed tab, Save as into Explore, replay steps, zip uploads, quotas, and two u
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
 import re
+import sys
 import threading
 import time
 import zipfile
@@ -20,13 +23,22 @@ from genimg.explore.catalog import Renderer
 from genimg.models.loading import load_model
 from genimg.store.workspace import Workspaces, new_token
 from genimg.training.health import HealthMonitor
-from genimg.training.worker import WorkerPool
+from genimg.training.runview import RunView, Status
+from genimg.training.worker import Worker, WorkerPool
 from genimg.ui.context import ExploreContext
-from genimg.ui.train_tab import PRESETS, Limits, TrainHandlers, build_config
+from genimg.ui.train_tab import (
+    PRESETS,
+    Limits,
+    RunOutputs,
+    TrainHandlers,
+    build_config,
+    build_train_tab,
+    status_text,
+)
 
 LIMITS = Limits(max_steps=5000, max_seconds=120.0, slots=1, threads=1)
-SETTINGS = dict(model_key="dcgan", dataset="shapes", upload=None, latent_dim=8, steps=40, batch_size=16,
-                lr_generator=2e-4, lr_discriminator=2e-4, beta=1.0, gan_loss="nonsaturating")
+SETTINGS = {"model_key": "dcgan", "dataset": "shapes", "upload": None, "latent_dim": 8, "steps": 40, "batch_size": 16,
+            "lr_generator": 2e-4, "lr_discriminator": 2e-4, "beta": 1.0, "gan_loss": "nonsaturating"}
 
 
 def session(name: str) -> SimpleNamespace:
@@ -49,11 +61,11 @@ def trainer(tmp_path, pool):
 
 
 def run(trainer, token, request=None, **changes):
-    """Every update the Start handler streams, as (status, view) pairs."""
+    """Every update the Start handler streams (not the "nothing new" ticks), as (status, view, outputs)."""
     settings = {**SETTINGS, **changes}
     updates = []
     for output in trainer.start(*settings.values(), token, None, request or session("a")):
-        if isinstance(output[-1], dict) and "rows" in output[-1]:  # not a "nothing new" tick
+        if isinstance(output[-1], RunView):  # not a "nothing new" tick
             updates.append((output[0], output[-1], output))
     return updates
 
@@ -102,10 +114,10 @@ def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
     assert any(status.startswith("Training DCGAN on Shapes") for status in statuses)
     assert "Run finished" in statuses[-1] and "step 40" in statuses[-1]
     view = updates[-1][1]
-    steps = [row["step"] for row in view["rows"]]
+    steps = [point.step for point in view.rows]
     assert steps == sorted(steps) and steps[-1] == 40
-    assert {"generator", "discriminator", "d_real", "d_fake"} <= set(view["rows"][-1])
-    grid_steps = [step for step, _, _ in view["grids"]]
+    assert {"generator", "discriminator", "d_real", "d_fake"} <= set(view.rows[-1].values)
+    grid_steps = [grid.step for grid in view.grids]
     assert grid_steps[0] == 1 and grid_steps[-1] == 40 and grid_steps == sorted(grid_steps)
     outputs = updates[-1][2]
     losses, aux = outputs[2], outputs[3]
@@ -116,7 +128,7 @@ def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
     message, *updates_after = trainer.save_as("my shapes", token, view)
     assert "Saved **my shapes**" in message
     saved = trainer.workspaces.get(token).models / "my shapes"
-    model, model_config, config = load_model(saved)
+    _, model_config, config = load_model(saved)
     assert config["step"] == 40 and config["training_state"] is None and model_config.width == 8
     entries = trainer.context.user_entries(trainer.workspaces.get(token))
     assert [entry.label for entry in entries] == ["★ my shapes · GAN · shapes"]
@@ -129,7 +141,7 @@ def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
     # Replay: any kept grid can be shown, and the step's checkpoint opened in Explore.
     image, caption = trainer.replay(0, view)
     assert image is not None and caption.startswith("Step 1,")
-    message = trainer.open_step(len(view["grids"]) - 1, token, view)[0]
+    message = trainer.open_step(len(view.grids) - 1, token, view)[0]
     assert "Step 40 is now in every Explore tab" in message
     message = trainer.open_step(0, token, view)[0]
     assert "no checkpoint was saved at or before step 1" in message
@@ -140,13 +152,13 @@ def test_stop_is_honoured_and_only_for_its_own_tab(trainer):
     updates: list = []
     def consume() -> None:  # keep every update as it arrives, as the page does
         for output in trainer.start(*{**SETTINGS, "steps": 4000}.values(), token, None, session("mine")):
-            if isinstance(output[-1], dict) and "rows" in output[-1]:
-                updates.append((output[0], dict(output[-1]), output))
+            if isinstance(output[-1], RunView):
+                updates.append((output[0], copy.copy(output[-1]), output))
 
     thread = threading.Thread(target=consume)
     thread.start()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(u[1].get("step", 0) >= 5 for u in updates):
+    while time.monotonic() < deadline and not any(u[1].step >= 5 for u in updates):
         time.sleep(0.2)
     assert trainer.stop(session("someone else")) == "Nothing is training in this tab."
     assert trainer.stop(session("mine")).startswith("Stopping")
@@ -154,13 +166,13 @@ def test_stop_is_honoured_and_only_for_its_own_tab(trainer):
     assert not thread.is_alive()
     final = updates[-1][0]
     assert "stopped by the user" in final
-    run_folder = Path(updates[-1][1]["run"])
+    run_folder = Path(updates[-1][1].run)
     _, _, config = load_model(run_folder)
     assert 5 <= config["step"] < 4000
 
     # Resume continues the same run from its checkpoint.
     resumed = [output for output in trainer.resume(15, token, updates[-1][1], session("mine"))
-               if "rows" in output[-1]]
+               if isinstance(output[-1], RunView)]
     assert "Run finished" in resumed[-1][0]
     assert load_model(run_folder)[2]["step"] == config["step"] + 15
 
@@ -170,12 +182,12 @@ def test_a_closed_tab_stops_the_run_and_keeps_its_last_checkpoint(trainer):
     stream = trainer.start(*{**SETTINGS, "steps": 4000}.values(), token, None, session("closing"))
     view = None
     for output in stream:
-        if isinstance(output[-1], dict) and "rows" in output[-1]:
+        if isinstance(output[-1], RunView):
             view = output[-1]
-            if view.get("step", 0) >= 5:
+            if view.step >= 5:
                 break
     stream.close()  # what Gradio does when the browser tab goes away
-    run_folder = Path(view["run"])
+    run_folder = Path(view.run)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (run_folder / "config.json").exists():
         time.sleep(0.2)
@@ -256,7 +268,7 @@ def test_uploaded_zips_train_or_are_refused_clearly(trainer, tmp_path):
     good = _zip_of_pictures(tmp_path / "pets.zip", {"cats": 20, "dogs": 20})
     updates = run(trainer, token, model_key="cdcgan", dataset="upload", upload=str(good), steps=6, batch_size=8)
     assert "Run finished" in updates[-1][0]
-    _, model_config, config = load_model(Path(updates[-1][1]["run"]))
+    _, model_config, config = load_model(Path(updates[-1][1].run))
     assert model_config.num_classes == 2 and config["dataset"] == "upload:pets.zip"
 
 
@@ -264,7 +276,7 @@ def test_a_vae_run_reports_its_terms(trainer):
     updates = run(trainer, new_token(), model_key="vae", steps=12, lr_generator=1e-3)
     view = updates[-1][1]
     assert "Run finished" in updates[-1][0]
-    assert {"neg_elbo", "reconstruction", "kl"} <= set(view["rows"][-1])
+    assert {"neg_elbo", "reconstruction", "kl"} <= set(view.rows[-1].values)
     assert set(updates[-1][2][3]["series"]) == {"KL (nats)"}
 
 
@@ -368,3 +380,106 @@ def test_messages_follow_the_visitors_language(trainer):
     assert trainer.stop(chinese) == "此页面没有正在进行的训练。"
     assert trainer.stop(session("en")) == "Nothing is training in this tab."
     assert "**未保存：**" in trainer.save_as("x", new_token(), None, chinese)[0]
+
+
+# ------------------------------------------------------------------------------------ outputs and statuses
+def test_the_run_events_outputs_are_listed_once_in_their_api_order(trainer):
+    """`bench page-digits` and other API clients read a run's updates by position: the order stays."""
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        build_train_tab(trainer.context, trainer)
+    by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    expected = ["train-status", "train-progress", "train-losses", "train-aux", "train-samples", "train-alarms",
+                "train-replay", "train-replay-image", "train-replay-caption", "train-start", "train-stop",
+                "train-resume", None]
+    for name in ("train", "resume"):
+        assert [component.elem_id for component in by_name[name].outputs] == expected
+        assert len(by_name[name].outputs) == len(dataclasses.fields(RunOutputs))
+    assert isinstance(by_name["train"].outputs[-1], gr.State)
+    assert [component.elem_id for component in by_name["train"].inputs[:10]] == [
+        "train-model", "train-dataset", "train-upload", "train-latent", "train-steps", "train-batch", "train-lr-g",
+        "train-lr-d", "train-beta", "train-loss"]
+    assert len(trainer._outputs(RunView(), running=False)) == len(expected)
+
+
+@pytest.mark.parametrize("status, english, chinese", [
+    (Status("ended", {"why": "by_user", "step": 12_345, "elapsed": 75.2}),
+     "**Run stopped by the user** at step 12,345 after 1 min 15 s", "**训练已被用户停止**：第 12,345 步，用时 1 min 15 s"),
+    (Status("ended", {"why": "time_limit", "step": 40, "elapsed": 9.6}), "**Run stopped at the time limit** at step 40 after 10 s",
+     "**训练已达到时间上限而停止**"),
+    (Status("training", {"title": "VAE on Shapes", "speed": 1534.6, "elapsed": 3.0}),
+     "Training VAE on Shapes · 1,535 images/s · 3 s elapsed", "每秒 1,535 张图片"),
+    (Status("started", {"title": "DCGAN", "parameters": 1_234_567, "images": 60_000, "device": "cpu",
+                        "precision": "bf16"}), "1,234,567 parameters, 60,000 images, on cpu (bf16)", "1,234,567 个参数"),
+    (Status("diverged", {"loss": "generator", "value": float("nan"), "step": 31, "kept": 25}),
+     "(generator became nan) at step 31. The last good checkpoint (step 25) is kept.", "第 25 步"),
+    (Status("diverged", {"loss": "kl", "value": float("inf"), "step": 3, "kept": None}),
+     "Nothing was saved before it.", "在此之前没有保存任何内容。"),
+    (Status("failed", {"error": "not a zip file"}), "**Training failed:** not a zip file", "**训练失败：** not a zip file"),
+    (Status(), "", ""),
+])
+def test_run_statuses_are_worded_in_the_visitors_language(status, english, chinese):
+    assert english in status_text(status, "en")
+    assert chinese in status_text(status, "zh-CN")
+    if status.key:
+        assert status_text(status, "en") != status_text(status, "zh-CN")
+
+
+def test_every_status_the_code_sets_has_a_message_with_its_values_in_both_languages():
+    """Statuses are message keys set in the tab and the run view (Status("ended", {...})); each must be a
+    Train-tab message in both languages whose placeholders are all among the values the code gives it."""
+    import ast
+
+    from genimg.ui.i18n import message
+
+    project = Path(__file__).resolve().parents[2]
+    found: list[tuple[str, set[str], str]] = []
+    for path in (project / "genimg" / "ui" / "train_tab.py", project / "genimg" / "training" / "runview.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Status" and node.args:
+                key = node.args[0]
+                assert isinstance(key, ast.Constant), f"{path.name}:{node.lineno}: a status key must be a literal"
+                values = node.args[1] if len(node.args) > 1 else ast.Dict(keys=[], values=[])
+                assert isinstance(values, ast.Dict), f"{path.name}:{node.lineno}: status values must be a dict literal"
+                found.append((key.value, {item.value for item in values.keys}, f"{path.name}:{node.lineno}"))
+    assert {"started", "training", "ended", "diverged", "failed", "starting", "not_started"} <= {
+        key for key, _, _ in found}
+    for key, names, where in found:
+        for language in ("en", "zh-CN"):
+            try:
+                text = message(f"train.msg.{key}", language, **dict.fromkeys(names, "X"))
+            except KeyError as error:  # an unregistered key, or a placeholder the code gives no value for
+                pytest.fail(f"status {key!r} at {where} ({language}): {error}")
+            assert text.strip()
+    for why in ("finished", "by_user", "time_limit"):  # Status("ended", {"why": ...}) from the run view
+        assert message(f"train.msg.{why}", "en") != message(f"train.msg.{why}", "zh-CN")
+
+
+class StandInPool:
+    """A pool whose worker is a stand-in process that sends a garbled line after its first event."""
+
+    prewarm = False
+
+    def take(self) -> Worker:
+        stand_in = ("import sys; print('{\"type\": \"WorkerReady\"}', flush=True); sys.stdin.readline(); "
+                    "print('{\"type\": \"EpochEnd\", \"step\": 1, \"epoch\": 1}'); print('oops', flush=True); "
+                    "sys.stdin.readline()")
+        return Worker(command=[sys.executable, "-c", stand_in])
+
+    def warm(self, wait_seconds: float = 0.0) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_a_garbled_line_from_the_worker_ends_the_run_in_words_not_a_crash(tmp_path):
+    workspaces = Workspaces(tmp_path / "ws", quota_bytes=200 * 2**20, ttl_hours=24)
+    handlers = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces,
+                             pool=StandInPool(), limits=LIMITS, width=8)
+    updates = run(handlers, new_token(), session("garbled"))
+    assert "Training failed" in updates[-1][0] and "not JSON: 'oops" in updates[-1][0]
+    assert updates[-1][1].ended and "garbled" not in handlers.active
+    outputs = updates[-1][2]
+    assert outputs[9]["interactive"] is True and outputs[10]["interactive"] is False  # Start on, Stop off again
