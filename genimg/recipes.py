@@ -33,10 +33,6 @@ class Preset:
     def model_kind(self) -> registry.ModelKind:
         return registry.get(self.kind)
 
-    @property
-    def family(self) -> str:
-        return self.model_kind.family
-
 
 def _classroom_gan(kind: str) -> Recipe:
     """A GAN tuned for a class watching a 2-core CPU (measured with `bench digits`): width 32, batch 32, learning

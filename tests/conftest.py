@@ -44,3 +44,32 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
             pass
         paths[name] = folder / name
     return paths
+
+
+@pytest.fixture(scope="module")
+def wide_model(tmp_path_factory) -> Path:
+    """An untrained 28×28 DCGAN with a 100-dimensional z (more dimensions than sliders or directions)."""
+    import torch
+
+    from genimg.config import ModelConfig
+    from genimg.models import build_model
+    from genimg.store.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    config = ModelConfig(kind="dcgan", latent_dim=100, width=8)
+    model = build_model(config).eval()
+    folder = tmp_path_factory.mktemp("wide") / "wide-gan"
+    save_checkpoint(folder, model_config=config.to_dict(), weights=model.state_dict(), step=0, dataset="mnist")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread (and leave the other core to whatever else runs); a module opts in
+    with `pytestmark = pytest.mark.usefixtures("one_thread")` or an autouse fixture of its own."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -32,3 +32,29 @@ def tiny_config(kind: str = "dcgan", *, image_size: int = 28, channels: int = 1,
                     checkpoint_every=3, out=out, device="cpu", precision="fp32")
     settings.update(train_settings)
     return TrainConfig(**settings)
+
+
+def load_all(folders: dict) -> dict:
+    """name → (model, ModelConfig) for checkpoint folders (e.g. the `tiny_models` fixture), loaded in eval mode."""
+    from genimg.models.loading import load_model
+
+    loaded = {}
+    for name, folder in folders.items():
+        model, config, _ = load_model(folder)
+        loaded[name] = (model, config)
+    return loaded
+
+
+def decode_gif(data: bytes) -> list:
+    """Every frame of a GIF as a grey uint8 array (H, W)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    frames = []
+    for index in range(image.n_frames):
+        image.seek(index)
+        frames.append(np.asarray(image.convert("L")))
+    return frames

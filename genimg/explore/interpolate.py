@@ -26,6 +26,7 @@ from PIL import Image
 
 from genimg.data.imaging import grid_image, to_uint8
 from genimg.data.pictures import ImageInputError, load_user_image, to_model_input
+from genimg.explore.latent import model_device
 from genimg.models import GenerativeModel, registry
 from genimg.models.latent import lerp, slerp
 
@@ -126,11 +127,6 @@ class Interpolation:
         return len(next(iter(self.frames.values())))
 
 
-def _device(model: torch.nn.Module) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
 @torch.inference_mode()
 def interpolate(model: GenerativeModel, z0: torch.Tensor, z1: torch.Tensor, frames: int = 32,
                 methods: tuple[str, ...] = METHODS, class_a: int | None = None,
@@ -142,7 +138,7 @@ def interpolate(model: GenerativeModel, z0: torch.Tensor, z1: torch.Tensor, fram
     """
     frames = check_frames(frames)
     latent_dim = model.latent_dim
-    device = _device(model)
+    device = model_device(model)
     z0, z1 = z0.reshape(-1).float().to(device), z1.reshape(-1).float().to(device)
     if z0.numel() != latent_dim or z1.numel() != latent_dim:
         raise InterpolationError(f"latents of size {z0.numel()} and {z1.numel()} do not fit a model with "
@@ -280,7 +276,7 @@ def encode_drawing(model: GenerativeModel, value: Any, channels: int, image_size
         raise ImageInputError("image.bad_type", kind=type(value).__name__)
     if not registry.kind_of(model).capabilities.encoder:
         raise InterpolationError("only a VAE has an encoder: pick a VAE to interpolate between drawings")
-    device = _device(model)
+    device = model_device(model)
     image = to_model_input(load_user_image(value), channels, image_size).to(device)  # (1, C, S, S)
     labels = None
     if model.num_classes:

@@ -22,8 +22,9 @@ from genimg.models.latent import seeded_latents
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of a model's weights (where its inputs must be)."""
-    return next(model.parameters()).device
+    """The device of a model's weights (where its inputs must be); the CPU for a model without weights."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def class_tensor(model: GenerativeModel, label: int | None, count: int = 1) -> torch.Tensor | None:

@@ -377,7 +377,7 @@ class TrainHandlers:
         config = config.replace(out=str(run))
         job = Job(config=config, upload=upload_path, snapshots=str(run / "steps"), threads=self.limits.threads,
                   classes_from_data=PRESETS[model_key].conditional and dataset == UPLOAD)
-        view = RunView(run=str(run), family=PRESETS[model_key].family, language=language,
+        view = RunView(run=str(run), family=PRESETS[model_key].model_kind.family, language=language,
                        title=f"{_label(MODEL_CHOICES, model_key)} on {_label(DATASET_CHOICES, dataset)}")
         view.begin_session(config)
         yield from self._stream(view, job, request)
@@ -698,7 +698,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
 
     def preset_changed(key: str) -> tuple:
         chosen = PRESETS.get(key, preset)
-        recipe, is_gan = chosen.recipe, chosen.family == "gan"
+        recipe, is_gan = chosen.recipe, chosen.model_kind.family == "gan"
         return (recipe.latent_dim, recipe.steps, recipe.batch_size, recipe.learning_rate, recipe.lr_discriminator,
                 gr.update(visible=is_gan, value=recipe.gan_loss), gr.update(visible=not is_gan))
 

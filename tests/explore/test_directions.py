@@ -7,7 +7,6 @@ tests/ui/test_latent_tab.py.)
 import gc
 import threading
 import weakref
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,20 +22,8 @@ from genimg.explore.directions import (
 from genimg.models import build_model
 from genimg.models.latent import seeded_latents
 from genimg.models.loading import load_model
-from genimg.store.checkpoint import save_checkpoint
 
 STRONG_DIMENSION = 5  # the latent dimension made to dominate in `with_a_strong_dimension`
-
-
-@pytest.fixture(scope="module")
-def wide_model(tmp_path_factory) -> Path:
-    """An untrained 28×28 DCGAN with a 100-dimensional z (more dimensions than directions)."""
-    torch.manual_seed(0)
-    config = ModelConfig(kind="dcgan", latent_dim=100, width=8)
-    model = build_model(config).eval()
-    folder = tmp_path_factory.mktemp("wide") / "wide-gan"
-    save_checkpoint(folder, model_config=config.to_dict(), weights=model.state_dict(), step=0, dataset="mnist")
-    return folder
 
 
 @pytest.fixture(scope="module")

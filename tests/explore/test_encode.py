@@ -37,26 +37,15 @@ from genimg.explore.invert import (
 )
 from genimg.models import build_model
 from genimg.models.latent import seeded_latents
-from genimg.models.loading import load_model
+from tests.helpers import load_all
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and leave the other core to whatever else runs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def models(tiny_models) -> dict:
     """name → (model, ModelConfig) for the tiny checkpoints: gan, cgan, vae, vae2d, cvae (1×28×28, 10 classes)."""
-    loaded = {}
-    for name, folder in tiny_models.items():
-        model, config, _ = load_model(folder)
-        loaded[name] = (model, config)
-    return loaded
+    return load_all(tiny_models)
 
 
 def varied_generator():

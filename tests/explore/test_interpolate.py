@@ -37,26 +37,13 @@ from genimg.explore.interpolate import (
     to_frames,
 )
 from genimg.models.latent import seeded_latents
-from genimg.models.loading import load_model
+from tests.helpers import decode_gif, load_all
 
 
 @pytest.fixture(scope="module")
 def models(tiny_models) -> dict:
     """name → (model, ModelConfig) for the tiny checkpoints: gan, cgan, vae, vae2d, cvae (1×28×28, 10 classes)."""
-    loaded = {}
-    for name, folder in tiny_models.items():
-        model, config, _ = load_model(folder)
-        loaded[name] = (model, config)
-    return loaded
-
-
-def decode_gif(data: bytes) -> list[np.ndarray]:
-    image = Image.open(io.BytesIO(data))
-    frames = []
-    for index in range(image.n_frames):
-        image.seek(index)
-        frames.append(np.asarray(image.convert("L")))
-    return frames
+    return load_all(tiny_models)
 
 
 def gif_durations(data: bytes) -> list[int]:

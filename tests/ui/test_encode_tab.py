@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageDraw
 
 from genimg.data.pictures import MESSAGES_EN
@@ -24,14 +23,7 @@ from genimg.ui.encode_tab import EncodeHandlers, build_encode_tab
 from genimg.ui.gan_tab import GanHandlers, build_gan_tab
 from genimg.ui.i18n import table
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and leave the other core to whatever else runs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

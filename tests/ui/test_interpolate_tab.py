@@ -1,7 +1,6 @@
 """The Interpolate tab: handlers (seeds, classes, drawings), GIFs and norms it serves, refusals in the user's language,
 layout. The library under it is tested in tests/explore/test_interpolate.py."""
 
-import io
 from pathlib import Path
 
 import gradio as gr
@@ -14,6 +13,7 @@ from genimg.explore.interpolate import GifFolder, gif_scale
 from genimg.ui.context import ExploreContext
 from genimg.ui.i18n import message, table
 from genimg.ui.interpolate_tab import InterpolateHandlers, build_interpolate_tab
+from tests.helpers import decode_gif
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +28,6 @@ def handlers(context, tmp_path) -> InterpolateHandlers:
 
 def path_of(context: ExploreContext, name: str) -> str:
     return next(str(entry.path) for entry in context.entries if entry.name == name)
-
-
-def decode_gif(data: bytes) -> list[np.ndarray]:
-    image = Image.open(io.BytesIO(data))
-    frames = []
-    for index in range(image.n_frames):
-        image.seek(index)
-        frames.append(np.asarray(image.convert("L")))
-    return frames
 
 
 def test_run_returns_gifs_strips_and_norms(handlers, context):

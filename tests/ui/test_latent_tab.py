@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from genimg.config import ModelConfig
 from genimg.explore.catalog import Renderer, discover
 from genimg.explore.directions import DirectionCache
-from genimg.models import build_model
 from genimg.models.latent import seeded_latents
-from genimg.store.checkpoint import save_checkpoint
 from genimg.ui import i18n
 from genimg.ui.context import ExploreContext
 from genimg.ui.latent_tab import (
@@ -27,17 +24,6 @@ from genimg.ui.latent_tab import (
     display_scale,
     slider_label,
 )
-
-
-@pytest.fixture(scope="module")
-def wide_model(tmp_path_factory) -> Path:
-    """An untrained 28×28 DCGAN with a 100-dimensional z (more dimensions than sliders)."""
-    torch.manual_seed(0)
-    config = ModelConfig(kind="dcgan", latent_dim=100, width=8)
-    model = build_model(config).eval()
-    folder = tmp_path_factory.mktemp("wide") / "wide-gan"
-    save_checkpoint(folder, model_config=config.to_dict(), weights=model.state_dict(), step=0, dataset="mnist")
-    return folder
 
 
 @pytest.fixture(scope="module")
