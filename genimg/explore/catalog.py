@@ -1,7 +1,8 @@
 """The renderer the page calls: finds checkpoints, keeps loaded models in a shared cache, makes images.
 
-Models are loaded once and shared by every browser session (they are only read, under
-`torch.inference_mode()`); anything per user lives in the page's state, not here.
+Models are loaded once and shared by every browser session; anything per user lives in the page's state, not
+here. The cache always loads outside inference mode, so one cached model serves sampling (forward passes under
+`torch.inference_mode()`), GAN inversion and the discriminator's gradients alike, whichever tab loaded it first.
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ class Renderer:
         self._lock = threading.Lock()
 
     def model(self, path: str | Path) -> tuple[GenerativeModel, ModelConfig]:
+        """The model of a checkpoint folder and its settings, loaded on first use (shared, so only ever read).
+
+        Its weights are ordinary tensors even when the caller is inside `torch.inference_mode()` (sample_grid
+        is): weights created there would be inference tensors, and every later autograd use of the shared model
+        (inverting the generator, a saliency map of the discriminator) would fail.
+        """
         folder = Path(path).resolve()
         try:  # a model saved again under the same name (a page user's workspace) is loaded afresh
             stamp = (folder / "config.json").stat().st_mtime_ns
@@ -132,7 +139,8 @@ class Renderer:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-        model, config, _ = load_model(folder, self.device)  # outside the lock: loading may take a moment
+        with torch.inference_mode(False):
+            model, config, _ = load_model(folder, self.device)  # outside the lock: loading may take a moment
         with self._lock:
             self._models[key] = (model, config)
             self._models.move_to_end(key)

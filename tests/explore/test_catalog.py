@@ -18,7 +18,9 @@ import torch
 from genimg.config import SHIPPED_DIR, ModelConfig
 from genimg.data.imaging import grid_columns
 from genimg.explore.catalog import MAX_SAMPLES, Renderer, describe, discover
+from genimg.explore.invert import invert_generator
 from genimg.models import build_model
+from genimg.models.latent import seeded_latents
 from genimg.store.checkpoint import save_checkpoint
 
 # name → (kind, dataset, channels, num_classes); listed out of the order discover gives
@@ -124,6 +126,30 @@ def test_renderer_caches_and_is_deterministic(model_folder):
     assert np.array_equal(first, renderer.sample_grid(model_folder / "tiny-gan", seed=3, count=4, scale=2))
     with pytest.raises(ValueError, match="count"):
         renderer.sample_grid(model_folder / "tiny-gan", seed=3, count=100_000)
+
+
+@pytest.mark.parametrize("first_use", ["sample_grid", "inside inference_mode"])
+def test_a_cached_model_serves_gradients_whoever_loaded_it(model_folder, first_use):
+    """Samples load the default GAN under inference_mode; inverting it and D's gradient on an image must still work
+    with that same cached model (inference tensors as weights would make autograd refuse both)."""
+    renderer = Renderer("cpu")
+    folder = model_folder / "digits-cgan"
+    if first_use == "sample_grid":
+        renderer.sample_grid(folder, seed=0, count=4)
+    else:
+        with torch.inference_mode():
+            renderer.model(folder)
+    model, _ = renderer.model(folder)
+    assert renderer.model(folder)[0] is model  # the very model the samples were drawn with
+    with torch.inference_mode():
+        target = model.generate(seeded_latents(1, 1, model.latent_dim), torch.tensor([3]))
+    reports = list(invert_generator(model, target.clone(), 3, steps=5, restarts=2, candidates=4))
+    assert reports[-1].done and reports[-1].step == 5 and math.isfinite(reports[-1].mse)
+    image = target.clone().requires_grad_(True)  # D's gradient on an image: how a saliency map is made
+    (gradient,) = torch.autograd.grad(model.discriminator_logits(image, torch.tensor([3])).sum(), image)
+    assert gradient.shape == image.shape and gradient.abs().sum() > 0
+    assert all(parameter.grad is None for parameter in model.parameters())  # the shared weights are untouched
+    assert not any(tensor.is_inference() for tensor in [*model.parameters(), *model.buffers()])
 
 
 def test_a_model_saved_again_is_loaded_afresh(tmp_path):
