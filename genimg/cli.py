@@ -86,7 +86,7 @@ def command_train(args: argparse.Namespace) -> int:
         # A resumed run keeps its own settings; the command line may change steps, out and device.
         saved = load_checkpoint(args.resume)
         training = dict(saved.config.get("training") or {})
-        kind = registry.get((training.get("model") or {}).get("kind", "dcgan"))
+        kind = registry.get(saved.model_config.get("kind"))
         training.update(steps=args.steps or kind.recipe.steps, out=args.out or args.resume, device=args.device)
         if args.max_seconds is not None:
             training["max_seconds"] = args.max_seconds
@@ -175,8 +175,6 @@ def command_sample(args: argparse.Namespace) -> int:
     out.write_bytes(png_bytes(image))
     print(f"genimg: wrote {args.n} samples (seed {args.seed}) to {out}")
     return 0
-
-
 
 
 def _set_threads(args: argparse.Namespace) -> None:

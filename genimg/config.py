@@ -20,6 +20,8 @@ DEVICES_HINT = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 MAX_LATENT_DIM = 1024
 MAX_WIDTH = 512
 MAX_IMAGE_SIZE = 1024
+# The kind stored by the judge classifier's checkpoints: a classifier beside the generators, not a model kind.
+JUDGE_KIND = "judge"
 MAX_CLASSES = 1000
 MAX_STEPS = 10_000_000
 MAX_BATCH_SIZE = 65_536

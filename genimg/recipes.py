@@ -24,7 +24,7 @@ class Preset:
     """One entry of the Train tab's model menu: a kind, conditional or not, and the settings it starts with."""
 
     key: str
-    label: str  # English; the page shows its own translation where it has one
+    label: str  # what the Train tab's model menu shows
     kind: str
     conditional: bool
     recipe: Recipe
@@ -118,27 +118,27 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
                         help="mnist, fashion-mnist, cifar10, shapes (built in, no download) or folder:PATH")
     parser.add_argument("--data-root", default=None, help="where datasets live (default $GENIMG_DATA, else ./data)")
     parser.add_argument("--data-limit", type=positive_int, default=None, help="use only the first N images")
-    parser.add_argument("--steps", type=positive_int, default=None, help="total optimisation steps (default 2000)")
-    parser.add_argument("--batch-size", type=positive_int, default=None, help="default 64")
+    parser.add_argument("--steps", type=positive_int, default=None, help="total optimisation steps (default: the kind's recipe)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="default: the kind's recipe")
     parser.add_argument("--conditional", action="store_true", help="condition on the dataset's classes")
-    parser.add_argument("--latent-dim", type=positive_int, default=None, help="size of z (default 100 GAN, 16 VAE)")
+    parser.add_argument("--latent-dim", type=positive_int, default=None, help="size of z (default: the kind's recipe, e.g. 100 for dcgan, 16 for vae)")
     parser.add_argument("--image-size", type=positive_int, default=None,
                         help="image side; default: the dataset's own, or the next side the model kind can draw")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None, help="default: the dataset's own")
-    parser.add_argument("--width", type=positive_int, default=None, help="base feature count (default 64 GAN, 32 VAE)")
+    parser.add_argument("--width", type=positive_int, default=None, help="base feature count (default: the kind's recipe)")
     parser.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
                         help="VAE decoder: bernoulli (grey, MNIST-like; default) or gaussian (colour)")
     parser.add_argument("--spectral-norm", action="store_true", help="spectral norm in the discriminator")
     parser.add_argument("--depth", type=non_negative_int, default=0,
                         help="VAE: extra 3×3 conv layers per resolution (default 0)")
-    parser.add_argument("--gan-loss", choices=GAN_LOSSES, default=None, help="default nonsaturating")
+    parser.add_argument("--gan-loss", choices=GAN_LOSSES, default=None, help="default: the kind's recipe (nonsaturating for the built-in GANs)")
     parser.add_argument("--lr", type=finite_float, default=None,
-                        help="generator / VAE learning rate (default 2e-4 GAN, 1e-3 VAE)")
+                        help="generator / VAE learning rate (default: the kind's recipe, e.g. 2e-4 dcgan, 1e-3 vae)")
     parser.add_argument("--lr-d", type=finite_float, default=None, help="discriminator learning rate (default: --lr)")
-    parser.add_argument("--adam-beta1", type=finite_float, default=None, help="Adam β1 (default 0.5 GAN, 0.9 VAE)")
-    parser.add_argument("--beta", type=finite_float, default=None, help="weight of the VAE's KL term (default 1)")
+    parser.add_argument("--adam-beta1", type=finite_float, default=None, help="Adam β1 (default: the kind's recipe)")
+    parser.add_argument("--beta", type=finite_float, default=None, help="weight of the VAE's KL term (default: the kind's recipe, 1)")
     parser.add_argument("--kl-warmup", type=non_negative_int, default=0, help="steps to ramp β from 0")
-    parser.add_argument("--ema", type=finite_float, default=None, help="EMA decay of sampling weights, e.g. 0.999")
+    parser.add_argument("--ema", type=finite_float, default=None, help="EMA decay of sampling weights, e.g. 0.999 (default: the kind's recipe, 0 = off)")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",

@@ -4,7 +4,7 @@ Items, and where their exhaustive variants live:
   pickle carrying code named as a checkpoint   here (load_model, resume, discover); test_checkpoint.py for each file
   truncated weights                            here (load_model); test_checkpoint.py::test_damaged_weights_are_refused
   config.json with wrong types                 here (load_model, discover); test_checkpoint.py::test_configs_with_wrong_values_are_refused
-  decompression-bomb PNG, zero-byte file,      here (the Encode tab's upload); test_imageinput.py::
+  decompression-bomb PNG, zero-byte file,      here (the Encode tab's upload); tests/data/test_pictures.py::
   text named .png                                test_decompression_bombs_and_non_pictures_are_refused
   zip bomb, zip with ../ names                 here (load_zip); test_uploads.py (lying headers, ratios, links, limits)
   enormous numbers in every numeric field      here (TrainConfig / ModelConfig, the CLI, the Explore handlers)

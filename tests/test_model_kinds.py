@@ -9,8 +9,8 @@ BUILT_IN = registry.names()
 
 
 def test_the_built_in_kinds_are_registered_with_their_families():
-    assert {name: registry.get(name).family for name in BUILT_IN} == {
-        "dcgan": "gan", "seed-gan": "gan", "vae": "vae", "seed-vae": "vae"}
+    families = {name: registry.get(name).family for name in BUILT_IN}
+    assert {"dcgan": "gan", "seed-gan": "gan", "vae": "vae", "seed-vae": "vae"}.items() <= families.items()
 
 
 @pytest.mark.parametrize("name", BUILT_IN)

@@ -44,8 +44,7 @@ def load_generator(model: BenchModel, device: torch.device) -> tuple[Callable, M
     except CheckpointError:
         torch.manual_seed(0)
         network = build_model(config).to(device).eval()
-    sampler = network.generator if hasattr(network, "generator") else network
-    return network.generate, config, count_parameters(sampler)
+    return network.generate, config, count_parameters(network.sampling_network())
 
 
 def flops_per_image(generate: Callable, z: torch.Tensor, labels: torch.Tensor | None) -> float:

@@ -166,14 +166,15 @@ def _check_memory(count: int, channels: int, image_size: int, what: str) -> None
 
 
 def to_float(images: torch.Tensor, value_range: str) -> torch.Tensor:
-    """uint8 images (any shape) -> float32 on the same device: "gan" -> [-1, 1], "vae" -> [0, 1]."""
+    """uint8 images (any shape) -> float32 on the same device: "signed" -> [-1, 1] (what a tanh generator and its
+    discriminator see), "unit" -> [0, 1] (pixels as every genimg model draws them)."""
     if images.dtype != torch.uint8:
         raise ValueError(f"to_float expects uint8 images; got {images.dtype}")
-    if value_range == "gan":
+    if value_range == "signed":
         return images.to(torch.float32).div_(127.5).sub_(1.0)
-    if value_range == "vae":
+    if value_range == "unit":
         return images.to(torch.float32).div_(255.0)
-    raise ValueError(f"value_range={value_range!r} is not known; expected 'gan' ([-1, 1]) or 'vae' ([0, 1])")
+    raise ValueError(f"value_range={value_range!r} is not known; expected 'signed' ([-1, 1]) or 'unit' ([0, 1])")
 
 
 def convert_images(

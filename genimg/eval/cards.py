@@ -10,7 +10,7 @@ import re
 import shlex
 from pathlib import Path
 
-from genimg.config import ConfigError, TrainConfig
+from genimg.config import JUDGE_KIND, ConfigError, TrainConfig
 from genimg.models import registry
 from genimg.store.checkpoint import read_config, write_file_atomic
 
@@ -20,7 +20,7 @@ JUDGE_TITLE = "judge classifier"  # judges are classifiers, not registered gener
 
 def _title(kind: object) -> str:
     """What a card calls a kind: its registered title, "judge classifier", or the name as written."""
-    if kind == "judge":
+    if kind == JUDGE_KIND:
         return JUDGE_TITLE
     try:
         return registry.get(kind).title
@@ -33,7 +33,7 @@ def train_command(training: dict, steps: int, out: str) -> str:
     config = TrainConfig.from_dict(training)
     model = config.model
     kind = registry.get(model.kind)
-    parts = ["python", "-m", "genimg", "train", "--model", model.kind, "--dataset", config.dataset]
+    parts = ["python", "-m", "genimg", "train", "--model", kind.name, "--dataset", config.dataset]
     if config.data_root:
         parts += ["--data-root", config.data_root]
     if config.data_limit:

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genimg.config import JUDGE_KIND
 from genimg.data.datasets import ImageData, to_float
 from genimg.store.checkpoint import CheckpointError, load_checkpoint, load_weights_into, save_checkpoint
 
-JUDGE_KIND = "judge"
 FEATURES = 128
 
 
@@ -79,7 +79,7 @@ def predict(judge: Judge, images: torch.Tensor, batch_size: int = 500) -> tuple[
     device = next(judge.parameters()).device
     for start in range(0, images.shape[0], batch_size):
         batch = images[start:start + batch_size].to(device)
-        batch = to_float(batch, "vae") if batch.dtype == torch.uint8 else batch.float()
+        batch = to_float(batch, "unit") if batch.dtype == torch.uint8 else batch.float()
         logits, feature = judge(batch)
         probabilities.append(logits.softmax(dim=1).cpu())
         features.append(feature.cpu())
@@ -106,7 +106,7 @@ def train_judge(train_data: ImageData, test_data: ImageData, *, epochs: int = 3,
         order = torch.randperm(len(train_data), generator=generator)
         for index in range(steps_per_epoch):
             chosen = order[index * batch_size:(index + 1) * batch_size]
-            images = _shift(to_float(train_data.images[chosen], "vae"), generator)
+            images = _shift(to_float(train_data.images[chosen], "unit"), generator)
             logits, _ = judge(images)
             loss = F.cross_entropy(logits, train_data.labels[chosen])
             optimizer.zero_grad(set_to_none=True)

@@ -86,7 +86,7 @@ def vae_test_terms(model: VAEBase, data: ImageData, seed: int = 0, batch_size: i
     totals = {"neg_elbo": 0.0, "reconstruction": 0.0, "kl": 0.0}
     means = []
     for start in range(0, len(data), batch_size):
-        images = to_float(data.images[start:start + batch_size], "vae").to(device)
+        images = to_float(data.images[start:start + batch_size], "unit").to(device)
         labels = data.labels[start:start + batch_size].to(device) if model.num_classes else None
         mean, log_variance = model.encode(images, labels)
         noise = torch.randn(mean.shape, generator=generator).to(device)
@@ -113,7 +113,7 @@ def iwae_bound(model: VAEBase, data: ImageData, samples: int = 128, seed: int = 
     device = next(model.parameters()).device
     total = 0.0
     for start in range(0, len(data), batch_size):
-        images = to_float(data.images[start:start + batch_size], "vae").to(device)
+        images = to_float(data.images[start:start + batch_size], "unit").to(device)
         count = images.shape[0]
         labels = data.labels[start:start + batch_size].to(device) if model.num_classes else None
         mean, log_variance = model.encode(images, labels)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genimg.explore.latent import model_device
 from genimg.models.base import GenerativeModel
 from genimg.models.latent import seeded_latents
 
@@ -121,7 +122,7 @@ def principal_directions(model: GenerativeModel, *, count: int = DEFAULT_COUNT, 
     latent_dim, num_classes = model.latent_dim, model.num_classes
     if not 1 <= count:
         raise ValueError(f"count = {count} is not accepted: expected a positive number of directions")
-    device = next(model.parameters()).device
+    device = model_device(model)
     probe = first_layer_activations(model, torch.zeros(1, latent_dim, device=device),
                                      torch.zeros(1, dtype=torch.long, device=device) if num_classes else None)
     features = probe.shape[1]

@@ -153,7 +153,7 @@ def interpolate(model: GenerativeModel, z0: torch.Tensor, z1: torch.Tensor, fram
         class_b = class_a if class_b is None else class_b
         c0, c1 = one_hot(class_a, model.num_classes, device), one_hot(class_b, model.num_classes, device)
         if class_a != class_b and not supports_class_mixing(model):
-            raise ClassMixingUnsupported(f"{type(model).__name__} cannot mix classes")
+            raise ClassMixingUnsupported(f"{model.kind or type(model).__name__} cannot mix classes")
         class_paths = [latent_path(c0, c1, frames, method) for method in methods]
     elif class_a is not None and class_b is not None and class_a != class_b:
         raise InterpolationError("this model is not class-conditional: it has no classes to interpolate")
@@ -266,7 +266,7 @@ def encode_drawing(model: GenerativeModel, value: Any, channels: int, image_size
     """A drawing → the VAE encoder's mean, (D,).
 
     value: a Sketchpad dict (its "composite"), a numpy array or a PIL image. File paths are refused on
-    purpose: nothing a user sends may name a file the server reads. Raises imageinput.ImageInputError
+    purpose: nothing a user sends may name a file the server reads. Raises genimg.data.pictures.ImageInputError
     (a ValueError with a user-facing message and a translation key) for empty canvases and non-images.
     """
     if isinstance(value, dict):
@@ -275,7 +275,8 @@ def encode_drawing(model: GenerativeModel, value: Any, channels: int, image_size
     elif value is not None and not isinstance(value, (np.ndarray, Image.Image)):
         raise ImageInputError("image.bad_type", kind=type(value).__name__)
     if not registry.kind_of(model).capabilities.encoder:
-        raise InterpolationError("only a VAE has an encoder: pick a VAE to interpolate between drawings")
+        raise InterpolationError(f"{model.kind or type(model).__name__} has no encoder to put a drawing into its latent "
+                                 "space: pick a model with one (a VAE) to interpolate between drawings")
     device = model_device(model)
     image = to_model_input(load_user_image(value), channels, image_size).to(device)  # (1, C, S, S)
     labels = None

@@ -55,15 +55,19 @@ class GenerativeModel(nn.Module):
         return self.generate_from_input(inputs).flatten(1)
 
     def sampling_network(self) -> nn.Module:
-        """The part of the model that draws samples: what an EMA averages and what a sample grid runs."""
+        """The part of the model that draws samples: what an EMA averages and what a sample grid runs.
+        A kind that overrides it overrides `generate_with` too."""
         return self
 
     def sampling_prefix(self) -> str:
         """The sampling network's prefix in this model's state dict ("" when it is the whole model)."""
-        return ""
+        network = self.sampling_network()
+        name = next(name for name, module in self.named_modules() if module is network)
+        return f"{name}." if name else ""
 
     def generate_with(self, network: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Images (B, C, S, S) in [0, 1] from `network`, a copy of `sampling_network()` (an EMA of its weights)."""
+        """Images (B, C, S, S) in [0, 1] drawn by `network`, a copy of `sampling_network()` (an EMA of its
+        weights, say) — the model's own `generate`, run with other weights."""
         return network.generate(z, labels)
 
 

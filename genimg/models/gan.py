@@ -8,15 +8,25 @@ from torch import nn
 from genimg.models.base import GenerativeModel
 
 
-class GAN(GenerativeModel):
-    """generator(inputs) → images in [-1, 1] (tanh); discriminator(images in [-1, 1], labels) → logits (B,).
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """A generator's tanh output in [-1, 1] → pixels in [0, 1], what every genimg model draws."""
+    return (images + 1.0) * 0.5
 
-    The generator network defines `forward(z, labels)` and `forward_input(inputs (B, D + K))`, both in [-1, 1], and
-    may define `first_features(inputs)`; the wrapper rescales its output to [0, 1] like every genimg model's.
+
+class GAN(GenerativeModel):
+    """A generator and a discriminator; the GAN family's training step trains them against each other.
+
+    The generator network must set `latent_dim` and `num_classes` and define `forward(z, labels)` and
+    `forward_input(inputs (B, D + K))`, both giving images in [-1, 1] (tanh); it may define `first_features(inputs)`.
+    The discriminator maps images in [-1, 1] (and labels, if conditional) to logits (B,): real > 0 > fake.
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module) -> None:
         super().__init__()
+        missing = [name for name in ("latent_dim", "num_classes", "forward_input") if not hasattr(generator, name)]
+        if missing:
+            raise TypeError(f"a GAN's generator must have {', '.join(missing)} (see genimg/models/gan.py); "
+                            f"{type(generator).__name__} has not")
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim: int = generator.latent_dim
@@ -24,10 +34,13 @@ class GAN(GenerativeModel):
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, latent) → images (B, C, S, S) in [0, 1] (the generator's tanh output rescaled)."""
-        return (self.generator(z, labels) + 1.0) * 0.5
+        return self.generate_with(self.generator, z, labels)
+
+    def generate_with(self, network: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return to_unit(network(z, labels))
 
     def generate_from_input(self, inputs: torch.Tensor) -> torch.Tensor:
-        return (self.generator.forward_input(inputs) + 1.0) * 0.5
+        return to_unit(self.generator.forward_input(inputs))
 
     def first_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """The generator's first block where it names one (`first_features`), else the output pixels."""
@@ -41,12 +54,6 @@ class GAN(GenerativeModel):
 
     def sampling_network(self) -> nn.Module:
         return self.generator
-
-    def sampling_prefix(self) -> str:
-        return "generator."
-
-    def generate_with(self, network: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return (network(z, labels) + 1.0) * 0.5
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.generate(z, labels)

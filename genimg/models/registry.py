@@ -5,9 +5,10 @@ its family (which training step and which health alarms apply), its builder, the
 settings it reads, what the Explore tabs can do with it (its capabilities) and its default training recipe.
 No other module guesses a family from a kind's name or tests a model's class.
 
-Adding a kind: write its network in a module under genimg/models/ (a `GenerativeModel`, see base.py) and call
-`register(ModelKind(...))` at the bottom of that module; import the module in genimg/models/__init__.py. Explore,
-the Train tab's presets, the command line, model cards and the tests pick it up from here.
+Adding a kind: write its network in a module under genimg/models/ (a `GenerativeModel`, see base.py; a GAN's
+generator and discriminator, see gan.py) and call `register(ModelKind(...))` at the bottom of that module; import
+the module in genimg/models/__init__.py. Explore, the command line, model cards and the kind contract in the tests
+pick it up from here; a line in genimg/recipes.py offers it in the Train tab's model menu.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class Capabilities:
 
     encoder: q(z|x) exists: encode a picture, reconstruct it, latent maps, the ELBO and its terms.
     discriminator: D(x) exists: the discriminator's verdict; inversion then optimises z through the generator.
-    class_mixing: a conditional model accepts a soft class vector (the Interpolate tab's class-to-class path).
+    class_mixing: a conditional model accepts a soft class vector in place of the one-hot one that `condition`
+        appends to z (the Interpolate tab's class-to-class path); a kind whose `condition` does something else
+        sets it False.
     """
 
     encoder: bool = False
@@ -58,8 +61,7 @@ class ModelKind:
     build: ModelConfig → a freshly initialised GenerativeModel.
     image_sizes: the image sides it can draw.
     options: the optional ModelConfig settings (see OPTIONAL_SETTINGS) it reads.
-    recipe: default training settings (the command line's defaults; the Train tab's presets start here).
-    config_class: the settings class its checkpoints store.
+    recipe: default training settings (the command line's defaults; a Train tab preset starts here).
     """
 
     name: str
@@ -71,7 +73,6 @@ class ModelKind:
     capabilities: Capabilities = field(default_factory=Capabilities)
     options: frozenset[str] = frozenset()
     aliases: tuple[str, ...] = ()
-    config_class: type = ModelConfig
 
     def check(self, config: ModelConfig) -> None:
         """Raise ConfigError, naming the setting, when `config` asks for something this kind cannot build."""

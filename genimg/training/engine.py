@@ -3,8 +3,8 @@
     for event in train(TrainConfig(...)):
         if isinstance(event, Progress): print(event.step, event.losses, event.images_per_second)
 
-GANs train with the non-saturating (or hinge) loss and Adam(2e-4, β1 = 0.5); VAEs minimise
-reconstruction + β·KL and report the negative ELBO in nats per image. A run saves checkpoints into
+Each model kind's family (genimg.models.registry) picks the step: GANs train with the non-saturating (or
+hinge) loss, two Adam optimisers and the settings of their recipe; VAEs minimise reconstruction + β·KL and report the negative ELBO in nats per image. A run saves checkpoints into
 `config.out` at intervals and at its end, resumes from one with the same step count, optimiser and
 random-number state, and ends with a Diverged event (keeping the last good checkpoint) when a loss
 stops being finite.
@@ -42,6 +42,7 @@ from genimg.store.checkpoint import (
 )
 
 SAMPLE_COUNT = 64
+STOPPED_BY_USER = "stopped by the user"  # Stopped.reason when the stop signal was set (else the time limit)
 
 
 # ----------------------------------------------------------------------------------------------- events
@@ -76,7 +77,7 @@ class Progress(Event):
     images_per_second: float
     elapsed_seconds: float
     total_steps: int
-    # Health signals measured at this step (see genimg/health.py): for a GAN the generator's gradient norm;
+    # Health signals measured at this step (see genimg/training/health.py): for a GAN the generator's gradient norm;
     # for a VAE the KL per latent dimension's count of active dimensions.
     signals: dict[str, float] = field(default_factory=dict)
 
@@ -160,19 +161,21 @@ class _Run:
             self.model = build_model(self.model_config)
         self.model.to(self.device).train()
         self.family = registry.kind_of(self.model).family  # picks the training step and the optimisers
-        self.is_gan = self.family == "gan"
+        if self.family not in ("gan", "vae"):
+            raise ConfigError(f"model kind {self.model_config.kind!r}: the engine has no training step for its "
+                              f"family {self.family!r}")
         self.sampler: nn.Module = self.model.sampling_network()
         self.ema: nn.Module | None = None
         if config.ema_decay > 0:
             self.ema = copy.deepcopy(self.sampler).eval().requires_grad_(False)
 
         betas = (config.adam_beta1, config.adam_beta2)
-        if self.is_gan:
+        if self.family == "gan":
             self.optimizers = {
                 "generator": torch.optim.Adam(self.model.generator.parameters(), config.lr_generator, betas),
                 "discriminator": torch.optim.Adam(self.model.discriminator.parameters(), config.lr_discriminator, betas),
             }
-        else:
+        else:  # "vae": one optimiser for encoder and decoder
             self.optimizers = {"vae": torch.optim.Adam(self.model.parameters(), config.lr_generator, betas)}
 
         self.stream = BatchStream(data, config.batch_size, self.device, seed=config.seed)
@@ -196,7 +199,7 @@ class _Run:
         self.last_grid: np.ndarray | None = None
         self.last_diversity: float | None = None
         self.last_posterior: tuple[torch.Tensor, torch.Tensor] | None = None  # a VAE's last (mean, log-variance)
-        self.real_spread = _mean_pairwise_distance(to_float(data.images[:count], "vae").float())
+        self.real_spread = _mean_pairwise_distance(to_float(data.images[:count], "unit").float())
 
     # -- setup helpers
     def _check_data(self, data: ImageData) -> None:
@@ -251,7 +254,7 @@ class _Run:
 
     def gan_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         generator, discriminator = self.model.generator, self.model.discriminator
-        real = to_float(images, "gan")
+        real = to_float(images, "signed")
         z = torch.randn(real.shape[0], self.model_config.latent_dim, device=self.device, generator=self.noise)
         hinge = self.config.gan_loss == "hinge"
         with self._autocast():
@@ -285,7 +288,7 @@ class _Run:
         if config.kl_warmup_steps:
             beta *= min(1.0, (self.step + 1) / config.kl_warmup_steps)
         with self._autocast():
-            terms = self.model.loss_terms(to_float(images, "vae"), labels, beta=beta)
+            terms = self.model.loss_terms(to_float(images, "unit"), labels, beta=beta)
         optimizer = self.optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
@@ -312,7 +315,7 @@ class _Run:
     @torch.no_grad()
     def signals(self) -> dict[str, float]:
         """Health signals at a logging step, from the last step's gradients or encoder outputs (a few reductions)."""
-        if self.is_gan:
+        if self.family == "gan":
             gradients = [p.grad for p in self.model.generator.parameters() if p.grad is not None]
             if not gradients:
                 return {}
@@ -506,7 +509,7 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
 
             reason = None
             if _stop_requested(stop):
-                reason = "stopped by the user"
+                reason = STOPPED_BY_USER
             elif config.max_seconds is not None and time.perf_counter() - started_at >= config.max_seconds:
                 reason = f"time limit of {config.max_seconds:g} s reached"
             if reason is not None and run.step < config.steps:

@@ -56,6 +56,10 @@ ALARMS = {
 }
 
 
+# The families whose symptoms this module knows (genimg.models.registry.FAMILIES).
+FAMILY_RULES = ("gan", "vae")
+
+
 @dataclass
 class HealthMonitor:
     """Feed it every report of a run; `alarms` holds the ones currently raised (in a stable order)."""
@@ -65,6 +69,10 @@ class HealthMonitor:
     raised: dict[str, Alarm] = field(default_factory=dict)
     early_grad_norm: float = 0.0
     peak_diversity: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILY_RULES:
+            raise ValueError(f"no health rules for the {self.family!r} family; known: {', '.join(FAMILY_RULES)}")
 
     def _observe(self, key: str, symptom: bool) -> None:
         self.streaks[key] = self.streaks.get(key, 0) + 1 if symptom else 0
@@ -90,7 +98,7 @@ class HealthMonitor:
                 self._observe("discriminator_wins", d_real > 0.95 and d_fake < 0.05)
             if norm is not None and self.early_grad_norm > 0:
                 self._observe("vanishing_gradients", norm < 0.01 * self.early_grad_norm)
-        else:
+        elif self.family == "vae":
             if step < WARMUP_STEPS:
                 return
             kl = losses.get("kl")

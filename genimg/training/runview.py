@@ -22,6 +22,7 @@ import numpy as np
 
 from genimg.config import TrainConfig
 from genimg.training.engine import (
+    STOPPED_BY_USER,
     CheckpointSaved,
     Diverged,
     EpochEnd,
@@ -37,8 +38,6 @@ from genimg.training.worker import WorkerFailed, WorkerWarning
 
 MAX_GRIDS = 400    # replay keeps at most this many sample grids (thinned evenly beyond it)
 MAX_POINTS = 1000  # loss-curve points kept per run (thinned evenly beyond it)
-# The engine's Stopped.reason when the stop signal was set (anything else is its time limit).
-STOPPED_BY_USER = "stopped by the user"
 
 
 @dataclass(frozen=True)

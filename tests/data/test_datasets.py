@@ -425,10 +425,10 @@ def test_load_dataset_converts_mnist_once(tmp_path):
 
 def test_to_float_ranges():
     images = torch.tensor([0, 255, 128], dtype=torch.uint8)
-    assert to_float(images, "gan").tolist() == pytest.approx([-1.0, 1.0, 128 / 127.5 - 1], abs=1e-6)
-    assert to_float(images, "vae").tolist() == pytest.approx([0.0, 1.0, 128 / 255], abs=1e-6)
-    assert to_float(images, "vae").dtype == torch.float32
-    with pytest.raises(ValueError, match="'gan'"):
+    assert to_float(images, "signed").tolist() == pytest.approx([-1.0, 1.0, 128 / 127.5 - 1], abs=1e-6)
+    assert to_float(images, "unit").tolist() == pytest.approx([0.0, 1.0, 128 / 255], abs=1e-6)
+    assert to_float(images, "unit").dtype == torch.float32
+    with pytest.raises(ValueError, match="'signed'"):
         to_float(images, "tanh")
 
 

@@ -1,4 +1,4 @@
-"""Tests for genimg.uploads: uploaded ZIPs of pictures read in memory, and hostile archives refused or skipped."""
+"""Tests for genimg.data.uploads: uploaded ZIPs of pictures read in memory, and hostile archives refused or skipped."""
 
 from __future__ import annotations
 

@@ -21,8 +21,9 @@ SETTINGS = {
 
 
 def training(kind: str) -> TrainConfig:
-    settings = dict(SETTINGS[kind])
-    model = ModelConfig(kind=kind, latent_dim=5, width=8, **settings.pop("model"))
+    settings = dict(SETTINGS.get(kind, {}))  # a kind added later is checked with its defaults
+    model_settings = {"image_size": min(registry.get(kind).image_sizes), **settings.pop("model", {})}
+    model = ModelConfig(kind=kind, latent_dim=5, width=8, **model_settings)
     return TrainConfig(model=model, dataset="mnist", steps=40, batch_size=16, lr_generator=3e-4, adam_beta1=0.25,
                        seed=9, **settings)
 

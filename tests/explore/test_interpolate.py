@@ -271,7 +271,7 @@ def test_drawings_that_cannot_be_encoded_are_refused(models, tmp_path):
     with pytest.raises(ImageInputError) as error:
         encode_drawing(vae, {"background": None, "layers": [], "composite": None}, 1, 28)
     assert error.value.key in ("image.missing", "image.empty_sketch")
-    with pytest.raises(InterpolationError, match="only a VAE"):
+    with pytest.raises(InterpolationError, match="dcgan has no encoder"):
         encode_drawing(models["gan"][0], stroke_drawing(), 1, 28)
     with pytest.raises(InterpolationError, match="choose the class"):
         encode_drawing(models["cvae"][0], stroke_drawing(), 1, 28)

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from genimg.config import ModelConfig
+from genimg.config import ConfigError, ModelConfig
 from genimg.models import build_model
-from genimg.models.loading import load_model, resolve_precision
+from genimg.models.loading import load_model, resolve_device, resolve_precision
 from genimg.store.checkpoint import CheckpointError, save_checkpoint
 
 
@@ -56,3 +56,24 @@ def test_precision():
     assert resolve_precision("bf16", cpu) is torch.bfloat16
     assert resolve_precision("auto", cuda) is torch.bfloat16
     assert resolve_precision("auto", cpu) is None
+
+
+def test_device_resolution(monkeypatch):
+    """'auto' picks CUDA, then MPS, then the CPU; an explicit device that is absent or unknown is refused by name."""
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    for name, words in (("cuda", "no CUDA GPU"), ("cuda:1", "no CUDA GPU"), ("mps", "MPS is not available"),
+                        ("tpu", "not accepted"), ("meta", "not accepted")):  # meta: a torch device, not ours
+        with pytest.raises(ConfigError, match=words) as refused:
+            resolve_device(name)
+        assert f"device = {name!r}" in str(refused.value)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("mps") and resolve_device("mps") == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == torch.device("cuda")  # CUDA before MPS
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ConfigError, match="only 2 CUDA device"):
+        resolve_device("cuda:2")

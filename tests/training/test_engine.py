@@ -8,7 +8,7 @@ import torch
 
 from genimg.config import ConfigError
 from genimg.models.latent import seeded_latents
-from genimg.models.loading import load_model, resolve_device
+from genimg.models.loading import load_model
 from genimg.store.checkpoint import CheckpointError, load_checkpoint
 from genimg.training.engine import (
     CheckpointSaved,
@@ -192,27 +192,6 @@ def test_batch_larger_than_data_is_refused():
 def test_conditional_model_needs_labels():
     with pytest.raises(ConfigError, match="needs labels"):
         list(train(tiny_config("dcgan", num_classes=4), data=blob_data(32)))
-
-
-def test_device_resolution(monkeypatch):
-    """'auto' picks CUDA, then MPS, then the CPU; an explicit device that is absent or unknown is refused by name."""
-    assert resolve_device("cpu") == torch.device("cpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert resolve_device("auto") == torch.device("cpu")
-    for name, words in (("cuda", "no CUDA GPU"), ("cuda:1", "no CUDA GPU"), ("mps", "MPS is not available"),
-                        ("tpu", "not accepted"), ("meta", "not accepted")):  # meta: a torch device, not ours
-        with pytest.raises(ConfigError, match=words) as refused:
-            resolve_device(name)
-        assert f"device = {name!r}" in str(refused.value)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    assert resolve_device("auto") == torch.device("mps") and resolve_device("mps") == torch.device("mps")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert resolve_device("auto") == torch.device("cuda")  # CUDA before MPS
-    assert resolve_device("cuda:1") == torch.device("cuda:1")
-    with pytest.raises(ConfigError, match="only 2 CUDA device"):
-        resolve_device("cuda:2")
 
 
 def test_tampered_checkpoint_gives_a_clear_error(tmp_path):

@@ -163,3 +163,8 @@ def test_alarms_are_listed_in_a_fixed_order_whatever_order_they_came_in():
     assert set(raised) == {"mode_collapse", "discriminator_wins", "vanishing_gradients"}
     text = monitor.markdown()
     assert all(ALARMS[key].title in text for key in raised) and text.count("⚠") == len(raised)
+
+
+def test_a_family_without_health_rules_is_refused():
+    with pytest.raises(ValueError, match="no health rules for the 'flow' family"):
+        HealthMonitor("flow")
