@@ -7,8 +7,10 @@ here. The cache always loads outside inference mode, so one cached model serves 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,8 @@ class ModelEntry:
     class_names: tuple[str, ...]
     card: str
     owned: bool = False  # trained by this page's user (their workspace), not shipped
+    # The numeric metrics of its model card (config.json "metrics"), as sorted (name, value) pairs.
+    metrics: tuple[tuple[str, float], ...] = ()
 
     @property
     def model_kind(self) -> registry.ModelKind:
@@ -51,6 +55,10 @@ class ModelEntry:
     @property
     def capabilities(self) -> registry.Capabilities:
         return self.model_kind.capabilities
+
+    def metric(self, name: str) -> float | None:
+        """One of the card's metrics (e.g. "test_neg_elbo"); None when it was not measured."""
+        return dict(self.metrics).get(name)
 
     @property
     def label(self) -> str:
@@ -100,7 +108,41 @@ def describe(path: Path) -> ModelEntry | None:
     card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else ""
     names = _class_names(str(config.get("dataset")), model.num_classes)
     return ModelEntry(path.name, path, kind.name, str(config.get("dataset")), model.latent_dim,
-                      model.num_classes, names, card)
+                      model.num_classes, names, card, metrics=_numeric_metrics(config.get("metrics")))
+
+
+def _numeric_metrics(metrics: object) -> tuple[tuple[str, float], ...]:
+    """The finite numbers among a card's metrics (lists such as class shares and broken values are left out)."""
+    if not isinstance(metrics, dict):
+        return ()
+    return tuple(sorted((str(name), float(value)) for name, value in metrics.items()
+                        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)))
+
+
+def rank_encoders(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
+    """The models with an encoder (VAEs), the one to encode a drawing with first; the Encode tab starts on it.
+
+    The rule, in order:
+    1. Data sets in the order given (discover puts MNIST first): −ELBO on different data is not comparable.
+    2. Unconditional before conditional: a conditional VAE decodes whatever class the user picks rather than the one
+       drawn, and its −ELBO bounds −log p(x|y), not −log p(x).
+    3. Models whose card has a measured test −ELBO ("test_neg_elbo", nats per image; lower is a better fit of the
+       test images), lowest first; then those without one.
+    4. Then the larger latent space (more dimensions keep more of a drawing), then the name.
+    So a 2-D VAE, whose 2 dimensions blur digits into each other (a drawn 7 comes back a 9), is chosen only when
+    nothing better was trained; its place is the latent map.
+    """
+    encoders = [entry for entry in entries if entry.capabilities.encoder]
+    datasets: dict[str, int] = {}
+    for entry in encoders:
+        datasets.setdefault(entry.dataset, len(datasets))
+
+    def key(entry: ModelEntry) -> tuple:
+        neg_elbo = entry.metric("test_neg_elbo")
+        return (datasets[entry.dataset], entry.num_classes > 0, neg_elbo is None,
+                neg_elbo if neg_elbo is not None else 0.0, -entry.latent_dim, entry.name)
+
+    return sorted(encoders, key=key)
 
 
 def _class_names(dataset: str, count: int) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from genimg.data.pictures import (
     needs_inversion,
     to_model_input,
 )
-from genimg.explore.catalog import ModelEntry
+from genimg.explore.catalog import ModelEntry, rank_encoders
 from genimg.explore.encode import (
     ACTIVE_KL,
     LatentMap,
@@ -42,10 +42,12 @@ from genimg.models import GenerativeModel
 from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
+from genimg.ui.explore import dependent_dropdown
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 CANVAS = 280
 SCALE = 8  # 28 px → 224 px on the page
+TABLE_DIGITS = 3  # significant digits of the numbers table: μ, σ and KL are read by eye, not copied
 
 EN = {
     "encode.tab": "Encode",
@@ -67,6 +69,8 @@ the latent map.""",
     "encode.no_vae": "**No VAE was found.** Train one (`python -m genimg train --model vae --latent-dim 2 ...`) "
                      "and reload the page.",
     "encode.model": "VAE",
+    "encode.model_info": "Starts on the VAE that fits the test images best (lowest −ELBO on its card); the 2-D one "
+                         "draws the latent map.",
     "encode.class": "Class of your drawing",
     "encode.decode_as": "Decode as class",
     "encode.sub_encode": "Encode a drawing",
@@ -159,6 +163,7 @@ decoder($\\mu$)、每一维的均值 $\\mu_i$ 及其离散度 $\\pm\\sigma_i$（
     "encode.no_vae": "**没有找到 VAE。** 请先训练一个（`python -m genimg train --model vae --latent-dim 2 ...`），"
                      "然后刷新页面。",
     "encode.model": "VAE",
+    "encode.model_info": "默认选用在测试图像上拟合最好的 VAE（模型卡上的 −ELBO 最低）；二维 VAE 用来画潜在空间地图。",
     "encode.class": "你画的类别",
     "encode.decode_as": "按此类别解码",
     "encode.sub_encode": "编码手绘",
@@ -337,6 +342,12 @@ def class_update(entry: ModelEntry | None, keep: str | None = None) -> dict:
     return gr.update(choices=list(entry.class_names), value=value, visible=True)
 
 
+def significant(values: np.ndarray, digits: int = TABLE_DIGITS) -> list[float]:
+    """Values rounded to `digits` significant digits, as Python floats: a float32 rounded with np.round still reads
+    0.12300000339746475 once it is sent to the page (float32 cannot hold 0.123); 0.000123 keeps its digits too."""
+    return [float(f"{value:.{digits}g}") for value in np.asarray(values, dtype=np.float64).ravel()]
+
+
 def check_seed(seed: Any, language: str) -> int:
     parsed = parse_seed(seed)
     if parsed is None:
@@ -364,10 +375,16 @@ class EncodeHandlers:
 
     # -- model choice
     def vae_choices(self) -> list[tuple[str, str]]:
-        """VAEs, the most instructive first: 2-D unconditional ones (their map is the latent space itself)."""
-        choices = self.context.choices(needs="encoder")
+        """VAEs to encode a drawing with, the best first (genimg.explore.catalog.rank_encoders: lowest test −ELBO
+        on its card among the unconditional VAEs of the first data set, else the largest latent space)."""
+        order = {str(entry.path): position for position, entry in enumerate(rank_encoders(self.context.entries))}
+        return sorted(self.context.choices(needs="encoder"), key=lambda choice: order.get(choice[1], len(order)))
+
+    def map_choices(self) -> list[tuple[str, str]]:
+        """VAEs for the latent map: 2-D unconditional ones first (their map is the latent space itself, no
+        projection), then in the order of vae_choices."""
         preferred = {path for _, path in self.context.choices(needs="encoder", latent_dim=2, conditional=False)}
-        return sorted(choices, key=lambda choice: choice[1] not in preferred)
+        return sorted(self.vae_choices(), key=lambda choice: choice[1] not in preferred)
 
     def model_changed(self, path: str | None, keep: str | None = None) -> tuple[dict, dict]:
         """Class pickers (encode-as, decode-as) for the chosen VAE."""
@@ -412,9 +429,9 @@ class EncodeHandlers:
             notes.append(message("encode.chart_cut", language, shown=shown, dim=len(kl)))
         notes.append(self.map_note(latent_map, language))
         table = pd.DataFrame({message("encode.col_dim", language): [f"z{index + 1}" for index in range(len(mean))],
-                              message("encode.col_mean", language): np.round(mean, 3),
-                              message("encode.col_sigma", language): np.round(sigma, 3),
-                              message("encode.col_kl", language): np.round(kl, 3)})
+                              message("encode.col_mean", language): significant(mean),
+                              message("encode.col_sigma", language): significant(sigma),
+                              message("encode.col_kl", language): significant(kl)})
         return (to_picture(encoding.image, SCALE), to_picture(encoding.reconstruction, SCALE), chart,
                 latent_map.with_marker(encoding.mean, encoding.sigma), table, "\n\n".join(notes))
 
@@ -506,15 +523,17 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
             if not vaes:
                 gr.Markdown(t("encode.no_vae"))
             else:
-                first = context.entry(vaes[0][1])
                 with gr.Row():
-                    model = gr.Dropdown(vaes, value=vaes[0][1], label=t("encode.model"), elem_id="encode-model")
+                    model = gr.Dropdown(vaes, value=vaes[0][1], label=t("encode.model"), info=t("encode.model_info"),
+                                        elem_id="encode-model")
                     context.register(model, needs="encoder")
-                    update = class_update(first)
-                    class_name = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
-                                             label=t("encode.class"), elem_id="encode-class")
-                    decode_name = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
-                                              label=t("encode.decode_as"), elem_id="encode-decode-as")
+                    update = class_update(context.entry(vaes[0][1]))
+                    class_name = dependent_dropdown(update["choices"], value=update["value"],
+                                                    visible=update["visible"],
+                                                    label=t("encode.class"), elem_id="encode-class")
+                    decode_name = dependent_dropdown(update["choices"], value=update["value"],
+                                                     visible=update["visible"],
+                                                     label=t("encode.decode_as"), elem_id="encode-decode-as")
                 gr.Markdown(t("encode.howto"), latex_delimiters=LATEX)
                 with gr.Row():
                     with gr.Column(scale=1, min_width=300):
@@ -530,7 +549,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                         chart = picture_out("encode.code", elem_id="encode-chart")
                 with gr.Row():
                     marked = picture_out("encode.on_map", elem_id="encode-on-map")
-                    with gr.Accordion(t("encode.table"), open=False):
+                    with gr.Accordion(t("encode.table"), open=False, elem_id="encode-numbers"):
                         table = gr.Dataframe(interactive=False, elem_id="encode-table")
 
                 outputs = [prepared, reconstruction, chart, marked, table, note]
@@ -549,12 +568,14 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
             if not vaes:
                 gr.Markdown(t("encode.no_vae"))
             else:
+                maps = handlers.map_choices()
                 with gr.Row():
-                    map_model = gr.Dropdown(vaes, value=vaes[0][1], label=t("encode.model"), elem_id="map-model")
+                    map_model = gr.Dropdown(maps, value=maps[0][1], label=t("encode.model"), elem_id="map-model")
                     context.register(map_model, needs="encoder")
-                    update = class_update(first)
-                    map_class = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
-                                            label=t("encode.decode_as"), elem_id="map-class")
+                    update = class_update(context.entry(maps[0][1]))
+                    map_class = dependent_dropdown(update["choices"], value=update["value"],
+                                                   visible=update["visible"],
+                                                   label=t("encode.decode_as"), elem_id="map-class")
                     show = gr.Button(t("encode.map_show"), elem_id="map-show")
                 map_note = gr.Markdown(elem_id="map-note")
                 with gr.Row():
@@ -584,8 +605,9 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                                           elem_id="arith-model")
                 context.register(arith_model)
                 update = class_update(context.entry(everything[0][1]))
-                arith_class = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
-                                          label=t("encode.arith_class"), elem_id="arith-class")
+                arith_class = dependent_dropdown(update["choices"], value=update["value"],
+                                                 visible=update["visible"],
+                                                 label=t("encode.arith_class"), elem_id="arith-class")
             operand_inputs = []
             with gr.Row():
                 for letter, default_seed in (("a", 1), ("b", 2), ("c", 3)):

@@ -69,6 +69,18 @@ CHINESE = {
 register(ENGLISH, CHINESE)
 
 
+def dependent_dropdown(choices: list, value: object = None, **options: object) -> gr.Dropdown:
+    """A dropdown whose choices follow another control: a model's classes or its principal directions.
+
+    Gradio checks a dropdown's value against the choices it last sent to the page, before any handler runs. When
+    the model changes, events already on their way carry the old model's value (a dropdown sends `input` twice for
+    one pick, a slider keeps sending), so Gradio refused them with "Value: 0 is not in the list of choices: []".
+    These values are checked by the handlers instead, against the model they arrive with: a class sent for an
+    unconditional model is ignored, anything else wrong is refused in the user's language.
+    """
+    return gr.Dropdown(choices, value=value, allow_custom_value=True, **options)
+
+
 class ExploreHandlers:
     """The tab's callbacks, testable without a browser. Dropdown values are checkpoint folder paths, and only
     those the page offered are accepted."""
@@ -154,8 +166,8 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
                 seed = gr.Number(value=0, precision=0, minimum=0, label=t("samples.seed"), elem_id="samples-seed")
                 randomize = gr.Button(t("samples.random"), elem_id="samples-random")
             count = gr.Slider(1, 64, value=16, step=1, label=t("samples.count"), elem_id="samples-count")
-            chosen_class = gr.Dropdown([(t("samples.every_class"), EVERY_CLASS)], value=EVERY_CLASS,
-                                       label=t("samples.class"), elem_id="samples-class")
+            chosen_class = dependent_dropdown([(t("samples.every_class"), EVERY_CLASS)], value=EVERY_CLASS,
+                                              label=t("samples.class"), elem_id="samples-class")
         with gr.Column(scale=2):
             grid = gr.Image(handlers.first_grid(first), label=t("samples.grid"), type="numpy", format="png",
                             elem_id="samples-grid", interactive=False)

@@ -42,6 +42,7 @@ from genimg.ui.encode_tab import (
     source_radio,
     upload_box,
 )
+from genimg.ui.explore import dependent_dropdown
 from genimg.ui.i18n import message, register, request_language, t
 
 MAX_INVERSION_SECONDS = 30.0
@@ -250,8 +251,8 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
     with gr.Row():
         model = gr.Dropdown(gans, value=gans[0][1], label=t("gan.model"), elem_id="gan-model")
         context.register(model, needs="discriminator")
-        class_name = gr.Dropdown(update["choices"], value=update["value"], visible=update["visible"],
-                                 label=t("gan.class"), elem_id="gan-class")
+        class_name = dependent_dropdown(update["choices"], value=update["value"], visible=update["visible"],
+                                        label=t("gan.class"), elem_id="gan-class")
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             source = source_radio(True, "draw", elem_id="gan-source")

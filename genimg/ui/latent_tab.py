@@ -28,6 +28,7 @@ from genimg.explore.latent import (
 from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
+from genimg.ui.explore import dependent_dropdown
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 SLIDER_COUNT = 16  # Gradio needs a fixed set of components: these are shown, hidden and relabelled per model
@@ -147,6 +148,13 @@ def slider_label(index: int) -> str:
     return "z" + str(index + 1).translate(_SUBSCRIPTS)
 
 
+def shortened(value: Any) -> str:
+    """A value as an error message shows it: its repr, cut at 24 characters (1e308 has 309 digits; a picker with
+    allow_custom_value takes whatever is typed)."""
+    shown = repr(value)
+    return shown if len(shown) <= 24 else shown[:20] + "…"
+
+
 def shown_dims(latent_dim: int) -> int:
     """How many sliders a model with this latent size gets."""
     return min(latent_dim, SLIDER_COUNT)
@@ -233,7 +241,7 @@ class LatentHandlers:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < source.num_classes:
-            raise gr.Error(message("latent.error.class", language, value=repr(value)))
+            raise gr.Error(message("latent.error.class", language, value=shortened(value)))
         return value
 
     def direction(self, value: Any, entry: ModelEntry, language: str = "en") -> int | None:
@@ -243,8 +251,7 @@ class LatentHandlers:
             value = int(value)
         count = min(DEFAULT_COUNT, entry.latent_dim)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
-            shown = repr(value) if len(repr(value)) <= 24 else repr(value)[:20] + "…"  # 1e308 has 309 digits
-            raise gr.Error(message("latent.error.direction", language, value=shown, count=count))
+            raise gr.Error(message("latent.error.direction", language, value=shortened(value), count=count))
         return value
 
     # ------------------------------------------------------------------ library calls
@@ -517,13 +524,14 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, label=t("latent.seed"), elem_id="latent-seed")
                 randomize = gr.Button(t("latent.random"), elem_id="latent-random")
-            label = gr.Dropdown(label_start["choices"], value=label_start["value"], visible=label_start["visible"],
-                                label=t("latent.class"), elem_id="latent-class")
+            label = dependent_dropdown(label_start["choices"], value=label_start["value"],
+                                       visible=label_start["visible"],
+                                       label=t("latent.class"), elem_id="latent-class")
             truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.01, label=t("latent.truncation"),
                                    info=t("latent.truncation.info"), elem_id="latent-truncation")
-            direction = gr.Dropdown(direction_start["choices"], value=direction_start["value"],
-                                    label=t("latent.direction"), info=t("latent.direction.info"),
-                                    elem_id="latent-direction")
+            direction = dependent_dropdown(direction_start["choices"], value=direction_start["value"],
+                                           label=t("latent.direction"), info=t("latent.direction.info"),
+                                           elem_id="latent-direction")
             strength = gr.Slider(-STRENGTH_RANGE, STRENGTH_RANGE, value=0.0, step=0.05, label=t("latent.strength"),
                                  info=t("latent.strength.info"), elem_id="latent-strength")
         with gr.Column(scale=2):

@@ -17,7 +17,7 @@ import torch
 
 from genimg.config import SHIPPED_DIR, ModelConfig
 from genimg.data.imaging import grid_columns
-from genimg.explore.catalog import MAX_SAMPLES, Renderer, describe, discover
+from genimg.explore.catalog import MAX_SAMPLES, Renderer, describe, discover, rank_encoders
 from genimg.explore.invert import invert_generator
 from genimg.models import build_model
 from genimg.models.latent import seeded_latents
@@ -36,12 +36,14 @@ MODELS = {
 DISCOVERED_ORDER = ["digits-gan", "digits-cgan", "digits-vae", "digits-cvae", "tiny-gan", "odd-classes", "tiny-cvae"]
 
 
-def save_untrained(folder: Path, kind: str, dataset: str, channels: int, num_classes: int, seed: int = 0) -> Path:
+def save_untrained(folder: Path, kind: str, dataset: str, channels: int, num_classes: int, seed: int = 0,
+                   latent_dim: int = 4, metrics: dict | None = None) -> Path:
     torch.manual_seed(seed)
-    config = ModelConfig(kind=kind, image_size=28, channels=channels, latent_dim=4, num_classes=num_classes, width=8,
-                         likelihood="bernoulli" if channels == 1 else "gaussian")
+    config = ModelConfig(kind=kind, image_size=28, channels=channels, latent_dim=latent_dim, num_classes=num_classes,
+                         width=8, likelihood="bernoulli" if channels == 1 else "gaussian")
     model = build_model(config).eval()
-    save_checkpoint(folder, model_config=config.to_dict(), weights=model.state_dict(), step=1, dataset=dataset)
+    save_checkpoint(folder, model_config=config.to_dict(), weights=model.state_dict(), step=1, dataset=dataset,
+                    metrics=metrics)
     return folder
 
 
@@ -114,6 +116,48 @@ def test_an_entry_describes_its_checkpoint(model_folder):
     # five classes on a data set with three names: numbered instead of misnamed
     assert describe(model_folder / "odd-classes").class_names == ("0", "1", "2", "3", "4")
     assert dataclasses.replace(gan, owned=True).label.startswith("★ tiny-gan")
+
+
+def test_an_entry_keeps_the_numbers_of_its_card(tmp_path):
+    metrics = {"test_neg_elbo": 96.5, "active_dimensions": 32, "class_shares": [0.1, 0.9], "converged": True,
+               "broken": None, "unit": "nats"}
+    entry = describe(save_untrained(tmp_path / "vae", "vae", "mnist", 1, 0, metrics=metrics))
+    assert entry.metric("test_neg_elbo") == 96.5 and entry.metric("active_dimensions") == 32.0
+    for left_out in ("class_shares", "converged", "broken", "unit", "never measured"):  # lists, flags, null, text
+        assert entry.metric(left_out) is None
+    assert describe(save_untrained(tmp_path / "bare", "vae", "mnist", 1, 0)).metrics == ()
+
+
+def test_the_encoder_to_start_on_follows_the_documented_rule(tmp_path):
+    """Data set in page order, unconditional first, lowest measured test −ELBO, then the largest latent space."""
+    specs = {  # name → dataset, channels, classes, latent size, test −ELBO (None: not measured)
+        "mnist-wide-unmeasured": ("mnist", 1, 0, 64, None),
+        "mnist-2d": ("mnist", 1, 0, 2, 150.0),
+        "mnist-fit": ("mnist", 1, 0, 16, 95.0),  # the best fit of the test digits: the default
+        "mnist-conditional": ("mnist", 1, 10, 16, 90.0),  # lower, but it bounds -log p(x|y), and needs a class
+        "mnist-small-unmeasured": ("mnist", 1, 0, 8, None),
+        "shapes-vae": ("shapes", 3, 0, 16, -5000.0),  # other data: nats not comparable, after the digits
+        "mnist-gan": ("mnist", 1, 0, 100, None),  # no encoder
+    }
+    for name, (dataset, channels, classes, latent_dim, neg_elbo) in specs.items():
+        kind = "dcgan" if name.endswith("gan") else "vae"
+        save_untrained(tmp_path / name, kind, dataset, channels, classes, latent_dim=latent_dim,
+                       metrics=None if neg_elbo is None else {"test_neg_elbo": neg_elbo})
+    ranked = [entry.name for entry in rank_encoders(discover(tmp_path))]
+    assert ranked == ["mnist-fit", "mnist-2d", "mnist-wide-unmeasured", "mnist-small-unmeasured",
+                      "mnist-conditional", "shapes-vae"]
+    assert rank_encoders([]) == []
+
+
+def test_the_shipped_encoder_to_start_on_is_not_the_2d_vae():
+    entries = discover(SHIPPED_DIR)
+    if not any(entry.capabilities.encoder for entry in entries):
+        pytest.skip("no shipped VAE in this checkout")
+    best = rank_encoders(entries)[0]
+    unconditional = [entry for entry in entries if entry.capabilities.encoder and not entry.num_classes
+                     and entry.dataset == best.dataset and entry.metric("test_neg_elbo") is not None]
+    assert best.metric("test_neg_elbo") == min(entry.metric("test_neg_elbo") for entry in unconditional)
+    assert best.latent_dim > 2
 
 
 # ---------------------------------------------------------------------------------------------- renderer

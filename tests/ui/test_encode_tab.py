@@ -15,6 +15,7 @@ from genimg.explore.catalog import Renderer, discover
 from genimg.explore.encode import (
     LatentMapCache,
     decode,
+    encode_image,
 )
 from genimg.models.latent import seeded_latents
 from genimg.ui import encode_tab, gan_tab
@@ -94,6 +95,39 @@ def test_the_encode_handler_shows_code_and_reconstruction(context, maps):
     assert np.array_equal(as_three[2], as_five[2]) and not np.array_equal(as_three[1], as_five[1])  # same code
     paper = {"composite": 255 - drawing()["composite"]}  # dark ink on white paper
     assert "inverted" in handlers.encode(path_of(context, "vae"), None, None, "draw", paper, None)[5]
+
+
+def test_the_numbers_table_has_three_significant_digits(context, maps):
+    handlers = EncodeHandlers(context, maps)
+    path = path_of(context, "vae")
+    numbers = handlers.encode(path, None, None, "draw", drawing(), None)[4]
+    entry = context.entry(path)
+    model, config = context.renderer.model(path)
+    tensor, _ = encode_tab.prepare(encode_tab.read_picture("draw", drawing(), None, "en"), entry, config, "en")
+    encoding = encode_image(model, tensor, None)
+    for column, exact in zip(list(numbers.columns)[1:], (encoding.mean, encoding.sigma, encoding.kl_per_dimension)):
+        shown = numbers[column]
+        assert shown.dtype == np.float64  # float32 0.123 is sent to the page as 0.12300000339746475
+        assert all(float(f"{value:.3g}") == value for value in shown)
+        assert np.allclose(shown, exact.double().numpy(), rtol=5e-3, atol=0)
+    assert encode_tab.significant(np.array([0.123456, -0.000123456, 1234.5, 0.0], np.float32)) == \
+        [0.123, -0.000123, 1230.0, 0.0]
+    assert [repr(value) for value in encode_tab.significant(np.float32([0.1, 2 / 3]))] == ["0.1", "0.667"]
+
+
+def test_encode_starts_on_the_best_vae_and_the_map_on_the_2d_one(context):
+    """The tiny VAEs have no test −ELBO on their cards: the larger latent space (8 against 2) is the default to
+    encode with; the latent map keeps the 2-D VAE, whose map is its latent space itself."""
+    handlers = EncodeHandlers(context)
+    assert handlers.vae_choices()[0][1] == path_of(context, "vae")
+    assert handlers.map_choices()[0][1] == path_of(context, "vae2d")
+    assert sorted(handlers.vae_choices()) == sorted(handlers.map_choices()) == \
+        sorted(context.choices(needs="encoder"))
+    with gr.Blocks() as demo:
+        build_encode_tab(context, LatentMapCache(download=False, sample_count=100))
+    defaults = {block.elem_id: block.value for block in demo.blocks.values()
+                if getattr(block, "elem_id", None) in ("encode-model", "map-model")}
+    assert defaults == {"encode-model": path_of(context, "vae"), "map-model": path_of(context, "vae2d")}
 
 
 def test_latent_map_and_clicks_decode_the_point(context, maps):

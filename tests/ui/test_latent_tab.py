@@ -154,6 +154,35 @@ def test_conditional_models_get_a_class_picker(handlers, context):
     assert compared[2]["visible"] is True
 
 
+def applied(component, update: dict):
+    """The component as Gradio keeps it for a session once a handler's update has been applied (blocks.py rebuilds
+    it from its constructor arguments and the update)."""
+    changes = {key: value for key, value in update.items() if key not in ("value", "__type__")}
+    return type(component)(**{**component.constructor_args, **changes, "render": False})
+
+
+def test_a_class_left_over_from_a_conditional_model_is_not_refused(handlers, context):
+    """Conditional → unconditional: events already on their way still carry class 0 (a dropdown sends `input`
+    twice for one pick). Gradio once refused them, "Value: 0 is not in the list of choices: []"; the handlers
+    ignore a class for an unconditional model."""
+    cgan, gan = path(context, "cgan"), path(context, "gan")
+    handlers.pick_model(cgan, 0, None, 1.0, NO_COMPARE)
+    updates = handlers.pick_model(gan, 0, 0, 1.0, NO_COMPARE)  # the second `input`, class 0 still on the page
+    label_update = updates[SLIDER_COUNT + 2]
+    assert label_update["choices"] == [] and label_update["value"] is None and label_update["visible"] is False
+    assert np.array_equal(render(handlers, gan, seed=4, label=0)[0], render(handlers, gan, seed=4, label=None)[0])
+    with gr.Blocks():
+        built = build_latent_tab(context)
+    label = applied(built.components["label"], label_update)
+    assert label.choices == [] and label.preprocess(0) == 0  # reaches the handler, which ignores it
+    # the directions too: a 2-D model has PC1 and PC2, a slider event of the model before may still send PC9
+    two = handlers.pick_model(path(context, "vae2d"), 0, None, 1.0, NO_COMPARE)[SLIDER_COUNT]
+    direction = applied(built.components["direction"], two)
+    assert len(direction.choices) == 2 and direction.preprocess(8) == 8
+    with pytest.raises(gr.Error, match="not a direction of this model"):
+        render(handlers, path(context, "vae2d"), direction=8, strength=1.0)
+
+
 # ---------------------------------------------------------------------------------------------- side by side
 def test_compare_renders_the_same_z(handlers, context):
     gan, vae = path(context, "gan"), path(context, "vae")

@@ -1,0 +1,178 @@
+"""A newcomer's first journeys through the Explore tabs in a real browser, on the shipped checkpoints.
+
+(a) Samples of the default GAN, then GAN tools → Invert a drawing: a result, no "Error" (the shared model cache
+    once held inference tensors that autograd refused).
+(b) Latent space: a conditional model, then an unconditional one: no error toast, the image follows.
+(c) Encode: the default VAE is not the 2-D one (its map keeps it), and the numbers table is rounded.
+
+Desktop 1366×900 in English by default. With $GENIMG_SCREENSHOTS set, every journey also runs on a phone
+(390×844) and in Chinese, and leaves a screenshot of each view in that folder.
+"""
+
+import os
+import re
+
+import pytest
+
+from genimg.explore.catalog import discover
+from genimg.ui.i18n import message
+from tests.ui.test_browser import MISSING, browser, image_source, screenshot  # noqa: F401
+
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+VIEWS = {"desktop-en": (DESKTOP, "en-US")}
+if os.environ.get("GENIMG_SCREENSHOTS"):
+    VIEWS.update({"desktop-zh": (DESKTOP, "zh-CN"), "phone-en": (PHONE, "en-US"), "phone-zh": (PHONE, "zh-CN")})
+TIMEOUT = 30_000  # ms for anything the server computes
+SETTLE = 1_500  # ms for events still in flight after the visible change (a dropdown sends `input` twice)
+
+
+@pytest.fixture(scope="module")
+def shipped_url():
+    """The page exactly as it ships (app.build_demo() on the checkpoints folder)."""
+    import app
+
+    if not any(entry.name == "mnist-dcgan" for entry in discover(*app.model_folders())):
+        pytest.skip("the shipped checkpoints are not in this checkout")
+    demo = app.build_demo()
+    _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(params=list(VIEWS), ids=list(VIEWS))
+def view(request, browser, shipped_url):  # noqa: F811 - `browser` is test_browser's fixture
+    """(page, view name, language) for one viewport and browser language."""
+    viewport, locale = VIEWS[request.param]
+    context = browser.new_context(viewport=viewport, locale=locale)
+    page = context.new_page()
+    page.goto(shipped_url)
+    yield page, request.param, "zh-CN" if locale == "zh-CN" else "en"
+    context.close()
+
+
+def open_tab(page, tab_id: str, title_key: str, language: str) -> None:
+    """Click a top-level tab by its id; on a narrow screen it may sit in Gradio's overflow menu under its title."""
+    button = page.locator(f"#tab-{tab_id}-button")
+    page.locator("#tab-samples-button").wait_for(timeout=TIMEOUT)
+    if button.count() and button.is_visible():
+        button.click()
+        return
+    page.locator("#tabs .overflow-menu > button").click()
+    page.locator("#tabs .overflow-dropdown button").filter(has_text=message(title_key, language)).click()
+
+
+def pick_option(page, dropdown: str, name: str) -> None:
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=re.compile(re.escape(name))).first.click()
+
+
+def draw_stroke(page, sketch: str) -> None:
+    """A vertical stroke down the middle of a Sketchpad (a "1")."""
+    canvas = page.locator(f"{sketch} canvas").last
+    canvas.scroll_into_view_if_needed()
+    canvas.wait_for(timeout=TIMEOUT)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.2 + 0.03 * step))
+    page.mouse.up()
+
+
+def errors_on_page(page) -> list[str]:
+    """Every error Gradio shows: the red "Error" badge of a component and error toasts (any language)."""
+    badges = page.locator("[data-testid=status-tracker] .error").all_inner_texts()
+    toasts = page.locator("[data-testid=toast-body].error, .toast-body.error").all_inner_texts()
+    english = page.get_by_text("Error", exact=True).all_inner_texts()
+    return [*badges, *toasts, *english]
+
+
+def significant_digits(text: str) -> int | None:
+    """How many significant digits a number as shown has ("-0.0123" → 3, "1.50" → 3); None if it is no number."""
+    found = re.fullmatch(r"[-+−]?(\d*)\.?(\d*)(?:[eE][-+]?\d+)?", text.strip())
+    if found is None or not (found.group(1) or found.group(2)):
+        return None
+    return len((found.group(1) + found.group(2)).lstrip("0"))  # zeros after the first other digit are shown digits
+
+
+def test_significant_digits_counts_what_is_shown():
+    assert [significant_digits(text) for text in ("-0.0123", "1.5", "0.12300000339746475", "100", "2.5e-05", "z1")] \
+        == [3, 2, 17, 3, 2, None]
+
+
+def test_invert_after_samples(view):
+    """(a) The default GAN is in the shared cache from Samples; inverting a drawing with it must still work."""
+    page, name, language = view
+    grid = image_source(page, "#samples-grid")
+    page.locator("#samples-random").click()  # a fresh grid through the page, not only the one built at start
+    from playwright.sync_api import expect
+
+    expect(page.locator("#samples-grid img").first).not_to_have_attribute("src", grid, timeout=TIMEOUT)
+    open_tab(page, "gan", "gan.tab", language)
+    expect(page.locator("#gan-model input")).to_have_value(re.compile("mnist-dcgan"))
+    steps = page.locator("#gan-steps input[type=number]")
+    steps.fill("40")  # a short run: the journey is about whether it runs at all
+    steps.press("Enter")
+    draw_stroke(page, "#gan-sketch")
+    page.locator("#gan-run").click()
+    expect(page.locator("#gan-reconstruction img").first).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#gan-status")).to_contain_text("‖z*‖", timeout=TIMEOUT)  # the final summary
+    page.locator("#gan-reconstruction").scroll_into_view_if_needed()
+    screenshot(page, f"journey-invert-{name}")
+    assert errors_on_page(page) == []
+
+
+def test_latent_conditional_then_unconditional(view):
+    """(b) Switching from a conditional to an unconditional model hides the class picker without an error."""
+    from playwright.sync_api import expect
+
+    page, name, language = view
+    open_tab(page, "latent", "latent.tab", language)
+    before = image_source(page, "#latent-image")
+    pick_option(page, "#latent-model", "mnist-cdcgan")
+    expect(page.locator("#latent-class")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#latent-image img").first).not_to_have_attribute("src", before, timeout=TIMEOUT)
+    conditional = image_source(page, "#latent-image")
+    page.wait_for_timeout(SETTLE)
+    pick_option(page, "#latent-model", "mnist-dcgan")
+    expect(page.locator("#latent-class")).to_be_hidden(timeout=TIMEOUT)
+    expect(page.locator("#latent-image img").first).not_to_have_attribute("src", conditional, timeout=TIMEOUT)
+    page.wait_for_timeout(SETTLE)
+    assert errors_on_page(page) == []
+    # and the page goes on working: a slider still moves the image of the unconditional model
+    unconditional = image_source(page, "#latent-image")
+    slider = page.locator("#latent-z0 input[type=range]")
+    slider.focus()
+    for _ in range(20):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#latent-image img").first).not_to_have_attribute("src", unconditional, timeout=TIMEOUT)
+    page.wait_for_timeout(SETTLE)
+    screenshot(page, f"journey-latent-{name}")
+    assert errors_on_page(page) == []
+
+
+def test_encode_defaults_to_the_best_vae_and_rounds(view):
+    """(c) Encode starts on a VAE that reconstructs well, not the 2-D one (which keeps the latent map: see
+    tests/ui/test_encode_tab.py), and its numbers table is rounded."""
+    from playwright.sync_api import expect
+
+    page, name, language = view
+    open_tab(page, "encode", "encode.tab", language)
+    expect(page.locator("#encode-model input")).to_be_visible(timeout=TIMEOUT)
+    assert "mnist-vae-2d" not in page.locator("#encode-model input").input_value()
+    draw_stroke(page, "#encode-sketch")
+    page.locator("#encode-run").click()
+    expect(page.locator("#encode-reconstruction img").first).to_be_visible(timeout=TIMEOUT)
+    page.locator("#encode-numbers .label-wrap").first.click()
+    cells = page.locator("#encode-table [role=gridcell]")
+    expect(cells.first).to_be_visible(timeout=TIMEOUT)
+    texts = [text.strip() for text in cells.all_inner_texts()]
+    numbers = [text for text in texts if significant_digits(text) is not None]
+    assert len(numbers) >= 3, texts  # μ, σ and KL of at least one dimension are shown
+    assert [text for text in numbers if significant_digits(text) > 4] == []
+    page.locator("#encode-table").scroll_into_view_if_needed()
+    screenshot(page, f"journey-encode-{name}")
+    assert errors_on_page(page) == []
