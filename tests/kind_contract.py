@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from genimg import cli
+from genimg.bench.explore import sketch_of_a_one
 from genimg.config import ModelConfig
 from genimg.explore.catalog import Renderer, discover
 from genimg.explore.directions import DirectionCache, principal_directions
@@ -20,7 +21,9 @@ from genimg.models import build_model, registry
 from genimg.models.latent import seeded_latents
 from genimg.store.checkpoint import save_checkpoint
 from genimg.ui.context import ExploreContext
+from genimg.ui.encode_tab import EncodeHandlers
 from genimg.ui.explore import ExploreHandlers
+from genimg.ui.gan_tab import GanHandlers
 from genimg.ui.interpolate_tab import InterpolateHandlers
 from genimg.ui.latent_tab import LatentHandlers
 
@@ -123,6 +126,28 @@ def check_explore(name: str, tmp_path: Path) -> None:
     with torch.no_grad():  # the walk starts at seed 0's picture
         start = model.generate(seeded_latents(0, 1, LATENT))[0, 0]
     assert np.abs(frames[0].astype(int) - (start * 255).round().numpy().astype(int)).max() <= 1
+
+
+def check_tools(name: str, tmp_path: Path) -> None:
+    """The tabs its capabilities open: with a discriminator, GAN tools (ask D, invert a seed's picture); with an
+    encoder, Encode (a drawing's code, reconstruction and numbers). A kind without either is offered by neither."""
+    folder = tmp_path / "tools"
+    path = str(save_tiny_checkpoint(name, folder / f"tiny-{name}"))
+    context = ExploreContext(Renderer("cpu"), discover(folder))
+    capabilities = registry.get(name).capabilities
+    gan_tools, encode = GanHandlers(context), EncodeHandlers(context)
+    assert bool(gan_tools.gan_choices()) == capabilities.discriminator
+    assert bool(encode.vae_choices()) == capabilities.encoder
+    if capabilities.discriminator:
+        judged, verdict = gan_tools.ask(path, None, "seed", 3, None, None)
+        assert judged.dtype == np.uint8 and verdict
+        reports = list(gan_tools.invert(path, None, "seed", 3, None, None, 4, 1, 1e-3))
+        target, best, curve, status = reports[-1]
+        assert best.shape == target.shape and len(curve) >= 1 and status
+    if capabilities.encoder:
+        prepared, reconstruction, chart, latent_map, numbers, notes = encode.encode(
+            path, None, None, "draw", sketch_of_a_one(), None)
+        assert reconstruction.shape == prepared.shape and len(numbers) == LATENT and notes
 
 
 def check_cli(name: str, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from genimg.models import registry
-from tests.kind_contract import check_catalog, check_cli, check_explore, check_model
+from tests.kind_contract import check_catalog, check_cli, check_explore, check_model, check_tools
 
 BUILT_IN = registry.names()
 
@@ -26,6 +26,11 @@ def test_catalog(name, tmp_path):
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_explore(name, tmp_path):
     check_explore(name, tmp_path)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_tools(name, tmp_path):
+    check_tools(name, tmp_path)
 
 
 @pytest.mark.parametrize("name", BUILT_IN)

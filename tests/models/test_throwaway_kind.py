@@ -7,7 +7,7 @@ from torch import nn
 
 from genimg.config import Recipe
 from genimg.models import GAN, registry
-from tests.kind_contract import check_catalog, check_cli, check_explore, check_model
+from tests.kind_contract import check_catalog, check_cli, check_explore, check_model, check_tools
 
 
 class TinyGenerator(nn.Module):
@@ -74,6 +74,10 @@ def test_catalog(tiny_kind, tmp_path):
 
 def test_explore(tiny_kind, tmp_path):
     check_explore(tiny_kind.name, tmp_path)
+
+
+def test_tools(tiny_kind, tmp_path):
+    check_tools(tiny_kind.name, tmp_path)
 
 
 def test_cli(tiny_kind, tmp_path):
