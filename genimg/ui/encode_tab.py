@@ -48,6 +48,7 @@ from genimg.ui.i18n import LATEX, message, register, request_language, t
 CANVAS = 280
 SCALE = 8  # 28 px → 224 px on the page
 TABLE_DIGITS = 3  # significant digits of the numbers table: μ, σ and KL are read by eye, not copied
+TABLE_WIDTH = 320  # px the numbers table needs for its four columns (a phone is 390 px wide)
 
 EN = {
     "encode.tab": "Encode",
@@ -547,10 +548,11 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                             reconstruction = picture_out("encode.reconstruction", elem_id="encode-reconstruction")
                         note = gr.Markdown(elem_id="encode-note")
                         chart = picture_out("encode.code", elem_id="encode-chart")
-                with gr.Row():
-                    marked = picture_out("encode.on_map", elem_id="encode-on-map")
-                    with gr.Accordion(t("encode.table"), open=False, elem_id="encode-numbers"):
-                        table = gr.Dataframe(interactive=False, elem_id="encode-table")
+                with gr.Row():  # side by side on a desktop; on a phone one under the other, the table whole
+                    marked = picture_out("encode.on_map", elem_id="encode-on-map", min_width=TABLE_WIDTH)
+                    with gr.Column(min_width=TABLE_WIDTH):
+                        with gr.Accordion(t("encode.table"), open=False, elem_id="encode-numbers"):
+                            table = gr.Dataframe(interactive=False, elem_id="encode-table")
 
                 outputs = [prepared, reconstruction, chart, marked, table, note]
                 inputs = [model, class_name, decode_name, source, sketch, upload]

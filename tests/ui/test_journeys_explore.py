@@ -82,6 +82,15 @@ def draw_stroke(page, sketch: str) -> None:
     page.mouse.up()
 
 
+def wait_until_shown(page, *selectors: str) -> None:
+    """Wait until the image of every component in `selectors` has been fetched and decoded (a streamed output swaps
+    its <img> for a new file at every update)."""
+    page.wait_for_function("""selectors => selectors.every(selector => {
+        const image = document.querySelector(selector + " img");
+        return image !== null && image.complete && image.naturalWidth > 0;
+    })""", arg=list(selectors), timeout=TIMEOUT)
+
+
 def errors_on_page(page) -> list[str]:
     """Every error Gradio shows: the red "Error" badge of a component and error toasts (any language)."""
     badges = page.locator("[data-testid=status-tracker] .error").all_inner_texts()
@@ -120,6 +129,7 @@ def test_invert_after_samples(view):
     page.locator("#gan-run").click()
     expect(page.locator("#gan-reconstruction img").first).to_be_visible(timeout=TIMEOUT)
     expect(page.locator("#gan-status")).to_contain_text("‖z*‖", timeout=TIMEOUT)  # the final summary
+    wait_until_shown(page, "#gan-target", "#gan-reconstruction")
     page.locator("#gan-reconstruction").scroll_into_view_if_needed()
     screenshot(page, f"journey-invert-{name}")
     assert errors_on_page(page) == []
@@ -150,6 +160,7 @@ def test_latent_conditional_then_unconditional(view):
         page.keyboard.press("ArrowRight")
     expect(page.locator("#latent-image img").first).not_to_have_attribute("src", unconditional, timeout=TIMEOUT)
     page.wait_for_timeout(SETTLE)
+    wait_until_shown(page, "#latent-image")
     screenshot(page, f"journey-latent-{name}")
     assert errors_on_page(page) == []
 
@@ -165,7 +176,7 @@ def test_encode_defaults_to_the_best_vae_and_rounds(view):
     assert "mnist-vae-2d" not in page.locator("#encode-model input").input_value()
     draw_stroke(page, "#encode-sketch")
     page.locator("#encode-run").click()
-    expect(page.locator("#encode-reconstruction img").first).to_be_visible(timeout=TIMEOUT)
+    wait_until_shown(page, "#encode-prepared", "#encode-reconstruction")
     page.locator("#encode-numbers .label-wrap").first.click()
     cells = page.locator("#encode-table [role=gridcell]")
     expect(cells.first).to_be_visible(timeout=TIMEOUT)
