@@ -1,4 +1,5 @@
-"""The renderer the page calls: finds checkpoints, keeps loaded models in a shared cache, makes images.
+"""The model catalog the page calls: finds checkpoints (`discover`), keeps loaded models in a shared cache and
+makes images from them (`Renderer`).
 
 Models are loaded once and shared by every browser session; anything per user lives in the page's state, not
 here. The cache always loads outside inference mode, so one cached model serves sampling (forward passes under
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genimg.config import ConfigError, ModelConfig
+from genimg.config import JUDGE_KIND, ConfigError, ModelConfig
 from genimg.data.imaging import grid_columns, grid_image, upscale
 from genimg.models import GenerativeModel, registry
 from genimg.models.latent import class_labels, seeded_latents
@@ -100,7 +101,7 @@ def discover(*folders: str | Path, problems: list[str] | None = None) -> list[Mo
 def describe(path: Path) -> ModelEntry | None:
     """The entry for one checkpoint folder; None for a judge classifier. Raises CheckpointError/ConfigError."""
     config = read_config(path)
-    if isinstance(config.get("model"), dict) and config["model"].get("kind") == "judge":
+    if isinstance(config.get("model"), dict) and config["model"].get("kind") == JUDGE_KIND:
         return None
     model = ModelConfig.from_dict(config["model"])
     kind = registry.check(model)  # an unknown kind or a setting it cannot build: ConfigError, the folder is skipped

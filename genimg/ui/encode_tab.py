@@ -263,7 +263,7 @@ def sketchpad(label_key: str = "encode.sketch", **extra: Any) -> gr.Sketchpad:
 
 
 def upload_box(label_key: str = "encode.upload", **extra: Any) -> gr.File:
-    """An upload that hands over a path; the file is decoded by genimg.imageinput, not by Gradio."""
+    """An upload that hands over a path; the file is decoded by genimg.data.pictures, not by Gradio."""
     return gr.File(label=t(label_key), file_types=["image"], type="filepath", file_count="single", **extra)
 
 
