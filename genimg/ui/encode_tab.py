@@ -160,16 +160,16 @@ $z=\mu+\sigma\odot\epsilon$，$\epsilon\sim\mathcal{N}(0,I)$ 采样，这样梯�
 """,
     "encode.howto": """画一个数字（黑底白字，和 MNIST 一样）或上传一张图片。它会按 MNIST 的制作方式预处理：笔画缩放到
 20 × 20 的框内，再按质心放在 28 × 28 的中央；**浅色纸上的深色笔迹会先反色**。你会看到预处理后的输入、重建结果
-decoder($\\mu$)、每一维的均值 $\\mu_i$ 及其离散度 $\\pm\\sigma_i$（与先验的范围对比），以及编码落在潜在空间地图上的位置。""",
+decoder($\\mu$)、每一维的均值 $\\mu_i$ 及其离散度 $\\pm\\sigma_i$（与先验的范围对比），以及编码落在隐空间地图上的位置。""",
     "encode.no_vae": "**没有找到 VAE。** 请先训练一个（`python -m genimg train --model vae --latent-dim 2 ...`），"
                      "然后刷新页面。",
     "encode.model": "VAE",
-    "encode.model_info": "默认选用在测试图像上拟合最好的 VAE（模型卡上的 −ELBO 最低）；二维 VAE 用来画潜在空间地图。",
+    "encode.model_info": "默认选用在测试图像上拟合最好的 VAE（模型卡上的 −ELBO 最低）；二维 VAE 用来画隐空间地图。",
     "encode.class": "你画的类别",
     "encode.decode_as": "按此类别解码",
     "encode.sub_encode": "编码手绘",
-    "encode.sub_map": "潜在空间地图",
-    "encode.sub_arithmetic": "潜在向量运算",
+    "encode.sub_map": "隐空间地图",
+    "encode.sub_arithmetic": "隐向量运算",
     "encode.source": "使用",
     "encode.source_draw": "手绘",
     "encode.source_upload": "上传的图片",
@@ -183,19 +183,19 @@ decoder($\\mu$)、每一维的均值 $\\mu_i$ 及其离散度 $\\pm\\sigma_i$（
     "encode.on_map": "编码落在哪里（圆环：±1σ）",
     "encode.table": "具体数值",
     "encode.map_intro": r"""
-### 潜在空间地图
+### 隐空间地图
 每个点是一张测试图像的编码 $\mu$，颜色表示类别；虚线圆是先验的 1、2、3 个标准差。KL 项让点云靠近原点，重建项把
-各类分开。**点击地图上任意位置**即可解码该点。潜在维数大于 2 时，地图显示编码的前两个主轴所张成的平面（其余方向取 0）。
+各类分开。**点击地图上任意位置**即可解码该点。隐维度大于 2 时，地图显示编码的前两个主轴所张成的平面（其余方向取 0）。
 网格按先验的分位数解码 20 × 20 个点，$z=(\Phi^{-1}(u),\Phi^{-1}(v))$（Kingma & Welling 2014，图 4）。
 条件 VAE 的类别是单独给出的，所以它的地图只包含*风格*（倾斜、粗细），各种颜色会混在一起。
 """,
-    "encode.map": "潜在空间地图：点击一个点来解码",
+    "encode.map": "隐空间地图：点击一个点来解码",
     "encode.map_show": "显示地图",
     "encode.picked": "点击位置的解码结果",
     "encode.manifold": "流形：在先验分位数上的 20 × 20 网格",
     "encode.arith_intro": r"""
-### 潜在向量运算
-编码可以相加减：$z = z_A - z_B + z_C$，再解码。如果潜在空间中某个方向表示“更粗”或“更斜”，$z_A - z_B$ 就把它
+### 隐向量运算
+编码可以相加减：$z = z_A - z_B + z_C$，再解码。如果隐空间中某个方向表示“更粗”或“更斜”，$z_A - z_B$ 就把它
 分离出来，加上 $z_C$ 就把它用到另一张图上（Radford 等人 2016 对每个概念取三个样本的平均，使结果更可靠；单张图像噪声更大）。
 A、B、C 各自来自一个随机种子（$z\sim\mathcal{N}(0,I)$），或者对 VAE 来说，来自一幅手绘或图片（编码器的均值 $\mu$）。
 """,
@@ -222,7 +222,7 @@ A、B、C 各自来自一个随机种子（$z\sim\mathcal{N}(0,I)$），或者�
     "encode.map_test": "地图：{dataset} 的 {count:,} 张测试图像的编码。",
     "encode.map_samples": "无法加载测试集（{reason}），所以地图显示模型自己生成的 {count:,} 个样本再编码的结果"
                       "（颜色：生成时使用的类别）。",
-    "encode.map_pca": "潜在维数 {dim}：显示在编码前两个主轴张成的平面上（分别占方差的 {first:.0%} 和 {second:.0%}）；"
+    "encode.map_pca": "隐维度 {dim}：显示在编码前两个主轴张成的平面上（分别占方差的 {first:.0%} 和 {second:.0%}）；"
                   "点击解码的是该平面上的点，其余方向取 0。",
     "encode.picked_z": "解码的 z = ({values})",
     "encode.outside_map": "点击位置在图外：请点击方框之内。",

@@ -113,7 +113,7 @@ $$\min_G\max_D\; \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1-D(G(z)))].$$
     "gan.invert_intro": r"""
 GAN 没有编码器：要找到图像 $x$ 背后的 $z$，我们通过优化来**反演**生成器，
 $$z^*=\arg\min_z\; \|G(z)-x\|^2 + \lambda\|z\|^2,$$
-使用 Adam（学习率 0.05），从 64 个随机潜在向量中最好的几个出发，保留最好的一次。很小的先验项 $\lambda\|z\|^2$
+使用 Adam（学习率 0.05），从 64 个随机隐向量中最好的几个出发，保留最好的一次。很小的先验项 $\lambda\|z\|^2$
 让 $z$ 留在生成器训练过的区域。$G$ 自己画出的目标（随机种子）几乎能被精确找到；对你自己的手绘，你看到的是
 $G$ *能*画出的最接近的图像。
 """,
@@ -138,7 +138,7 @@ $D$ 只被训练来区分当前的真实批次和生成批次。训练后期 $G$
     "gan.status_done": "**完成**，共 {step} 步（{seconds:.1f} 秒）：像素均方误差 {mse:.4f}（开始时 {first:.4f}，降低了 "
                        "{factor:.1f} 倍），‖z*‖/√D {norm:.2f}；D 对 G(z*) 的评分：σ = {probability:.0%}。",
     "gan.status_seed": "目标由随机种子 {seed} 的 z 生成：‖z* − z‖/√D = {distance:.2f}。",
-    "gan.status_twins": "误差很小而距离明显：不同的潜在向量可以生成几乎相同的图像。",
+    "gan.status_twins": "误差很小而距离明显：不同的隐向量可以生成几乎相同的图像。",
     "gan.verdict": "D 的 logit ℓ = **{logit:+.2f}**，σ(ℓ) = **{probability:.1%}**“真实”。",
     "gan.reference_fake": "作为对比，G 自己的 {count} 个样本的平均：ℓ = {fake_logit:+.2f}（σ {fake_probability:.0%}）。",
     "gan.reference_real": "{count} 张真实测试图像的平均：ℓ = {real_logit:+.2f}（σ {real_probability:.0%}）。",
