@@ -23,6 +23,7 @@ import torch  # noqa: E402
 
 from genimg.config import SHIPPED_DIR
 from genimg.explore.catalog import Renderer, discover  # noqa: E402
+from genimg.store.workspace import Workspaces  # noqa: E402
 from genimg.ui.context import ExploreContext  # noqa: E402
 from genimg.ui.encode_tab import build_encode_tab  # noqa: E402
 from genimg.ui.explore import build_explore_tab  # noqa: E402
@@ -32,8 +33,7 @@ from genimg.ui.interpolate_tab import build_interpolate_tab  # noqa: E402
 from genimg.ui.latent_tab import build_latent_tab  # noqa: E402
 from genimg.ui.learn_tab import build_learn_tab  # noqa: E402
 from genimg.ui.share import build_share_panel, wire_url  # noqa: E402
-from genimg.ui.train_tab import TrainHandlers, build_train_tab  # noqa: E402
-from genimg.store.workspace import Workspaces  # noqa: E402
+from genimg.ui.train_tab import TrainHandlers, build_train_tab, workspace_token  # noqa: E402
 
 register(
     {"app.title": "# genimg — a latent-space lab for GANs and VAEs",
@@ -77,6 +77,7 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
     workspaces = workspaces or (trainer.workspaces if trainer is not None else Workspaces())
     context = ExploreContext(Renderer(), entries, problems, workspaces=workspaces)
     with gr.Blocks(title="genimg — a latent-space lab") as demo:
+        token = workspace_token(workspaces)  # at the top, not in the Train tab: see workspace_token
         gr.Markdown(t("app.title"))
         gr.Markdown(t("app.subtitle"))
         with gr.Tabs(elem_id="tabs") as tabs:
@@ -93,7 +94,7 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
             with gr.Tab(t("train.tab"), id="train", elem_id="tab-train"):
                 trainer = trainer or TrainHandlers(context, workspaces)
                 trainer.context = context
-                train = build_train_tab(context, trainer)
+                train = build_train_tab(context, trainer, token)
             with gr.Tab(t("learn.tab"), id="learn", elem_id="tab-learn"):
                 build_learn_tab()
         if context.entries:
@@ -107,8 +108,9 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
 
 
 def launch(demo: gr.Blocks, **options):
-    """Launch with the translations and styles (tests call this too)."""
-    return demo.launch(i18n=build_i18n(), css=CSS, **options)
+    """Launch with the translations and styles (tests call this too). Gradio's run history is off: it would
+    keep every call's inputs in the browser and list them on a page of its own, the workspace token included."""
+    return demo.launch(i18n=build_i18n(), css=CSS, run_history=False, **options)
 
 
 demo = build_demo()

@@ -24,7 +24,7 @@ from genimg.eval.judge import load_judge
 from genimg.explore.catalog import Renderer
 from genimg.models.loading import load_model
 from genimg.recipes import PRESETS
-from genimg.store.workspace import Workspaces, new_token
+from genimg.store.workspace import Workspaces
 from genimg.ui.context import ExploreContext
 from genimg.ui.train_tab import Limits, TrainHandlers, build_train_tab
 
@@ -54,7 +54,7 @@ def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, 
     trainer.pool.warm(wait_seconds=120)  # the page warms its worker when it loads, before anyone presses Start
     # More steps than the budget allows (~75 steps/s here): the run ends when the bench presses Stop.
     steps = steps or int(budget_seconds * 100)
-    token = new_token()
+    token = workspaces.issue().token  # what the page issues to a browser on load
     try:
         started = time.time()
         job = client.submit(model_key, "mnist", None, preset.recipe.latent_dim, steps, preset.recipe.batch_size,

@@ -1,12 +1,15 @@
-"""Per-user workspaces for models trained in the page: runs, saved models, a disk quota, clean-up.
+"""Per-user workspaces for models trained in the page: signed tokens, runs, saved models, a disk quota, clean-up.
 
-A workspace is a folder named by a random token that only its browser knows (kept in the browser's
-local storage), so a user finds their models again after closing the tab, and nobody else can name
-them. Layout:
+A workspace is a folder named by a random id. The browser holds a token, the id plus an HMAC-SHA256 signature
+made with this installation's secret: only the server issues tokens (on a page load without a valid one, a
+few per client address per hour), and a token it did not sign is refused, so a visitor cannot make up
+workspaces at will, and a user finds their models again after a reload, in a second tab or after the server
+restarts (the secret is kept on disk, or comes from GENIMG_SECRET). Layout:
 
-    <root>/<token>/runs/<run id>/            the engine's checkpoint folder for one run (resumable)
-    <root>/<token>/runs/<run id>/steps/step-N  each saved step, weights only, for replay → Explore
-    <root>/<token>/models/<name>/             models saved with "Save as" (weights only), listed in Explore
+    <root>/.secret                           the installation's secret (created once, mode 0600)
+    <root>/<id>/runs/<run id>/               the engine's checkpoint folder for one run (resumable)
+    <root>/<id>/runs/<run id>/steps/step-N   each saved step, weights only, for replay → Explore
+    <root>/<id>/models/<name>/               models saved with "Save as" (weights only), listed in Explore
 
 Shipped checkpoints live elsewhere and are never written. Workspaces untouched for `ttl_hours` are
 deleted, and each is held to `quota_bytes`.
@@ -14,13 +17,18 @@ deleted, and each is held to `quota_bytes`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
 import secrets
 import shutil
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from genimg.config import PROJECT_ROOT
@@ -31,18 +39,40 @@ from genimg.store.checkpoint import (
     write_file_atomic,
 )
 
-TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")  # always used with fullmatch: "$" would pass a final newline
+# A workspace's id, which names its folder; always used with fullmatch ("$" would pass a final newline).
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
+SIGNATURE_LENGTH = 43  # an HMAC-SHA256 digest in unpadded URL-safe base64
+# What a browser holds: "<id>.<signature>". The dot is outside both alphabets, so a token splits one way only.
+TOKEN_PATTERN = re.compile(rf"({ID_PATTERN.pattern})\.([A-Za-z0-9_-]{{{SIGNATURE_LENGTH}}})")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$")
 DEFAULT_ROOT = PROJECT_ROOT / "workspaces"
 DEFAULT_QUOTA_MB = 300
 DEFAULT_TTL_HOURS = 24.0
+SECRET_FILE_NAME = ".secret"  # starts with a dot: never a workspace id, so clean() and is_inside() skip it
+SECRET_ENVIRONMENT = "GENIMG_SECRET"
+MIN_SECRET_CHARACTERS = 32
+# New workspaces per client address: a burst (a class behind one school address all opening the page at
+# once), then a steady rate. A browser that keeps its token never asks again.
+DEFAULT_ISSUE_BURST = 40
+DEFAULT_ISSUE_PER_HOUR = 40.0
+MAX_TRACKED_ADDRESSES = 10_000  # the limiter forgets addresses whose bucket is full again beyond this many
 
 
 class WorkspaceError(ValueError):
     pass
 
 
-def new_token() -> str:
+class TooManyWorkspaces(WorkspaceError):
+    """A client address asked for new workspaces faster than the installation allows."""
+
+    def __init__(self, retry_seconds: float) -> None:
+        self.retry_seconds = retry_seconds
+        minutes = max(1, round(retry_seconds / 60))
+        super().__init__(f"too many new workspaces were opened from your address; try again in about {minutes} min "
+                         "(or use the browser where you opened one before: it keeps its workspace)")
+
+
+def new_id() -> str:
     return secrets.token_urlsafe(18)  # 144 random bits: not guessable
 
 
@@ -93,12 +123,15 @@ def copy_checkpoint(source: Path, target: Path, card: str | None = None) -> Path
 
 @dataclass(frozen=True)
 class Workspace:
+    """One browser's workspace: `id` names its folder, `token` (id + signature) is what the browser holds."""
+
     root: Path
-    token: str
+    id: str
+    token: str = field(repr=False)  # a secret: kept out of logs and tracebacks
 
     @property
     def folder(self) -> Path:
-        return self.root / self.token
+        return self.root / self.id
 
     @property
     def runs(self) -> Path:
@@ -161,22 +194,132 @@ class Workspace:
         return True
 
 
+class IssueLimiter:
+    """A token bucket per client address: `burst` new workspaces at once, then `per_hour` (thread-safe).
+
+    Buckets that have filled up again are forgotten once more than `max_addresses` are tracked, so a flood
+    of addresses cannot grow it without bound; `clock` is injectable for tests."""
+
+    def __init__(self, burst: int, per_hour: float, clock: Callable[[], float] = time.monotonic,
+                 max_addresses: int = MAX_TRACKED_ADDRESSES) -> None:
+        if burst < 1 or not per_hour > 0:
+            raise ValueError(f"a workspace issue limit needs burst >= 1 and a rate > 0 per hour, got burst={burst!r}, "
+                             f"per_hour={per_hour!r}")
+        self.burst = burst
+        self.per_second = per_hour / 3600.0
+        self.clock = clock
+        self.max_addresses = max_addresses
+        self._buckets: dict[str, tuple[float, float]] = {}  # address → (tokens left, when last counted)
+        self._lock = threading.Lock()
+
+    def take(self, address: str) -> float:
+        """Spend one issue for `address`: 0.0 if allowed, else the seconds until one is available again."""
+        with self._lock:
+            now = self.clock()
+            left = self._left(address, now)
+            if left < 1.0:
+                self._buckets[address] = (left, now)
+                return (1.0 - left) / self.per_second
+            self._buckets[address] = (left - 1.0, now)
+            if len(self._buckets) > self.max_addresses:
+                self._forget_full(now)
+            return 0.0
+
+    @property
+    def tracked_addresses(self) -> int:
+        """How many addresses the limiter remembers now."""
+        with self._lock:
+            return len(self._buckets)
+
+    def _left(self, address: str, now: float) -> float:
+        tokens, then = self._buckets.get(address, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - then) * self.per_second)
+
+    def _forget_full(self, now: float) -> None:
+        for address in [address for address in self._buckets if self._left(address, now) >= self.burst]:
+            del self._buckets[address]
+        while len(self._buckets) > self.max_addresses:  # all still limited: the longest-idle go first
+            del self._buckets[min(self._buckets, key=lambda address: self._buckets[address][1])]
+
+
+def _environment_number(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number") from None
+
+
 class Workspaces:
-    """The folder holding every workspace, with its quota and time-to-live."""
+    """The folder holding every workspace, with the secret that signs their tokens, the quota, the
+    time-to-live and the limit on new workspaces per client address.
+
+    The secret is, in order: `secret` given here, the GENIMG_SECRET environment variable, or the file
+    <root>/.secret (made on first use, 0600). Keep that file (or the variable) to keep tokens valid across
+    restarts; changing it invalidates every token (each browser then gets a new, empty workspace)."""
 
     def __init__(self, root: str | os.PathLike | None = None, quota_bytes: int | None = None,
-                 ttl_hours: float | None = None) -> None:
+                 ttl_hours: float | None = None, *, secret: str | bytes | None = None,
+                 issue_burst: int | None = None, issue_per_hour: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.root = Path(root or os.environ.get("GENIMG_WORKSPACES") or DEFAULT_ROOT).resolve()
         megabytes = float(os.environ.get("GENIMG_QUOTA_MB", DEFAULT_QUOTA_MB))
         self.quota_bytes = quota_bytes if quota_bytes is not None else int(megabytes * 2**20)
         self.ttl_seconds = 3600.0 * (ttl_hours if ttl_hours is not None
                                      else float(os.environ.get("GENIMG_WORKSPACE_TTL_HOURS", DEFAULT_TTL_HOURS)))
+        given = secret if secret is not None else os.environ.get(SECRET_ENVIRONMENT) or None
+        self._secret: bytes | None = None if given is None else _checked_secret(
+            given, "the secret given" if secret is not None else SECRET_ENVIRONMENT)
+        self._secret_lock = threading.Lock()
+        burst = issue_burst if issue_burst is not None else _environment_number("GENIMG_WORKSPACE_BURST",
+                                                                                 DEFAULT_ISSUE_BURST)
+        rate = issue_per_hour if issue_per_hour is not None else _environment_number("GENIMG_WORKSPACES_PER_HOUR",
+                                                                                     DEFAULT_ISSUE_PER_HOUR)
+        self.limiter = IssueLimiter(int(burst), float(rate), clock)
+
+    # -- the secret and the tokens it signs
+    @property
+    def secret_path(self) -> Path:
+        return self.root / SECRET_FILE_NAME
+
+    def _key(self) -> bytes:
+        with self._secret_lock:
+            if self._secret is None:
+                self._secret = _load_or_create_secret(self.secret_path)
+            return self._secret
+
+    def _signature(self, workspace_id: str) -> str:
+        digest = hmac.new(self._key(), b"genimg-workspace:" + workspace_id.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def issue(self, client: str | None = None) -> Workspace:
+        """A new workspace and its signed token, for a browser that has none (the folder is made on first use).
+        Refused with TooManyWorkspaces when `client` (an address) asked for too many lately."""
+        wait = self.limiter.take(client or "unknown")
+        if wait:
+            raise TooManyWorkspaces(wait)
+        workspace_id = new_id()
+        return Workspace(self.root, workspace_id, f"{workspace_id}.{self._signature(workspace_id)}")
 
     def get(self, token: str | None) -> Workspace:
-        """The workspace for a browser's token; a malformed token is refused (it could name a path)."""
-        if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
+        """The workspace for a browser's token. A malformed token (it could name a path) or one whose signature
+        does not verify (forged, or signed with another secret) is refused, and nothing is created for it."""
+        match = TOKEN_PATTERN.fullmatch(token) if isinstance(token, str) else None
+        if match is None:
             raise WorkspaceError("this page has no valid workspace; reload the page")
-        return Workspace(self.root, token)
+        workspace_id, signature = match.groups()
+        if not hmac.compare_digest(signature, self._signature(workspace_id)):
+            raise WorkspaceError("this page's workspace key was not issued by this server (or the server's secret "
+                                 "has changed); reload the page to get a new workspace")
+        return Workspace(self.root, workspace_id, token)
+
+    def browser_key(self) -> str:
+        """A key for the browser-side store that keeps the token (Gradio's BrowserState encrypts with it): the
+        same for every process of this installation, so a restart can still read what browsers stored, and
+        derived one way from the secret, so sending it to browsers reveals nothing that signs tokens."""
+        return hmac.new(self._key(), b"genimg-browser-state", hashlib.sha256).hexdigest()[:32]
 
     def check_quota(self, workspace: Workspace, keep: tuple[Path, ...] = ()) -> None:
         """Make room by deleting the oldest runs (never saved models, never a run in `keep`); refuse if still full."""
@@ -199,16 +342,16 @@ class Workspaces:
             relative = Path(path).resolve().relative_to(self.root)
         except (ValueError, OSError):
             return False
-        return len(relative.parts) >= 3 and bool(TOKEN_PATTERN.fullmatch(relative.parts[0]))
+        return len(relative.parts) >= 3 and bool(ID_PATTERN.fullmatch(relative.parts[0]))
 
     def clean(self, keep: set[str] = frozenset()) -> list[str]:
-        """Delete workspaces untouched for longer than the time-to-live (except tokens in `keep`)."""
+        """Delete workspaces untouched for longer than the time-to-live (except the ids in `keep`); their ids."""
         removed = []
         if not self.root.is_dir():
             return removed
         cutoff = time.time() - self.ttl_seconds
         for folder in self.root.iterdir():
-            if not folder.is_dir() or folder.name in keep or not TOKEN_PATTERN.fullmatch(folder.name):
+            if not folder.is_dir() or folder.name in keep or not ID_PATTERN.fullmatch(folder.name):
                 continue
             try:
                 newest = max([folder.stat().st_mtime] + [path.stat().st_mtime for path in folder.rglob("*")])
@@ -227,3 +370,47 @@ def latest_checkpoint(run: Path) -> Path | None:
     except CheckpointError:
         return None
     return run
+
+
+def _checked_secret(secret: str | bytes, source: str) -> bytes:
+    data = secret.encode() if isinstance(secret, str) else bytes(secret)
+    if len(data.strip()) < MIN_SECRET_CHARACTERS:
+        raise ValueError(f"{source} is too short to sign workspace tokens: it has {len(data.strip())} characters, at "
+                         f"least {MIN_SECRET_CHARACTERS} are needed (python -c 'import secrets; "
+                         "print(secrets.token_hex(32))' makes one)")
+    return data.strip()
+
+
+def _load_or_create_secret(path: Path) -> bytes:
+    """The installation's secret from `path`, made first if there is none: 32 random bytes as hex, written to a
+    private temporary file and linked into place, so two processes starting at once agree on one secret and
+    nobody reads a half-written one. Never follows a link; permissions wider than 0600 are narrowed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() and not path.is_symlink():
+        temporary = path.with_name(f"{path.name}-{secrets.token_hex(4)}.partial")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32) + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+            try:
+                os.link(temporary, path)  # never replaces a secret another process made meanwhile
+            except FileExistsError:
+                pass
+        finally:
+            temporary.unlink(missing_ok=True)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as error:
+        raise WorkspaceError(f"the workspace secret {path.name} in the workspaces folder cannot be read "
+                             f"({error.strerror}); remove it to have a new one made") from None
+    with os.fdopen(descriptor, "rb") as file:
+        if os.fstat(file.fileno()).st_mode & 0o077:
+            os.fchmod(file.fileno(), 0o600)
+        data = file.read(4096)
+    try:
+        return _checked_secret(data, f"the workspace secret {path.name} in the workspaces folder")
+    except ValueError as error:
+        raise WorkspaceError(f"{error}; remove it to have a new one made (every browser then gets a new workspace)"
+                             ) from None

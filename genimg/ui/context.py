@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,33 @@ from genimg.config import ConfigError
 from genimg.explore.catalog import ModelEntry, Renderer, describe
 from genimg.store.checkpoint import CheckpointError
 from genimg.store.workspace import Workspace, Workspaces
+
+
+def proxy_hops() -> int:
+    """How many reverse proxies in front of the page append to X-Forwarded-For: GENIMG_PROXY_HOPS, else 1 on a
+    Hugging Face Space (SPACE_ID is set; its proxy connects from an internal address), else 0."""
+    text = os.environ.get("GENIMG_PROXY_HOPS", "").strip()
+    if not text:
+        return 1 if os.environ.get("SPACE_ID") else 0
+    if not text.isdigit():
+        raise ValueError(f"GENIMG_PROXY_HOPS={text!r} is not accepted: a whole number of proxies, 0 or more")
+    return int(text)
+
+
+def client_address(request: Any) -> str:
+    """The address a page request came from, for limits per visitor ("unknown" for a direct call).
+
+    Behind `proxy_hops()` proxies it is the X-Forwarded-For entry the outermost of them appended, counted from
+    the right: entries further left were written by the visitor and could say anything."""
+    hops = proxy_hops()
+    if hops:
+        headers = getattr(request, "headers", None)
+        forwarded = (headers.get("x-forwarded-for") if headers is not None else None) or ""
+        entries = [entry.strip() for entry in forwarded.split(",") if entry.strip()]
+        if len(entries) >= hops:
+            return entries[-hops]
+    host = getattr(getattr(request, "client", None), "host", None)
+    return str(host) if host else "unknown"
 
 
 @dataclass
@@ -43,7 +71,7 @@ class ExploreContext:
         """The entry for a dropdown value (a folder path); None for anything not offered by the page.
 
         Shipped models are matched exactly; a user's model is accepted only from inside the workspaces
-        folder, by a path that names its (secret) workspace token."""
+        folder, by a path that names its workspace (a random id, unguessable)."""
         for entry in self.entries:
             if str(entry.path) == path:
                 return entry

@@ -32,16 +32,16 @@ from genimg.models.loading import resolve_device
 from genimg.recipes import PRESETS, dataset_shape, training_precision
 from genimg.store.checkpoint import CheckpointError, read_config
 from genimg.store.workspace import (
+    TooManyWorkspaces,
     Workspace,
     WorkspaceError,
     Workspaces,
     latest_checkpoint,
-    new_token,
 )
 from genimg.training.engine import Progress
 from genimg.training.runview import ReplayGrid, RunView, Status
 from genimg.training.worker import Job, Worker, WorkerError, WorkerFailed, WorkerPool
-from genimg.ui.context import ExploreContext
+from genimg.ui.context import ExploreContext, client_address, proxy_hops
 from genimg.ui.i18n import message, register, request_language, t
 
 register(
@@ -107,6 +107,15 @@ _MESSAGES = {
     "opened": ("Step {step} is now in every Explore tab's model list as **★ {name}**.",
                "第 {step} 步已作为 **★ {name}** 出现在所有探索页的模型列表中。"),
     "not_deleted": ("**Not deleted:** {error}", "**未删除：** {error}"),
+    "last_run": (("Your last run ({run}) is kept at step {step}: **Resume** trains it on, **Save as** keeps it "
+                  "as a model."), "你上次的训练（{run}）保存在第 {step} 步：点 **继续** 接着训练，点 **另存为** 把它存为模型。"),
+    "usage": ("{count} saved model(s); your workspace uses {used} MB of {quota} MB.",
+              "已保存 {count} 个模型；你的工作区已用 {used} MB，共 {quota} MB。"),
+    "too_many_workspaces": (
+        ("**No workspace for this page:** too many new workspaces were opened from your address lately; reload in "
+         "about {minutes} min (a browser that opened the page before keeps its own). The other tabs work as usual."),
+        ("**此页面没有工作区：** 你的网络地址最近打开的新工作区太多；请约 {minutes} 分钟后重新加载（之前打开过本页的浏览器会保留自己的"
+         "工作区）。其他标签页照常可用。")),
     "deleted": ("Deleted **{name}**.", "已删除 **{name}**。"),
 }
 register({f"train.msg.{key}": english for key, (english, _) in _MESSAGES.items()},
@@ -309,6 +318,7 @@ class TrainHandlers:
         self.waiting: set[str] = set()     # sessions whose Start or Resume waits in the queue
         self.cancelled: set[str] = set()   # ... and those of them whose user pressed Stop meanwhile
         self.lock = threading.Lock()
+        proxy_hops()  # a malformed GENIMG_PROXY_HOPS stops the server at start, not every new visitor's page load
 
     # -- descriptions
     def device_text(self) -> str:
@@ -330,24 +340,52 @@ class TrainHandlers:
     def workspace(self, token: str | None) -> Workspace:
         return self.workspaces.get(token)
 
-    def on_load(self, token: str | None) -> tuple:
-        """Give a new browser its workspace token, and list the models it saved before."""
+    def on_load(self, token: str | None, request: gr.Request | None = None) -> tuple:
+        """On every page load: keep the browser's token if this server signed it (its runs and saved models are
+        listed again, and its last run is offered to Resume), else issue a new one (the only place tokens are
+        issued, a few per client address per hour). Outputs: the token to store, the Train status, then
+        model_updates."""
+        language = request_language(request)
+        status = ""
         try:
-            workspace = self.workspaces.get(token)
+            workspace: Workspace | None = self.workspaces.get(token)
         except WorkspaceError:
-            workspace = self.workspaces.get(new_token())
-        threading.Thread(target=self.workspaces.clean, kwargs={"keep": {workspace.token}}, daemon=True).start()
+            try:
+                workspace = self.workspaces.issue(client_address(request))
+            except TooManyWorkspaces as error:
+                workspace = None
+                status = say("too_many_workspaces", language, minutes=max(1, math.ceil(error.retry_seconds / 60)))
+        if workspace is not None:
+            status = self._last_run_text(workspace, language)
+            threading.Thread(target=self.workspaces.clean, kwargs={"keep": {workspace.id}}, daemon=True).start()
         self.pool.warm()  # start a worker now, so Start does not wait for torch to import
-        return (workspace.token, *self.model_updates(workspace))
+        # A refused browser keeps what it holds (gr.skip): a later load, once the limit allows, issues its token.
+        return (workspace.token if workspace is not None else gr.skip(), status,
+                *self.model_updates(workspace, language))
 
-    def model_updates(self, workspace: Workspace | None) -> list:
-        """New choices for every Explore model dropdown and the 'Your models' list."""
+    @staticmethod
+    def _last_run_text(workspace: Workspace, language: str) -> str:
+        """What Resume would continue after a reload (the workspace's newest resumable run), or ""."""
+        run = next(iter(workspace.run_folders()), None)
+        if run is None:
+            return ""
+        try:
+            config = read_config(run)
+        except CheckpointError:  # a run that has not reached its first checkpoint, or a damaged one
+            return ""
+        step = config.get("step")
+        if not config.get("training_state") or not isinstance(step, int):
+            return ""
+        return say("last_run", language, run=run.name, step=f"{step:,}")
+
+    def model_updates(self, workspace: Workspace | None, language: str = "en") -> list:
+        """New choices for every Explore model dropdown and the 'Your models' list, and the usage line."""
         extra = self.context.user_entries(workspace)
         names = [entry.name for entry in extra]
         usage = ""
         if workspace is not None:
-            usage = (f"{len(names)} saved model(s); your workspace uses "
-                     f"{workspace.used_bytes() / 2**20:.1f} MB of {self.workspaces.quota_bytes / 2**20:.0f} MB.")
+            usage = say("usage", language, count=len(names), used=f"{workspace.used_bytes() / 2**20:.1f}",
+                        quota=f"{self.workspaces.quota_bytes / 2**20:.0f}")
         return [*self.context.dropdown_updates(extra), gr.update(choices=names, value=names[0] if names else None),
                 usage]
 
@@ -541,9 +579,9 @@ class TrainHandlers:
             self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
             saved = workspace.save_model(run, name, card=_card(run, title=name.strip()))
         except (WorkspaceError, CheckpointError, OSError) as error:
-            return (say("not_saved", language, error=error), *self.model_updates(self._maybe(token)))
+            return (say("not_saved", language, error=error), *self.model_updates(self._maybe(token), language))
         step = read_config(saved).get("step")
-        return (say("saved", language, name=saved.name, step=f"{step:,}"), *self.model_updates(workspace))
+        return (say("saved", language, name=saved.name, step=f"{step:,}"), *self.model_updates(workspace, language))
 
     def open_step(self, index: Any, token: str | None, view: RunView | None,
                   request: gr.Request | None = None) -> tuple:
@@ -567,8 +605,8 @@ class TrainHandlers:
                 self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
                 workspace.save_model(snapshot, name, card=_card(run, step, title=name))
         except (WorkspaceError, CheckpointError, OSError, ValueError) as error:
-            return (say("not_opened", language, error=error), *self.model_updates(self._maybe(token)))
-        return (say("opened", language, step=f"{step:,}", name=name), *self.model_updates(workspace))
+            return (say("not_opened", language, error=error), *self.model_updates(self._maybe(token), language))
+        return (say("opened", language, step=f"{step:,}", name=name), *self.model_updates(workspace, language))
 
     def delete(self, name: str, token: str | None, request: gr.Request | None = None) -> tuple:
         language = request_language(request)
@@ -576,8 +614,8 @@ class TrainHandlers:
             workspace = self.workspace(token)
             workspace.delete_model(name)
         except (WorkspaceError, OSError) as error:
-            return (say("not_deleted", language, error=error), *self.model_updates(self._maybe(token)))
-        return (say("deleted", language, name=name), *self.model_updates(workspace))
+            return (say("not_deleted", language, error=error), *self.model_updates(self._maybe(token), language))
+        return (say("deleted", language, name=name), *self.model_updates(workspace, language))
 
     def _busy_runs(self) -> tuple[Path, ...]:
         """Runs training now (in any tab): making room never deletes them."""
@@ -628,11 +666,25 @@ def _card(run: Path, step: int | None = None, title: str | None = None) -> str:
             "for its quality figures.\n")
 
 
-def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[str, Any]:
+TOKEN_STORAGE_KEY = "genimg-workspace"
+
+
+def workspace_token(workspaces: Workspaces) -> gr.BrowserState:
+    """The component that keeps a browser's workspace token in its local storage. Create it at the top of the
+    page, outside any tab: a component in a tab the visitor has not opened yet is not mounted when the page
+    loads, so the load event would see it empty and the stored token would be replaced. Its encryption key
+    comes from the installation's secret (Gradio's default is random per process, which makes a restarted
+    server unable to read what browsers stored). The token is never shown: BrowserState has no view."""
+    return gr.BrowserState("", storage_key=TOKEN_STORAGE_KEY, secret=workspaces.browser_key())
+
+
+def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
+                    token: gr.BrowserState | None = None) -> dict[str, Any]:
     """Lay out the tab inside the current gr.Blocks and wire its events; returns the components app.py
-    needs (the workspace token, and what a page load must refresh)."""
+    needs (the workspace token, and what a page load must refresh). `token`: the page's workspace_token
+    (made here when the tab is served alone, e.g. by `bench page-digits` through the API)."""
     private = {"api_visibility": "private"}
-    token = gr.BrowserState("", storage_key="genimg-workspace")
+    token = token if token is not None else workspace_token(handlers.workspaces)
     view = gr.State(RunView())
     gr.Markdown(t("train.intro"))
     gr.Markdown(handlers.device_text(), elem_id="train-device")
@@ -718,6 +770,6 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers) -> dict[st
     save.click(handlers.save_as, [save_name, token, view], [save_status, *model_outputs], api_name="save")
     open_step.click(handlers.open_step, [replay, token, view], [save_status, *model_outputs], api_name="open_step")
     delete.click(handlers.delete, [yours, token], [save_status, *model_outputs], api_name="delete_model")
-    return {"token": token, "on_load": handlers.on_load, "load_outputs": [token, *model_outputs]}
+    return {"token": token, "on_load": handlers.on_load, "load_outputs": [token, status, *model_outputs]}
 
 

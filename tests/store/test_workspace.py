@@ -1,4 +1,6 @@
-"""genimg.store.workspace: tokens that cannot name a path, model names that cannot leave the workspace, copying
+"""genimg.store.workspace: tokens the server signs (forged ones and ones signed with another secret refused,
+creating nothing), the installation's secret (made once, private, shared by every process, or from the
+environment), new workspaces limited per client address, tokens that cannot name a path, model names that cannot leave the workspace, copying
 a checkpoint's explorable part, the disk quota (oldest runs go first, saved models and the training run never),
 and the clean-up of workspaces past their time-to-live.
 
@@ -6,7 +8,12 @@ tests/ui/test_train_tab.py covers the same through the Train tab (a full workspa
 eviction with a run kept, one expired workspace); these call the library directly.
 """
 
+import base64
+import hashlib
+import hmac
 import os
+import stat
+import threading
 import time
 from pathlib import Path
 
@@ -21,20 +28,49 @@ from genimg.store.checkpoint import (
     save_checkpoint,
 )
 from genimg.store.workspace import (
+    ID_PATTERN,
+    SECRET_FILE_NAME,
     TOKEN_PATTERN,
+    IssueLimiter,
+    TooManyWorkspaces,
     Workspace,
     WorkspaceError,
     Workspaces,
     copy_checkpoint,
     folder_size,
     latest_checkpoint,
-    new_token,
 )
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_the_environment(monkeypatch):
+    """Each test's secret comes from its own folder unless the test sets GENIMG_SECRET itself."""
+    monkeypatch.delenv("GENIMG_SECRET", raising=False)
 
 
 @pytest.fixture
 def workspaces(tmp_path) -> Workspaces:
-    return Workspaces(tmp_path / "root", quota_bytes=10_000, ttl_hours=1)
+    return Workspaces(tmp_path / "root", quota_bytes=10_000, ttl_hours=1, issue_burst=1000)
+
+
+class Clock:
+    """A clock the test moves by hand (the rate limit's time)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def expected_signature(secret: bytes, workspace_id: str) -> str:
+    """HMAC-SHA256 of the id under the secret, as the token carries it (unpadded URL-safe base64)."""
+    digest = hmac.new(secret, b"genimg-workspace:" + workspace_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def workspace_folders(root: Path) -> list[str]:
+    return sorted(path.name for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
 
 
 @pytest.fixture
@@ -63,34 +99,188 @@ def age(folder: Path, seconds: float) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ tokens
-def test_new_tokens_are_valid_and_distinct():
-    tokens = {new_token() for _ in range(200)}
-    assert len(tokens) == 200 and all(TOKEN_PATTERN.match(token) for token in tokens)
+def test_issued_tokens_are_an_id_and_its_signature_and_verify(workspaces):
+    issued = [workspaces.issue("10.0.0.1") for _ in range(200)]
+    assert len({workspace.id for workspace in issued}) == 200
+    secret = workspaces.secret_path.read_bytes().strip()
+    for workspace in issued:
+        match = TOKEN_PATTERN.fullmatch(workspace.token)
+        assert match is not None and match.groups() == (workspace.id, expected_signature(secret, workspace.id))
+        assert ID_PATTERN.fullmatch(workspace.id)
+        assert workspaces.get(workspace.token) == workspace
+    assert workspace_folders(workspaces.root) == []  # issuing makes no folder; the first save does
+    assert workspace.token not in repr(workspace)  # kept out of logs
 
 
 @pytest.mark.parametrize("token", [None, "", 123, "short", "../../../../etc/passwd", "a" * 21, "a" * 65,
                                    "abcdefghijklmnopqrstuvwxyz/..", "abcdefghijklmnopqrstu.vwxyz",
-                                   "/abcdefghijklmnopqrstuvwxyz",
-                                   "abcdefghijklmnopqrstuvwxyz\n"])
+                                   "/abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz\n",
+                                   "a" * 24,  # a token from before tokens were signed
+                                   "a" * 24 + "." + "b" * 42, "a" * 24 + "." + "b" * 44, "../" + "a" * 22 + "." + "b" * 43,
+                                   "a" * 24 + "." + "b" * 43 + "\n", "a" * 24 + ".." + "b" * 43])
 def test_a_malformed_token_is_refused(workspaces, token):
     with pytest.raises(WorkspaceError, match="no valid workspace"):
         workspaces.get(token)
     assert not workspaces.root.exists()  # refusing touches nothing
 
 
-def test_a_token_names_its_folder_under_the_root(workspaces):
-    token = new_token()
-    workspace = workspaces.get(token)
-    assert workspace.folder == workspaces.root / token and not workspace.folder.exists()
+def test_a_forged_token_is_refused_and_creates_nothing(workspaces, tmp_path):
+    mine = workspaces.issue()
+    mine.touch()
+    other_installation = Workspaces(tmp_path / "elsewhere").issue()  # well formed, signed with another secret
+    signature = mine.token.split(".")[1]
+    forged = [
+        "Q" * 24 + "." + "Z" * 43,                                           # made up outright
+        f"{mine.id}.{('A' if signature[0] != 'A' else 'B')}{signature[1:]}",  # my id, one signature character changed
+        f"{'x' * 24}.{signature}",                                           # my signature on another id
+        f"{mine.id}x.{signature}",                                           # my signature, id lengthened
+        other_installation.token,
+    ]
+    for token in forged:
+        with pytest.raises(WorkspaceError, match="not issued by this server"):
+            workspaces.get(token)
+    assert workspace_folders(workspaces.root) == [mine.id]
+    assert sorted(path.name for path in workspaces.root.iterdir()) == sorted([SECRET_FILE_NAME, mine.id])
+
+
+def test_a_token_names_its_folder_by_its_id_under_the_root(workspaces):
+    workspace = workspaces.issue()
+    assert workspace.folder == workspaces.root / workspace.id and not workspace.folder.exists()
     assert workspace.runs.parent == workspace.models.parent == workspace.folder
     workspace.touch()
     assert workspace.folder.is_dir() and workspace.run_folders() == [] and workspace.model_folders() == []
 
 
+# ------------------------------------------------------------------------------------------------ the secret
+def test_the_secret_is_made_once_privately_and_serves_every_process(tmp_path):
+    root = tmp_path / "root"
+    first = Workspaces(root)
+    token = first.issue().token
+    assert stat.S_IMODE(first.secret_path.stat().st_mode) == 0o600
+    secret = first.secret_path.read_bytes().strip()
+    assert len(secret) == 64 and int(secret, 16) >= 0  # 32 random bytes as hex
+    restarted = Workspaces(root)  # a new process on the same folder
+    assert restarted.get(token).token == token
+    assert restarted.secret_path.read_bytes().strip() == secret
+    # The browser-side key is the same for the installation, differs between installations, reveals no secret.
+    assert restarted.browser_key() == first.browser_key() != Workspaces(tmp_path / "other").browser_key()
+    assert secret.decode() not in first.browser_key() and first.browser_key() not in secret.decode()
+
+
+def test_processes_starting_together_agree_on_one_secret(tmp_path):
+    root = tmp_path / "root"
+    keys: list[str] = []
+    starting = threading.Barrier(8)
+
+    def start() -> None:
+        installation = Workspaces(root)
+        starting.wait()
+        keys.append(installation.browser_key())
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(keys) == 8 and len(set(keys)) == 1
+    assert sorted(path.name for path in root.iterdir()) == [SECRET_FILE_NAME]  # no temporary file left
+
+
+def test_the_secret_can_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENIMG_SECRET", "s" * 40)
+    one, two = Workspaces(tmp_path / "one"), Workspaces(tmp_path / "two")
+    token = one.issue().token
+    assert two.get(token).token == token  # two folders, one installation secret
+    assert not (tmp_path / "one" / SECRET_FILE_NAME).exists()
+    monkeypatch.setenv("GENIMG_SECRET", "s" * 41)
+    with pytest.raises(WorkspaceError, match="not issued by this server"):
+        Workspaces(tmp_path / "one").get(token)  # a changed secret invalidates every token
+    monkeypatch.setenv("GENIMG_SECRET", "too short")
+    with pytest.raises(ValueError, match="GENIMG_SECRET is too short.*9 characters, at least 32"):
+        Workspaces(tmp_path / "one")
+
+
+def test_a_damaged_or_linked_secret_file_is_refused_in_words(tmp_path):
+    root = tmp_path / "short"
+    root.mkdir()
+    (root / SECRET_FILE_NAME).write_text("1234\n")
+    with pytest.raises(WorkspaceError, match="too short.*remove it"):
+        Workspaces(root).issue()
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (tmp_path / "elsewhere.txt").write_text("f" * 64)
+    (linked / SECRET_FILE_NAME).symlink_to(tmp_path / "elsewhere.txt")
+    with pytest.raises(WorkspaceError, match="cannot be read"):
+        Workspaces(linked).issue()
+
+
+def test_a_secret_file_readable_by_others_is_made_private(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / SECRET_FILE_NAME).write_text("e" * 64 + "\n")
+    os.chmod(root / SECRET_FILE_NAME, 0o644)
+    token = Workspaces(root).issue().token
+    assert stat.S_IMODE((root / SECRET_FILE_NAME).stat().st_mode) == 0o600
+    assert token.split(".")[1] == expected_signature(b"e" * 64, token.split(".")[0])
+
+
+# ------------------------------------------------------------------------------------------------ issue limit
+def test_new_workspaces_are_limited_per_client_address(tmp_path):
+    clock = Clock()
+    workspaces = Workspaces(tmp_path / "root", issue_burst=3, issue_per_hour=60, clock=clock)
+    issued = [workspaces.issue("203.0.113.7") for _ in range(3)]
+    with pytest.raises(TooManyWorkspaces, match="too many new workspaces.*about 1 min") as refused:
+        workspaces.issue("203.0.113.7")
+    assert refused.value.retry_seconds == pytest.approx(60.0)  # one more every 60 s at 60 an hour
+    assert workspaces.issue("198.51.100.2").token  # another address is not held back
+    clock.now += 30
+    with pytest.raises(TooManyWorkspaces) as refused:
+        workspaces.issue("203.0.113.7")
+    assert refused.value.retry_seconds == pytest.approx(30.0)
+    clock.now += 30
+    assert workspaces.issue("203.0.113.7").token
+    with pytest.raises(TooManyWorkspaces):
+        workspaces.issue("203.0.113.7")
+    assert all(workspaces.get(workspace.token) == workspace for workspace in issued)  # issued ones stay valid
+    assert workspace_folders(workspaces.root) == []
+
+
+def test_the_issue_limit_refills_to_its_burst_and_no_further():
+    clock = Clock()
+    limiter = IssueLimiter(burst=2, per_hour=3600, clock=clock)
+    clock.now += 10_000  # a long idle time refills to the burst, not beyond
+    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, pytest.approx(1.0)]  # the third waits 1 s
+
+
+def test_the_issue_limit_forgets_addresses_within_a_bound():
+    clock = Clock()
+    limiter = IssueLimiter(burst=1, per_hour=3600, clock=clock, max_addresses=10)
+    for index in range(50):
+        limiter.take(f"10.0.0.{index}")
+        clock.now += 0.01
+    assert limiter.tracked_addresses <= 10  # even while every one of them is still held back
+    assert limiter.take("10.0.0.49") > 0  # the most recent ones are remembered
+    clock.now += 5  # all refilled
+    limiter.take("10.0.1.1")
+    assert limiter.tracked_addresses <= 10
+
+
+def test_the_issue_limit_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENIMG_WORKSPACE_BURST", "2")
+    monkeypatch.setenv("GENIMG_WORKSPACES_PER_HOUR", "7.5")
+    limiter = Workspaces(tmp_path / "root").limiter
+    assert limiter.burst == 2 and limiter.per_second == pytest.approx(7.5 / 3600)
+    monkeypatch.setenv("GENIMG_WORKSPACES_PER_HOUR", "lots")
+    with pytest.raises(ValueError, match="GENIMG_WORKSPACES_PER_HOUR='lots' is not a number"):
+        Workspaces(tmp_path / "root")
+    with pytest.raises(ValueError, match="burst >= 1"):
+        IssueLimiter(burst=0, per_hour=10)
+
+
 # ------------------------------------------------------------------------------------------------ model names
 @pytest.mark.parametrize("name", ["my model", "v1.2_final-b", "7", "A" * 40, "  padded  "])
 def test_model_names_stay_inside_the_workspace(workspaces, name):
-    workspace = workspaces.get(new_token())
+    workspace = workspaces.issue()
     path = workspace.model_path(name)
     assert path.parent == workspace.models and path.name == name.strip()
 
@@ -99,16 +289,16 @@ def test_model_names_stay_inside_the_workspace(workspaces, name):
                                   "A" * 41, "名字", "line\nbreak", "/etc"])
 def test_model_names_that_could_escape_or_confuse_are_refused(workspaces, name):
     with pytest.raises(WorkspaceError, match="is not accepted"):
-        workspaces.get(new_token()).model_path(name)
+        workspaces.issue().model_path(name)
 
 
 def test_is_inside_accepts_only_folders_inside_a_workspace(workspaces, tmp_path):
-    workspace = workspaces.get(new_token())
+    workspace = workspaces.issue()
     model = workspace.models / "kept"
     model.mkdir(parents=True)
     assert workspaces.is_inside(model) and workspaces.is_inside(workspace.runs / "run-1")
     assert not workspaces.is_inside(workspaces.root) and not workspaces.is_inside(workspace.folder)
-    assert not workspaces.is_inside(workspaces.root / "not-a-token" / "models" / "x")
+    assert not workspaces.is_inside(workspaces.root / "not-an-id" / "models" / "x")
     assert not workspaces.is_inside(tmp_path) and not workspaces.is_inside("/etc/passwd")
     assert not workspaces.is_inside(model / ".." / ".." / ".." / ".." / "elsewhere")  # .. is resolved first
     outside = tmp_path / "outside"
@@ -118,10 +308,10 @@ def test_is_inside_accepts_only_folders_inside_a_workspace(workspaces, tmp_path)
 
 
 def test_a_workspace_owns_only_its_own_paths(workspaces):
-    mine, theirs = workspaces.get(new_token()), workspaces.get(new_token())
+    mine, theirs = workspaces.issue(), workspaces.issue()
     assert mine.owns(mine.models / "x") and mine.owns(mine.folder)
     assert not mine.owns(theirs.models / "x")
-    assert not mine.owns(mine.folder / ".." / theirs.token / "models" / "x")
+    assert not mine.owns(mine.folder / ".." / theirs.id / "models" / "x")
     assert not mine.owns(workspaces.root)
 
 
@@ -183,7 +373,7 @@ def test_copying_something_that_is_not_a_checkpoint_is_refused(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ saved models
 def test_save_list_and_delete_models(workspaces, checkpoint):
-    workspace = workspaces.get(new_token())
+    workspace = workspaces.issue()
     saved = workspace.save_model(checkpoint, " first ", card="card")
     assert saved == workspace.models / "first" and read_config(saved)["training_state"] is None
     with pytest.raises(WorkspaceError, match="already have a model named"):
@@ -202,7 +392,7 @@ def test_save_list_and_delete_models(workspaces, checkpoint):
 
 
 def test_runs_are_listed_newest_first_and_only_readable_ones_are_checkpoints(workspaces, checkpoint):
-    workspace = workspaces.get(new_token())
+    workspace = workspaces.issue()
     names = ["run-20240101-120000-aaaa", "run-20240301-080000-bbbb", "run-20240201-230000-cccc"]
     for name in names:
         make_run(workspace, name, 10)
@@ -225,15 +415,15 @@ def test_folder_size_counts_linked_files_once(tmp_path):
 
 
 def test_under_quota_nothing_is_deleted(workspaces):
-    workspace = workspaces.get(new_token())
+    workspace = workspaces.issue()
     runs = [make_run(workspace, f"run-2024010{day}-000000-aaaa", 1000) for day in range(1, 4)]
     workspaces.check_quota(workspace)
     assert all(run.exists() for run in runs)
-    assert workspace.used_bytes() == 3000 and workspaces.get(new_token()).used_bytes() == 0
+    assert workspace.used_bytes() == 3000 and workspaces.issue().used_bytes() == 0
 
 
 def test_the_oldest_runs_go_first_and_only_as_many_as_needed(workspaces):
-    workspace = workspaces.get(new_token())
+    workspace = workspaces.issue()
     runs = [make_run(workspace, f"run-2024010{day}-000000-aaaa", 3000) for day in range(1, 6)]  # 15,000 bytes
     workspaces.check_quota(workspace)
     assert [run.exists() for run in runs] == [False, False, True, True, True]  # 9,000 < 10,000: enough room
@@ -241,7 +431,7 @@ def test_the_oldest_runs_go_first_and_only_as_many_as_needed(workspaces):
 
 
 def test_saved_models_and_the_training_run_are_never_evicted(workspaces, checkpoint):
-    workspace = workspaces.get(new_token())
+    workspace = workspaces.issue()
     oldest = make_run(workspace, "run-20240101-000000-aaaa", 4000)  # the one training now
     newer = make_run(workspace, "run-20240102-000000-aaaa", 4000)
     saved = workspace.save_model(checkpoint, "kept")
@@ -264,8 +454,8 @@ def test_quota_and_lifetime_come_from_the_environment(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------------------ time to live
 def test_clean_removes_only_expired_workspaces(workspaces):
-    expired, recent, kept = (workspaces.get(new_token()) for _ in range(3))
-    recently_used = workspaces.get(new_token())
+    expired, recent, kept = (workspaces.issue() for _ in range(3))
+    recently_used = workspaces.issue()
     for workspace in (expired, recent, kept, recently_used):
         make_run(workspace, "run-20240101-000000-aaaa", 10)
     for workspace in (expired, kept, recently_used):
@@ -275,10 +465,11 @@ def test_clean_removes_only_expired_workspaces(workspaces):
     not_a_workspace = workspaces.root / "notes"
     not_a_workspace.mkdir()
     age(not_a_workspace, 2 * 3600)
-    assert workspaces.clean(keep={kept.token}) == [expired.token]
+    assert workspaces.clean(keep={kept.id}) == [expired.id]
     assert not expired.folder.exists()
     assert recent.folder.exists() and kept.folder.exists() and recently_used.folder.exists()
-    assert not_a_workspace.exists()  # only folders named like tokens are ever deleted
+    assert not_a_workspace.exists()  # only folders named like workspace ids are ever deleted
+    assert workspaces.secret_path.is_file()  # and never the secret
 
 
 def test_clean_without_a_root_does_nothing(tmp_path):

@@ -21,7 +21,7 @@ from PIL import Image
 from genimg.config import ConfigError
 from genimg.explore.catalog import Renderer
 from genimg.models.loading import load_model
-from genimg.store.workspace import Workspaces, new_token
+from genimg.store.workspace import Workspaces
 from genimg.training.health import HealthMonitor
 from genimg.training.runview import RunView, Status
 from genimg.training.worker import Worker, WorkerPool
@@ -97,17 +97,17 @@ def test_presets_build_valid_configs_for_every_dataset():
 
 
 def test_start_refuses_bad_settings_without_starting_anything(trainer):
-    token = new_token()
+    token = trainer.workspaces.issue().token
     updates = run(trainer, token, steps=10**9)
     assert len(updates) == 1 and "Not started" in updates[0][0] and "steps" in updates[0][0]
-    assert not (trainer.workspaces.root / token).exists()
+    assert not trainer.workspaces.get(token).folder.exists()
     updates = run(trainer, "../../etc")
     assert "Not started" in updates[0][0] and "workspace" in updates[0][0]
 
 
 # ----------------------------------------------------------------------------------------------- streaming
 def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
-    token = new_token()
+    token = trainer.workspaces.issue().token
     updates = run(trainer, token, steps=40)
     statuses = [status for status, _, _ in updates]
     assert statuses[0].startswith("Starting")
@@ -148,7 +148,7 @@ def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
 
 
 def test_stop_is_honoured_and_only_for_its_own_tab(trainer):
-    token = new_token()
+    token = trainer.workspaces.issue().token
     updates: list = []
     def consume() -> None:  # keep every update as it arrives, as the page does
         for output in trainer.start(*{**SETTINGS, "steps": 4000}.values(), token, None, session("mine")):
@@ -178,7 +178,7 @@ def test_stop_is_honoured_and_only_for_its_own_tab(trainer):
 
 
 def test_a_closed_tab_stops_the_run_and_keeps_its_last_checkpoint(trainer):
-    token = new_token()
+    token = trainer.workspaces.issue().token
     stream = trainer.start(*{**SETTINGS, "steps": 4000}.values(), token, None, session("closing"))
     view = None
     for output in stream:
@@ -196,7 +196,7 @@ def test_a_closed_tab_stops_the_run_and_keeps_its_last_checkpoint(trainer):
 
 
 def test_two_users_cannot_see_or_stop_each_others_runs(trainer):
-    first, second = new_token(), new_token()
+    first, second = (trainer.workspaces.issue().token for _ in range(2))
     updates = run(trainer, first, session("first"), steps=12)
     view = updates[-1][1]
     assert "Saved" in trainer.save_as("first model", first, view)[0]
@@ -211,7 +211,7 @@ def test_quota_refuses_new_runs_when_full(tmp_path, pool):
     workspaces = Workspaces(tmp_path / "ws", quota_bytes=1000, ttl_hours=24)
     handlers = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces, pool=pool,
                              limits=LIMITS, width=8)
-    token = new_token()
+    token = workspaces.issue().token
     workspace = workspaces.get(token)
     workspace.touch()
     (workspace.folder / "big.bin").write_bytes(b"x" * 2000)
@@ -221,7 +221,7 @@ def test_quota_refuses_new_runs_when_full(tmp_path, pool):
 
 def test_a_full_workspace_makes_room_by_deleting_old_runs_not_saved_models(tmp_path):
     workspaces = Workspaces(tmp_path / "ws", quota_bytes=5000, ttl_hours=24)
-    workspace = workspaces.get(new_token())
+    workspace = workspaces.issue()
     old_run, busy_run = workspace.new_run(), workspace.new_run()
     for run_folder in (old_run, busy_run):
         (run_folder / "weights.bin").write_bytes(b"x" * 3000)
@@ -236,14 +236,122 @@ def test_old_workspaces_are_cleaned(tmp_path):
     import os
 
     workspaces = Workspaces(tmp_path / "ws", ttl_hours=1)
-    old, fresh = workspaces.get(new_token()), workspaces.get(new_token())
+    old, fresh = workspaces.issue(), workspaces.issue()
     for workspace in (old, fresh):
         workspace.new_run()
     long_ago = time.time() - 7200
     for path in [old.folder, *old.folder.rglob("*")]:
         os.utime(path, (long_ago, long_ago))
-    assert workspaces.clean() == [old.token]
+    assert workspaces.clean() == [old.id]
     assert fresh.folder.exists() and not old.folder.exists()
+
+
+# ------------------------------------------------------------------------------------- the page's workspace
+def visitor(host: str = "192.0.2.10", language: str = "en-US") -> SimpleNamespace:
+    """A page request as the load event gets it: a client address and the browser's language."""
+    return SimpleNamespace(session_hash=f"{host}-{language}", headers={"accept-language": language},
+                           query_params={}, client=SimpleNamespace(host=host, port=50000))
+
+
+def loaded(trainer, token, request=None) -> dict:
+    """on_load's outputs by name: the token to store, the Train status, the 'Your models' list and usage line."""
+    token_out, status, *models = trainer.on_load(token, request or visitor())
+    return {"token": token_out, "status": status, "yours": models[-2], "usage": models[-1]}
+
+
+def test_a_page_without_a_valid_token_is_issued_a_signed_one(trainer):
+    for held in (None, "", "not a token", "Q" * 24 + "." + "Z" * 43):  # none, junk, a forged one
+        page = loaded(trainer, held)
+        workspace = trainer.workspaces.get(page["token"])  # verifies: the server signed it
+        assert page["token"] != held and not workspace.folder.exists()
+        assert page["status"] == "" and page["yours"]["choices"] == [] and page["usage"].startswith("0 saved")
+    assert not any(path.is_dir() for path in trainer.workspaces.root.iterdir())  # no folder for any of them
+
+
+def test_a_page_with_its_token_gets_the_same_workspace_back(trainer):
+    import torch
+
+    from genimg.store.checkpoint import save_checkpoint
+
+    token = loaded(trainer, None)["token"]
+    workspace = trainer.workspaces.get(token)
+    run_folder = workspace.new_run()
+    save_checkpoint(run_folder, model_config={"kind": "dcgan", "latent_dim": 8, "width": 8},
+                    weights={"w": torch.zeros(3)}, step=7,
+                    training_state={"optimizer": {}}, dataset="shapes")
+    workspace.models.mkdir(parents=True)
+    for _ in range(2):  # a reload, then a restarted server (a new Workspaces and handlers on the same folder)
+        page = loaded(trainer, token)
+        assert page["token"] == token
+        assert f"Your last run ({run_folder.name}) is kept at step 7" in page["status"] and "Resume" in page["status"]
+        trainer = TrainHandlers(trainer.context, Workspaces(trainer.workspaces.root), pool=trainer.pool,
+                                limits=LIMITS, width=8)
+    chinese = loaded(trainer, token, visitor(language="zh-CN,zh;q=0.9"))
+    assert "你上次的训练" in chinese["status"] and chinese["usage"].startswith("已保存 0 个模型")
+
+
+def test_new_workspaces_are_rate_limited_per_address_with_a_message(tmp_path, pool):
+    import gradio as gr
+
+    workspaces = Workspaces(tmp_path / "ws", issue_burst=2, issue_per_hour=1)
+    handlers = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces, pool=pool,
+                             limits=LIMITS, width=8)
+    tokens = [loaded(handlers, None, visitor("203.0.113.5"))["token"] for _ in range(2)]
+    assert all(workspaces.get(token) for token in tokens)
+    refused = loaded(handlers, None, visitor("203.0.113.5"))
+    assert refused["token"] == gr.skip() and refused["usage"] == ""  # the browser keeps what it holds
+    assert refused["status"].startswith("**No workspace for this page:** too many new workspaces")
+    assert "about 60 min" in refused["status"]  # one more an hour: the next in 60 min
+    chinese = loaded(handlers, None, visitor("203.0.113.5", "zh-CN"))
+    assert chinese["status"].startswith("**此页面没有工作区：**") and "约 60 分钟" in chinese["status"]
+    assert workspaces.get(loaded(handlers, None, visitor("198.51.100.9"))["token"])  # another address: served
+    assert loaded(handlers, tokens[0], visitor("203.0.113.5"))["token"] == tokens[0]  # a kept token: never limited
+
+
+def test_the_client_address_is_read_where_a_visitor_cannot_write_it(monkeypatch):
+    from genimg.ui.context import client_address
+
+    def request(forwarded: str | None, host: str | None = "10.16.3.80") -> SimpleNamespace:
+        headers = {} if forwarded is None else {"x-forwarded-for": forwarded}
+        return SimpleNamespace(headers=headers, client=SimpleNamespace(host=host, port=1) if host else None)
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("GENIMG_PROXY_HOPS", raising=False)
+    assert client_address(request("6.6.6.6, 203.0.113.9")) == "10.16.3.80"  # no proxy: the header is the visitor's
+    assert client_address(None) == "unknown" and client_address(request(None, host=None)) == "unknown"
+    monkeypatch.setenv("SPACE_ID", "someone/genimg")  # a Space: one proxy appends the visitor's address
+    assert client_address(request("6.6.6.6, 203.0.113.9")) == "203.0.113.9"
+    assert client_address(request(None)) == "10.16.3.80"  # no header: the connection's address
+    monkeypatch.setenv("GENIMG_PROXY_HOPS", "2")
+    assert client_address(request("6.6.6.6, 203.0.113.9, 10.0.0.2")) == "203.0.113.9"
+    assert client_address(request("10.0.0.2")) == "10.16.3.80"  # fewer entries than proxies: not trusted
+    monkeypatch.setenv("GENIMG_PROXY_HOPS", "two")
+    with pytest.raises(ValueError, match="GENIMG_PROXY_HOPS='two' is not accepted"):
+        client_address(request(None))
+
+
+def test_the_token_is_kept_at_the_top_of_the_page_under_a_key_stable_across_restarts(tmp_path):
+    import gradio as gr
+
+    import app
+
+    def token_component(demo):
+        found = [block for block in demo.blocks.values() if isinstance(block, gr.BrowserState)]
+        assert len(found) == 1
+        return found[0]
+
+    root = tmp_path / "ws"
+    first, restarted = (app.build_demo(folders=[], workspaces=Workspaces(root)) for _ in range(2))
+    other = app.build_demo(folders=[], workspaces=Workspaces(tmp_path / "elsewhere"))
+    tokens = [token_component(demo) for demo in (first, restarted, other)]
+    assert tokens[0].storage_key == tokens[1].storage_key == tokens[2].storage_key == "genimg-workspace"
+    assert tokens[0].secret == tokens[1].secret == Workspaces(root).browser_key() != tokens[2].secret
+    # Mounted with the page, not inside a tab (a tab not yet opened is not mounted when the page loads).
+    parent, ancestors = tokens[0].parent, []
+    while parent is not None:
+        ancestors.append(type(parent).__name__)
+        parent = getattr(parent, "parent", None)
+    assert "Tab" not in ancestors and "Tabs" not in ancestors, ancestors
 
 
 # ------------------------------------------------------------------------------------------------- uploads
@@ -258,7 +366,7 @@ def _zip_of_pictures(path: Path, classes: dict[str, int]) -> Path:
 
 
 def test_uploaded_zips_train_or_are_refused_clearly(trainer, tmp_path):
-    token = new_token()
+    token = trainer.workspaces.issue().token
     not_zip = tmp_path / "notes.zip"
     not_zip.write_text("hello")
     updates = run(trainer, token, dataset="upload", upload=str(not_zip))
@@ -273,7 +381,7 @@ def test_uploaded_zips_train_or_are_refused_clearly(trainer, tmp_path):
 
 
 def test_a_vae_run_reports_its_terms(trainer):
-    updates = run(trainer, new_token(), model_key="vae", steps=12, lr_generator=1e-3)
+    updates = run(trainer, trainer.workspaces.issue().token, model_key="vae", steps=12, lr_generator=1e-3)
     view = updates[-1][1]
     assert "Run finished" in updates[-1][0]
     assert {"neg_elbo", "reconstruction", "kl"} <= set(view.rows[-1].values)
@@ -344,7 +452,7 @@ def test_two_clients_stream_their_own_runs_through_the_served_app(tmp_path, pool
     _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     clients = [Client(url, verbose=False), Client(url, verbose=False)]
     try:
-        tokens = [new_token(), new_token()]
+        tokens = [workspaces.issue().token for _ in clients]
         jobs = [client.submit(*{**SETTINGS, "steps": steps}.values(), token, api_name="/train")
                 for client, token, steps in zip(clients, tokens, (3000, 60), strict=True)]
         deadline = time.monotonic() + 90
@@ -370,7 +478,7 @@ def test_stop_while_waiting_in_the_queue_cancels_the_start(trainer):
     waiting = session("waiting")
     trainer.queued(waiting)
     assert trainer.stop(waiting).startswith("Cancelled")
-    updates = run(trainer, new_token(), waiting)
+    updates = run(trainer, trainer.workspaces.issue().token, waiting)
     assert len(updates) == 1 and "Cancelled while waiting" in updates[0][0]
     assert trainer.stop(waiting) == "Nothing is training in this tab."  # and the next Start is not cancelled
 
@@ -379,7 +487,7 @@ def test_messages_follow_the_visitors_language(trainer):
     chinese = SimpleNamespace(session_hash="zh", headers={"accept-language": "zh-CN,zh;q=0.9"}, query_params={})
     assert trainer.stop(chinese) == "此页面没有正在进行的训练。"
     assert trainer.stop(session("en")) == "Nothing is training in this tab."
-    assert "**未保存：**" in trainer.save_as("x", new_token(), None, chinese)[0]
+    assert "**未保存：**" in trainer.save_as("x", trainer.workspaces.issue().token, None, chinese)[0]
 
 
 # ------------------------------------------------------------------------------------ outputs and statuses
@@ -478,7 +586,7 @@ def test_a_garbled_line_from_the_worker_ends_the_run_in_words_not_a_crash(tmp_pa
     workspaces = Workspaces(tmp_path / "ws", quota_bytes=200 * 2**20, ttl_hours=24)
     handlers = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces,
                              pool=StandInPool(), limits=LIMITS, width=8)
-    updates = run(handlers, new_token(), session("garbled"))
+    updates = run(handlers, handlers.workspaces.issue().token, session("garbled"))
     assert "Training failed" in updates[-1][0] and "not JSON: 'oops" in updates[-1][0]
     assert updates[-1][1].ended and "garbled" not in handlers.active
     outputs = updates[-1][2]
