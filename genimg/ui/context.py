@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +90,7 @@ class ExploreContext:
             except (CheckpointError, ConfigError, KeyError, TypeError, OSError):
                 found = None
             if found is not None:
-                found = ModelEntry(found.name, Path(path), found.kind, found.dataset, found.latent_dim,
-                                   found.num_classes, found.class_names, found.card, owned=True)
+                found = dataclasses.replace(found, path=Path(path), owned=True)  # keeps the card's numbers too
             self._described[key] = found
         return self._described[key]
 
