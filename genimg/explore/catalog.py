@@ -146,6 +146,34 @@ def rank_encoders(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
     return sorted(encoders, key=key)
 
 
+def rank_generators(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
+    """Every model, the one whose samples look best first; the Samples tab (the page's landing) opens on it.
+
+    The rule, in order, on the numbers a model card carries (config.json "metrics", written by `genimg eval`):
+    1. MNIST first (the data set a newcomer recognises), then the other data sets in the order given: the judge
+       that measures a model is trained on its data set, so numbers on different data are not comparable.
+    2. Models whose card has the judge's Fréchet distance between samples and test images ("classifier_fd";
+       lower means samples closer to real ones in quality and variety), lowest first; then those without one.
+    3. Then the judge's mean top-class confidence on samples ("mean_confidence"; higher means more recognisable
+       samples), highest first, those without one after.
+    4. Then the name, so the order never depends on the folder listing.
+    Family and conditioning play no part: a conditional model is chosen when its samples measure better.
+    """
+    entries = list(entries)
+    datasets: dict[str, int] = {}
+    for entry in entries:
+        datasets.setdefault(entry.dataset, len(datasets))
+
+    def key(entry: ModelEntry) -> tuple:
+        distance = entry.metric("classifier_fd")
+        confidence = entry.metric("mean_confidence")
+        return (entry.dataset != "mnist", datasets[entry.dataset],
+                distance is None, distance if distance is not None else 0.0,
+                confidence is None, -confidence if confidence is not None else 0.0, entry.name)
+
+    return sorted(entries, key=key)
+
+
 def _class_names(dataset: str, count: int) -> tuple[str, ...]:
     from genimg.data.datasets import FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, SHAPE_KINDS
 

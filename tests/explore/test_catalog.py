@@ -17,7 +17,15 @@ import torch
 
 from genimg.config import SHIPPED_DIR, ModelConfig
 from genimg.data.imaging import grid_columns
-from genimg.explore.catalog import MAX_SAMPLES, Renderer, describe, discover, rank_encoders
+from genimg.explore.catalog import (
+    MAX_SAMPLES,
+    ModelEntry,
+    Renderer,
+    describe,
+    discover,
+    rank_encoders,
+    rank_generators,
+)
 from genimg.explore.invert import invert_generator
 from genimg.models import build_model
 from genimg.models.latent import seeded_latents
@@ -158,6 +166,39 @@ def test_the_shipped_encoder_to_start_on_is_not_the_2d_vae():
                      and entry.dataset == best.dataset and entry.metric("test_neg_elbo") is not None]
     assert best.metric("test_neg_elbo") == min(entry.metric("test_neg_elbo") for entry in unconditional)
     assert best.latent_dim > 2
+
+
+def test_the_model_to_land_on_follows_the_documented_rule(tmp_path):
+    """MNIST first, lowest measured classifier FD, then highest judge confidence, unmeasured models last."""
+    specs = {  # name → dataset, kind, classes, metrics of its card
+        "shapes-sharp": ("shapes", "dcgan", 0, {"classifier_fd": 1.0, "mean_confidence": 1.0}),  # other data: after
+        "mnist-unmeasured": ("mnist", "dcgan", 10, {}),
+        "mnist-blurry": ("mnist", "vae", 0, {"classifier_fd": 200.0, "mean_confidence": 0.8}),
+        "mnist-sharp-unsure": ("mnist", "dcgan", 0, {"classifier_fd": 20.0, "mean_confidence": 0.7}),
+        "mnist-sharp-sure": ("mnist", "dcgan", 10, {"classifier_fd": 20.0, "mean_confidence": 0.99}),
+        "mnist-fd-only": ("mnist", "vae", 10, {"classifier_fd": 20.0}),
+        "mnist-confidence-only": ("mnist", "vae", 0, {"mean_confidence": 0.99}),
+    }
+    entries = [ModelEntry(name, tmp_path / name, kind, dataset, 4, classes, (), "",
+                          metrics=tuple(sorted(metrics.items())))
+               for name, (dataset, kind, classes, metrics) in specs.items()]
+    ranked = [entry.name for entry in rank_generators(entries)]
+    assert ranked == ["mnist-sharp-sure", "mnist-sharp-unsure", "mnist-fd-only", "mnist-blurry",
+                      "mnist-confidence-only", "mnist-unmeasured", "shapes-sharp"]
+    assert [entry.name for entry in rank_generators(reversed(entries))] == ranked  # not the order given
+    assert rank_generators([]) == []
+
+
+def test_the_shipped_landing_model_has_the_best_measured_samples():
+    """On the shipped checkpoints the rule picks the MNIST model with the lowest classifier FD: the conditional GAN."""
+    entries = discover(SHIPPED_DIR)
+    measured = [entry for entry in entries if entry.dataset == "mnist" and entry.metric("classifier_fd") is not None]
+    if len(measured) < 2:
+        pytest.skip("the shipped checkpoints are not in this checkout")
+    best = rank_generators(entries)[0]
+    assert best.metric("classifier_fd") == min(entry.metric("classifier_fd") for entry in measured)
+    assert best is not entries[0]  # discover's order starts elsewhere (the plain GAN): the landing must rank
+    assert best.capabilities.discriminator and best.num_classes > 0  # today: the conditional GAN, mnist-cdcgan
 
 
 # ---------------------------------------------------------------------------------------------- renderer
