@@ -117,6 +117,12 @@ _MESSAGES = {
         ("**此页面没有工作区：** 你的网络地址最近打开的新工作区太多；请约 {minutes} 分钟后重新加载（之前打开过本页的浏览器会保留自己的"
          "工作区）。其他标签页照常可用。")),
     "deleted": ("Deleted **{name}**.", "已删除 **{name}**。"),
+    "field_whole": ("{field} must be a whole number from {low} to {high}; {value} is not one.",
+                    "{field}必须是 {low} 到 {high} 之间的整数，{value} 不是整数。"),
+    "field_range": ("{field} = {value} is not accepted: choose {low} to {high}.",
+                    "{field} = {value} 不可用：请选择 {low} 到 {high} 之间的值。"),
+    "field_number": ("{field}: {value} is not a number; choose {low} to {high}.",
+                     "{field}：{value} 不是数字；请选择 {low} 到 {high} 之间的值。"),
 }
 register({f"train.msg.{key}": english for key, (english, _) in _MESSAGES.items()},
          {f"train.msg.{key}": chinese for key, (_, chinese) in _MESSAGES.items()})
@@ -159,20 +165,46 @@ class Limits:
                    threads=int(threads) if threads else (None if on_gpu else max(1, os.cpu_count() or 1)))
 
 
-def _number(value: Any, name: str, low: float, high: float, *, integer: bool = False) -> float:
-    """A page field as a number within [low, high], or a ConfigError in plain words."""
+class FieldError(ConfigError):
+    """A page field refused: str() words it in English for the library's callers; `words(language)` words it
+    for the visitor, naming the field by its label on the page (`field` is its i18n key, e.g. "train.steps")."""
+
+    def __init__(self, english: str, *, field: str | None, problem: str, shown: str, low: float,
+                 high: float) -> None:
+        super().__init__(english)
+        self.field, self.problem, self.shown, self.low, self.high = field, problem, shown, low, high
+
+    def words(self, language: str) -> str:
+        if self.field is None:
+            return str(self)
+        return say(f"field_{self.problem}", language, field=message(self.field, language), value=self.shown,
+                   low=f"{self.low:g}", high=f"{self.high:,g}")
+
+
+def _number(value: Any, name: str, low: float, high: float, *, integer: bool = False,
+            field: str | None = None) -> float:
+    """A page field as a number within [low, high], or a FieldError in plain words (`field`: the i18n key of
+    the field's label, so the visitor reads its name in their language).
+
+    Whole-number fields take the float the page sends as it is (their gr.Number has no precision, which
+    would round 2.5 to 2 before any handler sees it) and refuse a fraction here."""
     shown = repr(value) if len(repr(value)) <= 24 else repr(value)[:20] + "…"  # 10**308 has 309 digits
+    shown = shown[:-2] if shown.endswith(".0") and isinstance(value, float) else shown  # 64.0 from the page
+
+    def refuse(english: str, problem: str) -> FieldError:
+        return FieldError(english, field=field, problem=problem, shown=shown, low=low, high=high)
+
     try:
         number = float(value)
     except OverflowError:  # an integer beyond any float
-        raise ConfigError(f"{name} = {shown} is not accepted: choose {low:g} to {high:,g}") from None
+        raise refuse(f"{name} = {shown} is not accepted: choose {low:g} to {high:,g}", "range") from None
     except (TypeError, ValueError):
-        raise ConfigError(f"{name}: {shown} is not a number; choose {low:g} to {high:,g}") from None
+        raise refuse(f"{name}: {shown} is not a number; choose {low:g} to {high:,g}", "number") from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise ConfigError(f"{name} = {shown} is not accepted: choose {low:g} to {high:,g}")
+        raise refuse(f"{name} = {shown} is not accepted: choose {low:g} to {high:,g}", "range")
     if integer:
         if number != int(number):
-            raise ConfigError(f"{name} = {shown} is not accepted: a whole number from {low:g} to {high:,g}")
+            raise refuse(f"{name} = {shown} is not accepted: a whole number from {low:g} to {high:,g}", "whole")
         return int(number)
     return number
 
@@ -193,17 +225,18 @@ def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batc
         classes = 0  # decided by the worker from the zip's sub-folders
     model = ModelConfig(kind=preset.kind, image_size=image_size, channels=channels,
                         latent_dim=_number(latent_dim, "latent size", 2 if kind.family == "gan" else 1, MAX_LATENT,
-                                           integer=True),
+                                           integer=True, field="train.latent"),
                         num_classes=classes if preset.conditional else 0, width=width or recipe.width)
-    total = _number(steps, "steps", 1, limits.max_steps, integer=True)
+    total = _number(steps, "steps", 1, limits.max_steps, integer=True, field="train.steps")
     return TrainConfig(
         model=model, dataset=dataset, data_root=data_root, steps=total,
-        batch_size=_number(batch_size, "batch size", 1, MAX_BATCH, integer=True),
-        lr_generator=_number(lr_generator, "learning rate (generator)", 1e-7, MAX_LEARNING_RATE),
-        lr_discriminator=_number(lr_discriminator, "learning rate (discriminator)", 1e-7, MAX_LEARNING_RATE),
+        batch_size=_number(batch_size, "batch size", 1, MAX_BATCH, integer=True, field="train.batch"),
+        lr_generator=_number(lr_generator, "learning rate (generator)", 1e-7, MAX_LEARNING_RATE, field="train.lr_g"),
+        lr_discriminator=_number(lr_discriminator, "learning rate (discriminator)", 1e-7, MAX_LEARNING_RATE,
+                                  field="train.lr_d"),
         adam_beta1=recipe.adam_beta1, gan_loss=gan_loss if gan_loss in GAN_LOSSES else recipe.gan_loss,
         precision=training_precision(kind),
-        beta=_number(beta, "β", 0, MAX_BETA), ema_decay=recipe.ema_decay, seed=int(time.time()) % 100_000,
+        beta=_number(beta, "β", 0, MAX_BETA, field="train.beta"), ema_decay=recipe.ema_decay, seed=int(time.time()) % 100_000,
         log_every=5, sample_every=10 * total + 1, sample_every_seconds=1.5,
         checkpoint_every=max(25, math.ceil(total / checkpoints)), max_seconds=limits.max_seconds)
 
@@ -409,7 +442,8 @@ class TrainHandlers:
                 upload_path = _upload_path(upload)
             self.workspaces.check_quota(workspace, keep=self._busy_runs())
         except (ConfigError, WorkspaceError) as error:
-            yield self._message(view, Status("not_started", {"error": str(error)}))
+            words = error.words(language) if isinstance(error, FieldError) else str(error)
+            yield self._message(view, Status("not_started", {"error": words}))
             return
         run = workspace.new_run()
         config = config.replace(out=str(run))
@@ -430,7 +464,7 @@ class TrainHandlers:
             return
         try:
             workspace = self.workspace(token)
-            more = _number(steps, "steps", 1, self.limits.max_steps, integer=True)
+            more = _number(steps, "steps", 1, self.limits.max_steps, integer=True, field="train.steps")
             run = Path(view.run) if view.run else next(iter(workspace.run_folders()), None)
             if run is None or not workspace.owns(run) or latest_checkpoint(run) is None:
                 raise WorkspaceError("there is no saved run to resume yet: press Start first")
@@ -443,7 +477,8 @@ class TrainHandlers:
                 steps=step + more, max_seconds=self.limits.max_seconds, out=str(run),
                 checkpoint_every=max(25, math.ceil(more / self.checkpoints)), sample_every=10 * (step + more) + 1)
         except (ConfigError, WorkspaceError, CheckpointError, KeyError, TypeError) as error:
-            yield self._message(view, Status("not_resumed", {"error": str(error)}))
+            words = error.words(language) if isinstance(error, FieldError) else str(error)
+            yield self._message(view, Status("not_resumed", {"error": words}))
             return
         if view.run != str(run):
             view = RunView(run=str(run), title=run.name, language=language)
@@ -699,9 +734,9 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
             upload = gr.File(label=t("train.upload"), file_types=[".zip"], type="filepath", visible=False,
                              elem_id="train-upload")
             with gr.Accordion(t("train.advanced"), open=False):
-                latent = gr.Number(recipe.latent_dim, precision=0, label=t("train.latent"), elem_id="train-latent")
-                steps = gr.Number(recipe.steps, precision=0, label=t("train.steps"), elem_id="train-steps")
-                batch = gr.Number(recipe.batch_size, precision=0, label=t("train.batch"), elem_id="train-batch")
+                latent = gr.Number(recipe.latent_dim, label=t("train.latent"), elem_id="train-latent")
+                steps = gr.Number(recipe.steps, label=t("train.steps"), elem_id="train-steps")
+                batch = gr.Number(recipe.batch_size, label=t("train.batch"), elem_id="train-batch")
                 lr_g = gr.Number(recipe.learning_rate, label=t("train.lr_g"), elem_id="train-lr-g")
                 lr_d = gr.Number(recipe.lr_discriminator, label=t("train.lr_d"), elem_id="train-lr-d")
                 beta = gr.Number(1.0, label=t("train.beta"), elem_id="train-beta")

@@ -99,10 +99,38 @@ def test_presets_build_valid_configs_for_every_dataset():
 def test_start_refuses_bad_settings_without_starting_anything(trainer):
     token = trainer.workspaces.issue().token
     updates = run(trainer, token, steps=10**9)
-    assert len(updates) == 1 and "Not started" in updates[0][0] and "steps" in updates[0][0]
+    assert len(updates) == 1 and "Not started" in updates[0][0] and "Steps = 1000000000" in updates[0][0]
     assert not trainer.workspaces.get(token).folder.exists()
     updates = run(trainer, "../../etc")
     assert "Not started" in updates[0][0] and "workspace" in updates[0][0]
+
+
+@pytest.mark.parametrize("field, label_en, label_zh", [
+    ("steps", "Steps", "步数"), ("batch_size", "Batch size", "批大小"), ("latent_dim", "Latent size", "隐空间维度")])
+def test_a_fraction_in_a_whole_number_field_is_refused_naming_the_field_in_the_visitors_language(
+        trainer, field, label_en, label_zh):
+    """The page sends 2.5 as it was typed (the fields have no precision that would round it to 2 first)."""
+    token = trainer.workspaces.issue().token
+    chinese = SimpleNamespace(session_hash="zh", headers={"accept-language": "zh-CN,zh;q=0.9"}, query_params={})
+    english = run(trainer, token, **{field: 2.5})
+    assert len(english) == 1 and "Not started" in english[0][0]
+    assert f"{label_en} must be a whole number" in english[0][0] and "2.5" in english[0][0]
+    assert not english[0][1].run  # nothing was set up
+    words = run(trainer, token, chinese, **{field: 2.5})[0][0]
+    assert "**未开始：**" in words and f"{label_zh}必须是" in words and "整数" in words and "2.5" in words
+    assert "must" not in words
+
+
+def test_whole_number_fields_pass_the_typed_value_to_the_handler_unrounded(trainer):
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        build_train_tab(trainer.context, trainer)
+    fields = {component.elem_id: component for component in demo.blocks.values()
+              if getattr(component, "elem_id", None) in ("train-steps", "train-batch", "train-latent")}
+    assert len(fields) == 3
+    for component in fields.values():
+        assert component.preprocess(2.5) == 2.5
 
 
 # ----------------------------------------------------------------------------------------------- streaming
