@@ -38,6 +38,10 @@ from genimg.training.worker import WorkerFailed, WorkerWarning
 
 MAX_GRIDS = 400    # replay keeps at most this many sample grids (thinned evenly beyond it)
 MAX_POINTS = 1000  # loss-curve points kept per run (thinned evenly beyond it)
+# Weight of each new speed report in the smoothed speed the ETA is computed from (an exponential moving
+# average over about 1 / SPEED_SMOOTHING reports, a few seconds at ten reports a second): one report's speed
+# swings with data loading, sample grids and checkpoints, and an ETA from it jumped by minutes between updates.
+SPEED_SMOOTHING = 0.1
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class RunView:
     elapsed_at_session_start: float = 0.0
     step: int = 0
     images_per_second: float = 0.0
+    smoothed_images_per_second: float = 0.0  # what the ETA goes by (SPEED_SMOOTHING)
     elapsed_seconds: float = 0.0
     rows: list[CurvePoint] = field(default_factory=list)
     grids: list[ReplayGrid] = field(default_factory=list)
@@ -156,7 +161,7 @@ class RunView:
         self.total, self.batch = config.steps, config.batch_size
         self.time_limit_seconds = config.max_seconds
         self.elapsed_at_session_start = self.elapsed_seconds = elapsed_before
-        self.images_per_second = 0.0
+        self.images_per_second = self.smoothed_images_per_second = 0.0
         self.ended = False
 
     # -- events
@@ -166,7 +171,7 @@ class RunView:
             self.title = self.title or event.dataset
             self.total, self.batch = event.total_steps, event.config.batch_size
             self.time_limit_seconds = event.config.max_seconds
-            self.images_per_second = 0.0
+            self.images_per_second = self.smoothed_images_per_second = 0.0
             if event.resumed_from is not None:  # the checkpoint it resumed from is on disk
                 self.saved_step = max(self.saved_step or 0, event.step)
             self.status = Status("started", {"title": self.title, "parameters": event.parameters,
@@ -176,6 +181,7 @@ class RunView:
             append_thinned(self.rows, CurvePoint(event.step, dict(event.losses)), MAX_POINTS)
             self.step = event.step
             self.images_per_second = event.images_per_second
+            self._smooth_speed(event.images_per_second)
             self.elapsed_seconds = event.elapsed_seconds
             self._monitor().progress(event.step, event.losses, event.signals)
             self.status = Status("training", {"title": self.title, "speed": event.images_per_second,
@@ -205,6 +211,16 @@ class RunView:
             raise TypeError(f"a run view cannot apply {type(event).__name__}; it takes the engine's events "
                             "and the worker's WorkerFailed / WorkerWarning")
 
+    def _smooth_speed(self, images_per_second: float) -> None:
+        """Fold one report's speed into the smoothed speed (the first report starts it; a report without a
+        usable speed is skipped)."""
+        if not (images_per_second > 0 and images_per_second < float("inf")):
+            return
+        if self.smoothed_images_per_second <= 0:
+            self.smoothed_images_per_second = images_per_second
+        else:
+            self.smoothed_images_per_second += SPEED_SMOOTHING * (images_per_second - self.smoothed_images_per_second)
+
     def _monitor(self) -> HealthMonitor:
         if self.monitor is None:
             self.monitor = HealthMonitor(self.family)
@@ -212,14 +228,14 @@ class RunView:
 
     # -- what the page shows
     def eta(self) -> float | None:
-        """Seconds until this session ends at its current speed, capped by its time limit; None once it
+        """Seconds until this session ends at its smoothed speed, capped by its time limit; None once it
         has ended or before its first report."""
         if self.ended or not self.step:
             return None
         time_left = None
         if self.time_limit_seconds is not None:
             time_left = self.time_limit_seconds - (self.elapsed_seconds - self.elapsed_at_session_start)
-        return eta_seconds(self.total - self.step, self.batch, self.images_per_second, time_left)
+        return eta_seconds(self.total - self.step, self.batch, self.smoothed_images_per_second, time_left)
 
     def newest_grid_unshown(self) -> bool:
         """Whether a grid arrived since the page was last sent one; marks the newest as sent."""

@@ -192,6 +192,49 @@ def test_the_view_estimates_its_eta_from_its_latest_report_and_its_time_limit():
     assert resumed.eta() == pytest.approx(3.0)
 
 
+def test_the_eta_moves_smoothly_through_noisy_speeds_and_converges_to_the_time_left():
+    """Report speeds swing ±40 % around the true speed (grids, checkpoints, data loading); halfway the true
+    speed halves (another run starts on the machine). The ETA shown at each update must move by a bounded
+    fraction (the raw per-report ETA would jump by far more), and settle near the true time left."""
+    config = CONFIG.replace(steps=100_000, max_seconds=None)
+    view = RunView(run="/tmp/run-1", family="gan")
+    view.begin_session(config)
+    view.apply(started(config=config))
+    generator = np.random.default_rng(12)
+    shown, raw, truth = [], [], []
+    for report in range(1, 801):
+        step = 5 * report  # far from the end: the steps left shrink by at most a few per cent over the test
+        true_speed = 3_000.0 if report <= 400 else 1_500.0
+        speed = true_speed * generator.uniform(0.6, 1.4)
+        view.apply(progress(step, speed=speed, elapsed=float(report)))
+        steps_left = config.steps - step
+        shown.append(view.eta())
+        raw.append(eta_seconds(steps_left, config.batch_size, speed))
+        truth.append(steps_left * config.batch_size / true_speed)
+
+    def largest_relative_change(etas: list[float]) -> float:
+        return max(abs(after - before) / before for before, after in itertools.pairwise(etas))
+
+    assert largest_relative_change(raw) > 0.5  # the noise the ETA used to show
+    assert largest_relative_change(shown) < 0.1
+    # Settled: within 20 % of the true time left once ~60 reports have passed since the start and the slowdown.
+    for window in (range(60, 400), range(460, 800)):
+        for index in window:
+            assert abs(shown[index] - truth[index]) / truth[index] < 0.2, index
+    assert np.mean([shown[index] / truth[index] for index in range(460, 800)]) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_new_session_starts_its_speed_afresh():
+    """A resumed session on another machine must not go by the last session's speed."""
+    view = fresh_view()
+    view.apply(started())
+    view.apply(progress(100, speed=10_000.0))
+    view.begin_session(CONFIG)
+    view.apply(started(step=100))
+    view.apply(progress(1_000, speed=3_200.0, elapsed=20.0))
+    assert view.eta() == pytest.approx(10.0)
+
+
 # ------------------------------------------------------------------------------------------------ health
 def test_health_alarms_are_raised_through_the_view():
     view = fresh_view()
