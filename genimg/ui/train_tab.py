@@ -584,7 +584,11 @@ class TrainHandlers:
         alarms = view.monitor.markdown() if view.monitor is not None else ""
         bar = progress_html(view.step, view.total, view.eta() if running else None) if view.total else ""
         count = len(grids)
-        if running:  # the replay only grows: whatever step the user is looking at stays on screen
+        if running and not grids:  # a new run before its first grid: the previous run's pictures go
+            latest = None
+            replay = gr.update(maximum=1, value=0, interactive=False)
+            replay_image, caption = None, ""
+        elif running:  # the replay only grows: whatever step the user is looking at stays on screen
             replay = gr.update(maximum=max(1, count - 1), interactive=count > 1) if fresh else gr.skip()
             replay_image, caption = gr.skip(), gr.skip()
         else:  # a run ended (or never started): the replay shows its last grid

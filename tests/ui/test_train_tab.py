@@ -175,6 +175,24 @@ def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
     assert "no checkpoint was saved at or before step 1" in message
 
 
+def test_a_new_run_clears_the_previous_runs_samples_and_replay(trainer):
+    """Start after a finished run: its first update empties the samples, the replay picture and caption and
+    puts the replay slider back at 0, so the old run's pictures do not pass for the new one's."""
+    token = trainer.workspaces.issue().token
+    first = run(trainer, token, steps=20)[-1][2]
+    named = RunOutputs(*first)
+    assert named.replay_image is not None and named.samples is not None and named.caption  # something to clear
+    updates = trainer.start(*{**SETTINGS, "steps": 20}.values(), token, first[-1], session("a"))
+    try:
+        opening = RunOutputs(*next(updates))
+    finally:
+        updates.close()  # stops the second run's worker
+    assert opening.status.startswith("Starting")
+    assert opening.samples is None and opening.replay_image is None and opening.caption == ""
+    assert isinstance(opening.replay, dict) and opening.replay.get("value") == 0
+    assert opening.replay.get("interactive") is False
+
+
 def test_stop_is_honoured_and_only_for_its_own_tab(trainer):
     token = trainer.workspaces.issue().token
     updates: list = []
