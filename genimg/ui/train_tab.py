@@ -14,8 +14,10 @@ reopening the page in the same browser offers Resume from it, and the saved mode
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -639,7 +641,10 @@ class TrainHandlers:
                                      "after a few seconds of training")
             snapshot = chosen[-1]
             step = int(snapshot.name.split("-")[1])
-            name = f"{run.name[4:]} step {step}"[:40]
+            name = step_model_name(run, step)
+            existing = workspace.model_path(name)
+            if existing.exists() and f"(run {run.name})" not in _card_text(existing):
+                name = step_model_name(run, step, distinct=True)  # another run, started the same minute
             if not workspace.model_path(name).exists():
                 self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
                 workspace.save_model(snapshot, name, card=_card(run, step, title=name))
@@ -688,6 +693,47 @@ def _replay_caption(grids: list[ReplayGrid], position: int) -> str:
     grid = grids[position]
     return (f"Step {grid.step:,}, {_duration(grid.elapsed_seconds)} into training ({position + 1} of {len(grids)} "
             "grids kept).")
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def step_model_name(run: Path, step: int, *, distinct: bool = False) -> str:
+    """A readable name for a run's saved step, listed in every Explore dropdown as
+    "★ <name> · <family> · <dataset>": the model, the step and when the run started, e.g.
+    "DCGAN step 50 - 2 Dec 02.15". It is also the model's folder name, so it keeps to the workspace's
+    safe names (letters, digits, spaces, '-', '_', '.'; at most 40 characters): the time when there is no
+    room for it is dropped, the model's name shortened last. `distinct` adds the run's random suffix, for
+    two runs of the same model started in the same minute."""
+    try:  # only for a name: whatever the config says (the checkpoint itself is checked when it is saved)
+        model = json.loads((run / "config.json").read_text(encoding="utf-8")).get("model") or {}
+        kind, conditional = model.get("kind"), bool(model.get("num_classes"))
+    except (OSError, ValueError, AttributeError):
+        kind, conditional = None, False
+    title = next((preset.label for preset in PRESETS.values()
+                  if preset.kind == kind and preset.conditional == conditional), str(kind or "model"))
+    title = re.sub(r"[^A-Za-z0-9 _.-]+", " ", title).strip() or "model"
+    parts = run.name.split("-")  # run-YYYYMMDD-HHMMSS-xxxx (Workspace.new_run)
+    try:
+        started = time.strptime(f"{parts[1]}{parts[2]}", "%Y%m%d%H%M%S")
+    except (IndexError, ValueError):
+        started = time.localtime(run.stat().st_mtime) if run.exists() else None
+    when = f"{started.tm_mday} {MONTHS[started.tm_mon - 1]} {started.tm_hour:02d}.{started.tm_min:02d}" if started else ""
+    tail = f" {parts[-1]}" if distinct and len(parts) > 1 and re.fullmatch(r"[A-Za-z0-9]+", parts[-1]) else ""
+    core = f" step {step}{tail}"
+    name = f"{title}{core} - {when}" if when else f"{title}{core}"
+    if len(name) > 40:
+        name = f"{title}{core}"
+    if len(name) > 40:
+        name = f"{title[:40 - len(core)].rstrip()}{core}"
+    return name
+
+
+def _card_text(folder: Path) -> str:
+    try:
+        return (folder / "README.md").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _card(run: Path, step: int | None = None, title: str | None = None) -> str:

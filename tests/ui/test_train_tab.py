@@ -34,6 +34,7 @@ from genimg.ui.train_tab import (
     build_config,
     build_train_tab,
     status_text,
+    step_model_name,
 )
 
 LIMITS = Limits(max_steps=5000, max_seconds=120.0, slots=1, threads=1)
@@ -171,8 +172,40 @@ def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
     assert image is not None and caption.startswith("Step 1,")
     message = trainer.open_step(len(view.grids) - 1, token, view)[0]
     assert "Step 40 is now in every Explore tab" in message
+    opened = [entry.label for entry in trainer.context.user_entries(trainer.workspaces.get(token))]
+    assert any(re.fullmatch(r"★ DCGAN step 40 - \d{1,2} [A-Z][a-z]{2} \d\d\.\d\d · GAN · shapes", label)
+               for label in opened), opened
+    assert trainer.open_step(len(view.grids) - 1, token, view)[1:] == trainer.open_step(  # opening it again
+        len(view.grids) - 1, token, view)[1:]                                           # adds nothing new
     message = trainer.open_step(0, token, view)[0]
     assert "no checkpoint was saved at or before step 1" in message
+
+
+def _run_folder(root: Path, name: str, kind: str = "dcgan", classes: int = 0) -> Path:
+    import json
+
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"model": {"kind": kind, "num_classes": classes}, "step": 50}))
+    return run
+
+
+def test_saved_steps_get_readable_names_that_stay_safe_folder_names(tmp_path):
+    from genimg.store.workspace import NAME_PATTERN
+
+    run = _run_folder(tmp_path, "run-20261202-021552-e998")
+    assert step_model_name(run, 50) == "DCGAN step 50 - 2 Dec 02.15"
+    conditional = _run_folder(tmp_path, "run-20261231-235901-0a1b", classes=10)
+    assert step_model_name(conditional, 50) == "Conditional DCGAN step 50 - 31 Dec 23.59"
+    assert step_model_name(conditional, 123_456) == "Conditional DCGAN step 123456"  # no room for the time
+    assert step_model_name(run, 50, distinct=True) == "DCGAN step 50 e998 - 2 Dec 02.15"
+    vae = _run_folder(tmp_path, "run-20260105-090000-ffff", kind="vae")
+    assert step_model_name(vae, 7).startswith("VAE step 7 - 5 Jan 09.00")
+    odd = _run_folder(tmp_path, "run-odd", kind="some/thing:new", classes=2)  # a kind no preset offers
+    for path, step in ((run, 50), (conditional, 123_456), (vae, 7), (odd, 3), (conditional, 10**30)):
+        name = step_model_name(path, step)
+        assert NAME_PATTERN.match(name), name
+        assert f"step {step}" in name or len(f"step {step}") > 30
 
 
 def test_a_new_run_clears_the_previous_runs_samples_and_replay(trainer):
