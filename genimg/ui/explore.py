@@ -1,4 +1,5 @@
-"""Samples tab: pick a trained model, a seed and a class, and see a grid of its samples."""
+"""Samples tab, the page's landing: a big grid from the best model with one line saying what it is; pick a model,
+a seed and a class for more. The model card and its numbers wait in a closed accordion."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import random
 import gradio as gr
 import numpy as np
 
+from genimg.data.imaging import grid_columns
+from genimg.explore.catalog import ModelEntry, rank_generators
 from genimg.models.latent import parse_seed
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 EVERY_CLASS = "*"
+LANDING_SAMPLES = 64  # the most the count slider offers: a big grid sells the idea at a glance
 
 ENGLISH = {
     "samples.tab": "Samples",
@@ -41,6 +45,17 @@ ENGLISH = {
     "samples.failed": "This model could not be used: {error}",
     "samples.bad_count": "The number of samples must be a number from 1 to 64.",
     "samples.skipped": "Some checkpoint folders could not be offered",
+    "samples.about": "About this model",
+    "samples.caption": "**{count} {things} drawn by a {family} ({model}) from random points in its latent space.** "
+                       "Change the seed for {count} new ones.",
+    "samples.caption_conditional": "**{count} {things} drawn by a conditional {family} ({model}) from random points "
+                                   "in its latent space — one class per column.** Change the seed for {count} new ones.",
+    "samples.caption_one_class": "**{count} {things} of class {label} drawn by a conditional {family} ({model}) from "
+                                 "random points in its latent space.** Change the seed for {count} new ones.",
+    "samples.things.mnist": "digits",
+    "samples.things.fashion-mnist": "pieces of clothing",
+    "samples.things.shapes": "shapes",
+    "samples.things.other": "images",
 }
 CHINESE = {
     "samples.tab": "样本",
@@ -65,8 +80,25 @@ CHINESE = {
     "samples.failed": "无法使用这个模型：{error}",
     "samples.bad_count": "样本数必须是 1 到 64 之间的数字。",
     "samples.skipped": "有些检查点文件夹无法使用",
+    "samples.about": "关于这个模型",
+    "samples.caption": "**{count} 个{things}，由 {family}（{model}）从隐空间中的随机点生成。** 换一个种子，再看 {count} 个新的。",
+    "samples.caption_conditional": "**{count} 个{things}，由条件 {family}（{model}）从隐空间中的随机点生成——每列一个类别。** "
+                                   "换一个种子，再看 {count} 个新的。",
+    "samples.caption_one_class": "**{count} 个类别为 {label} 的{things}，由条件 {family}（{model}）从隐空间中的随机点生成。** "
+                                 "换一个种子，再看 {count} 个新的。",
+    "samples.things.mnist": "数字",
+    "samples.things.fashion-mnist": "服饰图像",
+    "samples.things.shapes": "形状",
+    "samples.things.other": "图像",
 }
 register(ENGLISH, CHINESE)
+
+
+def landing_count(entry: ModelEntry) -> int:
+    """How many samples the landing shows: up to 64, whole rows only (a conditional model's row has one column per
+    class, so 10 digit classes give 60, six of each)."""
+    columns = grid_columns(LANDING_SAMPLES, entry.num_classes)
+    return max(columns, LANDING_SAMPLES // columns * columns)
 
 
 def dependent_dropdown(choices: list, value: object = None, **options: object) -> gr.Dropdown:
@@ -110,6 +142,26 @@ class ExploreHandlers:
         # the card's image links are relative to its folder, which the page does not serve
         return "\n".join(line for line in text.splitlines() if not line.startswith("!["))
 
+    def caption(self, path: str | None, count: float | None, chosen_class: str | None,
+                request: gr.Request | None = None) -> str:
+        """One line above the grid saying what it shows, in the visitor's language; "" when no model is picked."""
+        language = request_language(request)
+        entry = self.context.entry(path)
+        if entry is None:
+            return ""
+        try:
+            count = int(min(max(float(count), 1), 64))
+        except (TypeError, ValueError, OverflowError):
+            count = landing_count(entry)
+        things_key = f"samples.things.{entry.dataset}"
+        things = message(things_key if things_key in ENGLISH else "samples.things.other", language)
+        values = {"count": count, "things": things, "family": entry.model_kind.family_name, "model": entry.name}
+        if not entry.num_classes:
+            return message("samples.caption", language, **values)
+        if chosen_class in entry.class_names:
+            return message("samples.caption_one_class", language, label=chosen_class, **values)
+        return message("samples.caption_conditional", language, **values)
+
     def samples(self, path: str | None, seed: float | None, count: float, chosen_class: str | None,
                 request: gr.Request | None = None) -> np.ndarray:
         language = request_language(request)
@@ -134,10 +186,10 @@ class ExploreHandlers:
         except (ValueError, CheckpointError) as error:
             raise gr.Error(message("samples.failed", language, error=error)) from None
 
-    def first_grid(self, path: str) -> np.ndarray | None:
+    def first_grid(self, path: str, count: int = 16) -> np.ndarray | None:
         """The grid shown when the page opens; None (an empty image) if the model cannot be loaded."""
         try:
-            return self.samples(path, 0, 16, EVERY_CLASS)
+            return self.samples(path, 0, count, EVERY_CLASS)
         except Exception:  # a broken checkpoint must not keep the page from opening; picking it shows the error
             return None
 
@@ -150,31 +202,40 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
     """Lay out the tab inside the current gr.Blocks and wire its events."""
     handlers = ExploreHandlers(context)
     choices = context.choices()
-    gr.Markdown(t("samples.intro"), latex_delimiters=LATEX)
     if context.problems:
         with gr.Accordion(t("samples.skipped"), open=False, elem_id="samples-skipped"):
             gr.Markdown("\n".join(f"- `{line}`" for line in context.problems))
     if not choices:
+        gr.Markdown(t("samples.intro"), latex_delimiters=LATEX)
         gr.Markdown(t("samples.none"))
         return handlers
-    first = choices[0][1]
-    with gr.Row():
-        with gr.Column(scale=1):
+    # The landing opens on the model whose samples measure best (catalog.rank_generators), not the first listed.
+    best = rank_generators(context.entries)[0]
+    first = str(best.path)
+    first_count = landing_count(best)
+    # Filled per visitor on load (its language and numbers): see the root_block.load below.
+    caption = gr.Markdown(elem_id="samples-caption")
+    with gr.Row(equal_height=False):
+        # The grid comes first, so a phone (where columns stack) shows it before the controls.
+        with gr.Column(scale=2, min_width=320):
+            grid = gr.Image(handlers.first_grid(first, first_count), label=t("samples.grid"), type="numpy",
+                            format="png", elem_id="samples-grid", interactive=False, show_label=False)
+        with gr.Column(scale=1, min_width=240):
             model = gr.Dropdown(choices, value=first, label=t("samples.model"), elem_id="samples-model")
             context.register(model)
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, label=t("samples.seed"), elem_id="samples-seed")
                 randomize = gr.Button(t("samples.random"), elem_id="samples-random")
-            count = gr.Slider(1, 64, value=16, step=1, label=t("samples.count"), elem_id="samples-count")
+            count = gr.Slider(1, 64, value=first_count, step=1, label=t("samples.count"), elem_id="samples-count")
             chosen_class = dependent_dropdown([(t("samples.every_class"), EVERY_CLASS)], value=EVERY_CLASS,
                                               label=t("samples.class"), elem_id="samples-class")
-        with gr.Column(scale=2):
-            grid = gr.Image(handlers.first_grid(first), label=t("samples.grid"), type="numpy", format="png",
-                            elem_id="samples-grid", interactive=False)
-    card = gr.Markdown(handlers.card(first), elem_id="samples-card")
+    # The card's evaluation numbers and verdicts matter to someone comparing models, not at first sight.
+    with gr.Accordion(t("samples.about"), open=False, elem_id="samples-about"):
+        card = gr.Markdown(handlers.card(first), elem_id="samples-card")
+    gr.Markdown(t("samples.intro"), latex_delimiters=LATEX)
 
     inputs = [model, seed, count, chosen_class]
-    model.change(handlers.class_choices, model, chosen_class, api_visibility="private").then(
+    shown = model.change(handlers.class_choices, model, chosen_class, api_visibility="private").then(
         handlers.card, model, card, api_visibility="private").then(handlers.samples, inputs, grid, api_name="samples")
     seed.submit(handlers.samples, inputs, grid, api_visibility="private")
     count.input(handlers.samples, inputs, grid, trigger_mode="always_last", show_progress="hidden",
@@ -182,4 +243,10 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
     chosen_class.input(handlers.samples, inputs, grid, api_visibility="private")
     randomize.click(handlers.random_seed, None, seed, api_visibility="private").then(
         handlers.samples, inputs, grid, api_visibility="private")
+    # The caption follows what the grid shows: model, count and class.
+    caption_inputs = [model, count, chosen_class]
+    gr.context.Context.root_block.load(handlers.caption, caption_inputs, caption, api_visibility="private")
+    shown.then(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")
+    for trigger in (count.input, chosen_class.input):
+        trigger(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")
     return handlers

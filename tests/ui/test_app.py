@@ -15,7 +15,7 @@ import pytest
 from genimg.cli import main
 from genimg.explore.catalog import Renderer, discover
 from genimg.ui.context import ExploreContext
-from genimg.ui.explore import EVERY_CLASS, ExploreHandlers
+from genimg.ui.explore import EVERY_CLASS, ExploreHandlers, landing_count
 from genimg.ui.i18n import message, table
 
 
@@ -54,6 +54,28 @@ def test_explore_handlers(model_folder):
     with pytest.raises(gr.Error, match="not a class"):
         handlers.samples(cvae, 0, 4, "hexagon")
     assert "tiny-gan" in handlers.card(gan) or "no model card" in handlers.card(gan)
+
+
+def test_the_landing_caption_says_what_the_grid_shows(model_folder):
+    """One line per model, count and class, in the visitor's language; whole rows on the landing grid."""
+    from types import SimpleNamespace
+
+    entries = discover(model_folder)
+    handlers = ExploreHandlers(ExploreContext(Renderer("cpu"), entries))
+    cvae, gan = (str(model_folder / "tiny-cvae"), str(model_folder / "tiny-gan"))
+    chinese = SimpleNamespace(query_params={}, headers={"accept-language": "zh-CN,zh;q=0.9"})
+    plain = handlers.caption(gan, 64, EVERY_CLASS)
+    assert "64 shapes" in plain and "a GAN (tiny-gan)" in plain and "per column" not in plain
+    assert "conditional VAE (tiny-cvae)" in handlers.caption(cvae, 60, EVERY_CLASS)
+    assert "one class per column" in handlers.caption(cvae, 60, EVERY_CLASS)
+    assert "class square" in handlers.caption(cvae, 60, "square")
+    assert "隐空间" in handlers.caption(cvae, 60, EVERY_CLASS, chinese)
+    assert "条件 VAE" in handlers.caption(cvae, 60, EVERY_CLASS, chinese)
+    assert handlers.caption("no such model", 60, EVERY_CLASS) == ""
+    for entry in entries:  # whole rows of the grid: a conditional model's rows hold one column per class
+        count = landing_count(entry)
+        columns = 8 if not entry.num_classes else entry.num_classes * max(1, 8 // entry.num_classes)
+        assert count <= 64 and count % columns == 0 and count + columns > 64
 
 
 def test_app_serves_samples_end_to_end(model_folder):
