@@ -27,7 +27,7 @@ ENGLISH = {
         "normal distribution, $z \\sim \\mathcal{N}(0, I)$, drawn on the CPU so that a seed shows the same images on "
         "every machine and every visit. A GAN's generator learned to fool a discriminator; a VAE's decoder learned to "
         "rebuild images from their codes. Conditional models also take the class they should draw. Each model's card "
-        "below says how it was trained and how good it is, in numbers."
+        "(under **About this model**) says how it was trained and how good it is, in numbers."
     ),
     "samples.model": "Model",
     "samples.seed": "Seed",
@@ -63,7 +63,7 @@ CHINESE = {
         "### 样本\n"
         "**生成器**把隐向量 $z$ 变成图像，$x = G(z)$。**种子**从标准正态分布中取出 $z$，$z \\sim \\mathcal{N}(0, I)$；"
         "它在 CPU 上生成，所以同一个种子在任何机器、任何时候都给出同样的图像。GAN 的生成器学会了骗过判别器；"
-        "VAE 的解码器学会了从编码重建图像。条件模型还需要知道要画哪一类。下方的模型卡用数字说明模型如何训练、效果如何。"
+        "VAE 的解码器学会了从编码重建图像。条件模型还需要知道要画哪一类。模型卡（在 **关于这个模型** 中）用数字说明模型如何训练、效果如何。"
     ),
     "samples.model": "模型",
     "samples.seed": "种子",
