@@ -52,7 +52,20 @@ CSS = ("#samples-grid img, #latent-image img, #latent-compare img, .crisp img { 
        ".genimg-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }\n"
        ".genimg-progress > div { height: 100%; background: #f97316; transition: width 0.3s; }\n"
        # The Train tab sends grids at their own size (cheaper to encode); the browser enlarges them.
-       "#train-samples img, #train-replay-image img { width: 100%; height: 100%; object-fit: contain; }")
+       "#train-samples img, #train-replay-image img { width: 100%; height: 100%; object-fit: contain; }\n"
+       # The Latent image and Interpolate's animations stay in view while the controls beside (desktop) or below
+       # (phone) them scroll: sticky within their row, above the controls (whose labels have z-index 40);
+       # flex-start, or the column would stretch to the row's height and have nowhere to move. The background
+       # hides the controls scrolling underneath on a phone.
+       # Gradio's page container has overflow: hidden, which turns it into the sticky element's scroll box (one that
+       # never scrolls); clip cuts off the same overflow without being a scroll box.
+       ".gradio-container { overflow: clip !important; }\n"
+       "#latent-view, #interp-view { position: sticky; top: 0; align-self: flex-start; z-index: 100;"
+       " background: var(--body-background-fill); padding-bottom: var(--spacing-md); }\n"
+       # On a phone the pinned image takes at most about a third of the screen, leaving room for sliders below it.
+       "@media (max-width: 640px) {"
+       " #latent-view .image-container, #interp-view .image-container { height: 30vh; }"
+       " #latent-view img, #interp-view img { max-height: 30vh; object-fit: contain; } }")
 
 
 def model_folders() -> list[str]:
@@ -80,7 +93,8 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
         token = workspace_token(workspaces)  # at the top, not in the Train tab: see workspace_token
         gr.Markdown(t("app.title"))
         gr.Markdown(t("app.subtitle"))
-        with gr.Tabs(elem_id="tabs") as tabs:
+        # "wrap": on a phone the tab bar takes two rows instead of hiding 5 of 7 tabs behind Gradio's "•••" menu
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
             with gr.Tab(t("samples.tab"), id="samples", elem_id="tab-samples"):
                 build_explore_tab(context)
             with gr.Tab(t("latent.tab"), id="latent", elem_id="tab-latent"):

@@ -452,7 +452,16 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
     class_choices = [(name, index) for index, name in enumerate(widest.class_names)]
     first = handlers.first_view()
 
-    with gr.Row():
+    # The two animations beside the controls (desktop) or above them (phone), pinned by CSS (#interp-view in
+    # app.py) so a change of seed or frame count can be watched; the strips, the plot and the summary follow below.
+    with gr.Row(equal_height=False, elem_id="interp-layout"):
+        with gr.Column(scale=2, min_width=280, elem_id="interp-view"), gr.Row():
+            lerp_gif = gr.Image(first[0], label=t("interp.lerp_gif"), type="filepath", format="gif",
+                                interactive=False, buttons=["download", "fullscreen"], min_width=120,
+                                elem_id="interp-lerp")
+            slerp_gif = gr.Image(first[1], label=t("interp.slerp_gif"), type="filepath", format="gif",
+                                 interactive=False, buttons=["download", "fullscreen"], min_width=120,
+                                 elem_id="interp-slerp")
         with gr.Column(scale=1, min_width=280):
             model = gr.Dropdown(choices, value=state["model"], label=t("interp.model"), elem_id="interp-model")
             context.register(model)
@@ -476,22 +485,14 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
             frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label=t("interp.frames"),
                                elem_id="interp-frames")
             run = gr.Button(t("interp.run"), variant="primary", elem_id="interp-run")
-        with gr.Column(scale=2):
-            with gr.Row():
-                with gr.Column():
-                    lerp_gif = gr.Image(first[0], label=t("interp.lerp_gif"), type="filepath", format="gif",
-                                        interactive=False, buttons=["download", "fullscreen"], elem_id="interp-lerp")
-                    lerp_strip = gr.Image(first[2], label=t("interp.lerp_strip"), type="numpy", format="png",
-                                          interactive=False, buttons=["download"], elem_id="interp-lerp-strip")
-                with gr.Column():
-                    slerp_gif = gr.Image(first[1], label=t("interp.slerp_gif"), type="filepath", format="gif",
-                                         interactive=False, buttons=["download", "fullscreen"],
-                                         elem_id="interp-slerp")
-                    slerp_strip = gr.Image(first[3], label=t("interp.slerp_strip"), type="numpy", format="png",
-                                           interactive=False, buttons=["download"], elem_id="interp-slerp-strip")
-            plot = gr.LinePlot(first[4], x="frame", y="norm", color="method", label=t("interp.norm_plot"),
-                               color_map=plot_colours(), y_lim=[0, None], elem_id="interp-norms")
-            summary = gr.Markdown(first[5], elem_id="interp-summary")
+    with gr.Row():
+        lerp_strip = gr.Image(first[2], label=t("interp.lerp_strip"), type="numpy", format="png",
+                              interactive=False, buttons=["download"], elem_id="interp-lerp-strip")
+        slerp_strip = gr.Image(first[3], label=t("interp.slerp_strip"), type="numpy", format="png",
+                               interactive=False, buttons=["download"], elem_id="interp-slerp-strip")
+    plot = gr.LinePlot(first[4], x="frame", y="norm", color="method", label=t("interp.norm_plot"),
+                       color_map=plot_colours(), y_lim=[0, None], elem_id="interp-norms")
+    summary = gr.Markdown(first[5], elem_id="interp-summary")
     gr.Markdown(t("interp.explain"), latex_delimiters=LATEX, elem_id="interp-explain")
 
     inputs = [model, mode, seed_a, seed_b, class_a, class_b, drawing_a, drawing_b, frames]

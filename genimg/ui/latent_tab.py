@@ -32,6 +32,7 @@ from genimg.ui.explore import dependent_dropdown
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 SLIDER_COUNT = 16  # Gradio needs a fixed set of components: these are shown, hidden and relabelled per model
+SLIDERS_PER_ROW = 4  # in the controls column beside the image; a narrow screen wraps them two a row
 SLIDER_RANGE = 3.0  # sliders span ±3 standard deviations; a seed's value beyond that is shown clamped
 SLIDER_STEP = 0.01
 STRENGTH_RANGE = 5.0
@@ -514,8 +515,17 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
     direction_start = initial["direction"] if initial else {"choices": [], "value": None}
     label_start = initial["label"] if initial else {"choices": [], "value": None, "visible": False}
 
-    with gr.Row():
-        with gr.Column(scale=1, min_width=300):
+    # The image beside the controls (desktop) or above them (phone), pinned by CSS (#latent-view in app.py) so it
+    # stays in view while the sliders scroll past: watching the picture change is the point of the tab.
+    with gr.Row(equal_height=False, elem_id="latent-layout"):
+        with gr.Column(scale=2, min_width=280, elem_id="latent-view"):
+            with gr.Row():
+                image = gr.Image(initial["image"] if initial else None, label=t("latent.image"), type="numpy",
+                                 format="png", interactive=False, min_width=120, elem_id="latent-image")
+                compare_image = gr.Image(None, label=t("latent.compare_image"), type="numpy", format="png",
+                                         interactive=False, visible=False, min_width=120, elem_id="latent-compare")
+            note = gr.Markdown(elem_id="latent-note")
+        with gr.Column(scale=3, min_width=300, elem_id="latent-controls"):
             model = gr.Dropdown(choices, value=first, label=t("latent.model"), elem_id="latent-model")
             compare = gr.Dropdown([("—", NO_COMPARE), *choices], value=NO_COMPARE, label=t("latent.compare"),
                                   info=t("latent.compare.info"), elem_id="latent-compare-model")
@@ -534,22 +544,16 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
                                            elem_id="latent-direction")
             strength = gr.Slider(-STRENGTH_RANGE, STRENGTH_RANGE, value=0.0, step=0.05, label=t("latent.strength"),
                                  info=t("latent.strength.info"), elem_id="latent-strength")
-        with gr.Column(scale=2):
-            with gr.Row():
-                image = gr.Image(initial["image"] if initial else None, label=t("latent.image"), type="numpy",
-                                 format="png", interactive=False, elem_id="latent-image")
-                compare_image = gr.Image(None, label=t("latent.compare_image"), type="numpy", format="png",
-                                         interactive=False, visible=False, elem_id="latent-compare")
-            note = gr.Markdown(elem_id="latent-note")
-    gr.Markdown(t("latent.sliders"), elem_id="latent-sliders-title")
-    sliders = []
-    for row in range(SLIDER_COUNT // 4):
-        with gr.Row():
-            for column in range(4):
-                start = slider_start[row * 4 + column]
-                sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=start["value"], step=SLIDER_STEP,
-                                         label=start["label"], visible=start["visible"], min_width=160,
-                                         elem_id=f"latent-z{row * 4 + column}"))
+            gr.Markdown(t("latent.sliders"), elem_id="latent-sliders-title")
+            sliders = []
+            for row in range(SLIDER_COUNT // SLIDERS_PER_ROW):
+                with gr.Row():
+                    for column in range(SLIDERS_PER_ROW):
+                        index = row * SLIDERS_PER_ROW + column
+                        start = slider_start[index]
+                        sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=start["value"], step=SLIDER_STEP,
+                                                 label=start["label"], visible=start["visible"], min_width=140,
+                                                 elem_id=f"latent-z{index}"))
 
     def render_event(request: gr.Request, model, seed, label, direction, strength, truncation, compare, *values):
         return handlers.render(model, seed, label, direction, strength, truncation, compare, values,
