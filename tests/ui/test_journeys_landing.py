@@ -18,7 +18,7 @@ DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 VIEWS = {"desktop-en": (DESKTOP, "en-US"), "desktop-zh": (DESKTOP, "zh-CN"), "phone-en": (PHONE, "en-US"),
          "phone-zh": (PHONE, "zh-CN")}
-TIMEOUT = 30_000  # ms for anything the server computes
+TIMEOUT = 60_000  # ms for anything the server computes (generous: the whole suite shares a busy machine)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_the_first_screen_sells_the_best_model(browser, shipped, view):  # noqa:
         if message("samples.about", language) not in about.inner_text():
             problems.append(f"the accordion is titled {about.inner_text()!r}")
         about.click()
-        until(page, card.is_visible, 5_000)  # the accordion opens with an animation
+        until(page, lambda: card.is_visible() and best.name in card.inner_text(), TIMEOUT)  # opens with an animation
         if not card.is_visible() or best.name not in card.inner_text():
             problems.append("opening the accordion does not show the model's card")
         screenshot(page, f"landing-{view}-about")
