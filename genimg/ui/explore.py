@@ -245,7 +245,8 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
         handlers.samples, inputs, grid, api_visibility="private")
     # The caption follows what the grid shows: model, count and class.
     caption_inputs = [model, count, chosen_class]
-    gr.context.Context.root_block.load(handlers.caption, caption_inputs, caption, api_visibility="private")
+    gr.context.Context.root_block.load(handlers.caption, caption_inputs, caption, show_progress="hidden",
+                                       api_visibility="private")
     shown.then(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")
     for trigger in (count.input, chosen_class.input):
         trigger(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")

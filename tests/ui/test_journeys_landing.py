@@ -66,6 +66,9 @@ def test_the_first_screen_sells_the_best_model(browser, shipped, view):  # noqa:
                            ".every(image => image.complete && image.naturalWidth > 0)", timeout=TIMEOUT)
     caption = page.locator("#samples-caption")
     until(page, lambda: caption.count() and caption.inner_text().strip(), TIMEOUT)  # filled when the page loads
+    # A caption or image being replaced by a late event is not a failure: give the page 10 s to settle.
+    until(page, lambda: caption.is_visible() and in_first_screen(page, "#samples-caption")
+          and in_first_screen(page, "#samples-grid img", share=0.6), 10_000)
     screenshot(page, f"landing-{view}")
     problems = []  # every failed promise is listed, not only the first
     if page.evaluate("() => window.scrollY") != 0:
