@@ -93,3 +93,22 @@ def test_training_precision_policy(monkeypatch):
     assert (recipes.training_precision(gan), recipes.training_precision(vae)) == ("bf16", "fp32")
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False, raising=False)
     assert recipes.training_precision(gan) == "fp32"
+
+
+@pytest.mark.parametrize("size", ["999999999", "1024", "7"])
+def test_an_absurd_image_size_is_refused_before_any_data_is_built(size, monkeypatch):
+    """--image-size takes any whole number now that the kind says which sides it draws; a huge one must be refused
+    by the kind's check, not by building a data set of that size first."""
+    loaded = []
+    monkeypatch.setattr(recipes, "load_dataset", lambda *args, **kwargs: loaded.append(1))
+    with pytest.raises(ConfigError, match=f"image_size = {size}"):
+        recipes.train_config_from_options(options("--model", "dcgan", "--image-size", size))
+    assert loaded == []
+
+
+def test_the_cli_says_it_in_one_line(tmp_path, capsys):
+    from genimg import cli
+
+    assert cli.main(["train", "--model", "dcgan", "--image-size", "999999999", "--out", str(tmp_path / "x")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "image_size = 999999999 is not accepted" in error[0]

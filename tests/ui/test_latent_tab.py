@@ -325,3 +325,20 @@ def test_the_tab_builds(context, tmp_path):
     with gr.Blocks():
         empty = build_latent_tab(ExploreContext(Renderer("cpu"), discover(tmp_path)))
     assert empty.components == {}
+
+
+@pytest.mark.parametrize("label,direction", [
+    ("x" * 10_000, 0), (-1, 0), (10**400, 0), ({"a": 1}, 0), (11, 0), (float("nan"), 0),
+    (3, "PC1; DROP"), (3, -5), (3, 10**400), (3, ["0"]), (3, float("inf")),
+])
+def test_hostile_picker_values_get_a_sentence_not_a_crash(handlers, context, label, direction):
+    """The class and direction pickers accept any value the page sends (their choices follow the model, see
+    ui.explore.dependent_dropdown), so the handler is the only check: a forged value is refused in words, in the
+    visitor's language, shortened, and the next honest request still works."""
+    cgan = path(context, "cgan")
+    for language, words in (("en", "class|direction"), ("zh-CN", "类别|方向")):
+        with pytest.raises(gr.Error, match=words) as refused:
+            render(handlers, cgan, seed=1, label=label, direction=direction, strength=1.0, language=language)
+        assert len(str(refused.value)) < 300
+    image, _ = render(handlers, cgan, seed=1, label=3, direction=0, strength=1.0)
+    assert isinstance(image, np.ndarray)
