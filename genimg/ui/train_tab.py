@@ -34,6 +34,7 @@ from genimg.models.loading import resolve_device
 from genimg.recipes import PRESETS, dataset_shape, training_precision
 from genimg.store.checkpoint import CheckpointError, read_config
 from genimg.store.workspace import (
+    NAME_PATTERN,
     TooManyWorkspaces,
     Workspace,
     WorkspaceError,
@@ -125,6 +126,12 @@ _MESSAGES = {
                     "{field} = {value} 不可用：请选择 {low} 到 {high} 之间的值。"),
     "field_number": ("{field}: {value} is not a number; choose {low} to {high}.",
                      "{field}：{value} 不是数字；请选择 {low} 到 {high} 之间的值。"),
+    "name_reserved": (("the name {name} is reserved: a name ending in '{suffix}' marks a model still being copied, "
+                      "which the lists skip and the next save clears; choose another name"),
+                      "名称 {name} 是保留名称：以“{suffix}”结尾的名称表示尚未复制完的模型，列表会跳过它，下次保存会把它清除；请换一个名称"),
+    "name_invalid": (("the name {name} is not accepted: use 1–40 letters, digits, spaces, '-', '_' or '.', starting "
+                     "with a letter or digit"),
+                     "名称 {name} 不可用：请用 1–40 个字母、数字、空格、“-”、“_”或“.”，并以字母或数字开头"),
 }
 register({f"train.msg.{key}": english for key, (english, _) in _MESSAGES.items()},
          {f"train.msg.{key}": chinese for key, (_, chinese) in _MESSAGES.items()})
@@ -209,6 +216,36 @@ def _number(value: Any, name: str, low: float, high: float, *, integer: bool = F
             raise refuse(f"{name} = {shown} is not accepted: a whole number from {low:g} to {high:,g}", "whole")
         return int(number)
     return number
+
+
+# Endings the workspace gives its own unfinished folders (copy_checkpoint copies a model into "<name>.partial"
+# and renames it when done; Workspace.model_folders skips them): a model named so would be hidden from every
+# list, and a later save of "<name>" would delete it as an unfinished copy.
+RESERVED_NAME_SUFFIXES = (".partial",)
+
+
+class NameRefused(WorkspaceError):
+    """A Save as name refused: str() in English, `words(language)` in the visitor's language."""
+
+    def __init__(self, problem: str, name: str, suffix: str = "") -> None:
+        self.problem, self.name, self.suffix = problem, name, suffix
+        super().__init__(self.words("en"))
+
+    def words(self, language: str) -> str:
+        return say(f"name_{self.problem}", language, name=repr(self.name), suffix=self.suffix)
+
+
+def check_model_name(name: Any) -> str:
+    """The name a model is saved under (trimmed), or NameRefused: the workspace's safe names (NAME_PATTERN), none
+    ending in a reserved suffix (case-insensitive: some file systems do not tell 'x.PARTIAL' from 'x.partial')."""
+    text = name.strip() if isinstance(name, str) else ""
+    shown = text if len(text) <= 60 else text[:57] + "…"
+    if not NAME_PATTERN.fullmatch(text):
+        raise NameRefused("invalid", shown)
+    for suffix in RESERVED_NAME_SUFFIXES:
+        if text.lower().endswith(suffix):
+            raise NameRefused("reserved", shown, suffix)
+    return text
 
 
 def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batch_size: Any, lr_generator: Any,
@@ -612,15 +649,17 @@ class TrainHandlers:
                 request: gr.Request | None = None) -> tuple:
         language = request_language(request)
         try:
+            name = check_model_name(name)
             workspace = self.workspace(token)
             run = Path(view.run) if view is not None and view.run else next(iter(workspace.run_folders()), None)
             if run is None or not workspace.owns(run) or latest_checkpoint(run) is None:
                 raise WorkspaceError("there is no checkpoint to save yet: start a run and let it reach its first "
                                      "checkpoint")
             self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
-            saved = workspace.save_model(run, name, card=_card(run, title=name.strip()))
+            saved = workspace.save_model(run, name, card=_card(run, title=name))
         except (WorkspaceError, CheckpointError, OSError) as error:
-            return (say("not_saved", language, error=error), *self.model_updates(self._maybe(token), language))
+            words = error.words(language) if isinstance(error, NameRefused) else error
+            return (say("not_saved", language, error=words), *self.model_updates(self._maybe(token), language))
         step = read_config(saved).get("step")
         return (say("saved", language, name=saved.name, step=f"{step:,}"), *self.model_updates(workspace, language))
 

@@ -670,3 +670,30 @@ def test_a_garbled_line_from_the_worker_ends_the_run_in_words_not_a_crash(tmp_pa
     assert updates[-1][1].ended and "garbled" not in handlers.active
     outputs = updates[-1][2]
     assert outputs[9]["interactive"] is True and outputs[10]["interactive"] is False  # Start on, Stop off again
+
+
+# ------------------------------------------------------------------------------------- reserved model names
+CHINESE = SimpleNamespace(session_hash="zh", headers={"accept-language": "zh-CN,zh;q=0.9"}, query_params={})
+
+
+@pytest.mark.parametrize("reserved", ["x.partial", "x.PARTIAL", "run 1.partial", " x.partial "])
+def test_a_name_the_workspace_reserves_is_refused_in_the_visitors_language(trainer, reserved):
+    """Attack: a model saved as 'x.partial' was hidden from every list (the workspace skips its unfinished
+    copies by that suffix), and a later Save as 'x' deleted it (the unfinished copy of 'x' is 'x.partial')."""
+    token = trainer.workspaces.issue().token
+    view = run(trainer, token, steps=20)[-1][1]
+    english = trainer.save_as(reserved, token, view, session("a"))[0]
+    assert "Not saved" in english and "reserved" in english and ".partial" in english, english
+    chinese = trainer.save_as(reserved, token, view, CHINESE)[0]
+    assert "未保存" in chinese and "保留" in chinese, chinese
+    models = trainer.workspaces.get(token).models
+    assert not any(path.name.lower().endswith(".partial") for path in models.glob("*")) if models.is_dir() else True
+    assert "Saved **x**" in trainer.save_as("x", token, view)[0]  # the plain name still saves
+    assert [path.name for path in models.iterdir()] == ["x"]
+
+
+def test_a_malformed_name_is_refused_in_the_visitors_language(trainer):
+    token = trainer.workspaces.issue().token
+    view = run(trainer, token, steps=20)[-1][1]
+    chinese = trainer.save_as("../outside", token, view, CHINESE)[0]
+    assert "未保存" in chinese and "../outside" in chinese and "字母" in chinese, chinese
