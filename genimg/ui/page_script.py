@@ -1,0 +1,99 @@
+"""Script for the page's <head>: Gradio's own English tooltips and screen-reader labels read in Chinese on a Chinese page.
+
+Gradio picks the language of every label from the browser (`navigator.language`, read before any `head=` script
+runs, so a page cannot change it). Some of Gradio's own words are written into its components in English with no translation key: the tooltips and
+screen-reader labels of icon buttons ("Fullscreen", "Reset to default value"), a slider's "number input for …".
+On a Chinese page a MutationObserver rewrites those attributes (aria-label, title, placeholder) and the few visible
+texts of that kind from the table below as Gradio adds them. Exact strings only, so nothing genimg writes is touched.
+"""
+
+from __future__ import annotations
+
+import json
+
+# Gradio's English words that have no translation key, as they appear in the page → Chinese.
+GRADIO_WORDS_ZH = {
+    "Fullscreen": "全屏",
+    "Exit fullscreen mode": "退出全屏",
+    "Exit fullscreen": "退出全屏",
+    "Reset to default value": "恢复默认值",
+    "Click to upload or drop files": "点击上传或拖放文件",
+    "Download": "下载",
+    "Share": "分享",
+    "Clear": "清除",
+    "Undo": "撤销",
+    "Redo": "重做",
+    "Copy": "复制",
+    "Copied": "已复制",
+    "Close": "关闭",
+    "Remove Image": "移除图像",
+    "Pan": "平移",
+    "Zoom in": "放大",
+    "Zoom out": "缩小",
+    "Brush": "画笔",
+    "Eraser": "橡皮擦",
+    "Color": "颜色",
+    "Size": "大小",
+    "Layers": "图层",
+    "Upload": "上传",
+    "Export": "导出",
+}
+# Gradio's English templates around a label the page gives: "number input for 种子" → "种子 的数字输入框".
+GRADIO_TEMPLATES_ZH = [
+    ("number input for ", "{}：数字输入"),
+    ("range slider for ", "{}：滑块"),
+]
+
+SCRIPT_TEMPLATE = """
+<script>
+(() => {
+  if (!(navigator.language || "").toLowerCase().startsWith("zh")) return;
+  const words = __WORDS__;
+  const templates = __TEMPLATES__;
+  const translate = (text) => {
+    if (typeof text !== "string") return null;
+    if (Object.prototype.hasOwnProperty.call(words, text)) return words[text];
+    for (const [prefix, pattern] of templates) {
+      if (text.startsWith(prefix) && text.length > prefix.length) return pattern.replace("{}", text.slice(prefix.length));
+    }
+    return null;
+  };
+  const ATTRIBUTES = ["aria-label", "title", "placeholder"];
+  const fix = (element) => {
+    for (const name of ATTRIBUTES) {
+      const chinese = translate(element.getAttribute && element.getAttribute(name));
+      if (chinese !== null) element.setAttribute(name, chinese);
+    }
+  };
+  const fixText = (node) => {
+    const chinese = translate(node.nodeValue && node.nodeValue.trim());
+    if (chinese !== null) node.nodeValue = chinese;
+  };
+  const sweep = (root) => {
+    if (root.nodeType === Node.TEXT_NODE) { fixText(root); return; }
+    if (root.nodeType !== Node.ELEMENT_NODE) return;
+    fix(root);
+    for (const element of root.querySelectorAll("[aria-label],[title],[placeholder]")) fix(element);
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) fixText(node);
+  };
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      if (change.type === "attributes") fix(change.target);
+      else if (change.type === "characterData") fixText(change.target);
+      else for (const node of change.addedNodes) sweep(node);
+    }
+  }).observe(document.documentElement, { subtree: true, childList: true, characterData: true,
+                                         attributes: true, attributeFilter: ATTRIBUTES });
+})();
+</script>
+"""
+
+
+def head() -> str:
+    """The <script> to pass as launch(head=...)."""
+    return (SCRIPT_TEMPLATE.replace("__WORDS__", json.dumps(GRADIO_WORDS_ZH, ensure_ascii=False))
+            .replace("__TEMPLATES__", json.dumps(GRADIO_TEMPLATES_ZH, ensure_ascii=False)))
+
+
+__all__ = ["GRADIO_WORDS_ZH", "head"]

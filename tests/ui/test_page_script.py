@@ -1,0 +1,51 @@
+"""genimg/ui/page_script.py in a real browser: Gradio's untranslated tooltips (slider reset, a slider's number box,
+image fullscreen) read in Chinese on a Chinese page, and stay English on an English one."""
+
+from __future__ import annotations
+
+import pytest
+
+from genimg.ui.page_script import GRADIO_WORDS_ZH, head
+from tests.ui.test_browser import MISSING, browser  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+
+@pytest.fixture(scope="module")
+def url(tiny_models):
+    import app
+
+    demo = app.build_demo([str(next(iter(tiny_models.values())).parent)])
+    _, address, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, head=head())
+    yield address
+    demo.close()
+
+
+def test_the_head_is_one_script_holding_every_word():
+    text = head()
+    assert text.count("<script>") == 1 and "__WORDS__" not in text and "__TEMPLATES__" not in text
+    assert all(chinese in text for chinese in GRADIO_WORDS_ZH.values())
+
+
+def test_gradio_tooltips_read_in_chinese(browser, url):  # noqa: F811
+    page = browser.new_page(locale="zh-CN", viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.locator("#tabs").get_by_role("tab", name="隐空间").click()
+    reset = page.locator("#tab-latent button.reset-button, #tab-latent [aria-label='恢复默认值']").first
+    expect(reset).to_be_attached(timeout=60_000)
+    labels = page.locator("#tab-latent").evaluate(
+        "(root) => [...root.querySelectorAll('[aria-label],[title]')].map((element) =>"
+        " (element.getAttribute('aria-label') || '') + ' ' + (element.getAttribute('title') || '')).join('\\n')")
+    assert "Reset to default value" not in labels and "number input for" not in labels, labels[:500]
+    assert "恢复默认值" in labels
+    page.close()
+
+
+def test_an_english_page_keeps_gradio_words(browser, url):  # noqa: F811
+    page = browser.new_page(locale="en-US", viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.locator("#tabs").get_by_role("tab", name="Latent space").click()
+    expect(page.locator("#tab-latent [aria-label='Reset to default value']").first).to_be_attached(timeout=60_000)
+    page.close()
