@@ -7,17 +7,24 @@ workspaces at will, and a user finds their models again after a reload, in a sec
 restarts (the secret is kept on disk, or comes from GENIMG_SECRET). Layout:
 
     <root>/.secret                           the installation's secret (created once, mode 0600)
+    <root>/.budget.lock                      serialises making room between the page and its training workers
+    <root>/<id>/.lock                        held (shared) by a training worker while it writes: never evicted then
+    <root>/<id>/.evicted                     left when the workspace's work was removed to make room (for the notice)
     <root>/<id>/runs/<run id>/               the engine's checkpoint folder for one run (resumable)
     <root>/<id>/runs/<run id>/steps/step-N   each saved step, weights only, for replay → Explore
     <root>/<id>/models/<name>/               models saved with "Save as" (weights only), listed in Explore
 
 Shipped checkpoints live elsewhere and are never written. Workspaces untouched for `ttl_hours` are
-deleted, and each is held to `quota_bytes`.
+deleted. Disk is bounded twice: each workspace is held to `quota_bytes` (its share; its oldest runs go first),
+and all of them together to `budget_bytes` (GENIMG_DISK_BUDGET_MB, see genimg/store/limits.py): a write that
+would pass the budget first evicts the workspaces unused the longest, whole, except those being written, and
+their owners are told on return (Workspace.take_eviction_notice).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -27,7 +34,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +45,12 @@ from genimg.store.checkpoint import (
     read_config,
     write_file_atomic,
 )
+from genimg.store.limits import disk_budget_bytes, environment_number
+
+try:  # advisory file locks: a training worker marks its workspace busy, in a process of its own
+    import fcntl
+except ImportError:  # not on Windows: there only this process's own bookkeeping protects a busy workspace
+    fcntl = None  # type: ignore[assignment]
 
 # A workspace's id, which names its folder; always used with fullmatch ("$" would pass a final newline).
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
@@ -56,6 +69,14 @@ MIN_SECRET_CHARACTERS = 32
 DEFAULT_ISSUE_BURST = 40
 DEFAULT_ISSUE_PER_HOUR = 40.0
 MAX_TRACKED_ADDRESSES = 10_000  # the limiter forgets addresses whose bucket is full again beyond this many
+LOCK_FILE_NAME = ".lock"
+EVICTED_FILE_NAME = ".evicted"
+BUDGET_LOCK_FILE_NAME = ".budget.lock"
+
+
+# Stopped.reason of a run the disk stopped (its text goes on after a colon); the page words it for the visitor.
+STOPPED_FOR_DISK = "stopped: the workspace's disk share is full"
+STOPPED_FOR_BUDGET = "stopped: the server's disk budget is full"
 
 
 class WorkspaceError(ValueError):
@@ -70,6 +91,15 @@ class TooManyWorkspaces(WorkspaceError):
         minutes = max(1, round(retry_seconds / 60))
         super().__init__(f"too many new workspaces were opened from your address; try again in about {minutes} min "
                          "(or use the browser where you opened one before: it keeps its workspace)")
+
+
+class DiskFull(WorkspaceError):
+    """A write would pass the workspace's share (`scope` "workspace") or the installation's budget ("installation")
+    and no room could be made. `used` and `limit` are bytes; the message says what to do."""
+
+    def __init__(self, text: str, *, scope: str, used: int, limit: int) -> None:
+        super().__init__(text)
+        self.scope, self.used, self.limit = scope, used, limit
 
 
 def new_id() -> str:
@@ -186,6 +216,22 @@ class Workspace:
     def used_bytes(self) -> int:
         return folder_size(self.folder) if self.folder.is_dir() else 0
 
+    @property
+    def evicted(self) -> bool:
+        """Whether this workspace's work was removed to make room and its owner has not been told yet."""
+        return (self.folder / EVICTED_FILE_NAME).is_file()
+
+    def take_eviction_notice(self) -> bool:
+        """True once after this workspace's work was evicted (then the notice is gone): the page shows the owner
+        ENGLISH/CHINESE["limits.evicted"] of genimg/store/limits.py on their next visit."""
+        try:
+            (self.folder / EVICTED_FILE_NAME).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return self.evicted
+        return True
+
     def owns(self, path: Path) -> bool:
         try:
             path.resolve().relative_to(self.folder.resolve())
@@ -263,10 +309,13 @@ class Workspaces:
     def __init__(self, root: str | os.PathLike | None = None, quota_bytes: int | None = None,
                  ttl_hours: float | None = None, *, secret: str | bytes | None = None,
                  issue_burst: int | None = None, issue_per_hour: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, budget_bytes: int | None = None) -> None:
         self.root = Path(root or os.environ.get("GENIMG_WORKSPACES") or DEFAULT_ROOT).resolve()
-        megabytes = float(os.environ.get("GENIMG_QUOTA_MB", DEFAULT_QUOTA_MB))
-        self.quota_bytes = quota_bytes if quota_bytes is not None else int(megabytes * 2**20)
+        self.budget_bytes = budget_bytes if budget_bytes is not None else disk_budget_bytes()
+        megabytes = environment_number("GENIMG_QUOTA_MB", DEFAULT_QUOTA_MB, low=0)
+        # A workspace's share never exceeds the whole budget.
+        self.quota_bytes = min(quota_bytes if quota_bytes is not None else int(megabytes * 2**20), self.budget_bytes)
+        self._room_lock = threading.Lock()
         self.ttl_seconds = 3600.0 * (ttl_hours if ttl_hours is not None
                                      else float(os.environ.get("GENIMG_WORKSPACE_TTL_HOURS", DEFAULT_TTL_HOURS)))
         given = secret if secret is not None else os.environ.get(SECRET_ENVIRONMENT) or None
@@ -313,7 +362,10 @@ class Workspaces:
         if not hmac.compare_digest(signature, self._signature(workspace_id)):
             raise WorkspaceError("this page's workspace key was not issued by this server (or the server's secret "
                                  "has changed); reload the page to get a new workspace")
-        return Workspace(self.root, workspace_id, token)
+        workspace = Workspace(self.root, workspace_id, token)
+        with contextlib.suppress(OSError):  # a visit counts as use: the longest unused are evicted first
+            os.utime(workspace.folder)
+        return workspace
 
     def browser_key(self) -> str:
         """A key for the browser-side store that keeps the token (Gradio's BrowserState encrypts with it): the
@@ -321,20 +373,117 @@ class Workspaces:
         derived one way from the secret, so sending it to browsers reveals nothing that signs tokens."""
         return hmac.new(self._key(), b"genimg-browser-state", hashlib.sha256).hexdigest()[:32]
 
-    def check_quota(self, workspace: Workspace, keep: tuple[Path, ...] = ()) -> None:
-        """Make room by deleting the oldest runs (never saved models, never a run in `keep`); refuse if still full."""
+    def check_quota(self, workspace: Workspace, keep: tuple[Path, ...] = (), needed_bytes: int = 0) -> None:
+        """Make room for `needed_bytes` more in `workspace` (before a run starts, a model is saved, or a run writes
+        a checkpoint), or raise DiskFull.
+
+        Within the workspace's share, its oldest runs are deleted first (never saved models, never a run in
+        `keep`). Within the installation's budget, the workspaces unused the longest are evicted whole, except
+        this one, those holding a run in `keep` and those a training worker is writing (Workspaces.writing);
+        each leaves a notice for its owner. With `needed_bytes` 0 it refuses a workspace already at its share."""
         kept = {path.resolve() for path in keep}
-        used = workspace.used_bytes()
-        for run in reversed(workspace.run_folders()):  # oldest first: runs are scratch, saved models are kept
-            if used < self.quota_bytes:
-                break
-            if run.resolve() in kept:
-                continue
-            shutil.rmtree(run, ignore_errors=True)
+        with self._room_lock, self._budget_lock():
             used = workspace.used_bytes()
-        if used >= self.quota_bytes:
-            raise WorkspaceError(f"your workspace uses {used / 2**20:.0f} MB of its {self.quota_bytes / 2**20:.0f} MB "
-                                 "in saved models; delete one (Your models, below) before training more")
+            for run in reversed(workspace.run_folders()):  # oldest first: runs are scratch, saved models are kept
+                if used + max(needed_bytes, 1) <= self.quota_bytes:
+                    break
+                if run.resolve() in kept:
+                    continue
+                shutil.rmtree(run, ignore_errors=True)
+                used = workspace.used_bytes()
+            if used + max(needed_bytes, 1) > self.quota_bytes:
+                what = "in saved models" if not needed_bytes else "with what this step would write"
+                raise DiskFull(f"your workspace uses {_megabytes(used)} MB of its {_megabytes(self.quota_bytes)} MB "
+                               f"{what}; delete a saved model (Your models, below) before training more",
+                               scope="workspace", used=used, limit=self.quota_bytes)
+            self._make_room(workspace, needed_bytes, kept)
+
+    def _make_room(self, workspace: Workspace, needed_bytes: int, kept: set[Path]) -> None:
+        """Evict the workspaces unused the longest until `needed_bytes` more fit in the budget (lock held)."""
+        total = self.total_bytes()
+        if total + needed_bytes <= self.budget_bytes:
+            return
+        protected = {workspace.id} | {_workspace_id(path, self.root) for path in kept}
+        candidates = [(_last_used(folder), folder) for folder in self._workspace_folders()
+                      if folder.name not in protected and _holds_work(folder)]
+        for _, folder in sorted(candidates, key=lambda item: item[0]):  # the longest unused first
+            if total + needed_bytes <= self.budget_bytes:
+                break
+            if self._evict(folder):
+                total = self.total_bytes()
+        if total + needed_bytes > self.budget_bytes:
+            raise DiskFull(f"the server's disk for all visitors ({_megabytes(self.budget_bytes)} MB) is full with "
+                           "work in use right now; try again later", scope="installation", used=total,
+                           limit=self.budget_bytes)
+
+    def _evict(self, folder: Path) -> bool:
+        """Remove a workspace's work and leave the notice for its owner, unless a worker writes it; whether done."""
+        with _workspace_lock(folder, exclusive=True) as locked:
+            if not locked:
+                return False
+            freed = folder_size(folder)
+            for child in folder.iterdir():
+                if child.name == LOCK_FILE_NAME:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+            notice = {"evicted_at": round(time.time()), "freed_bytes": freed, "budget_bytes": self.budget_bytes}
+            write_file_atomic(folder / EVICTED_FILE_NAME, (json.dumps(notice) + "\n").encode())
+        return True
+
+    def total_bytes(self) -> int:
+        """Bytes all workspaces keep together (what the budget bounds)."""
+        return folder_size(self.root) if self.root.is_dir() else 0
+
+    def _workspace_folders(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [folder for folder in self.root.iterdir()
+                if folder.is_dir() and not folder.is_symlink() and ID_PATTERN.fullmatch(folder.name)]
+
+    @contextlib.contextmanager
+    def _budget_lock(self) -> Iterator[None]:
+        """One process at a time makes room (the page and its training workers share the workspaces)."""
+        if fcntl is None:
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.root / BUDGET_LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                             0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)
+
+    @contextlib.contextmanager
+    def writing(self, workspace: Workspace) -> Iterator[None]:
+        """Hold `workspace` busy while a run writes it: making room for others never evicts it meanwhile
+        (a shared lock on <id>/.lock, released when the block ends or the process dies)."""
+        workspace.touch()
+        with _workspace_lock(workspace.folder, exclusive=False):
+            yield
+
+    def job_limits(self) -> dict[str, int]:
+        """The share and budget a training worker enforces while it writes (Job(..., **workspaces.job_limits())):
+        without them it reads the same environment variables, which a test's own numbers would not match."""
+        return {"quota_bytes": self.quota_bytes, "budget_bytes": self.budget_bytes}
+
+    def disk_guard(self, workspace: Workspace, run: Path) -> Callable[[int], str | None]:
+        """For the training engine (train(disk_guard=...)): given the bytes a checkpoint is about to write,
+        make room for them and return None, or return why the run must stop (then nothing is written)."""
+
+        def guard(needed_bytes: int) -> str | None:
+            try:
+                self.check_quota(workspace, keep=(run,), needed_bytes=needed_bytes)
+            except DiskFull as error:
+                return f"{STOPPED_FOR_DISK}: {error}" if error.scope == "workspace" else (
+                    f"{STOPPED_FOR_BUDGET}: {error}")
+            return None
+
+        return guard
 
     def is_inside(self, path: str | Path) -> bool:
         """Whether `path` is a folder inside some workspace (for the Explore tabs' whitelist)."""
@@ -361,6 +510,72 @@ class Workspaces:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder.name)
         return removed
+
+
+def _megabytes(byte_count: int) -> str:
+    """Bytes as MB for a message: one decimal, none when whole ("0.8", "300")."""
+    text = f"{byte_count / 2**20:,.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def workspace_of_run(run: str | os.PathLike) -> tuple[Path, str] | None:
+    """(workspaces root, workspace id) when `run` is a run folder <root>/<id>/runs/<run id>, else None."""
+    path = Path(run).resolve()
+    if path.parent.name != "runs" or not ID_PATTERN.fullmatch(path.parent.parent.name):
+        return None
+    return path.parent.parent.parent, path.parent.parent.name
+
+
+def _last_used(folder: Path) -> float:
+    """When a workspace was last used: its folder, its runs and models folders and each run's folder (written
+    at every checkpoint) by modification time; a visit touches the folder (Workspaces.get)."""
+    times = []
+    for path in (folder, folder / "runs", folder / "models"):
+        with contextlib.suppress(OSError):
+            times.append(path.stat().st_mtime)
+    with contextlib.suppress(OSError):
+        times.extend(run.stat().st_mtime for run in (folder / "runs").iterdir())
+    return max(times, default=0.0)
+
+
+def _holds_work(folder: Path) -> bool:
+    """Whether a workspace folder holds anything besides its lock and eviction notice."""
+    try:
+        return any(child.name not in (LOCK_FILE_NAME, EVICTED_FILE_NAME) for child in folder.iterdir())
+    except OSError:
+        return False
+
+
+def _workspace_id(path: Path, root: Path) -> str | None:
+    """The id of the workspace a path lies in, or None."""
+    try:
+        relative = path.resolve().relative_to(root)
+    except (ValueError, OSError):
+        return None
+    return relative.parts[0] if relative.parts else None
+
+
+@contextlib.contextmanager
+def _workspace_lock(folder: Path, *, exclusive: bool) -> Iterator[bool]:
+    """A workspace's advisory lock: shared while a worker writes it (blocks until held), exclusive while it is
+    evicted (never waits: yields False if a writer holds it). Yields whether it is held."""
+    if fcntl is None:
+        yield True
+        return
+    try:
+        descriptor = os.open(folder / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        yield not exclusive
+        return
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(descriptor)
 
 
 def latest_checkpoint(run: Path) -> Path | None:

@@ -43,6 +43,8 @@ from genimg.store.checkpoint import (
 
 SAMPLE_COUNT = 64
 STOPPED_BY_USER = "stopped by the user"  # Stopped.reason when the stop signal was set (else the time limit)
+# Room left for what a checkpoint writes besides its tensors: config.json, samples.png, torch.save's framing.
+SAVE_OVERHEAD_BYTES = 64 * 1024
 
 
 # ----------------------------------------------------------------------------------------------- events
@@ -351,6 +353,13 @@ class _Run:
                 weights[prefix + name] = tensor
         return weights
 
+    def save_bytes(self) -> int:
+        """About how many bytes the next save writes: every tensor it holds, plus SAVE_OVERHEAD_BYTES."""
+        optimizers = [optimizer.state_dict() for optimizer in self.optimizers.values()]
+        ema = self.ema.state_dict() if self.ema is not None else {}
+        return (SAVE_OVERHEAD_BYTES + _tensor_bytes(self.sampling_weights()) + _tensor_bytes(self.model.state_dict())
+                + _tensor_bytes(optimizers) + _tensor_bytes(ema))
+
     def save(self, elapsed: float) -> str:
         config = self.config
         assert config.out is not None
@@ -374,6 +383,21 @@ class _Run:
         grid = self.last_grid if self.last_grid is not None else self.sample_grid()
         write_file_atomic(Path(path) / "samples.png", png_bytes(grid))
         return str(path)
+
+
+def _tensor_bytes(value: Any) -> int:
+    """Bytes of every tensor in a nested dict / list / tuple."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(item) for item in value)
+    return 0
+
+
+# Called with the bytes a checkpoint is about to write: None lets it write, a sentence stops the run instead.
+DiskGuard = Callable[[int], str | None]
 
 
 def _mean_pairwise_distance(images: torch.Tensor) -> float:
@@ -418,7 +442,8 @@ def before_each_step(hook: StepHook) -> Iterator[None]:
 
 
 def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | Path | None = None,
-          stop: StopSignal = None, prepare_model: Callable[[nn.Module], None] | None = None) -> Iterator[Event]:
+          stop: StopSignal = None, prepare_model: Callable[[nn.Module], None] | None = None,
+          disk_guard: DiskGuard | None = None) -> Iterator[Event]:
     """Train `config.model`, yielding Started, then Progress / Samples / EpochEnd / CheckpointSaved
     events, and last one of Finished, Stopped or Diverged.
 
@@ -428,6 +453,9 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
     prepare_model: called once with the network, built (or resumed) on its device, before the first
     step. It may change the network in place but must keep its parameter objects, which the optimisers
     hold: `bench train` tries channels_last memory format and torch.compile on the engine's own step this way.
+    disk_guard: asked before each checkpoint is written, with about how many bytes it will write; when it
+    answers a sentence instead of None, nothing is written and the run ends with Stopped(reason=that sentence)
+    and the last checkpoint that was written (the workspace quota and the disk budget, checked while it writes).
     Closing the generator early (a closed browser tab) also saves a checkpoint when `config.out` is set.
     Setup problems raise ConfigError, DatasetError or CheckpointError before the first event.
     """
@@ -449,10 +477,16 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
     def elapsed() -> float:
         return run.elapsed_before + time.perf_counter() - started_at
 
+    refused: str | None = None  # why the disk guard refused a save, which ends the run
+
     def save() -> str | None:
-        nonlocal saved_step, saved_path
-        if config.out is None or saved_step == run.step:
+        nonlocal saved_step, saved_path, refused
+        if config.out is None or saved_step == run.step or refused is not None:
             return saved_path
+        if disk_guard is not None:
+            refused = disk_guard(run.save_bytes())
+            if refused is not None:
+                return saved_path
         saved_path = run.save(elapsed())
         saved_step = run.step
         return saved_path
@@ -502,7 +536,10 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
                     yield Samples(step=run.step, grid=run.last_grid, columns=run.grid_columns,
                                   diversity=run.last_diversity)
                 if due_checkpoint and config.out is not None:
-                    yield CheckpointSaved(step=run.step, path=str(save()))
+                    path = save()
+                    if refused is not None:
+                        break
+                    yield CheckpointSaved(step=run.step, path=str(path))
                 window_start = time.perf_counter()
             if run.stream.epoch != epoch_before:
                 yield EpochEnd(step=run.step, epoch=run.stream.epoch)
@@ -520,10 +557,13 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
                         run.last_losses = means
                 finished_normally = True
                 path = save()
-                yield Stopped(step=run.step, path=path, reason=reason, elapsed_seconds=elapsed())
+                yield Stopped(step=run.step, path=path, reason=refused or reason, elapsed_seconds=elapsed())
                 return
         finished_normally = True
         path = save()
+        if refused is not None:  # nothing was written: the last checkpoint written is the one kept
+            yield Stopped(step=run.step, path=path, reason=refused, elapsed_seconds=elapsed())
+            return
         yield Finished(step=run.step, path=path, elapsed_seconds=elapsed())
     finally:
         if not finished_normally and config.out is not None and run.step > max(saved_step, 0):

@@ -19,6 +19,7 @@ line it cannot read raises WorkerError, naming what was wrong.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import functools
 import io
@@ -91,6 +92,9 @@ class Job:
     resume: a run folder to continue from; upload: a .zip of the user's pictures to train on instead of
     `config.dataset`; snapshots: a folder where each saved step is also kept for the replay; threads:
     the run's CPU threads; classes_from_data: take the number of classes from the upload's sub-folders.
+    quota_bytes, budget_bytes: the workspace's share and the installation's disk budget, enforced before each
+    checkpoint when `config.out` is a workspace's run folder (Workspaces.job_limits(); when None, the
+    worker reads GENIMG_QUOTA_MB and GENIMG_DISK_BUDGET_MB like the page does).
     """
 
     config: TrainConfig
@@ -99,6 +103,8 @@ class Job:
     snapshots: str | None = None
     threads: int | None = None
     classes_from_data: bool = False
+    quota_bytes: int | None = None
+    budget_bytes: int | None = None
 
     def to_json(self) -> str:
         return encode_message(self)
@@ -284,6 +290,21 @@ def _decode_png(text: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ worker side
+def _disk_guard(job: Job, config: TrainConfig) -> tuple[Any, contextlib.AbstractContextManager]:
+    """For a run in a workspace: the engine's disk guard (the workspace's share and the installation's budget,
+    checked before each checkpoint) and a context that holds the workspace busy so that making room for
+    others never evicts it; (None, a no-op context) for a run elsewhere (the CLI's)."""
+    from genimg.store.workspace import Workspace, Workspaces, workspace_of_run
+
+    place = workspace_of_run(config.out) if config.out else None
+    if place is None:
+        return None, contextlib.nullcontext()
+    root, workspace_id = place
+    workspaces = Workspaces(root, quota_bytes=job.quota_bytes, budget_bytes=job.budget_bytes)
+    workspace = Workspace(root, workspace_id, token="")  # the page checked the token; the worker never signs
+    return workspaces.disk_guard(workspace, Path(config.out)), workspaces.writing(workspace)
+
+
 def _snapshot(checkpoint: str, snapshots: Path, step: int) -> None:
     """Keep this saved step as an explorable checkpoint of its own (weights only, hard-linked when possible)."""
     from genimg.store.workspace import copy_checkpoint
@@ -353,24 +374,26 @@ def worker_main(commands: TextIO | None = None, output: TextIO | None = None) ->
         snapshots = Path(job.snapshots) if job.snapshots else None
         pending: Progress | None = None  # the latest Progress not yet sent
         last_progress = 0.0
-        for event in train(config, data=data, resume=job.resume, stop=stop):
-            if isinstance(event, Progress):
-                # On a GPU a run can report hundreds of times a second; the page shows at most a few updates
-                # a second, so send at most ten reports a second (each the mean over its last few steps).
-                pending = event
-                if time.monotonic() - last_progress < PROGRESS_INTERVAL_S:
+        guard, writing = _disk_guard(job, config)
+        with writing:
+            for event in train(config, data=data, resume=job.resume, stop=stop, disk_guard=guard):
+                if isinstance(event, Progress):
+                    # On a GPU a run can report hundreds of times a second; the page shows at most a few updates
+                    # a second, so send at most ten reports a second (each the mean over its last few steps).
+                    pending = event
+                    if time.monotonic() - last_progress < PROGRESS_INTERVAL_S:
+                        continue
+                if pending is not None:
+                    emit(pending)
+                    pending, last_progress = None, time.monotonic()
+                if isinstance(event, Progress):
                     continue
-            if pending is not None:
-                emit(pending)
-                pending, last_progress = None, time.monotonic()
-            if isinstance(event, Progress):
-                continue
-            emit(event)
-            if snapshots is not None and isinstance(event, CheckpointSaved):
-                try:
-                    _snapshot(event.path, snapshots, event.step)
-                except OSError as error:  # a full disk costs the replay step, never the run's checkpoint
-                    emit(WorkerWarning(f"step {event.step} could not be kept for replay: {error}"))
+                emit(event)
+                if snapshots is not None and isinstance(event, CheckpointSaved):
+                    try:
+                        _snapshot(event.path, snapshots, event.step)
+                    except OSError as error:  # a full disk costs the replay step, never the run's checkpoint
+                        emit(WorkerWarning(f"step {event.step} could not be kept for replay: {error}"))
     except (ConfigError, DatasetError, CheckpointError, ValueError, OSError) as error:
         emit(WorkerFailed(str(error)))
         return 1
