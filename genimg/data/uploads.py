@@ -27,6 +27,7 @@ from genimg.data.datasets import (
     _picture_to_array,
     _PictureTooLarge,
 )
+from genimg.store.limits import upload_limit_bytes
 
 UPLOAD_PREFIX = "upload:"
 MAX_ARCHIVE_MEMBERS = 100_000  # entries in the archive's directory, pictures or not
@@ -176,7 +177,7 @@ def load_zip(
     image_size: int,
     channels: int,
     max_images: int = 20_000,
-    max_archive_bytes: int = 200 * 2**20,
+    max_archive_bytes: int | None = None,
     max_total_uncompressed: int = 1 * 2**30,
     max_member_bytes: int = 32 * 2**20,
 ) -> ImageData:
@@ -188,6 +189,8 @@ def load_zip(
     palettes converted. Pictures in two or more top-level folders (cats/x.png, dogs/y.png, also inside one
     common root folder) are labelled by folder: labels int64 (N,) in [0, num_classes) and class_names
     sorted; otherwise, or with more than MAX_CLASSES folders, labels is None. `notes` says what was skipped.
+    max_archive_bytes defaults to the installation's upload cap (GENIMG_UPLOAD_MB, genimg/store/limits.py), the
+    same the page's upload route enforces, so an archive placed on the server some other way is held to it too.
 
     Nothing is ever written to disk: members are decompressed into memory only, and member names are
     never used as paths. Entries whose names reach outside the archive (absolute, drive letters, '..'),
@@ -207,6 +210,8 @@ def load_zip(
     if channels not in (1, 3):
         raise UploadError(f"channels={channels!r} is not valid; expected 1 (grayscale) or 3 (RGB)")
     _check_argument(max_images, "max_images", 1)
+    if max_archive_bytes is None:
+        max_archive_bytes = upload_limit_bytes()
     _check_argument(max_archive_bytes, "max_archive_bytes", 1)
     _check_argument(max_total_uncompressed, "max_total_uncompressed", 1)
     _check_argument(max_member_bytes, "max_member_bytes", 1)

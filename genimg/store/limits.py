@@ -52,7 +52,7 @@ def environment_number(name: str, default: float, *, low: float, integer: bool =
 
 def disk_budget_bytes() -> int:
     """Bytes all workspaces together may keep (GENIMG_DISK_BUDGET_MB, default 2048)."""
-    return int(environment_number(DISK_BUDGET_ENVIRONMENT, DEFAULT_DISK_BUDGET_MB, low=1) * 2**20)
+    return int(environment_number(DISK_BUDGET_ENVIRONMENT, DEFAULT_DISK_BUDGET_MB, low=0.01) * 2**20)
 
 
 def upload_limit_bytes() -> int:
@@ -74,7 +74,7 @@ def launch_options() -> dict[str, int]:
 def cache_policy() -> tuple[int, int]:
     """`gr.Blocks(delete_cache=...)`: (how often to look, in seconds; the age in seconds past which Gradio
     deletes an uploaded or generated file of this page). GENIMG_CACHE_MINUTES sets the age (default 60)."""
-    age = int(environment_number(CACHE_ENVIRONMENT, DEFAULT_CACHE_MINUTES, low=1) * 60)
+    age = max(1, round(environment_number(CACHE_ENVIRONMENT, DEFAULT_CACHE_MINUTES, low=0.01) * 60))
     return max(1, age // CACHE_CHECKS_PER_AGE), age
 
 

@@ -176,6 +176,19 @@ def test_archive_over_the_size_limit_is_refused(tmp_path):
         load_zip(path, image_size=8, channels=3, max_archive_bytes=100)
 
 
+def test_an_archive_over_the_installations_upload_cap_is_refused_by_default(tmp_path, monkeypatch):
+    """A 21 MB upload is refused before it is opened: the default cap is the page's (GENIMG_UPLOAD_MB, 20)."""
+    monkeypatch.delenv("GENIMG_UPLOAD_MB", raising=False)
+    pictures = {f"{index:03d}.bmp": png_bytes(Image.effect_noise((768, 768), 64).convert("RGB"), "BMP")
+                for index in range(13)}  # 13 noisy 1.7 MB pictures, stored: about 21 MB
+    path = write_zip(tmp_path / "class.zip", pictures, compression=zipfile.ZIP_STORED)
+    assert 20 * 2**20 < path.stat().st_size < 22 * 2**20
+    with pytest.raises(UploadError, match=r"class.zip is 2\d\.\d MiB, over the 20.0 MiB limit"):
+        load_zip(path, image_size=8, channels=3)
+    monkeypatch.setenv("GENIMG_UPLOAD_MB", "25")  # an installation that accepts more reads it
+    assert len(load_zip(path, image_size=8, channels=3)) == 13
+
+
 def test_too_many_entries_are_refused(tmp_path, monkeypatch):
     members = {f"{index:02d}.png": b"" for index in range(11)}
     path = write_zip(tmp_path / "many.zip", members)
