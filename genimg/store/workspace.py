@@ -515,7 +515,7 @@ class Workspaces:
 def _megabytes(byte_count: int) -> str:
     """Bytes as MB for a message: one decimal, none when whole ("0.8", "300")."""
     text = f"{byte_count / 2**20:,.1f}"
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 def workspace_of_run(run: str | os.PathLike) -> tuple[Path, str] | None:

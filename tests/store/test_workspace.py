@@ -475,3 +475,97 @@ def test_clean_removes_only_expired_workspaces(workspaces):
 def test_clean_without_a_root_does_nothing(tmp_path):
     assert Workspaces(tmp_path / "never-made", ttl_hours=0).clean() == []
 
+
+
+# ------------------------------------------------------------------------------- the installation's budget
+@pytest.fixture
+def budgeted(tmp_path) -> Workspaces:
+    """Workspaces sharing a 10,000-byte budget, each with a 6,000-byte share."""
+    return Workspaces(tmp_path / "budgeted", quota_bytes=6_000, budget_bytes=10_000, ttl_hours=1, issue_burst=1000)
+
+
+def used_long_ago(workspace: Workspace, seconds: float) -> None:
+    """Make `workspace` look unused for `seconds` (its folders' times, which a visit or a write updates)."""
+    age(workspace.folder, seconds)
+
+
+def test_a_share_never_exceeds_the_budget(tmp_path):
+    assert Workspaces(tmp_path, quota_bytes=50_000, budget_bytes=20_000).quota_bytes == 20_000
+
+
+def test_making_room_evicts_the_workspaces_unused_the_longest_first(budgeted):
+    oldest, older, recent, writer = (budgeted.issue() for _ in range(4))
+    for workspace, unused_for in ((oldest, 3000), (older, 2000), (recent, 10)):
+        make_run(workspace, "run-20240101-000000-aaaa", 3000)
+        used_long_ago(workspace, unused_for)
+    budgeted.check_quota(writer, needed_bytes=3000)  # 9,000 + 3,000 > 10,000: the oldest goes, only it
+    assert oldest.evicted and not oldest.run_folders()
+    assert not older.evicted and older.run_folders() and recent.run_folders()
+    assert budgeted.total_bytes() + 3000 <= budgeted.budget_bytes
+    budgeted.check_quota(writer, needed_bytes=6000)  # now the next oldest
+    assert older.evicted and not recent.evicted
+
+
+def test_a_visit_counts_as_use(budgeted):
+    visited, other, writer = (budgeted.issue() for _ in range(3))
+    for workspace in (visited, other):
+        make_run(workspace, "run-20240101-000000-aaaa", 3000)
+    used_long_ago(visited, 3000)
+    used_long_ago(other, 2000)
+    budgeted.get(visited.token)  # its owner opened the page again
+    budgeted.check_quota(writer, needed_bytes=5000)
+    assert other.evicted and not visited.evicted
+
+
+def test_the_owner_is_told_once_and_can_work_again(budgeted):
+    evicted, writer = budgeted.issue(), budgeted.issue()
+    make_run(evicted, "run-20240101-000000-aaaa", 5000)
+    evicted.save_model(make_checkpoint(evicted), "mine")
+    used_long_ago(evicted, 100)
+    budgeted.check_quota(writer, needed_bytes=6000)
+    returning = budgeted.get(evicted.token)
+    assert returning.evicted and not returning.model_folders() and not returning.run_folders()
+    assert returning.take_eviction_notice() is True
+    assert returning.take_eviction_notice() is False and not returning.evicted
+    assert returning.new_run().is_dir()
+
+
+def test_a_workspace_being_written_or_kept_is_never_evicted(budgeted):
+    busy, kept, writer = (budgeted.issue() for _ in range(3))
+    make_run(busy, "run-20240101-000000-aaaa", 4000)
+    kept_run = make_run(kept, "run-20240101-000000-aaaa", 4000)
+    used_long_ago(busy, 5000)
+    used_long_ago(kept, 4000)
+    with budgeted.writing(busy), pytest.raises(workspace_module.DiskFull, match="full with work in use") as caught:
+        budgeted.check_quota(writer, keep=(kept_run,), needed_bytes=5000)
+    assert caught.value.scope == "installation" and caught.value.limit == 10_000
+    assert busy.run_folders() and kept.run_folders() and not busy.evicted and not kept.evicted
+    budgeted.check_quota(writer, keep=(kept_run,), needed_bytes=5000)  # the writer has finished: now it goes
+    assert busy.evicted and not kept.evicted
+
+
+def test_a_write_past_the_workspaces_share_is_refused_naming_it(budgeted):
+    workspace = budgeted.issue()
+    training = make_run(workspace, "run-20240101-000000-aaaa", 4000)
+    with pytest.raises(workspace_module.DiskFull, match="uses 0 MB of its 0 MB with what this step") as caught:
+        budgeted.check_quota(workspace, keep=(training,), needed_bytes=2500)
+    assert caught.value.scope == "workspace" and caught.value.used == 4000 and training.exists()
+    guard = budgeted.disk_guard(workspace, training)
+    assert guard(1000) is None
+    assert guard(2500).startswith(workspace_module.STOPPED_FOR_DISK)
+
+
+def test_a_run_folder_names_its_workspace(budgeted, tmp_path):
+    workspace = budgeted.issue()
+    run = workspace.new_run()
+    assert workspace_module.workspace_of_run(run) == (budgeted.root, workspace.id)
+    assert workspace_module.workspace_of_run(str(run)) == (budgeted.root, workspace.id)
+    assert workspace_module.workspace_of_run(tmp_path / "not an id" / "runs" / "x") is None
+    assert workspace_module.workspace_of_run(workspace.models / "mine") is None
+
+
+def make_checkpoint(workspace: Workspace) -> Path:
+    """A tiny real checkpoint in a run of `workspace` (for Save as)."""
+    folder = workspace.runs / "run-20240102-000000-bbbb"
+    save_checkpoint(folder, model_config={"kind": "dcgan", "image_size": 8}, weights={"w": torch.zeros(4)}, step=1)
+    return folder

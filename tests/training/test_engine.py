@@ -174,10 +174,10 @@ def test_seeded_latents_are_device_independent_and_stable():
 
 
 @pytest.mark.parametrize("settings,needle", [
-    (dict(steps=0), "steps"), (dict(steps=10**12), "steps"), (dict(batch_size=0), "batch_size"),
-    (dict(lr_generator=-1.0), "lr_generator"), (dict(lr_discriminator=0.0), "lr_discriminator"),
-    (dict(lr_generator=float("nan")), "lr_generator"), (dict(beta=-1.0), "beta"),
-    (dict(ema_decay=1.0), "ema_decay"), (dict(precision="fp8"), "precision"), (dict(gan_loss="wgan"), "gan_loss"),
+    ({"steps": 0}, "steps"), ({"steps": 10**12}, "steps"), ({"batch_size": 0}, "batch_size"),
+    ({"lr_generator": -1.0}, "lr_generator"), ({"lr_discriminator": 0.0}, "lr_discriminator"),
+    ({"lr_generator": float("nan")}, "lr_generator"), ({"beta": -1.0}, "beta"),
+    ({"ema_decay": 1.0}, "ema_decay"), ({"precision": "fp8"}, "precision"), ({"gan_loss": "wgan"}, "gan_loss"),
 ])
 def test_absurd_settings_are_refused(settings, needle):
     with pytest.raises(ConfigError, match=needle):
@@ -236,3 +236,26 @@ def test_progress_carries_health_signals_from_the_training_step():
                        for event in events)
         else:
             assert all(event.signals[key] > 0 for event in events)
+
+
+def test_a_refused_save_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
+    """The disk guard is asked before every checkpoint, with at least what the save writes; once it refuses,
+    nothing more is written and the run ends Stopped with its reason and the last checkpoint intact."""
+    from genimg.store.workspace import folder_size
+
+    out = tmp_path / "run"
+    asked: list[int] = []
+
+    def guard(needed_bytes: int) -> str | None:
+        asked.append(needed_bytes)
+        return None if len(asked) == 1 else "stopped: the workspace's disk share is full"
+
+    config = tiny_config("dcgan", steps=12, checkpoint_every=3, out=str(out))
+    events = list(train(config, data=blob_data(64, 28, 1, 0), disk_guard=guard))
+    ending = events[-1]
+    assert isinstance(ending, Stopped) and ending.reason == "stopped: the workspace's disk share is full"
+    assert ending.path == str(out) and ending.step == 6 and len(asked) == 2
+    assert [event.step for event in events if isinstance(event, CheckpointSaved)] == [3]
+    checkpoint = load_checkpoint(out, with_training_state=True)
+    assert checkpoint.step == 3 and checkpoint.training_state is not None
+    assert asked[0] >= folder_size(out)  # the estimate covers everything the save wrote

@@ -122,7 +122,8 @@ def test_every_engine_event_class_is_in_the_protocol():
 
 @pytest.mark.parametrize("message", [Job(config=TINY), Job(config=TINY, resume="/tmp/run-1", upload="/tmp/pets.zip",
                                                            snapshots="/tmp/run-1/steps", threads=2,
-                                                           classes_from_data=True), Stop()],
+                                                           classes_from_data=True, quota_bytes=300 * 2**20,
+                                                           budget_bytes=2**31), Stop()],
                          ids=["job", "job with everything", "stop"])
 def test_control_messages_survive_encode_and_decode(message):
     assert decode_control(message.to_json()) == message
