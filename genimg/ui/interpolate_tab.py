@@ -34,7 +34,9 @@ from genimg.explore.interpolate import (
 from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
+from genimg.ui.explore import dependent_dropdown
 from genimg.ui.i18n import LATEX, message, register, request_language, t
+from genimg.ui.latent_tab import LenientNumber, LenientSlider, explained, failure
 
 MODES = ("seeds", "classes", "drawings")
 DEFAULT_FRAMES = 32
@@ -105,6 +107,11 @@ ENGLISH = {
     "interp.error.needs_vae": "{model} is a GAN: it has no encoder to turn a drawing into z. Pick a VAE.",
     "interp.error.drawing": "{which}: {detail}",
     "interp.error.failed": "The interpolation failed: {detail}",
+    "interp.error.title": "Error",
+    "interp.error.unexpected": "The interpolation could not be drawn ({detail}). Try again, or pick another model.",
+    "interp.axis.frame": "frame",
+    "interp.axis.norm": "length of the moving vector",
+    "interp.axis.method": "path",
 }
 
 CHINESE = {
@@ -144,7 +151,7 @@ CHINESE = {
         "生成器是用这类样本训练的，很少见到这么短的编码，所以 lerp 中间的几帧常常显得暗淡或模糊。"
         "slerp 一路都贴近球面，每一帧都像一个典型样本：在曲线图中，lerp 的曲线中间下凹，slerp 的曲线始终贴近 $\\sqrt{D}$ 参考线。\n\n"
         "**手绘**会被编码为 VAE 编码器输出的均值；这类编码通常比 $\\sqrt{D}$ 短，两条路径的差别也更小。"
-        "在**类别插值**中 z 保持不变，移动的是独热（one-hot）类别向量：lerp 在中点把两个类别各取一半（长度 $1/\\sqrt2$），"
+        "在**类别插值**中 z 保持不变，移动的是独热类别向量：lerp 在中点把两个类别各取一半（长度 $1/\\sqrt2$），"
         "slerp 的权重是 $\\cos\\frac{\\pi t}{2}$ 和 $\\sin\\frac{\\pi t}{2}$（长度为 1）。网络只见过纯粹的类别，"
         "所以中间的每一帧都是它自己的“发明”。"),
     "interp.reference.z": "√D：z 的典型长度",
@@ -166,6 +173,11 @@ CHINESE = {
     "interp.error.needs_vae": "{model} 是 GAN：它没有编码器，不能把手绘变成 z。请选择一个 VAE。",
     "interp.error.drawing": "{which}：{detail}",
     "interp.error.failed": "插值失败：{detail}",
+    "interp.error.title": "出错了",
+    "interp.error.unexpected": "无法画出这段插值（{detail}）。请再试一次，或者换一个模型。",
+    "interp.axis.frame": "帧",
+    "interp.axis.norm": "移动向量的长度",
+    "interp.axis.method": "路径",
 }
 
 register(ENGLISH, CHINESE)
@@ -203,7 +215,7 @@ class InterpolateHandlers:
     def entry(self, model: str | None, language: str = "en") -> ModelEntry:
         entry = self.context.entry(model) if isinstance(model, str) else None
         if entry is None:
-            raise gr.Error(message("interp.error.model", language))
+            raise failure("interp.error.model", language, "interp.error.title")
         return entry
 
     @staticmethod
@@ -211,7 +223,7 @@ class InterpolateHandlers:
         """A seed from a gr.Number (int or float) or a state dict (also a numeric string) → int in [0, 2**63)."""
         parsed = parse_seed(value)
         if parsed is None:
-            raise gr.Error(message("interp.error.seed", language, which=which))
+            raise failure("interp.error.seed", language, "interp.error.title", which=which)
         return parsed
 
     @staticmethod
@@ -219,7 +231,8 @@ class InterpolateHandlers:
         try:
             return check_frames(value)
         except InterpolationError:
-            raise gr.Error(message("interp.error.frames", language, low=MIN_FRAMES, high=MAX_FRAMES)) from None
+            raise failure("interp.error.frames", language, "interp.error.title", low=MIN_FRAMES,
+                          high=MAX_FRAMES) from None
 
     @staticmethod
     def class_index(value: Any, entry: ModelEntry, which: str, language: str = "en") -> int:
@@ -231,10 +244,11 @@ class InterpolateHandlers:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < entry.num_classes:
-            raise gr.Error(message("interp.error.class", language, which=which))
+            raise failure("interp.error.class", language, "interp.error.title", which=which)
         return value
 
     # ------------------------------------------------------------------ the work
+    @explained("interp.error.unexpected", "interp.error.title")
     def compute(self, model: str | None, mode: str | None, seed_a: Any = 0, seed_b: Any = 1, class_a: Any = 0,
                 class_b: Any = 1, frames: Any = DEFAULT_FRAMES, drawing_a: Any = None, drawing_b: Any = None,
                 language: str = "en") -> InterpolationView:
@@ -244,13 +258,13 @@ class InterpolateHandlers:
         """
         entry = self.entry(model, language)
         if mode not in MODES:
-            raise gr.Error(message("interp.error.mode", language))
+            raise failure("interp.error.mode", language, "interp.error.title")
         count = self.frames(frames, language)
         start_seed = self.seed(seed_a, message("interp.seed_a", language), language)
         try:
             network, config = self.context.renderer.model(entry.path)
         except (CheckpointError, OSError, ValueError) as error:
-            raise gr.Error(message("interp.error.load", language, detail=str(error))) from None
+            raise failure("interp.error.load", language, "interp.error.title", detail=str(error)) from None
 
         first = second = None  # class indices at the two ends, for conditional models
         if entry.num_classes:
@@ -263,25 +277,25 @@ class InterpolateHandlers:
             z1 = seeded_latents(end_seed, 1, config.latent_dim)[0]
         elif mode == "classes":
             if not entry.num_classes:
-                raise gr.Error(message("interp.error.needs_classes", language, model=entry.name))
+                raise failure("interp.error.needs_classes", language, "interp.error.title", model=entry.name)
             if not supports_class_mixing(network):
-                raise gr.Error(message("interp.error.no_mixing", language, model=entry.name))
+                raise failure("interp.error.no_mixing", language, "interp.error.title", model=entry.name)
             second = self.class_index(class_b, entry, message("interp.class_b", language), language)
             z0 = z1 = seeded_latents(start_seed, 1, config.latent_dim)[0]
         else:  # drawings
             if not entry.capabilities.encoder:
-                raise gr.Error(message("interp.error.needs_vae", language, model=entry.name))
+                raise failure("interp.error.needs_vae", language, "interp.error.title", model=entry.name)
             if entry.num_classes:
                 second = self.class_index(class_b, entry, message("interp.class_b", language), language)
                 if first != second and not supports_class_mixing(network):
-                    raise gr.Error(message("interp.error.no_mixing", language, model=entry.name))
+                    raise failure("interp.error.no_mixing", language, "interp.error.title", model=entry.name)
             z0 = self._encode(network, config, drawing_a, first, message("interp.drawing_a", language), language)
             z1 = self._encode(network, config, drawing_b, second, message("interp.drawing_b", language), language)
 
         try:
             walk = interpolate(network, z0, z1, count, METHODS, first, second)
         except InterpolationError as error:
-            raise gr.Error(message("interp.error.failed", language, detail=str(error))) from None
+            raise failure("interp.error.failed", language, "interp.error.title", detail=str(error)) from None
         scale = gif_scale(config.image_size)
         gifs = {method: gif_bytes(walk.frames[method], scale=scale, levels=GIF_LEVELS) for method in METHODS}
         strip_scale = 2 if config.image_size <= 32 else 1
@@ -294,9 +308,10 @@ class InterpolateHandlers:
             return encode_drawing(network, drawing, config.channels, config.image_size, label)
         except ImageInputError as error:  # empty canvas, not an image, ...
             detail = message(error.key, language, **error.values)
-            raise gr.Error(message("interp.error.drawing", language, which=which, detail=detail)) from None
+            raise failure("interp.error.drawing", language, "interp.error.title", which=which,
+                          detail=detail) from None
         except ValueError as error:  # InterpolationError, or a picture the model input cannot take
-            raise gr.Error(message("interp.error.failed", language, detail=str(error))) from None
+            raise failure("interp.error.failed", language, "interp.error.title", detail=str(error)) from None
 
     @staticmethod
     def norm_table(walk: Interpolation, language: str = "en") -> pd.DataFrame:
@@ -327,6 +342,7 @@ class InterpolateHandlers:
                        reference=walk.reference_norm, dim=walk.latent_dim, ratio=lerp_mid / ends if ends else 1.0)
 
     # ------------------------------------------------------------------ page callbacks
+    @explained("interp.error.unexpected", "interp.error.title")
     def run(self, model: str | None, mode: str | None, seed_a: Any, seed_b: Any, class_a: Any, class_b: Any,
             drawing_a: Any, drawing_b: Any, frames: Any, request: gr.Request = None) -> tuple:
         """→ (lerp GIF path, slerp GIF path, lerp strip, slerp strip, norm table, summary markdown)."""
@@ -342,11 +358,12 @@ class InterpolateHandlers:
             return tuple(gr.skip() for _ in range(6))
         return self.run(model, mode, seed_a, seed_b, class_a, class_b, drawing_a, drawing_b, frames, request)
 
+    @explained("interp.error.unexpected", "interp.error.title")
     def run_from_state(self, state: dict, request: gr.Request | None = None) -> tuple:
         """`run` for a JSON state {"model", "mode": "seeds"|"classes", "seed_a", "seed_b", "class_a", "class_b",
         "frames"} (missing keys take the page's defaults), e.g. from a lesson bundle or a URL."""
         if not isinstance(state, dict):
-            raise gr.Error(message("interp.error.mode", request_language(request)))
+            raise failure("interp.error.mode", request_language(request), "interp.error.title")
         values = {**self.default_state(state.get("model")), **state}
         return self.run(values["model"], values["mode"], values["seed_a"], values["seed_b"], values["class_a"],
                         values["class_b"], None, None, values["frames"], request)
@@ -383,6 +400,7 @@ class InterpolateHandlers:
             offered.append("drawings")
         return offered
 
+    @explained("interp.error.unexpected", "interp.error.title")
     def controls(self, model: str | None, mode: str | None, class_a: Any = None, class_b: Any = None,
                  request: gr.Request = None) -> tuple:
         """After a model or mode change → updates for (mode, seed B, class A, class B, the drawings column)."""
@@ -417,7 +435,7 @@ class InterpolateHandlers:
         state = self.default_state()
         try:
             return self.run_from_state(state)
-        except Exception:  # a broken checkpoint must not keep the page from opening; picking it shows the error
+        except gr.Error:  # a broken checkpoint must not keep the page from opening; picking it shows the error
             return (None, None, None, None, None, "")
 
 
@@ -468,21 +486,21 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
             mode = gr.Radio([(t(names[name]), name) for name in offered], value="seeds",
                             label=t("interp.mode"), info=t("interp.mode.info"), elem_id="interp-mode")
             with gr.Row():
-                seed_a = gr.Number(value=state["seed_a"], precision=0, minimum=0, label=t("interp.seed_a"),
+                seed_a = LenientNumber(value=state["seed_a"], precision=0, label=t("interp.seed_a"),
                                    elem_id="interp-seed-a")
-                seed_b = gr.Number(value=state["seed_b"], precision=0, minimum=0, label=t("interp.seed_b"),
+                seed_b = LenientNumber(value=state["seed_b"], precision=0, label=t("interp.seed_b"),
                                    elem_id="interp-seed-b")
             randomize = gr.Button(t("interp.random"), elem_id="interp-random")
             with gr.Row():
-                class_a = gr.Dropdown(class_choices, value=state["class_a"], label=t("interp.class_a"),
+                class_a = dependent_dropdown(class_choices, value=state["class_a"], label=t("interp.class_a"),
                                       visible=bool(entry.num_classes), elem_id="interp-class-a")
-                class_b = gr.Dropdown(class_choices, value=state["class_b"], label=t("interp.class_b"),
+                class_b = dependent_dropdown(class_choices, value=state["class_b"], label=t("interp.class_b"),
                                       visible=False, elem_id="interp-class-b")
             with gr.Column(visible=False) as drawings:  # stacked: side by side they shrink to half size
                 gr.Markdown(t("interp.drawing_hint"))
                 drawing_a = _sketchpad("interp.drawing_a", "interp-drawing-a")
                 drawing_b = _sketchpad("interp.drawing_b", "interp-drawing-b")
-            frames = gr.Slider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label=t("interp.frames"),
+            frames = LenientSlider(MIN_FRAMES, MAX_FRAMES, value=DEFAULT_FRAMES, step=1, label=t("interp.frames"),
                                elem_id="interp-frames")
             run = gr.Button(t("interp.run"), variant="primary", elem_id="interp-run")
     with gr.Row():
@@ -491,14 +509,15 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
         slerp_strip = gr.Image(first[3], label=t("interp.slerp_strip"), type="numpy", format="png",
                                interactive=False, buttons=["download"], elem_id="interp-slerp-strip")
     plot = gr.LinePlot(first[4], x="frame", y="norm", color="method", label=t("interp.norm_plot"),
-                       color_map=plot_colours(), y_lim=[0, None], elem_id="interp-norms")
+                       color_map=plot_colours(), y_lim=[0, None], x_title=t("interp.axis.frame"),
+                       y_title=t("interp.axis.norm"), color_title=t("interp.axis.method"), elem_id="interp-norms")
     summary = gr.Markdown(first[5], elem_id="interp-summary")
     gr.Markdown(t("interp.explain"), latex_delimiters=LATEX, elem_id="interp-explain")
 
     inputs = [model, mode, seed_a, seed_b, class_a, class_b, drawing_a, drawing_b, frames]
     outputs = [lerp_gif, slerp_gif, lerp_strip, slerp_strip, plot, summary]
     control_outputs = [mode, seed_b, class_a, class_b, drawings]
-    quiet = dict(api_visibility="private")
+    quiet = {"api_visibility": "private"}
     model.change(handlers.controls, [model, mode, class_a, class_b], control_outputs, **quiet).then(
         handlers.refresh, inputs, outputs, **quiet)
     mode.input(handlers.controls, [model, mode, class_a, class_b], control_outputs, **quiet).then(

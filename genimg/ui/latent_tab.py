@@ -6,10 +6,12 @@ Everything a request does is cheap: the model is cached by the renderer, the dir
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gradio as gr
@@ -91,6 +93,11 @@ ENGLISH = {
     "latent.error.direction": "{value} is not a direction of this model: choose PC1 to PC{count}.",
     "latent.error.no_directions": "No principal directions could be found for this model: {detail}",
     "latent.error.state": "This saved state cannot be used: {detail}",
+    "latent.error.title": "Error",
+    "latent.error.unexpected": "The image could not be drawn ({detail}). Try again, or pick another model.",
+    "latent.warning.title": "Note",
+    "latent.warning.clamped": "{name} goes from {low:g} to {high:g}: {value:g} was taken as {used:g}.",
+    "latent.pc": "PC{number}",
 }
 
 CHINESE = {
@@ -100,7 +107,7 @@ CHINESE = {
         "**种子**决定 $z$；下面的每个**滑块**是 $z$ 的一个坐标 $z_i$。拖动一个滑块，看看它控制什么："
         "通常同时控制好几样东西，因为训练从来没有要求单个坐标具有某种含义。\n\n"
         "**主方向**（GANSpace）：我们把几千个随机的 $z$ 送进网络的第一层，用主成分分析（PCA）找出这些激活值变化最大的方向，"
-        "再把每个方向映射回 z 空间中的一个单位向量 $v$。沿它走一步就是 $z' = z + \\alpha v$；PC1 是网络最大的变化，"
+        "再把每个方向映射回 z 空间中的一个单位向量 $v$。沿它走一步就是 $z' = z + \\alpha v$；主成分1 是网络最大的变化，"
         "百分比是它解释的方差比例。\n\n"
         "**截断**：$z' = \\psi z$ 把 $z$ 拉向分布的中心，那里是生成器训练得最充分的地方；图像会更干净、更典型，但多样性更低，"
         "当 $\\psi = 0$ 时每个种子都给出同一幅“平均”图像。合在一起：$z' = \\psi z + \\alpha v$。\n\n"
@@ -134,14 +141,80 @@ CHINESE = {
     "latent.error.number": "{name} 必须是有限的数字；收到的是 {value}。",
     "latent.error.sliders": "这个模型有 {expected} 个滑块；收到了 {count} 个值。",
     "latent.error.class": "{value} 不是这个模型的类别：请从列表中选择。",
-    "latent.error.direction": "{value} 不是这个模型的方向：请选择 PC1 到 PC{count}。",
+    "latent.error.direction": "{value} 不是这个模型的方向：请选择主成分1 到主成分{count}。",
     "latent.error.no_directions": "无法为这个模型找到主方向：{detail}",
     "latent.error.state": "无法使用这个保存的状态：{detail}",
+    "latent.error.title": "出错了",
+    "latent.error.unexpected": "无法画出这幅图像（{detail}）。请再试一次，或者换一个模型。",
+    "latent.warning.title": "提示",
+    "latent.warning.clamped": "{name} 的范围是 {low:g} 到 {high:g}：{value:g} 按 {used:g} 处理。",
+    "latent.pc": "主成分{number}",
 }
 
 register(ENGLISH, CHINESE)
 
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def failure(key: str, language: str = "en", title_key: str = "latent.error.title", **values: object) -> gr.Error:
+    """A gr.Error whose title and sentence are both in the user's language (Gradio's default title is "Error")."""
+    return gr.Error(message(key, language, **values), title=message(title_key, language))
+
+
+def explained(key: str, title_key: str) -> Callable[[Callable], Callable]:
+    """Decorate a handler so that no failure reaches the page as Gradio's bare "Error": a gr.Error passes
+    through, anything else becomes the sentence `key` (with {detail}: the exception, shortened) in the language
+    of the handler's `language` argument, or of its `request` argument when it has none."""
+    def decorate(method: Callable) -> Callable:
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:  # the point: whatever went wrong, the user reads a sentence
+                try:
+                    arguments = signature.bind_partial(*args, **kwargs).arguments
+                except TypeError:
+                    arguments = {}
+                language = arguments.get("language")
+                if language not in ("en", "zh-CN"):
+                    language = request_language(arguments.get("request"))
+                detail = str(error) or type(error).__name__
+                detail = detail if len(detail) <= 120 else detail[:117] + "…"
+                raise failure(key, language, title_key, detail=detail) from error
+        return wrapper
+    return decorate
+
+
+class LenientSlider(gr.Slider):
+    """A gr.Slider that passes what the page sends to the handler unchecked.
+
+    Gradio's own check ("Value 50 is greater than maximum value 10.", in English, titled "Error") runs before any
+    handler and fires when a number beyond the range is typed into the slider's box; the handlers check and clamp
+    instead, and say so in the user's language. Shown in the browser exactly as a gr.Slider.
+    """
+
+    def get_block_name(self) -> str:
+        return "slider"
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+class LenientNumber(gr.Number):
+    """A gr.Number whose value reaches the handler as typed (None, or a float): Gradio's own bounds and rounding
+    (an English "Value -3 is less than minimum value 0.", an OverflowError for 1e400) are replaced by the
+    handler's checks, which answer in the user's language."""
+
+    def get_block_name(self) -> str:
+        return "number"
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
 
 
 def slider_label(index: int) -> str:
@@ -188,7 +261,7 @@ class LatentHandlers:
         """The model for a dropdown value; nothing but a listed folder is ever opened."""
         entry = self.context.entry(model) if isinstance(model, str) else None
         if entry is None:
-            raise gr.Error(message("latent.error.model", language))
+            raise failure("latent.error.model", language)
         return entry
 
     def compare_entry(self, compare: Any, language: str = "en") -> ModelEntry | None:
@@ -196,7 +269,7 @@ class LatentHandlers:
             return None
         entry = self.context.entry(compare) if isinstance(compare, str) else None
         if entry is None:
-            raise gr.Error(message("latent.error.compare", language))
+            raise failure("latent.error.compare", language)
         return entry
 
     @staticmethod
@@ -204,15 +277,19 @@ class LatentHandlers:
         """A whole number in [0, 2**63) (an int, or a float/str holding one), else gr.Error."""
         parsed = parse_seed(value)
         if parsed is None:
-            raise gr.Error(message("latent.error.seed", language))
+            raise failure("latent.error.seed", language)
         return parsed
 
     @staticmethod
     def number(value: Any, name: str, low: float, high: float, language: str = "en") -> float:
         """A finite number, clamped to [low, high]; NaN, ±inf and non-numbers raise gr.Error naming `name`."""
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise gr.Error(message("latent.error.number", language, name=name, value=repr(value)))
-        return float(min(max(value, low), high))
+            raise failure("latent.error.number", language, name=name, value=shortened(value))
+        used = float(min(max(value, low), high))
+        if used != value:  # typed into the slider's box beyond its range: drawn at the nearest end, and said so
+            gr.Warning(message("latent.warning.clamped", language, name=name, low=low, high=high, value=value,
+                               used=used), title=message("latent.warning.title", language))
+        return used
 
     def sliders(self, values: Sequence[Any], entry: ModelEntry, seed: int, language: str = "en") -> list[float]:
         """The first shown_dims(D) values, checked and clamped to ±3; missing ones are the seed's values.
@@ -220,11 +297,11 @@ class LatentHandlers:
         Extra values are allowed only up to SLIDER_COUNT (the page always sends all 16; hidden ones are ignored).
         """
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise gr.Error(message("latent.error.sliders", language, expected=shown_dims(entry.latent_dim),
-                                   count=repr(values)))
+            raise failure("latent.error.sliders", language, expected=shown_dims(entry.latent_dim),
+                                   count=repr(values))
         count = shown_dims(entry.latent_dim)
         if len(values) > count and len(values) != SLIDER_COUNT:
-            raise gr.Error(message("latent.error.sliders", language, expected=count, count=len(values)))
+            raise failure("latent.error.sliders", language, expected=count, count=len(values))
         chosen = [self.number(value, slider_label(index), -SLIDER_RANGE, SLIDER_RANGE, language)
                   for index, value in enumerate(values[:count])]
         if len(chosen) < count:
@@ -242,7 +319,7 @@ class LatentHandlers:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < source.num_classes:
-            raise gr.Error(message("latent.error.class", language, value=shortened(value)))
+            raise failure("latent.error.class", language, value=shortened(value))
         return value
 
     def direction(self, value: Any, entry: ModelEntry, language: str = "en") -> int | None:
@@ -252,7 +329,7 @@ class LatentHandlers:
             value = int(value)
         count = min(DEFAULT_COUNT, entry.latent_dim)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
-            raise gr.Error(message("latent.error.direction", language, value=shortened(value), count=count))
+            raise failure("latent.error.direction", language, value=shortened(value), count=count)
         return value
 
     # ------------------------------------------------------------------ library calls
@@ -260,7 +337,7 @@ class LatentHandlers:
         try:
             return self.renderer.model(entry.path)
         except (CheckpointError, OSError, ValueError, RuntimeError) as error:
-            raise gr.Error(message("latent.error.load", language, detail=str(error))) from None
+            raise failure("latent.error.load", language, detail=str(error)) from None
 
     def directions(self, model: Any, language: str = "en") -> Directions:
         """The model's principal directions (computed on first use, then cached)."""
@@ -268,15 +345,16 @@ class LatentHandlers:
         try:
             return self.directions_cache.get(network)
         except (TypeError, ValueError, RuntimeError) as error:
-            raise gr.Error(message("latent.error.no_directions", language, detail=str(error))) from None
+            raise failure("latent.error.no_directions", language, detail=str(error)) from None
 
     def direction_choices(self, model: Any, language: str = "en") -> list[tuple[str, int]]:
-        """("PC1 · 12.3%", 0), … for the direction dropdown; [] when the model has none."""
+        """("PC1 · 12.3%", 0), … ("主成分1 · 12.3%" in Chinese) for the direction dropdown; [] when the model has
+        none."""
         try:
             found = self.directions(model, language)
         except gr.Error:
             return []
-        return [(f"PC{index + 1} · {share:.1%}", index)
+        return [(f"{message('latent.pc', language, number=index + 1)} · {share:.1%}", index)
                 for index, share in enumerate(found.explained_variance.tolist())]
 
     @staticmethod
@@ -303,9 +381,9 @@ class LatentHandlers:
             try:
                 found = self.directions_cache.get(network)
             except (TypeError, ValueError, RuntimeError) as error:
-                raise gr.Error(message("latent.error.no_directions", language, detail=str(error))) from None
+                raise failure("latent.error.no_directions", language, detail=str(error)) from None
             if direction >= len(found):
-                raise gr.Error(message("latent.error.direction", language, value=repr(direction), count=len(found)))
+                raise failure("latent.error.direction", language, value=repr(direction), count=len(found))
             vector = found.vectors[direction]
         z = edit_latent(seeded_latents(seed, 1, entry.latent_dim), sliders, truncation, vector, strength)
         image = self._image(network, entry, z, label)
@@ -331,6 +409,7 @@ class LatentHandlers:
         }
 
     # ------------------------------------------------------------------ events
+    @explained("latent.error.unexpected", "latent.error.title")
     def render(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
                compare: Any, sliders: Sequence[Any], language: str = "en") -> tuple[ImageArray, ImageArray | None]:
         """The hot path (a slider moved): (image, compared image or None)."""
@@ -338,6 +417,7 @@ class LatentHandlers:
         return self._render(values["entry"], values["compare"], values["seed"], values["sliders"], values["label"],
                             values["direction"], values["strength"], values["truncation"], language)
 
+    @explained("latent.error.unexpected", "latent.error.title")
     def reseed(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
                compare: Any, language: str = "en") -> list[Any]:
         """A new seed: the 16 slider values (the seed's z) and both images, in one round trip."""
@@ -347,6 +427,7 @@ class LatentHandlers:
                                    language)
         return [*_pad(positions), image, _compare_update(other)]
 
+    @explained("latent.error.unexpected", "latent.error.title")
     def pick_model(self, model: Any, seed: Any, label: Any, truncation: Any, compare: Any,
                    language: str = "en") -> list[Any]:
         """A new model: sliders shown, labelled and set to the seed's z; directions listed (computed once per
@@ -364,6 +445,7 @@ class LatentHandlers:
                  "compare": None if other is None else str(other.path)}
         return self._layout(state, language)
 
+    @explained("latent.error.unexpected", "latent.error.title")
     def pick_compare(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
                      compare: Any, sliders: Sequence[Any], language: str = "en") -> list[Any]:
         """A new model to compare with: the class picker (it may now be needed) and both images."""
@@ -377,6 +459,7 @@ class LatentHandlers:
         image, second = self.render(model, seed, label, direction, strength, truncation, compare, sliders, language)
         return [class_update(source, label), image, _compare_update(second)]
 
+    @explained("latent.error.unexpected", "latent.error.title")
     def notes(self, model: Any, compare: Any, language: str = "en") -> str:
         """The line under the images: how many dimensions have sliders, and what the compared model renders."""
         entry = self.context.entry(model) if isinstance(model, str) else None
@@ -399,6 +482,7 @@ class LatentHandlers:
         return random.randrange(0, RANDOM_SEEDS)
 
     # ------------------------------------------------------------------ state (URL state, lesson bundles)
+    @explained("latent.error.unexpected", "latent.error.title")
     def state(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
               compare: Any, sliders: Sequence[Any], language: str = "en") -> dict[str, Any]:
         """The page's values as a checked, JSON-serialisable dict (keys: STATE_KEYS).
@@ -416,18 +500,19 @@ class LatentHandlers:
     def _state_values(self, state: Any, language: str) -> dict[str, Any]:
         if not isinstance(state, dict):
             detail = f"expected a dict, got {type(state).__name__}"
-            raise gr.Error(message("latent.error.state", language, detail=detail))
+            raise failure("latent.error.state", language, detail=detail)
         unknown = sorted(set(state) - set(STATE_KEYS), key=str)
         if unknown:
-            raise gr.Error(message("latent.error.state", language,
-                                   detail=f"unknown keys {unknown}; accepted: {', '.join(STATE_KEYS)}"))
+            raise failure("latent.error.state", language,
+                                   detail=f"unknown keys {unknown}; accepted: {', '.join(STATE_KEYS)}")
         if "model" not in state or "seed" not in state:
-            raise gr.Error(message("latent.error.state", language, detail="'model' and 'seed' are required"))
+            raise failure("latent.error.state", language, detail="'model' and 'seed' are required")
         return {"model": state["model"], "seed": state["seed"], "label": state.get("label"),
                 "direction": state.get("direction"), "strength": state.get("strength", 0.0),
                 "truncation": state.get("truncation", 1.0), "compare": state.get("compare"),
                 "sliders": state.get("sliders", [])}
 
+    @explained("latent.error.unexpected", "latent.error.title")
     def render_from_state(self, state: dict, language: str = "en") -> tuple[ImageArray, ImageArray | None]:
         """(image, compared image or None) for a state dict; the same pixels as the page shows for it.
 
@@ -436,6 +521,7 @@ class LatentHandlers:
         """
         return self.render(**self._state_values(state, language), language=language)
 
+    @explained("latent.error.unexpected", "latent.error.title")
     def apply_state(self, state: dict, language: str = "en") -> list[Any]:
         """gr.updates that put a state on the page, in the order of `components["state_outputs"]`:
         model, seed, truncation, compare, then what pick_model returns (16 sliders, direction, strength, class,
@@ -494,7 +580,7 @@ def _initial(handlers: LatentHandlers, model: str) -> dict[str, Any] | None:
     picking the model again shows the error)."""
     try:
         updates = handlers.pick_model(model, 0, None, 1.0, NO_COMPARE)
-    except Exception:  # a broken checkpoint must not keep the page from opening
+    except gr.Error:  # a broken checkpoint must not keep the page from opening (pick_model explains every failure)
         return None
     *sliders, direction, _, label, image, _ = updates
     return {"sliders": sliders, "direction": direction, "label": label, "image": image}
@@ -532,17 +618,17 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
             context.register(model)
             context.register(compare, first=(("—", NO_COMPARE),))
             with gr.Row():
-                seed = gr.Number(value=0, precision=0, minimum=0, label=t("latent.seed"), elem_id="latent-seed")
+                seed = LenientNumber(value=0, precision=0, label=t("latent.seed"), elem_id="latent-seed")
                 randomize = gr.Button(t("latent.random"), elem_id="latent-random")
             label = dependent_dropdown(label_start["choices"], value=label_start["value"],
                                        visible=label_start["visible"],
                                        label=t("latent.class"), elem_id="latent-class")
-            truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.01, label=t("latent.truncation"),
+            truncation = LenientSlider(0.0, 1.0, value=1.0, step=0.01, label=t("latent.truncation"),
                                    info=t("latent.truncation.info"), elem_id="latent-truncation")
             direction = dependent_dropdown(direction_start["choices"], value=direction_start["value"],
                                            label=t("latent.direction"), info=t("latent.direction.info"),
                                            elem_id="latent-direction")
-            strength = gr.Slider(-STRENGTH_RANGE, STRENGTH_RANGE, value=0.0, step=0.05, label=t("latent.strength"),
+            strength = LenientSlider(-STRENGTH_RANGE, STRENGTH_RANGE, value=0.0, step=0.05, label=t("latent.strength"),
                                  info=t("latent.strength.info"), elem_id="latent-strength")
             gr.Markdown(t("latent.sliders"), elem_id="latent-sliders-title")
             sliders = []
@@ -551,7 +637,7 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
                     for column in range(SLIDERS_PER_ROW):
                         index = row * SLIDERS_PER_ROW + column
                         start = slider_start[index]
-                        sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=start["value"], step=SLIDER_STEP,
+                        sliders.append(LenientSlider(-SLIDER_RANGE, SLIDER_RANGE, value=start["value"], step=SLIDER_STEP,
                                                  label=start["label"], visible=start["visible"], min_width=140,
                                                  elem_id=f"latent-z{index}"))
 
@@ -590,6 +676,13 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
     compare.input(compare_event, render_inputs, [label, *images], show_progress="minimal",
                   api_visibility="undocumented", api_name="latent_pick_compare")
     gr.on(None, notes_event, [model, compare], note, show_progress="hidden", api_visibility="private")
+
+    def direction_names_event(request: gr.Request, model):
+        """The direction picker's names in the visitor's language (the page is built once, in English)."""
+        return gr.update(choices=handlers.direction_choices(model, request_language(request)))
+
+    # on load (and again with each model: the same names pick_model sends)
+    gr.on(None, direction_names_event, [model], direction, show_progress="hidden", api_visibility="private")
 
     handlers.components = {
         "model": model, "seed": seed, "label": label, "direction": direction, "strength": strength,

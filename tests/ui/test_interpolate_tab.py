@@ -2,6 +2,7 @@
 layout. The library under it is tested in tests/explore/test_interpolate.py."""
 
 from pathlib import Path
+from typing import ClassVar
 
 import gradio as gr
 import numpy as np
@@ -24,6 +25,13 @@ def context(tiny_models) -> ExploreContext:
 @pytest.fixture()
 def handlers(context, tmp_path) -> InterpolateHandlers:
     return InterpolateHandlers(context, GifFolder(tmp_path / "gifs", keep=5))
+
+
+class ChineseVisitor:
+    """A request from a browser on ?lang=zh-CN, as request_language reads it."""
+
+    query_params: ClassVar[dict[str, str]] = {"lang": "zh-CN"}
+    headers: ClassVar[dict[str, str]] = {}
 
 
 def path_of(context: ExploreContext, name: str) -> str:
@@ -89,14 +97,11 @@ def test_bad_inputs_raise_gr_error_in_the_users_language(handlers, context, tmp_
     assert all(snippets[kind] in message(f"interp.error.{kind}", "en", which="X", model="M", low=2, high=64)
                for kind in snippets)
 
-    class Chinese:
-        query_params = {"lang": "zh-CN"}
-        headers = {}
 
     with pytest.raises(gr.Error, match="帧数"):
-        handlers.run(gan, "seeds", 0, 1, None, None, None, None, 100, Chinese())
+        handlers.run(gan, "seeds", 0, 1, None, None, None, None, 100, ChineseVisitor())
     with pytest.raises(gr.Error, match="请先"):
-        handlers.run_from_state({"model": "nope"}, Chinese())
+        handlers.run_from_state({"model": "nope"}, ChineseVisitor())
     assert handlers.run(vae, "seeds", 0, 1, None, None, None, None, 2)  # the handlers still work
 
 
@@ -119,12 +124,9 @@ def test_drawings_are_encoded_to_the_endpoints(handlers, context, tmp_path):
         with pytest.raises(gr.Error, match="Drawing B"):  # a path is refused, never opened
             handlers.run(vae, "drawings", 0, 1, None, None, first, bad, 6)
 
-    class Chinese:
-        query_params = {"lang": "zh-CN"}
-        headers = {}
 
     with pytest.raises(gr.Error, match="画布"):
-        handlers.run(vae, "drawings", 0, 1, None, None, empty, second, 6, Chinese())
+        handlers.run(vae, "drawings", 0, 1, None, None, empty, second, 6, ChineseVisitor())
     with pytest.raises(gr.Error, match="Drawing A"):  # an all-black picture has no strokes
         handlers.run(vae, "drawings", 0, 1, None, None, np.zeros((28, 28), np.uint8), second, 6)
     # the page's automatic re-runs wait for the button in drawings mode
@@ -141,7 +143,7 @@ def test_controls_offer_only_the_modes_a_model_supports(handlers, context):
     assert offered("cgan")[0] == ["seeds", "classes"]
     assert offered("vae")[0] == ["seeds", "drawings"]
     assert offered("cvae")[0] == ["seeds", "classes", "drawings"]
-    modes, update = offered("gan", "classes")
+    _modes, update = offered("gan", "classes")
     assert update[0]["value"] == "seeds" and update[2]["visible"] is False
     _, update = offered("cvae", "drawings")
     assert update[4]["visible"] is True and update[1]["visible"] is False and update[3]["visible"] is True
@@ -151,7 +153,7 @@ def test_every_string_exists_in_both_languages():
     english, chinese = table("en"), table("zh-CN")
     keys = [key for key in english if key.startswith("interp.")]
     assert len(keys) > 30 and all(key in chinese and chinese[key].strip() for key in keys)
-    assert set(key for key in chinese if key.startswith("interp.")) == set(keys)
+    assert {key for key in chinese if key.startswith("interp.")} == set(keys)
     for key in keys:  # the same placeholders in both languages
         assert sorted(part.split("}")[0] for part in english[key].split("{")[1:]) == \
                sorted(part.split("}")[0] for part in chinese[key].split("{")[1:]), key
@@ -173,11 +175,8 @@ def test_seeds_from_a_state_and_the_opening_view_in_chinese(handlers, context):
         with pytest.raises(gr.Error):
             handlers.seed(bad, "Seed A")
 
-    class Chinese:
-        query_params = {"lang": "zh-CN"}
-        headers = {}
 
-    outputs = handlers.on_load(Chinese())
+    outputs = handlers.on_load(ChineseVisitor())
     assert "中点" in outputs[5] and any("典型" in label for label in outputs[4]["method"])
 
 
@@ -198,3 +197,46 @@ def test_the_tab_serves_animated_gifs_end_to_end(context):
         assert "lerp" in result[5]
     finally:
         demo.close()
+
+
+def test_the_page_components_leave_every_check_to_the_handlers(context, handlers):
+    """Gradio's own checks answer in English ("Value -3 is less than minimum value 0.", "Value 100 is greater than
+    maximum value 64."); the seeds and the frame count pass what is typed through and the handlers answer."""
+    with gr.Blocks():
+        built = build_interpolate_tab(context)
+    parts = built.components
+    assert parts["seed_a"].preprocess(-3.0) == -3.0 and parts["seed_b"].preprocess(-3.0) == -3.0
+    assert parts["frames"].preprocess(100.0) == 100.0
+    assert parts["class_a"].preprocess(99) == 99  # a stale class from the model before is the handler's to judge
+    gan = path_of(context, "gan")
+    for arguments, match in (((gan, "seeds", -3.0, 1), "种子 A 必须是"),
+                             ((gan, "seeds", 0, -3.0), "种子 B 必须是")):
+        with pytest.raises(gr.Error, match=match) as refused:
+            handlers.run(*arguments, None, None, None, None, 8, ChineseVisitor())
+        assert refused.value.title == "出错了"
+    with pytest.raises(gr.Error, match="帧数必须是 2 到 64"):
+        handlers.run(gan, "seeds", 0, 1, None, None, None, None, 100.0, ChineseVisitor())
+
+
+def test_an_unexpected_failure_is_a_sentence_in_the_users_language(context, handlers, monkeypatch):
+    import genimg.ui.interpolate_tab as tab
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(tab, "interpolate", broken)
+    gan = path_of(context, "gan")
+    with pytest.raises(gr.Error, match="无法画出这段插值（out of memory）") as refused:
+        handlers.run(gan, "seeds", 0, 1, None, None, None, None, 8, ChineseVisitor())
+    assert refused.value.title == "出错了"
+    with pytest.raises(gr.Error, match="could not be drawn"):
+        handlers.run_from_state({"model": gan})
+
+
+def test_the_plot_axes_are_translated(context):
+    with gr.Blocks():
+        built = build_interpolate_tab(context)
+    plot = built.components["norms"]
+    keys = [getattr(title, "key", title) for title in (plot.x_title, plot.y_title, plot.color_title)]
+    assert keys == ["interp.axis.frame", "interp.axis.norm", "interp.axis.method"]
+    assert all(key in table("zh-CN") and table("zh-CN")[key] != table("en")[key] for key in keys)

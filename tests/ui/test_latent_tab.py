@@ -215,10 +215,12 @@ def test_compare_with_another_latent_size_uses_the_seeds_own_z(handlers, context
 # ---------------------------------------------------------------------------------------------- state
 def test_state_round_trip_gives_the_same_images(handlers, context):
     cases = [
-        dict(model=path(context, "cgan"), seed=13, label=4, direction=1, strength=-2.5, truncation=0.7,
-             compare=path(context, "vae"), sliders=[0.1 * index for index in range(SLIDER_COUNT)]),
-        dict(model=path(context, "wide-gan"), seed=2**40, label=None, direction=9, strength=4.0, truncation=1.0,
-             compare=NO_COMPARE, sliders=handlers.seed_sliders(entry(context, "wide-gan"), 2**40)),
+        {"model": path(context, "cgan"), "seed": 13, "label": 4, "direction": 1, "strength": -2.5,
+         "truncation": 0.7, "compare": path(context, "vae"),
+         "sliders": [0.1 * index for index in range(SLIDER_COUNT)]},
+        {"model": path(context, "wide-gan"), "seed": 2**40, "label": None, "direction": 9, "strength": 4.0,
+         "truncation": 1.0, "compare": NO_COMPARE,
+         "sliders": handlers.seed_sliders(entry(context, "wide-gan"), 2**40)},
     ]
     for values in cases:
         state = handlers.state(**values)
@@ -250,8 +252,8 @@ def test_apply_state_matches_the_state_outputs(handlers, context):
 # ---------------------------------------------------------------------------------------------- bad input
 def test_bad_input_raises_clear_errors(handlers, context, tiny_models, tmp_path):
     gan = path(context, "gan")
-    good = dict(model=gan, seed=0, label=None, direction=0, strength=0.0, truncation=1.0, compare=NO_COMPARE,
-                sliders=[0.0] * 8)
+    good = {"model": gan, "seed": 0, "label": None, "direction": 0, "strength": 0.0, "truncation": 1.0,
+            "compare": NO_COMPARE, "sliders": [0.0] * 8}
 
     def refused(match, language="en", **changes):
         with pytest.raises(gr.Error, match=match):
@@ -342,3 +344,55 @@ def test_hostile_picker_values_get_a_sentence_not_a_crash(handlers, context, lab
         assert len(str(refused.value)) < 300
     image, _ = render(handlers, cgan, seed=1, label=3, direction=0, strength=1.0)
     assert isinstance(image, np.ndarray)
+
+
+# ---------------------------------------------------------------------------------------------- our messages only
+def test_the_page_components_leave_every_check_to_the_handlers(context):
+    """Gradio's own checks (an English "Value -3 is less than minimum value 0.", titled "Error") run before any
+    handler: the seed box and the sliders pass what is typed through, and the handler answers in Chinese."""
+    with gr.Blocks():
+        handlers = build_latent_tab(context)
+    parts = handlers.components
+    assert parts["seed"].preprocess(-3.0) == -3.0 and parts["seed"].preprocess(1e300) == 1e300
+    for slider, beyond in ((parts["truncation"], 7.0), (parts["strength"], -50.0), (parts["sliders"][0], 9.0)):
+        assert slider.preprocess(beyond) == beyond
+        assert slider.get_block_name() == "slider"  # the browser shows them as plain sliders
+    assert parts["seed"].get_block_name() == "number"
+    model = path(context, "gan")
+    with pytest.raises(gr.Error, match="种子必须是") as refused:
+        handlers.reseed(model, -3.0, None, 0, 0.0, 1.0, NO_COMPARE, "zh-CN")
+    assert refused.value.title == "出错了"  # not Gradio's English "Error" above the sentence
+
+
+def test_a_value_beyond_a_slider_is_drawn_at_its_end_and_said(handlers, context):
+    model = path(context, "gan")
+    with pytest.warns(UserWarning, match="截断 ψ 的范围是 0 到 1：7 按 1 处理"):
+        clamped = render(handlers, model, truncation=7.0, language="zh-CN")
+    assert np.array_equal(clamped[0], render(handlers, model, truncation=1.0)[0])
+
+
+def test_an_unexpected_failure_is_a_sentence_in_the_users_language(handlers, context, monkeypatch):
+    """Whatever breaks inside a handler (here the network itself), the page shows our sentence, not "Error"."""
+    model = path(context, "gan")
+    network, _ = handlers.renderer.model(entry(context, "gan").path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(network, "generate", broken)
+    for call in (lambda: render(handlers, model, language="zh-CN"),
+                 lambda: handlers.reseed(model, 4, None, 0, 0.0, 1.0, NO_COMPARE, "zh-CN"),
+                 lambda: handlers.pick_model(model, 4, None, 1.0, NO_COMPARE, "zh-CN")):
+        with pytest.raises(gr.Error, match="无法画出这幅图像（mat1 and mat2") as refused:
+            call()
+        assert refused.value.title == "出错了"
+    with pytest.raises(gr.Error, match="The image could not be drawn"):
+        render(handlers, model)
+
+
+def test_direction_names_are_in_the_users_language(handlers, context):
+    model = path(context, "gan")
+    english = [name for name, _ in handlers.direction_choices(model, "en")]
+    chinese = [name for name, _ in handlers.direction_choices(model, "zh-CN")]
+    assert english[0].startswith("PC1 · ") and chinese[0].startswith("主成分1 · ")
+    assert not any("PC" in name for name in chinese)

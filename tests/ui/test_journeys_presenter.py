@@ -1,0 +1,104 @@
+"""Browser journeys for the Latent space and Interpolate tabs as a teacher uses them (issue 12), on the shipped
+checkpoints, at desktop (1366×900) and phone (390×844) size, in English and on ?lang=zh-CN:
+
+(a) A number typed beyond what a control accepts (seed -3) is answered by genimg in the visitor's language, never by
+    Gradio's English "Value -3 is less than minimum value 0." under an "Error" title.
+
+Screenshots go to $GENIMG_SCREENSHOTS when it is set.
+"""
+
+import re
+
+import pytest
+
+from tests.ui.test_browser import MISSING, browser, screenshot  # noqa: F401
+from tests.ui.test_journeys_explore import (  # noqa: F401
+    DESKTOP,
+    PHONE,
+    TIMEOUT,
+    open_tab,
+    shipped_url,
+)
+
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # pragma: no cover - the journeys are skipped without Playwright
+    PlaywrightTimeout = TimeoutError
+
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def new_view(browser, url: str, viewport: dict, language: str):  # noqa: F811 - `browser` is test_browser's fixture
+    """A page in `language` ("en" or "zh-CN"): the browser's locale picks the labels, ?lang= the handlers' replies."""
+    context = browser.new_context(viewport=viewport, locale="zh-CN" if language == "zh-CN" else "en-US")
+    page = context.new_page()
+    page.goto(url + ("?lang=zh-CN" if language == "zh-CN" else ""))
+    page.locator("#tab-samples-button").wait_for(timeout=TIMEOUT)
+    return context, page
+
+
+def show_tab(page, tab_id: str, title_key: str, language: str) -> None:
+    """Open a top-level tab and wait until its panel shows. The page's load events restore the tab named in the
+    address (none: Samples) and may arrive after an early click, so the click is repeated until the panel stays."""
+    panel = page.locator(f"#tab-{tab_id}")
+    for _ in range(10):
+        open_tab(page, tab_id, title_key, language)
+        try:
+            panel.wait_for(state="visible", timeout=3_000)
+        except PlaywrightTimeout:  # not shown yet: click again
+            continue
+        page.wait_for_timeout(500)
+        if panel.is_visible():
+            return
+    raise AssertionError(f"the {tab_id} tab did not open")
+
+
+def toasts(page) -> str:
+    """The messages of every toast the page shows (not their titles: Gradio writes the word for the toast's kind,
+    "Error", itself; genimg/ui/page_script.py translates Gradio's own words)."""
+    return "\n".join(page.locator("[data-testid=toast-text]").all_inner_texts())
+
+
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+@pytest.mark.parametrize(("viewport", "language"), [(DESKTOP, "zh-CN"), (PHONE, "zh-CN"), (DESKTOP, "en")],
+                         ids=["desktop-zh", "phone-zh", "desktop-en"])
+def test_a_negative_seed_is_answered_in_the_visitors_language(browser, shipped_url, viewport, language):  # noqa: F811
+    from playwright.sync_api import expect
+
+    context, page = new_view(browser, shipped_url, viewport, language)
+    show_tab(page, "latent", "latent.tab", language)
+    seed = page.locator("#latent-seed input")
+    seed.fill("-3")
+    seed.press("Enter")
+    toast = page.locator("[data-testid=toast-body], .toast-body").first
+    expected = "种子必须是" if language == "zh-CN" else "The seed must be a whole number"
+    expect(toast).to_contain_text(expected, timeout=TIMEOUT)
+    shown = toasts(page)
+    assert "Value -3" not in shown and "minimum value" not in shown, shown
+    if language == "zh-CN":
+        assert HAN.search(shown) and not LATIN_WORD.search(shown), shown
+    screenshot(page, f"presenter-seed-latent-{'phone' if viewport is PHONE else 'desktop'}-{language}")
+    # Interpolate: the same for seed A, and for a frame count typed beyond the slider's 64
+    page.locator("[data-testid=toast-body] button, .toast-close").first.click()
+    show_tab(page, "interpolate", "interp.tab", language)
+    seed_a = page.locator("#interp-seed-a input")
+    seed_a.fill("-3")
+    seed_a.press("Enter")
+    expect(page.locator("[data-testid=toast-body], .toast-body").first).to_contain_text(
+        "种子 A 必须是" if language == "zh-CN" else "Seed A must be a whole number", timeout=TIMEOUT)
+    seed_a.fill("0")
+    frames = page.locator("#interp-frames input[type=number]")
+    frames.fill("100")
+    frames.press("Enter")
+    expect(page.locator("[data-testid=toast-body], .toast-body").filter(
+        has_text="帧数必须是" if language == "zh-CN" else "Frames must be")).to_be_visible(timeout=TIMEOUT)
+    shown = toasts(page)
+    assert "Value " not in shown and "maximum value" not in shown, shown
+    if language == "zh-CN":
+        assert not LATIN_WORD.search(shown), shown
+    screenshot(page, f"presenter-seed-interpolate-{'phone' if viewport is PHONE else 'desktop'}-{language}")
+    context.close()
