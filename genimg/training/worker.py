@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import io
 import json
+import math
 import os
 import queue
 import subprocess
@@ -32,7 +33,7 @@ import threading
 import time
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, Union
@@ -421,6 +422,9 @@ class Worker:
         self.messages: queue.Queue[WorkerEvent | WorkerError | None] = queue.Queue()
         self.ready = threading.Event()
         self.stderr_tail: list[str] = []
+        self._stop_requested = False  # Stop pressed before the job was sent: sent right after it
+        self._submitted = False
+        self._send_lock = threading.Lock()
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
@@ -450,9 +454,14 @@ class Worker:
         return self.process.poll() is None
 
     def submit(self, job: Job) -> None:
+        """Send the job once the process is ready (it imports torch first); a Stop asked meanwhile follows it."""
         if not self.ready.wait(READY_TIMEOUT_S) or not self.alive():
             raise WorkerError("the training process did not start: " + " / ".join(self.stderr_tail[-3:]))
-        self._send(job.to_json())
+        with self._send_lock:
+            self._send(job.to_json())
+            self._submitted = True
+            if self._stop_requested:
+                self._send(Stop().to_json())
 
     def _send(self, line: str) -> None:
         try:
@@ -463,8 +472,12 @@ class Worker:
             pass
 
     def stop(self) -> None:
-        """Ask the run to save and end; returns at once."""
-        self._send(Stop().to_json())
+        """Ask the run to save and end; returns at once. Works at any moment: before the job is sent (the Stop
+        follows the job, and the run ends before its first step), while data loads, during a step."""
+        with self._send_lock:
+            self._stop_requested = True
+            if self._submitted:
+                self._send(Stop().to_json())
 
     def close(self, wait: float = 0.0) -> None:
         """Close stdin (the worker stops and saves), wait up to `wait` seconds, then let it finish alone."""
@@ -537,6 +550,179 @@ class WorkerPool:
             spare, self._spare = self._spare, None
         if spare is not None:
             spare.close()
+
+
+# ---------------------------------------------------------------------------------------------- the queue
+class QueueRefused(Exception):
+    """A training job was not let into the queue. `key` names the message for the page (genimg/store/limits.py:
+    "limits.queue_full" with `minutes`, or "limits.one_job"); str() says it in English."""
+
+    def __init__(self, key: str, minutes: int | None = None) -> None:
+        self.key, self.minutes = key, minutes
+        from genimg.store.limits import ENGLISH
+
+        super().__init__(ENGLISH[key].format(minutes=minutes))
+
+
+class Ticket:
+    """One training job's place: waiting in line (position >= 1), running (0), or gone (ended, stopped, abandoned).
+
+    The page's handler waits for its turn with `wait()`, attaches the worker once it has one, and calls
+    `release()` when the run is over (in a `finally`); Stop calls `stop()` at any moment."""
+
+    def __init__(self, queue: TrainingQueue, workspace: str, address: str,
+                 reading: Callable[[], bool] | None) -> None:
+        self.queue, self.workspace, self.address, self.reading = queue, workspace, address, reading
+        self.state = "waiting"
+        self.started_at: float | None = None
+        self.stopped = False    # the user pressed Stop
+        self.abandoned = False  # the page stopped reading for longer than the grace
+        self.unread_since: float | None = None
+        self.worker: Any = None
+
+    @property
+    def position(self) -> int:
+        """0 while running, 1 for the first in line, ...; -1 once gone."""
+        return self.queue.position(self)
+
+    def wait(self, poll_seconds: float = 0.5) -> Iterator[int]:
+        """Yields this ticket's place in line every `poll_seconds` while it waits (so the page can show it and
+        notice a closed tab); ends when it may run, or at once when it was stopped or abandoned."""
+        while True:
+            position = self.position
+            if position <= 0:
+                return
+            yield position
+            time.sleep(poll_seconds)
+
+    @property
+    def may_run(self) -> bool:
+        return self.position == 0
+
+    def attach(self, worker: Any) -> None:
+        """The worker that runs this job (anything with stop()); a Stop pressed before it existed reaches it."""
+        with self.queue.lock:
+            self.worker = worker
+            stop = self.stopped or self.abandoned
+        if stop:
+            worker.stop()
+
+    def stop(self) -> None:
+        """Stop pressed: leave the line, or stop the run (also one whose worker is still starting)."""
+        with self.queue.lock:
+            self.stopped = True
+            worker = self.worker
+            self.queue._leave(self, running_stays=True)
+        if worker is not None:
+            worker.stop()
+
+    def release(self) -> None:
+        """The run is over (or never started): its slot or place goes to the next in line."""
+        with self.queue.lock:
+            self.queue._leave(self, running_stays=False)
+
+
+class TrainingQueue:
+    """A fair line for training runs, shared by every visitor of one page.
+
+    `slots` runs at a time; at most `length` wait (QueueRefused "limits.queue_full" with the minutes until a
+    place is likely free, from `run_seconds`, the longest a run may take); at most `per_address` jobs waiting
+    or running per client address and one per workspace (QueueRefused "limits.one_job"), so one visitor
+    cannot fill the line. A job whose page stops reading (its `reading()` false) for `grace_seconds` gives
+    up its place, or is stopped if it runs. Thread-safe; `clock` is injectable for tests."""
+
+    def __init__(self, slots: int = 1, length: int | None = None, *, run_seconds: float = 900.0,
+                 per_address: int = 1, grace_seconds: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        from genimg.store.limits import queue_length
+
+        self.slots, self.length = slots, length if length is not None else queue_length()
+        if self.slots < 1 or self.length < 0 or per_address < 1 or not run_seconds > 0:
+            raise ValueError(f"a training queue needs slots >= 1, length >= 0, per_address >= 1 and run_seconds > 0; "
+                             f"got {slots!r}, {length!r}, {per_address!r}, {run_seconds!r}")
+        self.run_seconds, self.per_address, self.grace_seconds, self.clock = (
+            run_seconds, per_address, grace_seconds, clock)
+        self.lock = threading.RLock()
+        self.running: list[Ticket] = []
+        self.waiting: list[Ticket] = []
+
+    def enter(self, workspace: str, address: str | None,
+              reading: Callable[[], bool] | None = None) -> Ticket:
+        """A place for a workspace's job from a client address, running at once if a slot is free; `reading`
+        tells whether the page still reads the job's stream. Raises QueueRefused."""
+        address = address or "unknown"
+        with self.lock:
+            self._update()
+            tickets = self.running + self.waiting
+            if any(ticket.workspace == workspace for ticket in tickets) or (
+                    sum(ticket.address == address for ticket in tickets) >= self.per_address):
+                raise QueueRefused("limits.one_job")
+            if len(self.running) >= self.slots and len(self.waiting) >= self.length:
+                raise QueueRefused("limits.queue_full", self._minutes_until_a_place())
+            ticket = Ticket(self, workspace, address, reading)
+            self.waiting.append(ticket)
+            self._update()
+            return ticket
+
+    def position(self, ticket: Ticket) -> int:
+        with self.lock:
+            self._update()
+            if ticket in self.running:
+                return 0
+            if ticket in self.waiting:
+                return self.waiting.index(ticket) + 1
+            return -1
+
+    def ticket_of(self, workspace: str) -> Ticket | None:
+        """The workspace's job waiting or running, for its Stop button."""
+        with self.lock:
+            return next((ticket for ticket in self.running + self.waiting if ticket.workspace == workspace), None)
+
+    def _minutes_until_a_place(self) -> int:
+        now = self.clock()
+        left = [max(0.0, ticket.started_at + self.run_seconds - now) for ticket in self.running
+                if ticket.started_at is not None]
+        return max(1, math.ceil((min(left) if left else self.run_seconds) / 60))
+
+    def _leave(self, ticket: Ticket, running_stays: bool) -> None:
+        """Take `ticket` out of the line; a running one keeps its slot until released when `running_stays`
+        (its worker is still saving), and every ticket leaves on release."""
+        if ticket in self.waiting:
+            self.waiting.remove(ticket)
+        elif ticket in self.running and not running_stays:
+            self.running.remove(ticket)
+        if not running_stays or ticket.state == "waiting":
+            ticket.state = "ended"
+        self._promote()
+
+    def _update(self) -> None:
+        """Give up the places of pages that stopped reading, then fill free slots from the head of the line."""
+        now = self.clock()
+        for ticket in self.running + self.waiting:
+            if ticket.reading is None or ticket.abandoned:
+                continue
+            try:
+                reading = bool(ticket.reading())
+            except Exception:  # noqa: BLE001 - a probe that fails says nothing about the page: keep the place
+                reading = True
+            if reading:
+                ticket.unread_since = None
+            elif ticket.unread_since is None:
+                ticket.unread_since = now
+            elif now - ticket.unread_since > self.grace_seconds:
+                ticket.abandoned = True
+                if ticket in self.waiting:
+                    self.waiting.remove(ticket)
+                    ticket.state = "ended"
+                elif ticket.worker is not None:
+                    ticket.worker.stop()  # the run saves and ends; its handler releases the slot
+        self._promote()
+
+    def _promote(self) -> None:
+        while len(self.running) < self.slots and self.waiting:
+            ticket = self.waiting.pop(0)
+            ticket.state, ticket.started_at = "running", self.clock()
+            self.running.append(ticket)
 
 
 if __name__ == "__main__":

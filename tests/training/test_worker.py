@@ -11,6 +11,7 @@ import io
 import json
 import math
 import sys
+import threading
 import time
 
 import numpy as np
@@ -239,3 +240,116 @@ def test_a_garbled_line_from_a_worker_reaches_the_page_as_a_worker_error():
         assert received == [EpochEnd(step=1, epoch=1)]  # what came before it was read
     finally:
         worker.close(wait=10)
+
+
+# ------------------------------------------------------------------------------------------ the fair queue
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class StandInWorker:
+    """Records stop() like a Worker would receive it."""
+
+    def __init__(self) -> None:
+        self.stops = 0
+
+    def stop(self) -> None:
+        self.stops += 1
+
+
+def test_twelve_starts_from_one_client_leave_an_honest_user_first_in_line():
+    from genimg.training.worker import QueueRefused, TrainingQueue
+
+    queue = TrainingQueue(slots=1, length=8, run_seconds=600)
+    running = queue.enter("honest-earlier", "192.0.2.50")  # someone already trains
+    admitted, refused = [], []
+    for number in range(12):  # one client, a fresh workspace for each Start
+        try:
+            admitted.append(queue.enter(f"abuser-{number}", "203.0.113.9"))
+        except QueueRefused as error:
+            refused.append(error)
+    honest = queue.enter("honest", "198.51.100.1")
+    assert len(admitted) == 1 and len(refused) == 11
+    assert all(error.key == "limits.one_job" for error in refused)
+    assert running.position == 0 and honest.position <= 2  # at most the abuser's one run waits ahead
+    with pytest.raises(QueueRefused) as caught:
+        queue.enter("honest", "198.51.100.2")  # one per workspace too
+    assert caught.value.key == "limits.one_job"
+
+
+def test_a_full_queue_says_when_to_come_back():
+    from genimg.training.worker import QueueRefused, TrainingQueue
+
+    clock = Clock()
+    queue = TrainingQueue(slots=1, length=2, run_seconds=600, clock=clock)
+    first = queue.enter("w0", "192.0.2.0")
+    queue.enter("w1", "192.0.2.1")
+    queue.enter("w2", "192.0.2.2")
+    clock.now += 240  # the running one has at most 6 minutes left
+    with pytest.raises(QueueRefused) as caught:
+        queue.enter("w3", "192.0.2.3")
+    assert caught.value.key == "limits.queue_full" and caught.value.minutes == 6
+    assert "queue is full" in str(caught.value) and "6 min" in str(caught.value)
+    first.release()
+    assert queue.enter("w3", "192.0.2.3").position == 2  # a place freed: the next moved up
+
+
+def test_a_page_that_stopped_reading_gives_up_its_place_after_a_grace():
+    from genimg.training.worker import TrainingQueue
+
+    clock = Clock()
+    reading = {"running": True, "waiting": True}
+    queue = TrainingQueue(slots=1, length=4, run_seconds=600, grace_seconds=10, clock=clock)
+    running = queue.enter("w0", "192.0.2.0", reading=lambda: reading["running"])
+    waiting = queue.enter("w1", "192.0.2.1", reading=lambda: reading["waiting"])
+    honest = queue.enter("w2", "192.0.2.2")
+    worker = StandInWorker()
+    running.attach(worker)
+    reading["running"] = reading["waiting"] = False
+    assert honest.position == 2  # the queue looks (the waiting pages poll it twice a second)
+    clock.now += 5
+    assert honest.position == 2 and worker.stops == 0  # within the grace nothing happens
+    clock.now += 6
+    assert honest.position == 1 and waiting.abandoned and running.abandoned and worker.stops == 1
+    assert list(waiting.wait()) == []  # an abandoned ticket's wait ends at once
+
+
+def test_stop_works_while_waiting_and_before_the_worker_is_attached():
+    from genimg.training.worker import TrainingQueue
+
+    queue = TrainingQueue(slots=1, length=4, run_seconds=600)
+    running = queue.enter("w0", "192.0.2.0")
+    waiting = queue.enter("w1", "192.0.2.1")
+    waiting.stop()
+    assert waiting.stopped and list(waiting.wait()) == [] and queue.enter("w2", "192.0.2.2").position == 1
+    running.stop()  # pressed before the worker process exists
+    worker = StandInWorker()
+    running.attach(worker)
+    assert worker.stops == 1
+
+
+def test_stop_half_a_second_after_start_stops_the_run():
+    """Stop is pressed while the worker process still imports torch (or loads data): the run stops, it is not
+    ignored, and it ends as Stopped."""
+    from genimg.training.worker import TrainingQueue
+
+    queue = TrainingQueue(slots=1, length=4, run_seconds=600)
+    ticket = queue.enter("w0", "192.0.2.0")
+    worker = Worker(threads=1)
+    ticket.attach(worker)
+    stopper = threading.Timer(0.5, ticket.stop)
+    stopper.start()
+    try:
+        worker.submit(Job(config=TINY.replace(steps=100_000, checkpoint_every=100_000), threads=1))
+        events = [event for event in worker.events() if event is not None]
+    finally:
+        stopper.cancel()
+        worker.close(wait=10)
+        ticket.release()
+    assert events and isinstance(events[-1], Stopped), events[-3:]
+    assert events[-1].reason == "stopped by the user" and events[-1].step < 100_000
+    assert not any(isinstance(event, WorkerFailed) for event in events)
