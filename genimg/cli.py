@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from genimg.config import SHIPPED_DIR, ConfigError, TrainConfig
 from genimg.models import registry
-from genimg.recipes import add_recipe_options, non_negative_int, positive_int, train_config_from_options
+from genimg.recipes import (
+    add_recipe_options,
+    non_negative_int,
+    positive_int,
+    train_config_from_options,
+)
+
+# The sample grid a folder ships (samples.png, about 20 KB) is copied by export; anything larger is not genimg's.
+MAX_SAMPLES_BYTES = 16 * 1024 * 1024
 
 
 class UsageError(Exception):
@@ -78,7 +86,15 @@ def command_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from genimg.store.checkpoint import load_checkpoint
-    from genimg.training.engine import CheckpointSaved, Diverged, Finished, Progress, Started, Stopped, train
+    from genimg.training.engine import (
+        CheckpointSaved,
+        Diverged,
+        Finished,
+        Progress,
+        Started,
+        Stopped,
+        train,
+    )
 
     if args.out is None and args.resume is None:
         raise UsageError("--out is required: the checkpoint folder to write (for example checkpoints/my-dcgan)")
@@ -90,6 +106,8 @@ def command_train(args: argparse.Namespace) -> int:
         training.update(steps=args.steps or kind.recipe.steps, out=args.out or args.resume, device=args.device)
         if args.max_seconds is not None:
             training["max_seconds"] = args.max_seconds
+        if args.data_root is not None:  # saved configs keep no absolute data root (see save_checkpoint)
+            training["data_root"] = args.data_root
         config = TrainConfig.from_dict(training)
         data = None
     else:
@@ -200,7 +218,7 @@ def command_eval(args: argparse.Namespace) -> int:
     judge_path = Path(args.judge) if args.judge else SHIPPED_DIR / f"{dataset}-judge"
     judge = None
     if args.judge or judge_path.exists():
-        judge, judge_config = load_judge(judge_path)
+        judge, _judge_config = load_judge(judge_path)
         if (judge.channels, judge.image_size) != (model_config.channels, model_config.image_size):
             raise UsageError(f"--judge {judge_path}: it judges {judge.channels}×{judge.image_size}² images, the "
                              f"model makes {model_config.channels}×{model_config.image_size}²")
@@ -234,7 +252,12 @@ def command_eval(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    from genimg.store.checkpoint import load_checkpoint, save_checkpoint, write_file_atomic
+    from genimg.store.checkpoint import (
+        load_checkpoint,
+        read_model_file,
+        save_checkpoint,
+        write_file_atomic,
+    )
 
     source = load_checkpoint(args.checkpoint)
     out = Path(args.out)
@@ -246,9 +269,13 @@ def command_export(args: argparse.Namespace) -> int:
     save_checkpoint(out, model_config=source.model_config, weights=source.weights, step=source.step,
                     training=source.config.get("training"), dataset=source.config.get("dataset"),
                     metrics=source.metrics, extra=extra)
-    samples = Path(args.checkpoint) / "samples.png"
-    if samples.exists():
-        write_file_atomic(out / "samples.png", samples.read_bytes())
+    try:  # read as every file of a model folder is: no link followed, capped in size
+        samples = read_model_file(Path(args.checkpoint) / "samples.png", max_bytes=MAX_SAMPLES_BYTES,
+                                  what="sample grid")
+    except FileNotFoundError:
+        samples = None
+    if samples is not None:
+        write_file_atomic(out / "samples.png", samples)
     print(f"genimg: exported step {source.step} of {args.checkpoint} to {out} (weights only)")
     return 0
 
@@ -286,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except (UsageError, ConfigError, DatasetError, CheckpointError) as error:
-        print(f"genimg {args.command}: error: {error}", file=sys.stderr)
+        # One line, whatever the message holds (a shell script reads stderr line by line).
+        print(f"genimg {args.command}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("genimg: interrupted; the last checkpoint is kept", file=sys.stderr)

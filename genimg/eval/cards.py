@@ -12,7 +12,12 @@ from pathlib import Path
 
 from genimg.config import JUDGE_KIND, ConfigError, TrainConfig
 from genimg.models import registry
-from genimg.store.checkpoint import read_config, write_file_atomic
+from genimg.store.checkpoint import (
+    MAX_CARD_BYTES,
+    read_config,
+    read_model_file,
+    write_file_atomic,
+)
 
 NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
 JUDGE_TITLE = "judge classifier"  # judges are classifiers, not registered generative kinds
@@ -65,7 +70,7 @@ def train_command(training: dict, steps: int, out: str) -> str:
 def _duration(seconds: float | None) -> str:
     if not seconds:
         return "unknown time"
-    minutes, rest = divmod(int(round(seconds)), 60)
+    minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
@@ -76,11 +81,13 @@ def write_card(directory: str | Path, evaluation_table: str | None = None, eval_
     config = read_config(directory)
     card_path = directory / "README.md"
     notes = "Nothing to add yet."
-    if card_path.exists():
-        match = re.search(re.escape(NOTES_START) + r"\n?(.*?)\n?" + re.escape(NOTES_END), card_path.read_text(),
-                          re.DOTALL)
-        if match:
-            notes = match.group(1).strip()
+    try:  # the old card, read as the page reads it: no link followed, capped in size (raises CheckpointError)
+        old_card = read_model_file(card_path, max_bytes=MAX_CARD_BYTES, what="model card").decode("utf-8", "replace")
+    except FileNotFoundError:
+        old_card = ""
+    match = re.search(re.escape(NOTES_START) + r"\n?(.*?)\n?" + re.escape(NOTES_END), old_card, re.DOTALL)
+    if match:
+        notes = match.group(1).strip()
     model = config["model"]
     kind = _title(model.get("kind"))
     conditional = ", class-conditional" if model.get("num_classes") else ""
@@ -97,8 +104,8 @@ def write_card(directory: str | Path, evaluation_table: str | None = None, eval_
     lines += [description, ""]
     if (directory / "samples.png").exists():
         lines += ["![samples from seed 0](samples.png)", "",
-                  f"`python -m genimg sample --checkpoint checkpoints/{directory.name} --seed 0 --out grid.png` "
-                  "draws this grid.", ""]
+                  (f"`python -m genimg sample --checkpoint checkpoints/{directory.name} --seed 0 --out grid.png` "
+                  "draws this grid."), ""]
     if evaluation_table:
         lines += ["## Evaluation", ""]
         if eval_command:
@@ -108,8 +115,8 @@ def write_card(directory: str | Path, evaluation_table: str | None = None, eval_
     if config.get("training"):
         lines += ["## Reproduce", "", "```bash",
                   train_command(config["training"], int(config["step"]), f"runs/{directory.name}"), "```", ""]
-        lines += ["On a CPU, add `--threads 1` to run two trainings side by side, as these were. "
-                  "Shipped folders keep weights only; `python -m genimg export` strips a run's optimiser state.", ""]
+        lines += [("On a CPU, add `--threads 1` to run two trainings side by side, as these were. "
+                  "Shipped folders keep weights only; `python -m genimg export` strips a run's optimiser state."), ""]
     lines += ["## Notes", "", NOTES_START, notes, NOTES_END, ""]
     write_file_atomic(card_path, "\n".join(lines))
     return card_path

@@ -23,7 +23,12 @@ from genimg.data.imaging import grid_columns, grid_image, upscale
 from genimg.models import GenerativeModel, registry
 from genimg.models.latent import class_labels, seeded_latents
 from genimg.models.loading import load_model, resolve_device
-from genimg.store.checkpoint import CheckpointError, read_config
+from genimg.store.checkpoint import (
+    MAX_CARD_BYTES,
+    CheckpointError,
+    read_config,
+    read_model_file,
+)
 
 MAX_SAMPLES = 256
 
@@ -72,8 +77,11 @@ class ModelEntry:
 def discover(*folders: str | Path, problems: list[str] | None = None) -> list[ModelEntry]:
     """Every loadable generator checkpoint directly inside `folders`: MNIST first, GANs before VAEs.
 
-    Broken folders are skipped; when `problems` is given, one line per skipped folder says why (judge
-    classifiers are not generators and are skipped without a word).
+    Broken folders are skipped; when `problems` is given, one line per skipped folder (or ignored card) says why,
+    naming the folder by its name only (judge classifiers are not generators and are skipped without a word).
+    Model folders may come from anywhere, so nothing in them is trusted: a folder or file that is a symbolic link
+    is refused, and config.json and README.md are capped in size and depth before they are read (see
+    genimg.store.checkpoint.read_model_file); a hostile folder costs one line, never the page.
     """
     entries = []
     for folder in folders:
@@ -81,13 +89,18 @@ def discover(*folders: str | Path, problems: list[str] | None = None) -> list[Mo
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if not (path / "config.json").is_file():
+            if path.is_symlink():
+                if (path / "config.json").is_file() and problems is not None:
+                    problems.append(f"{path.name}: the model folder is a symbolic link; genimg follows no links "
+                                    "among model folders (copy the folder instead)")
+                continue
+            if not (path / "config.json").is_file() and not (path / "config.json").is_symlink():
                 continue
             try:
-                entry = describe(path)
-            except (CheckpointError, ConfigError, KeyError, TypeError) as error:
+                entry = describe(path, problems=problems)
+            except (CheckpointError, ConfigError, KeyError, TypeError, ValueError) as error:
                 if problems is not None:
-                    problems.append(f"{path.name}: {error}")
+                    problems.append(f"{path.name}: {_one_line(error)}")
                 continue
             if entry is not None:
                 entries.append(entry)
@@ -98,18 +111,40 @@ def discover(*folders: str | Path, problems: list[str] | None = None) -> list[Mo
     return entries
 
 
-def describe(path: Path) -> ModelEntry | None:
-    """The entry for one checkpoint folder; None for a judge classifier. Raises CheckpointError/ConfigError."""
+def describe(path: Path, problems: list[str] | None = None) -> ModelEntry | None:
+    """The entry for one checkpoint folder; None for a judge classifier. Raises CheckpointError/ConfigError.
+
+    A card that cannot be shown (a symbolic link, not a regular file, over MAX_CARD_BYTES) is left out: the entry's
+    card is empty and, when `problems` is given, one line says why.
+    """
     config = read_config(path)
     if isinstance(config.get("model"), dict) and config["model"].get("kind") == JUDGE_KIND:
         return None
     model = ModelConfig.from_dict(config["model"])
     kind = registry.check(model)  # an unknown kind or a setting it cannot build: ConfigError, the folder is skipped
-    card_path = path / "README.md"
-    card = card_path.read_text(encoding="utf-8", errors="replace") if card_path.is_file() else ""
+    card = _read_card(path, problems)
     names = _class_names(str(config.get("dataset")), model.num_classes)
     return ModelEntry(path.name, path, kind.name, str(config.get("dataset")), model.latent_dim,
                       model.num_classes, names, card, metrics=_numeric_metrics(config.get("metrics")))
+
+
+def _read_card(folder: Path, problems: list[str] | None) -> str:
+    """The folder's README.md as text, or "" when it is absent or refused (a link, not a file, too large)."""
+    try:
+        data = read_model_file(folder / "README.md", max_bytes=MAX_CARD_BYTES, what="model card")
+    except FileNotFoundError:
+        return ""
+    except CheckpointError as error:
+        if problems is not None:
+            problems.append(f"{folder.name}: its card is not shown: {_one_line(error)}")
+        return ""
+    return data.decode("utf-8", errors="replace")
+
+
+def _one_line(error: BaseException, limit: int = 400) -> str:
+    """An error's message on one line, shortened: a problem line is read in a list, not a report."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _numeric_metrics(metrics: object) -> tuple[tuple[str, float], ...]:
@@ -175,7 +210,11 @@ def rank_generators(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
 
 
 def _class_names(dataset: str, count: int) -> tuple[str, ...]:
-    from genimg.data.datasets import FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, SHAPE_KINDS
+    from genimg.data.datasets import (
+        FASHION_MNIST_CLASS_NAMES,
+        MNIST_CLASS_NAMES,
+        SHAPE_KINDS,
+    )
 
     known = {"mnist": MNIST_CLASS_NAMES, "fashion-mnist": FASHION_MNIST_CLASS_NAMES, "shapes": SHAPE_KINDS}
     names = known.get(dataset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -54,7 +55,9 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Ge
         model_config = ModelConfig.from_dict(checkpoint.model_config)
         registry.check(model_config)  # a kind this installation does not know, or a setting it cannot build
     except ConfigError as error:
-        raise CheckpointError(f"{Path(path) / 'config.json'}: the model settings are invalid: {error}") from None
+        # The folder's name only: messages reach the page, and the server's paths are none of its visitors' business.
+        shown = f"{Path(os.path.abspath(path)).name}/config.json"
+        raise CheckpointError(f"{shown}: the model settings are invalid: {error}") from None
     model = build_model(model_config)
     load_weights_into(model, checkpoint.weights, source=Path(path) / checkpoint.config["weights"])
     return model.to(device).eval(), model_config, checkpoint.config

@@ -10,30 +10,36 @@ import os
 import pickle
 import re
 import secrets
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import safetensors.torch
 import torch
 
+from genimg.store import safejson
+
 __all__ = [
-    "FORMAT_VERSION",
-    "SUPPORTED_FORMAT_VERSIONS",
     "CONFIG_FILE_NAME",
-    "CheckpointError",
+    "FORMAT_VERSION",
+    "MAX_CARD_BYTES",
+    "MAX_CONFIG_BYTES",
+    "SUPPORTED_FORMAT_VERSIONS",
     "Checkpoint",
-    "save_checkpoint",
-    "load_checkpoint",
-    "read_config",
-    "load_weights_into",
-    "update_metrics",
-    "write_file_atomic",
+    "CheckpointError",
     "intercept_writes",
     "is_checkpoint",
+    "load_checkpoint",
+    "load_weights_into",
+    "read_config",
+    "read_model_file",
+    "save_checkpoint",
+    "update_metrics",
+    "write_file_atomic",
 ]
 
 FORMAT_VERSION = 1
@@ -42,7 +48,13 @@ CONFIG_FILE_NAME = "config.json"
 
 # Size caps protect a user who opens a downloaded or damaged folder: a file this large is not a
 # genimg model (the shipped DCGAN and VAE weigh a few MB), and reading it could exhaust memory.
-MAX_CONFIG_BYTES = 16 * 1024 * 1024
+# A genimg config.json is about 2 KB; 1 MiB leaves room for long metric lists and nothing absurd. A model card
+# is about 3 KB; 256 KiB holds a long hand-written one, and the page renders it as Markdown on every visit.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CARD_BYTES = 256 * 1024
+# A config nests 3 deep and its longest number is about 20 characters (safejson refuses more, before parsing).
+MAX_CONFIG_DEPTH = 32
+MAX_CONFIG_DIGITS = 100
 MAX_WEIGHTS_BYTES = 2 * 1024**3
 MAX_TRAINING_STATE_BYTES = 8 * 1024**3
 
@@ -148,25 +160,25 @@ def save_checkpoint(
     config_path = folder / CONFIG_FILE_NAME
 
     # Check everything before touching the disk, so that a bad argument never costs a checkpoint.
-    _check_step(step, where=f"save_checkpoint(step=...) for {_full(folder)}")
-    _check_model_config(model_config, source=f"save_checkpoint(model_config=...) for {_full(folder)}")
+    _check_step(step, where=f"save_checkpoint(step=...) for {_name(folder)}")
+    _check_model_config(model_config, source=f"save_checkpoint(model_config=...) for {_name(folder)}")
     for name, value in (("model_config", model_config), ("training", training), ("metrics", metrics), ("extra", extra)):
         if value is not None:
             _check_plain_json(value, where=name, folder=folder)
             if not isinstance(value, dict):
                 raise CheckpointError(
-                    f"cannot save checkpoint to {_full(folder)}: {name} is a {type(value).__name__}; "
+                    f"cannot save checkpoint to {_name(folder)}: {name} is a {type(value).__name__}; "
                     "a dict (JSON object) or None is accepted"
                 )
     if dataset is not None and not isinstance(dataset, str):
         raise CheckpointError(
-            f"cannot save checkpoint to {_full(folder)}: dataset is {dataset!r}; a string or None is accepted"
+            f"cannot save checkpoint to {_name(folder)}: dataset is {dataset!r}; a string or None is accepted"
         )
     if extra:
         clashing = sorted(set(extra) & _RESERVED_KEYS)
         if clashing:
             raise CheckpointError(
-                f"cannot save checkpoint to {_full(folder)}: extra keys {clashing} are reserved by the "
+                f"cannot save checkpoint to {_name(folder)}: extra keys {clashing} are reserved by the "
                 f"checkpoint format; use other names (reserved: {sorted(_RESERVED_KEYS)})"
             )
     plain_weights = _plain_weights(weights, folder)
@@ -174,20 +186,20 @@ def save_checkpoint(
     if training_state is not None:
         if not isinstance(training_state, dict):
             raise CheckpointError(
-                f"cannot save checkpoint to {_full(folder)}: training_state is a "
+                f"cannot save checkpoint to {_name(folder)}: training_state is a "
                 f"{type(training_state).__name__}; a dict or None is accepted"
             )
         plain_training_state = _plain_training_state(training_state, "training_state", folder)
 
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(
-            f"cannot save checkpoint to {_full(folder)}: it exists and is not a folder; "
+            f"cannot save checkpoint to {_name(folder)}: it exists and is not a folder; "
             "give a folder path (it is created if missing)"
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise CheckpointError(f"cannot save checkpoint to {_full(folder)}: creating the folder failed: {error}") from error
+        raise CheckpointError(f"cannot save checkpoint to {_name(folder)}: creating the folder failed: {error}") from error
 
     _remove_stray_temp_files(folder)
     previous_files = _referenced_files_leniently(config_path)
@@ -200,11 +212,11 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "genimg_version": _genimg_version(),
         "model": model_config,
-        "training": training if training is not None else {},
+        "training": _portable_training(training, folder) if training is not None else {},
         "dataset": dataset,
         "step": step,
         "metrics": metrics if metrics is not None else {},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "weights": weights_name,
         "training_state": training_name,
         **(extra or {}),
@@ -215,7 +227,7 @@ def save_checkpoint(
         weights_bytes = safetensors.torch.save(plain_weights, metadata={"format": "pt"})
     except Exception as error:  # safetensors reports its own problems with a bare exception type
         raise CheckpointError(
-            f"cannot save checkpoint to {_full(folder)}: the weights could not be encoded as safetensors: {error}"
+            f"cannot save checkpoint to {_name(folder)}: the weights could not be encoded as safetensors: {error}"
         ) from error
 
     written: list[Path] = []
@@ -223,7 +235,7 @@ def save_checkpoint(
     try:
         _write_atomic(folder / weights_name, lambda file: file.write(weights_bytes), fsync_folder=False)
         written.append(folder / weights_name)
-        del weights_bytes
+        weights_bytes = b""  # free the encoded copy before the training state is written
         if training_name is not None:
             _write_atomic(
                 folder / training_name, lambda file: torch.save(plain_training_state, file), fsync_folder=False
@@ -246,7 +258,7 @@ def save_checkpoint(
             else "the previous checkpoint in the folder is unchanged"
         )
         raise CheckpointError(
-            f"cannot save checkpoint to {_full(folder)}: {cause}; {state}. "
+            f"cannot save checkpoint to {_name(folder)}: {cause}; {state}. "
             "Free some disk space, check the folder's permissions, or choose another folder."
         ) from error
 
@@ -259,7 +271,7 @@ def update_metrics(directory: str | os.PathLike[str], metrics: dict[str, Any]) -
     folder = Path(directory)
     if not isinstance(metrics, dict):
         raise CheckpointError(
-            f"cannot update metrics in {_full(folder / CONFIG_FILE_NAME)}: metrics is a "
+            f"cannot update metrics in {_shown(folder / CONFIG_FILE_NAME)}: metrics is a "
             f"{type(metrics).__name__}; a dict is accepted"
         )
     _check_plain_json(metrics, where="metrics", folder=folder)
@@ -267,10 +279,12 @@ def update_metrics(directory: str | os.PathLike[str], metrics: dict[str, Any]) -
     merged = dict(config.get("metrics") or {})
     merged.update(metrics)
     config["metrics"] = merged
+    if isinstance(config.get("training"), dict):  # configs saved before paths were made portable
+        config["training"] = _portable_training(config["training"], folder)
     try:
         text = json.dumps(config, indent=2, allow_nan=False) + "\n"
     except ValueError as error:  # a hand-edited config may hold NaN, which strict JSON cannot
-        raise CheckpointError(f"cannot update metrics in {_full(folder / CONFIG_FILE_NAME)}: {error}") from error
+        raise CheckpointError(f"cannot update metrics in {_shown(folder / CONFIG_FILE_NAME)}: {error}") from error
     write_file_atomic(folder / CONFIG_FILE_NAME, text)
 
 
@@ -287,18 +301,18 @@ def write_file_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
         payload = bytes(data)
     else:
         raise CheckpointError(
-            f"cannot write {_full(target)}: data is a {type(data).__name__}; bytes or str is accepted"
+            f"cannot write {_shown(target)}: data is a {type(data).__name__}; bytes or str is accepted"
         )
     if not target.parent.is_dir():
         raise CheckpointError(
-            f"cannot write {_full(target)}: the folder {_full(target.parent)} does not exist; "
+            f"cannot write {_shown(target)}: the folder {_shown(target.parent)} does not exist; "
             "create it first (save_checkpoint creates checkpoint folders)"
         )
     try:
         _write_atomic(target, lambda file: file.write(payload), fsync_folder=True)
     except OSError as error:
         raise CheckpointError(
-            f"cannot write {_full(target)}: {_describe_os_error(error)}; the previous file (if any) is unchanged"
+            f"cannot write {_shown(target)}: {_describe_os_error(error)}; the previous file (if any) is unchanged"
         ) from error
 
 
@@ -339,43 +353,77 @@ def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
     folder = Path(directory)
     if not folder.exists():
         raise CheckpointError(
-            f"checkpoint folder {_full(folder)} does not exist; give a folder that holds a {CONFIG_FILE_NAME}"
+            f"checkpoint folder {_name(folder)} does not exist; give a folder that holds a {CONFIG_FILE_NAME}"
         )
     if not folder.is_dir():
         raise CheckpointError(
-            f"checkpoint path {_full(folder)} is not a folder; give a folder that holds a {CONFIG_FILE_NAME}"
+            f"checkpoint path {_name(folder)} is not a folder; give a folder that holds a {CONFIG_FILE_NAME}"
         )
     config_path = folder / CONFIG_FILE_NAME
-    if not config_path.is_file():
+    try:
+        data = read_model_file(config_path, max_bytes=MAX_CONFIG_BYTES, what="checkpoint config")
+    except FileNotFoundError:
         raise CheckpointError(
-            f"{_full(config_path)} is missing; a checkpoint folder must hold a {CONFIG_FILE_NAME} "
+            f"{_shown(config_path)} is missing; a checkpoint folder must hold a {CONFIG_FILE_NAME} "
             "written by genimg (save_checkpoint)"
-        )
+        ) from None
     try:
-        size = config_path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise CheckpointError(
-                f"{_full(config_path)} is {size} bytes; a checkpoint config is at most {MAX_CONFIG_BYTES} bytes"
-            )
-        text = config_path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise CheckpointError(f"cannot read {_full(config_path)}: {_describe_os_error(error)}") from error
-    except UnicodeDecodeError as error:
-        raise CheckpointError(f"{_full(config_path)} is not UTF-8 text ({error}); a JSON object is expected") from error
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as error:
+        config = safejson.loads(data, max_depth=MAX_CONFIG_DEPTH, max_digits=MAX_CONFIG_DIGITS,
+                                max_bytes=MAX_CONFIG_BYTES)
+    except safejson.SafeJSONError as error:
         raise CheckpointError(
-            f"{_full(config_path)} is not valid JSON ({error}); a JSON object written by genimg is expected"
-        ) from error
+            f"{_shown(config_path)} cannot be read: {error}; a JSON object written by genimg is expected"
+        ) from None
     _validate_config(config, config_path)
     weights_path = folder / config["weights"]
-    if not weights_path.is_file():
+    try:
+        _check_plain_file(weights_path, os.lstat(weights_path).st_mode, "weights file")
+    except FileNotFoundError:
         raise CheckpointError(
-            f"{_full(config_path)} names the weights file {config['weights']!r}, but {_full(weights_path)} "
+            f"{_shown(config_path)} names the weights file {config['weights']!r}, but {_shown(weights_path)} "
             "is missing; the folder is incomplete (copy the whole folder, or save it again)"
-        )
+        ) from None
+    except OSError as error:
+        raise CheckpointError(f"cannot read weights file {_shown(weights_path)}: {_describe_os_error(error)}") from None
     return config
+
+
+def read_model_file(path: str | os.PathLike[str], *, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of one file of a model folder (config.json, README.md, samples.png), read defensively.
+
+    The file is opened without following a symbolic link (O_NOFOLLOW), must be a regular file (not a FIFO or a
+    device, which could block or never end), and is refused when larger than `max_bytes`, before anything is read
+    (at most max_bytes + 1 bytes are ever read, should it grow meanwhile). `what` names the file in messages
+    ("model card"). Raises CheckpointError, naming the file by its folder and name only; FileNotFoundError passes
+    through unchanged for callers to whom a missing file is normal.
+    """
+    target = Path(path)
+    descriptor = _open_plain_file(target, what)
+    try:
+        size = os.fstat(descriptor).st_size
+        if size > max_bytes:
+            raise CheckpointError(
+                f"{what} {_shown(target)} is {size:,} bytes; genimg reads a {what} of at most {max_bytes:,} bytes"
+            )
+        chunks = []
+        left = max_bytes + 1
+        while left > 0:
+            chunk = os.read(descriptor, min(left, 1024 * 1024))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as error:
+        raise CheckpointError(f"cannot read {what} {_shown(target)}: {_describe_os_error(error)}") from None
+    finally:
+        os.close(descriptor)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:
+        raise CheckpointError(
+            f"{what} {_shown(target)} grew past {max_bytes:,} bytes while it was read; genimg reads a {what} of at "
+            f"most {max_bytes:,} bytes"
+        )
+    return data
 
 
 def load_checkpoint(
@@ -424,14 +472,14 @@ def load_weights_into(
         problems.append(f"{len(mismatched)} shape mismatch(es): {_first_few(mismatched)}")
     if problems:
         raise CheckpointError(
-            f"the weights from {_full(Path(source))} do not fit {type(module).__name__}: "
+            f"the weights from {_shown(Path(source))} do not fit {type(module).__name__}: "
             + "; ".join(problems)
             + ". Weights load only into a model built from the same model config as the checkpoint."
         )
     try:
         module.load_state_dict(dict(weights), strict=True)
     except RuntimeError as error:
-        raise CheckpointError(f"the weights from {_full(Path(source))} could not be copied into {type(module).__name__}: {error}") from error
+        raise CheckpointError(f"the weights from {_shown(Path(source))} could not be copied into {type(module).__name__}: {error}") from error
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,7 +489,7 @@ def load_weights_into(
 
 def _validate_config(config: Any, config_path: Path) -> None:
     """Raise CheckpointError for the first field of a parsed config.json that genimg cannot trust."""
-    where = _full(config_path)
+    where = _shown(config_path)
     if not isinstance(config, dict):
         raise CheckpointError(f"{where} holds a JSON {type(config).__name__}; a JSON object is expected")
     if "format_version" not in config:
@@ -504,6 +552,28 @@ def _check_model_config(model_config: Any, *, source: str) -> None:
         )
 
 
+def _portable_training(training: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The training settings as saved: no absolute server path, since configs travel with shared models and
+    their contents reach the page.
+
+    `out` is the run folder itself, so it is saved as "." (relative to the run folder; a resumed run is always
+    given its folder again). Any other absolute path (a data root) is saved relative to the run folder when it
+    lies inside it, else as null (the default data root when the run is resumed elsewhere). Relative paths, as a
+    user typed them, are kept.
+    """
+    portable = dict(training)
+    if "out" in portable and portable["out"] is not None:
+        portable["out"] = "."
+    run_folder = os.path.abspath(folder)
+    for key, value in training.items():
+        if key == "out" or not isinstance(value, str) or not os.path.isabs(os.path.expanduser(value)):
+            continue
+        absolute = os.path.abspath(os.path.expanduser(value))
+        inside = absolute == run_folder or absolute.startswith(run_folder + os.sep)
+        portable[key] = os.path.relpath(absolute, run_folder) if inside else None
+    return portable
+
+
 def _check_step(step: Any, *, where: str) -> None:
     if not _is_int(step) or step < 0:
         raise CheckpointError(f"{where}: step is {step!r}; a non-negative integer is expected")
@@ -520,7 +590,7 @@ def _check_plain_json(value: Any, *, where: str, folder: Path) -> None:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise CheckpointError(
-                f"cannot save checkpoint to {_full(folder)}: {where} is {value}; JSON holds only finite numbers "
+                f"cannot save checkpoint to {_name(folder)}: {where} is {value}; JSON holds only finite numbers "
                 "(record a non-finite value as null or a string)"
             )
         return
@@ -532,14 +602,14 @@ def _check_plain_json(value: Any, *, where: str, folder: Path) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise CheckpointError(
-                    f"cannot save checkpoint to {_full(folder)}: {where} has the key {key!r} "
+                    f"cannot save checkpoint to {_name(folder)}: {where} has the key {key!r} "
                     f"({type(key).__name__}); JSON object keys must be strings"
                 )
             _check_plain_json(item, where=f"{where}[{key!r}]", folder=folder)
         return
     hint = " (use .item() or .tolist())" if isinstance(value, torch.Tensor) else ""
     raise CheckpointError(
-        f"cannot save checkpoint to {_full(folder)}: {where} is a {type(value).__module__}.{type(value).__name__}"
+        f"cannot save checkpoint to {_name(folder)}: {where} is a {type(value).__module__}.{type(value).__name__}"
         f"{hint}; plain JSON values are accepted (None, bool, int, finite float, str, list, dict with str keys)"
     )
 
@@ -548,7 +618,7 @@ def _plain_weights(weights: Mapping[str, torch.Tensor], folder: Path) -> dict[st
     """Independent, contiguous CPU copies of a state dict, as safetensors requires (no shared storage)."""
     if not isinstance(weights, Mapping) or not weights:
         raise CheckpointError(
-            f"cannot save checkpoint to {_full(folder)}: weights is {type(weights).__name__} "
+            f"cannot save checkpoint to {_name(folder)}: weights is {type(weights).__name__} "
             f"{'(empty)' if isinstance(weights, Mapping) else ''}; a non-empty dict of name -> torch.Tensor "
             "(a model's state_dict()) is accepted"
         )
@@ -556,17 +626,17 @@ def _plain_weights(weights: Mapping[str, torch.Tensor], folder: Path) -> dict[st
     for key, tensor in weights.items():
         if not isinstance(key, str):
             raise CheckpointError(
-                f"cannot save checkpoint to {_full(folder)}: weights has the key {key!r}; string keys are accepted"
+                f"cannot save checkpoint to {_name(folder)}: weights has the key {key!r}; string keys are accepted"
             )
         if not isinstance(tensor, torch.Tensor):
             raise CheckpointError(
-                f"cannot save checkpoint to {_full(folder)}: weights[{key!r}] is a {type(tensor).__name__}; "
+                f"cannot save checkpoint to {_name(folder)}: weights[{key!r}] is a {type(tensor).__name__}; "
                 "torch.Tensor values are accepted"
             )
-        _check_weight_dtype(tensor, f"weights[{key!r}]", f"cannot save checkpoint to {_full(folder)}")
+        _check_weight_dtype(tensor, f"weights[{key!r}]", f"cannot save checkpoint to {_name(folder)}")
         if tensor.layout != torch.strided:
             raise CheckpointError(
-                f"cannot save checkpoint to {_full(folder)}: weights[{key!r}] has layout {tensor.layout}; "
+                f"cannot save checkpoint to {_name(folder)}: weights[{key!r}] has layout {tensor.layout}; "
                 "dense (strided) tensors are accepted"
             )
         # Cloning breaks any storage shared between entries (tied weights, views), which safetensors refuses.
@@ -603,14 +673,14 @@ def _plain_training_state(value: Any, where: str, folder: Path) -> Any:
         for key, item in value.items():
             if not (isinstance(key, (str, int))):
                 raise CheckpointError(
-                    f"cannot save checkpoint to {_full(folder)}: {where} has the key {key!r} "
+                    f"cannot save checkpoint to {_name(folder)}: {where} has the key {key!r} "
                     f"({type(key).__name__}); str or int keys are accepted"
                 )
             plain[key] = _plain_training_state(item, f"{where}[{key!r}]", folder)
         return plain
     hint = " (convert numpy arrays with torch.from_numpy)" if type(value).__module__.startswith("numpy") else ""
     raise CheckpointError(
-        f"cannot save checkpoint to {_full(folder)}: {where} is a {type(value).__module__}.{type(value).__name__}{hint}; "
+        f"cannot save checkpoint to {_name(folder)}: {where} is a {type(value).__module__}.{type(value).__name__}{hint}; "
         "the training state accepts tensors, int, float, bool, str, None, lists, tuples and dicts"
     )
 
@@ -620,71 +690,84 @@ def _device(map_location: str | torch.device, folder: Path) -> torch.device:
         return torch.device(map_location)
     except (RuntimeError, TypeError) as error:
         raise CheckpointError(
-            f"cannot load checkpoint {_full(folder)}: map_location {map_location!r} is not a device; "
+            f"cannot load checkpoint {_name(folder)}: map_location {map_location!r} is not a device; "
             "a device such as 'cpu', 'cuda' or 'cuda:0' is accepted"
         ) from error
 
 
 def _load_weights_file(path: Path, device: torch.device) -> dict[str, torch.Tensor]:
     try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise CheckpointError(f"cannot read weights file {_full(path)}: {_describe_os_error(error)}") from error
+        descriptor = _open_plain_file(path, "weights file")
+    except FileNotFoundError:
+        raise CheckpointError(f"weights file {_shown(path)} is missing; copy the whole checkpoint folder") from None
+    try:
+        return _load_weights_descriptor(path, descriptor, device)
+    finally:
+        os.close(descriptor)
+
+
+def _load_weights_descriptor(path: Path, descriptor: int, device: torch.device) -> dict[str, torch.Tensor]:
+    size = os.fstat(descriptor).st_size
     if size == 0:
         raise CheckpointError(
-            f"weights file {_full(path)} is empty (0 bytes); a safetensors file written by genimg is expected "
+            f"weights file {_shown(path)} is empty (0 bytes); a safetensors file written by genimg is expected "
             "(the folder may have been copied while it was being written)"
         )
     if size > MAX_WEIGHTS_BYTES:
         raise CheckpointError(
-            f"weights file {_full(path)} is {size} bytes; genimg loads weights files up to {MAX_WEIGHTS_BYTES} bytes"
+            f"weights file {_shown(path)} is {size} bytes; genimg loads weights files up to {MAX_WEIGHTS_BYTES} bytes"
         )
     try:
         # safetensors parses only a JSON header and raw tensor bytes: no code can run from this file.
-        weights = safetensors.torch.load_file(path, device=str(device))
+        # Read through the descriptor opened without following links, so the file checked is the file read.
+        weights = safetensors.torch.load_file(_descriptor_path(descriptor, path), device=str(device))
     except Exception as error:  # SafetensorError, OSError, and device errors alike mean "unusable"
         raise CheckpointError(
-            f"weights file {_full(path)} is not a readable safetensors file ({error}); it may be truncated, "
+            f"weights file {_shown(path)} is not a readable safetensors file ({error}); it may be truncated, "
             "damaged, or another format. A .safetensors file written by genimg is expected"
         ) from error
     for key, tensor in weights.items():
-        _check_weight_dtype(tensor, repr(key), f"weights file {_full(path)}")
+        _check_weight_dtype(tensor, repr(key), f"weights file {_shown(path)}")
     return weights
 
 
 def _load_training_state_file(path: Path, map_location: torch.device, folder: Path) -> dict[str, Any]:
     try:
-        size = path.stat().st_size
-    except FileNotFoundError as error:
+        descriptor = _open_plain_file(path, "training state")
+    except FileNotFoundError:
         raise CheckpointError(
-            f"{_full(folder / CONFIG_FILE_NAME)} names the training state {path.name!r}, but {_full(path)} is "
+            f"{_shown(folder / CONFIG_FILE_NAME)} names the training state {path.name!r}, but {_shown(path)} is "
             "missing; load without the training state, or copy the whole folder"
-        ) from error
-    except OSError as error:
-        raise CheckpointError(f"cannot read training state {_full(path)}: {_describe_os_error(error)}") from error
+        ) from None
+    with os.fdopen(descriptor, "rb") as file:
+        return _load_training_state(path, file, map_location)
+
+
+def _load_training_state(path: Path, file: BinaryIO, map_location: torch.device) -> dict[str, Any]:
+    size = os.fstat(file.fileno()).st_size
     if size > MAX_TRAINING_STATE_BYTES:
         raise CheckpointError(
-            f"training state {_full(path)} is {size} bytes; genimg loads training states up to "
+            f"training state {_shown(path)} is {size} bytes; genimg loads training states up to "
             f"{MAX_TRAINING_STATE_BYTES} bytes"
         )
     try:
         # weights_only=True is the safety boundary: the restricted unpickler refuses every global
         # (class, function) that is not a tensor type or plain container, so no code runs.
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(file, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
-            f"training state {_full(path)} holds something other than plain tensors and containers, "
+            f"training state {_shown(path)} holds something other than plain tensors and containers, "
             f"so genimg refused to unpickle it (nothing in it was run): {_first_line(error)}. "
             "A training state written by genimg's save_checkpoint is expected"
         ) from error
     except Exception as error:  # truncated zip archives, bad magic numbers, EOF: all mean "unusable"
         raise CheckpointError(
-            f"training state {_full(path)} could not be read ({_first_line(error)}); it may be truncated or "
+            f"training state {_shown(path)} could not be read ({_first_line(error)}); it may be truncated or "
             "damaged. A training state written by genimg's save_checkpoint is expected"
         ) from error
     if not isinstance(state, dict):
         raise CheckpointError(
-            f"training state {_full(path)} holds a {type(state).__name__}; a dict is expected"
+            f"training state {_shown(path)} holds a {type(state).__name__}; a dict is expected"
         )
     return state
 
@@ -692,6 +775,52 @@ def _load_training_state_file(path: Path, map_location: torch.device, folder: Pa
 # --------------------------------------------------------------------------------------------
 # File-system helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _open_plain_file(path: Path, what: str) -> int:
+    """A read-only descriptor of `path`, refusing a symbolic link (not followed) and anything but a regular file.
+
+    Raises CheckpointError, or FileNotFoundError when nothing is there.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0)
+    if not getattr(os, "O_NOFOLLOW", 0) and os.path.islink(path):  # where O_NOFOLLOW is missing (Windows)
+        raise CheckpointError(_link_message(path, what))
+    try:
+        descriptor = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        if error.errno == errno.ELOOP or os.path.islink(path):
+            raise CheckpointError(_link_message(path, what)) from None
+        raise CheckpointError(f"cannot read {what} {_shown(path)}: {_describe_os_error(error)}") from None
+    try:
+        _check_plain_file(path, os.fstat(descriptor).st_mode, what)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def _check_plain_file(path: Path, mode: int, what: str) -> None:
+    """Refuse a symbolic link (from lstat) or anything but a regular file (a folder, a FIFO, a device)."""
+    if stat.S_ISLNK(mode):
+        raise CheckpointError(_link_message(path, what))
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(
+            f"{what} {_shown(path)} is not a regular file; a model folder holds plain files only"
+        )
+
+
+def _link_message(path: Path, what: str) -> str:
+    return (f"{what} {_shown(path)} is a symbolic link; genimg follows no links inside a model folder "
+            "(copy the file into the folder instead)")
+
+
+def _descriptor_path(descriptor: int, path: Path) -> str:
+    """A path that opens exactly the file behind `descriptor` (Linux's /proc/self/fd), else `path` itself."""
+    proc_path = f"/proc/self/fd/{descriptor}"
+    return proc_path if os.path.exists(proc_path) else str(path)
 
 
 def _write_atomic(target: Path, write: Callable[[BinaryIO], Any], *, fsync_folder: bool) -> None:
@@ -762,8 +891,9 @@ def _remove_stray_temp_files(folder: Path) -> None:
 def _referenced_files_leniently(config_path: Path) -> set[str]:
     """Names the current config.json references, or nothing if it is absent or unreadable."""
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = safejson.loads(read_model_file(config_path, max_bytes=MAX_CONFIG_BYTES), max_bytes=MAX_CONFIG_BYTES,
+                                max_depth=MAX_CONFIG_DEPTH, max_digits=MAX_CONFIG_DIGITS)
+    except (OSError, CheckpointError, safejson.SafeJSONError):
         return set()
     if not isinstance(config, dict):
         return set()
@@ -815,8 +945,7 @@ def _remove_quietly(path: Path) -> None:
 
 def _describe_os_error(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
-        where = f" ({error.filename})" if error.filename else ""
-        return f"{error.strerror} [errno {error.errno}]{where}"
+        return f"{error.strerror} [errno {error.errno}]"  # without error.filename: an absolute path
     return _first_line(error) or type(error).__name__
 
 
@@ -830,8 +959,16 @@ def _first_few(items: list[str], limit: int = 5) -> str:
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def _full(path: Path) -> str:
-    return str(path.absolute())
+def _shown(path: Path) -> str:
+    """A file as messages show it: its folder's name and its own ("mnist-vae/config.json"), never the absolute path
+    (messages reach a page's visitors, and the server's folders are none of their business)."""
+    parts = Path(os.path.abspath(path)).parts[1:]
+    return "/".join(parts[-2:]) or "/"
+
+
+def _name(folder: Path) -> str:
+    """A checkpoint folder as messages show it: its name only."""
+    return Path(os.path.abspath(folder)).name or "/"
 
 
 def _genimg_version() -> str:
