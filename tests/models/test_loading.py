@@ -40,6 +40,24 @@ def test_a_checkpoint_of_an_unknown_kind_names_the_file_and_the_kinds(tmp_path):
         load_model(tmp_path / "model")
 
 
+
+def test_load_errors_name_the_model_folder_not_the_server_path(tmp_path):
+    """Messages reach a page's visitors: the model's folder name, never where the server keeps it."""
+    save(tmp_path / "model", ModelConfig(kind="vae", latent_dim=4, width=8))
+    config_path = tmp_path / "model" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model"]["latent_dim"] = 0
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError) as invalid_settings:
+        load_model(tmp_path / "model")
+    config_path.write_text("[" * 100_000)
+    with pytest.raises(CheckpointError) as too_deep:
+        load_model(tmp_path / "model")
+    for raised in (invalid_settings, too_deep):
+        assert "model/config.json" in str(raised.value)
+        assert str(tmp_path) not in str(raised.value)
+
+
 def test_a_checkpoint_asking_for_a_size_its_kind_cannot_draw_is_refused(tmp_path):
     save(tmp_path / "model", ModelConfig(kind="dcgan", latent_dim=4, width=8))
     config_path = tmp_path / "model" / "config.json"

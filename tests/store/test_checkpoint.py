@@ -677,6 +677,39 @@ def test_update_metrics_merges_into_the_config(tmp_path: Path) -> None:
         update_metrics(tmp_path / "nowhere", {"fid": 1.0})
 
 
+def test_update_metrics_makes_an_old_config_portable(tmp_path: Path) -> None:
+    """A config saved before paths were made portable loses its absolute out path on its next metrics update."""
+    folder = tmp_path / "run"
+    save_checkpoint(folder, model_config={"kind": "test"}, weights={"w": torch.zeros(2)}, step=4)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config["training"] = {"out": str(folder), "data_root": str(tmp_path / "data"), "steps": 4}
+    config_path.write_text(json.dumps(config))
+    update_metrics(folder, {"fid": 1.0})
+    assert json.loads(config_path.read_text())["training"] == {"out": ".", "data_root": None, "steps": 4}
+    assert str(tmp_path) not in config_path.read_text()
+
+
+def test_read_model_file_reads_plain_files_and_refuses_links_specials_and_size(tmp_path: Path) -> None:
+    from genimg.store.checkpoint import read_model_file
+
+    plain = tmp_path / "card.md"
+    plain.write_bytes(b"hello")
+    assert read_model_file(plain, max_bytes=5) == b"hello"
+    with pytest.raises(CheckpointError, match="5 bytes; genimg reads a card of at most 4 bytes"):
+        read_model_file(plain, max_bytes=4, what="card")
+    (tmp_path / "link.md").symlink_to(plain)
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        read_model_file(tmp_path / "link.md", max_bytes=5)
+    (tmp_path / "dangling.md").symlink_to(tmp_path / "nothing")
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        read_model_file(tmp_path / "dangling.md", max_bytes=5)
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        read_model_file(tmp_path, max_bytes=5)
+    with pytest.raises(FileNotFoundError):
+        read_model_file(tmp_path / "absent.md", max_bytes=5)
+
+
 def test_write_file_atomic_writes_text_and_bytes(tmp_path: Path) -> None:
     card = tmp_path / "README.md"
     write_file_atomic(card, "# Model card\nµ\n")
