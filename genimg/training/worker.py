@@ -622,6 +622,29 @@ class Ticket:
             self.queue._leave(self, running_stays=False)
 
 
+def stream_reader(request: Any, most_unread: int = 40) -> Callable[[], bool]:
+    """For TrainingQueue.enter(reading=...): whether the page that sent Gradio's `request` still reads its event
+    stream, i.e. fewer than `most_unread` of the handler's updates wait unsent (a page that joined the queue and
+    never listens, or stopped listening, lets them pile up; a closed tab ends the handler on its own).
+
+    Reads Gradio's queue of messages per session (measured with Gradio 6.31); where that is not there, it
+    answers True (the page keeps its place), so a Gradio upgrade cannot make honest users lose theirs."""
+    session = getattr(request, "session_hash", None)
+    try:
+        messages = request.request.app.get_blocks()._queue.pending_messages_per_session
+    except AttributeError:
+        return lambda: True
+
+    def reading() -> bool:
+        pending = messages.get(session) if session is not None else None
+        try:
+            return pending is None or pending.qsize() < most_unread
+        except AttributeError:
+            return True
+
+    return reading
+
+
 class TrainingQueue:
     """A fair line for training runs, shared by every visitor of one page.
 

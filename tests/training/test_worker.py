@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+import gradio as gr  # at module level: Gradio resolves the handler's `request: gr.Request` hint among the globals
 import numpy as np
 import pytest
 from PIL import Image
@@ -353,3 +354,50 @@ def test_stop_half_a_second_after_start_stops_the_run():
     assert events and isinstance(events[-1], Stopped), events[-3:]
     assert events[-1].reason == "stopped by the user" and events[-1].step < 100_000
     assert not any(isinstance(event, WorkerFailed) for event in events)
+
+
+def test_a_start_that_only_joined_the_queue_gives_up_the_slot_to_an_honest_user():
+    """On a launched page: a client that joins the queue and never reads its stream takes the slot first; once
+    its updates pile up unread past the grace, it loses it and the honest user's run goes ahead."""
+    import httpx
+    from gradio_client import Client
+
+    from genimg.training.worker import TrainingQueue, stream_reader
+
+    queue = TrainingQueue(slots=1, length=4, run_seconds=600, per_address=4, grace_seconds=1)
+    tickets = {}
+
+    def start(workspace: str, request: gr.Request):
+        ticket = queue.enter(workspace, "127.0.0.1", reading=stream_reader(request, most_unread=5))
+        tickets[workspace] = ticket
+        try:
+            for position in ticket.wait(poll_seconds=0.1):
+                yield f"waiting, place {position}"
+            for _ in range(600 if workspace == "abuser" else 3):  # the abuser's run would hold the slot a minute
+                if ticket.abandoned or ticket.stopped or not ticket.may_run:
+                    return
+                yield "running"
+                time.sleep(0.1)
+            yield "ran"
+        finally:
+            ticket.release()
+
+    with gr.Blocks() as demo:
+        workspace_box, status = gr.Textbox(), gr.Textbox()
+        workspace_box.submit(start, workspace_box, status, api_name="start", concurrency_limit=8)
+    url = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)[1].rstrip("/")
+    try:
+        dependencies = httpx.get(f"{url}/config").json()["dependencies"]
+        index = next(item["id"] for item in dependencies if item.get("api_name") == "start")
+        joined = httpx.post(f"{url}/gradio_api/queue/join", json={
+            "data": ["abuser"], "fn_index": index, "session_hash": "joins-and-never-reads", "trigger_id": None})
+        assert joined.status_code == 200
+        deadline = time.monotonic() + 60
+        while "abuser" not in tickets or not tickets["abuser"].may_run:
+            assert time.monotonic() < deadline, "the abuser's Start never took the slot"
+            time.sleep(0.1)
+        result = Client(url, verbose=False).submit("honest", api_name="/start").result(timeout=120)
+        assert result == "ran"
+        assert tickets["abuser"].abandoned
+    finally:
+        demo.close()
