@@ -2,7 +2,9 @@
 checkpoints, at desktop (1366×900) and phone (390×844) size, in English and on ?lang=zh-CN:
 
 (a) A number typed beyond what a control accepts (seed -3) is answered by genimg in the visitor's language, never by
-    Gradio's English "Value -3 is less than minimum value 0." under an "Error" title.
+    Gradio's English "Value -3 is less than minimum value 0.".
+(b) On ?lang=zh-CN both tabs read in Chinese: their visible text and the plot's labels hold no English word outside a
+    short list of names (formulas typeset by KaTeX are not words).
 
 Screenshots go to $GENIMG_SCREENSHOTS when it is set.
 """
@@ -36,6 +38,7 @@ def new_view(browser, url: str, viewport: dict, language: str):  # noqa: F811 - 
     page = context.new_page()
     page.goto(url + ("?lang=zh-CN" if language == "zh-CN" else ""))
     page.locator("#tab-samples-button").wait_for(timeout=TIMEOUT)
+    page.locator("#samples-grid img").first.wait_for(timeout=TIMEOUT)  # the first of the page's load events
     return context, page
 
 
@@ -53,6 +56,17 @@ def show_tab(page, tab_id: str, title_key: str, language: str) -> None:
         if panel.is_visible():
             return
     raise AssertionError(f"the {tab_id} tab did not open")
+
+
+def tab_text(page, tab_id: str, title_key: str) -> str:
+    """The visible text of a tab (VISIBLE_TEXT), read while the tab is open (read again if a late load event of the
+    page switched tabs meanwhile)."""
+    for _ in range(5):
+        show_tab(page, tab_id, title_key, "zh-CN")
+        text = page.locator(f"#tab-{tab_id}").evaluate(VISIBLE_TEXT)
+        if page.locator(f"#tab-{tab_id}").is_visible():
+            return text
+    raise AssertionError(f"the {tab_id} tab did not stay open")
 
 
 def toasts(page) -> str:
@@ -102,3 +116,59 @@ def test_a_negative_seed_is_answered_in_the_visitors_language(browser, shipped_u
         assert not LATIN_WORD.search(shown), shown
     screenshot(page, f"presenter-seed-interpolate-{'phone' if viewport is PHONE else 'desktop'}-{language}")
     context.close()
+
+
+# Names that stay as they are on a Chinese page: the product, model families, data sets, formula and method names,
+# file formats. Model folder names (mnist-dcgan, …) are added from the catalog.
+NAMES = {"genimg", "gan", "vae", "dcgan", "cdcgan", "cvae", "mnist", "shapes", "ganspace", "pca", "lerp", "slerp",
+         "gif", "png", "sin", "cos"}
+
+VISIBLE_TEXT = """(root) => {
+    // visible text outside typeset formulas (KaTeX writes each formula twice, as MathML and as letters)
+    const parts = [];
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const parent = node.parentElement;
+        if (!parent || parent.closest(".katex") || !node.nodeValue.trim()) continue;
+        if (parent.closest("svg") === null && !parent.checkVisibility()) continue;
+        parts.push(node.nodeValue.trim());
+    }
+    return parts.join("\\n");
+}"""
+
+
+def model_names() -> set[str]:
+    import app
+    from genimg.explore.catalog import discover
+
+    names = set()
+    for entry in discover(*app.model_folders()):
+        names.add(entry.name.lower())
+        names.update(part.lower() for part in re.split(r"[-_.]", entry.name) if part)
+    return names
+
+
+def english_words(text: str, allowed: set[str]) -> list[str]:
+    return sorted({word for word in LATIN_WORD.findall(text) if word.lower() not in allowed})
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_both_tabs_read_in_chinese(browser, shipped_url, viewport):  # noqa: F811
+    from playwright.sync_api import expect
+
+    allowed = NAMES | model_names()
+    context, page = new_view(browser, shipped_url, viewport, "zh-CN")
+    show_tab(page, "latent", "latent.tab", "zh-CN")
+    # the direction names are sent in the visitor's language when the page loads
+    expect(page.locator("#latent-direction input")).to_have_value(re.compile("主成分1"), timeout=TIMEOUT)
+    latent = tab_text(page, "latent", "latent.tab")
+    screenshot(page, f"presenter-chinese-latent-{'phone' if viewport is PHONE else 'desktop'}")
+    show_tab(page, "interpolate", "interp.tab", "zh-CN")
+    expect(page.locator("#interp-norms svg text").filter(has_text="帧").first).to_be_attached(timeout=TIMEOUT)
+    expect(page.locator("#interp-summary")).to_contain_text("中点", timeout=TIMEOUT)
+    interpolate = tab_text(page, "interpolate", "interp.tab")
+    screenshot(page, f"presenter-chinese-interpolate-{'phone' if viewport is PHONE else 'desktop'}")
+    context.close()
+    assert HAN.search(latent) and HAN.search(interpolate)
+    assert english_words(latent, allowed) == [], latent
+    assert english_words(interpolate, allowed) == [], interpolate
