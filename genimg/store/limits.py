@@ -32,6 +32,10 @@ CACHE_CHECKS_PER_AGE = 6  # how often within that age Gradio looks for old files
 # Training runs waiting for a slot, all visitors together.
 DEFAULT_QUEUE_LENGTH = 8
 QUEUE_ENVIRONMENT = "GENIMG_QUEUE_LENGTH"
+# Training jobs waiting or running per client address: one, so that one visitor cannot fill the line. A class
+# behind one school address shares that one place; its teacher's own installation can raise it.
+DEFAULT_JOBS_PER_ADDRESS = 1
+JOBS_PER_ADDRESS_ENVIRONMENT = "GENIMG_JOBS_PER_ADDRESS"
 
 
 def environment_number(name: str, default: float, *, low: float, integer: bool = False) -> float:
@@ -63,6 +67,11 @@ def upload_limit_bytes() -> int:
 def queue_length() -> int:
     """Training runs that may wait for a slot, all visitors together (GENIMG_QUEUE_LENGTH, default 8)."""
     return int(environment_number(QUEUE_ENVIRONMENT, DEFAULT_QUEUE_LENGTH, low=1, integer=True))
+
+
+def jobs_per_address() -> int:
+    """Training jobs one client address may have waiting or running (GENIMG_JOBS_PER_ADDRESS, default 1)."""
+    return int(environment_number(JOBS_PER_ADDRESS_ENVIRONMENT, DEFAULT_JOBS_PER_ADDRESS, low=1, integer=True))
 
 
 def launch_options() -> dict[str, int]:

@@ -648,18 +648,19 @@ def stream_reader(request: Any, most_unread: int = 40) -> Callable[[], bool]:
 class TrainingQueue:
     """A fair line for training runs, shared by every visitor of one page.
 
-    `slots` runs at a time; at most `length` wait (QueueRefused "limits.queue_full" with the minutes until a
-    place is likely free, from `run_seconds`, the longest a run may take); at most `per_address` jobs waiting
-    or running per client address and one per workspace (QueueRefused "limits.one_job"), so one visitor
+    `slots` runs at a time; at most `length` wait (GENIMG_QUEUE_LENGTH; QueueRefused "limits.queue_full" with
+    the minutes until a place is likely free, from `run_seconds`, the longest a run may take); at most
+    `per_address` jobs waiting or running per client address (GENIMG_JOBS_PER_ADDRESS) and one per workspace (QueueRefused "limits.one_job"), so one visitor
     cannot fill the line. A job whose page stops reading (its `reading()` false) for `grace_seconds` gives
     up its place, or is stopped if it runs. Thread-safe; `clock` is injectable for tests."""
 
     def __init__(self, slots: int = 1, length: int | None = None, *, run_seconds: float = 900.0,
-                 per_address: int = 1, grace_seconds: float = 15.0,
+                 per_address: int | None = None, grace_seconds: float = 15.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        from genimg.store.limits import queue_length
+        from genimg.store.limits import jobs_per_address, queue_length
 
         self.slots, self.length = slots, length if length is not None else queue_length()
+        per_address = per_address if per_address is not None else jobs_per_address()
         if self.slots < 1 or self.length < 0 or per_address < 1 or not run_seconds > 0:
             raise ValueError(f"a training queue needs slots >= 1, length >= 0, per_address >= 1 and run_seconds > 0; "
                              f"got {slots!r}, {length!r}, {per_address!r}, {run_seconds!r}")

@@ -19,6 +19,7 @@ from genimg.store.limits import (
     ENGLISH,
     cache_policy,
     disk_budget_bytes,
+    jobs_per_address,
     launch_options,
     queue_length,
     upload_limit_bytes,
@@ -26,14 +27,15 @@ from genimg.store.limits import (
 
 
 def test_defaults_suit_a_free_space(monkeypatch):
-    for name in ("GENIMG_DISK_BUDGET_MB", "GENIMG_UPLOAD_MB", "GENIMG_CACHE_MINUTES", "GENIMG_QUEUE_LENGTH"):
+    for name in ("GENIMG_DISK_BUDGET_MB", "GENIMG_UPLOAD_MB", "GENIMG_CACHE_MINUTES", "GENIMG_QUEUE_LENGTH",
+                 "GENIMG_JOBS_PER_ADDRESS"):
         monkeypatch.delenv(name, raising=False)
     assert disk_budget_bytes() == DEFAULT_DISK_BUDGET_MB * 2**20
     assert upload_limit_bytes() == DEFAULT_UPLOAD_MB * 2**20 <= 20 * 2**20
     assert launch_options() == {"max_file_size": upload_limit_bytes()}
     frequency, age = cache_policy()
     assert 0 < frequency < age
-    assert queue_length() >= 1
+    assert queue_length() >= 1 and jobs_per_address() == 1
 
 
 def test_values_come_from_the_environment(monkeypatch):
@@ -41,16 +43,18 @@ def test_values_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("GENIMG_UPLOAD_MB", "2.5")
     monkeypatch.setenv("GENIMG_CACHE_MINUTES", "30")
     monkeypatch.setenv("GENIMG_QUEUE_LENGTH", "3")
+    monkeypatch.setenv("GENIMG_JOBS_PER_ADDRESS", "30")
     assert disk_budget_bytes() == 512 * 2**20
     assert launch_options() == {"max_file_size": int(2.5 * 2**20)}
     assert cache_policy() == (300, 1800)
-    assert queue_length() == 3
+    assert queue_length() == 3 and jobs_per_address() == 30
 
 
 @pytest.mark.parametrize("name,value,reader", [
     ("GENIMG_DISK_BUDGET_MB", "lots", disk_budget_bytes), ("GENIMG_DISK_BUDGET_MB", "-1", disk_budget_bytes),
     ("GENIMG_UPLOAD_MB", "nan", upload_limit_bytes), ("GENIMG_UPLOAD_MB", "inf", upload_limit_bytes),
-    ("GENIMG_QUEUE_LENGTH", "2.5", queue_length), ("GENIMG_CACHE_MINUTES", "0", cache_policy)])
+    ("GENIMG_QUEUE_LENGTH", "2.5", queue_length), ("GENIMG_CACHE_MINUTES", "0", cache_policy),
+    ("GENIMG_JOBS_PER_ADDRESS", "0", jobs_per_address)])
 def test_a_bad_value_is_refused_naming_it(monkeypatch, name, value, reader):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=f"{name}={value!r}.*expected a"):

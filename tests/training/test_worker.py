@@ -262,9 +262,10 @@ class StandInWorker:
         self.stops += 1
 
 
-def test_twelve_starts_from_one_client_leave_an_honest_user_first_in_line():
+def test_twelve_starts_from_one_client_leave_an_honest_user_first_in_line(monkeypatch):
     from genimg.training.worker import QueueRefused, TrainingQueue
 
+    monkeypatch.delenv("GENIMG_JOBS_PER_ADDRESS", raising=False)  # the default: one job per address
     queue = TrainingQueue(slots=1, length=8, run_seconds=600)
     running = queue.enter("honest-earlier", "192.0.2.50")  # someone already trains
     admitted, refused = [], []
@@ -280,6 +281,17 @@ def test_twelve_starts_from_one_client_leave_an_honest_user_first_in_line():
     with pytest.raises(QueueRefused) as caught:
         queue.enter("honest", "198.51.100.2")  # one per workspace too
     assert caught.value.key == "limits.one_job"
+
+
+def test_a_class_behind_one_address_may_share_more_places(monkeypatch):
+    from genimg.training.worker import QueueRefused, TrainingQueue
+
+    monkeypatch.setenv("GENIMG_JOBS_PER_ADDRESS", "3")
+    queue = TrainingQueue(slots=1, length=8, run_seconds=600)
+    students = [queue.enter(f"student-{number}", "192.0.2.200") for number in range(3)]
+    assert [ticket.position for ticket in students] == [0, 1, 2]
+    with pytest.raises(QueueRefused):
+        queue.enter("student-3", "192.0.2.200")
 
 
 def test_a_full_queue_says_when_to_come_back():
