@@ -18,34 +18,41 @@ if __name__ == "__main__" and sys.platform.startswith("linux") and "MALLOC_ARENA
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import gradio as gr  # noqa: E402
-import torch  # noqa: E402
+import gradio as gr
+import torch
 
 from genimg.config import SHIPPED_DIR
-from genimg.explore.catalog import Renderer, discover  # noqa: E402
-from genimg.store.workspace import Workspaces  # noqa: E402
-from genimg.ui.context import ExploreContext  # noqa: E402
-from genimg.ui.encode_tab import build_encode_tab  # noqa: E402
-from genimg.ui.explore import build_explore_tab  # noqa: E402
-from genimg.ui.gan_tab import build_gan_tab  # noqa: E402
-from genimg.ui.i18n import build_i18n, register, t  # noqa: E402
-from genimg.ui.interpolate_tab import build_interpolate_tab  # noqa: E402
-from genimg.ui.latent_tab import build_latent_tab  # noqa: E402
-from genimg.ui.learn_tab import build_learn_tab  # noqa: E402
-from genimg.ui.share import build_share_panel, wire_url  # noqa: E402
-from genimg.ui.train_tab import TrainHandlers, build_train_tab, workspace_token  # noqa: E402
+from genimg.explore.catalog import Renderer, discover
+from genimg.store.workspace import Workspaces
+from genimg.ui.context import ExploreContext
+from genimg.ui.encode_tab import build_encode_tab
+from genimg.ui.explore import build_explore_tab
+from genimg.ui.gan_tab import build_gan_tab
+from genimg.ui.i18n import build_i18n, register, t
+from genimg.ui.interpolate_tab import build_interpolate_tab
+from genimg.ui.latent_tab import build_latent_tab
+from genimg.ui.learn_tab import build_learn_tab
+from genimg.ui.share import (
+    ShareHandlers,
+    build_share_panel,
+    interpolate_view,
+    latent_view,
+)
+from genimg.ui.train_tab import TrainHandlers, build_train_tab, workspace_token
+from genimg.ui.views import TabView
 
 register(
     {"app.title": "# genimg — a latent-space lab for GANs and VAEs",
-     "latent.tab": "Latent space", "interp.tab": "Interpolate",
      "app.subtitle": "Move through the latent space of trained generative models: samples, sliders, "
                      "interpolations, your own drawings. Every model here was trained by genimg; its card gives its "
                      "numbers."},
     {"app.title": "# genimg — GAN 与 VAE 的隐空间实验室",
-     "latent.tab": "隐空间", "interp.tab": "插值",
      "app.subtitle": "在训练好的生成模型的隐空间中漫游：样本、滑块、插值，还有你自己的手绘。这里的每个模型都由 genimg "
                      "训练，模型卡给出了它的各项指标。"},
 )
+
+TAB_TITLES = {"samples": "samples.tab", "latent": "latent.tab", "interpolate": "interp.tab", "encode": "encode.tab",
+              "gan": "gan.tab", "train": "train.tab", "learn": "learn.tab"}
 
 # Pixel-art images stay crisp when the browser stretches them to the column width.
 CSS = ("#samples-grid img, #latent-image img, #latent-compare img, .crisp img { image-rendering: pixelated; }\n"
@@ -94,30 +101,43 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
         gr.Markdown(t("app.title"))
         gr.Markdown(t("app.subtitle"))
         # "wrap": on a phone the tab bar takes two rows instead of hiding 5 of 7 tabs behind Gradio's "•••" menu
+        tab_components: dict[str, gr.Tab] = {}
+        views: dict[str, TabView | None] = {}
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
-            with gr.Tab(t("samples.tab"), id="samples", elem_id="tab-samples"):
-                build_explore_tab(context)
-            with gr.Tab(t("latent.tab"), id="latent", elem_id="tab-latent"):
+            # A tab's elem_id is "tab-<id>": genimg.ui.views writes a tab's view to the address only while it is shown.
+            with gr.Tab(t("samples.tab"), id="samples", elem_id="tab-samples") as tab_components["samples"]:
+                samples = build_explore_tab(context)
+                views["samples"] = samples.view
+            with gr.Tab(t("latent.tab"), id="latent", elem_id="tab-latent") as tab_components["latent"]:
                 latent = build_latent_tab(context)
-            with gr.Tab(t("interp.tab"), id="interpolate", elem_id="tab-interpolate"):
+            with gr.Tab(t("interp.tab"), id="interpolate", elem_id="tab-interpolate") as tab_components["interpolate"]:
                 interpolate = build_interpolate_tab(context)
-            with gr.Tab(t("encode.tab"), id="encode", elem_id="tab-encode"):
-                build_encode_tab(context)
-            with gr.Tab(t("gan.tab"), id="gan", elem_id="tab-gan"):
-                build_gan_tab(context)
-            with gr.Tab(t("train.tab"), id="train", elem_id="tab-train"):
+            with gr.Tab(t("encode.tab"), id="encode", elem_id="tab-encode") as tab_components["encode"]:
+                views["encode"] = getattr(build_encode_tab(context), "view", None)
+            with gr.Tab(t("gan.tab"), id="gan", elem_id="tab-gan") as tab_components["gan"]:
+                views["gan"] = getattr(build_gan_tab(context), "view", None)
+            with gr.Tab(t("train.tab"), id="train", elem_id="tab-train") as tab_components["train"]:
                 trainer = trainer or TrainHandlers(context, workspaces)
                 trainer.context = context
                 train = build_train_tab(context, trainer, token)
-            with gr.Tab(t("learn.tab"), id="learn", elem_id="tab-learn"):
+            with gr.Tab(t("learn.tab"), id="learn", elem_id="tab-learn") as tab_components["learn"]:
                 build_learn_tab()
+        # What the page does as it opens, in order; a view named by the address is restored after it, or a default
+        # arriving late (Interpolate's modes, Samples' caption) would replace the shared one.
+        opening = samples.opening
         if context.entries:
-            share = build_share_panel(context, latent, interpolate)
-            demo.load(interpolate.controls, interpolate.control_inputs, interpolate.control_outputs,
-                      api_visibility="private")
-            demo.load(interpolate.on_load, None, interpolate.outputs, api_visibility="private")
-            wire_url(demo, tabs, share)
+            views["latent"] = latent_view(latent)
+            views["interpolate"] = interpolate_view(interpolate)
+            opening = (opening.then if opening is not None else demo.load)(
+                interpolate.controls, interpolate.control_inputs, interpolate.control_outputs,
+                api_visibility="private").then(interpolate.on_load, None, interpolate.outputs,
+                                               api_visibility="private")
+        # Every tab has an address (?view=<id>); a tab without a declared view just opens. Tab order.
+        page_views = [views.get(name) or TabView(tab=name, title_key=TAB_TITLES[name]) for name in tab_components]
+        share = ShareHandlers(context, page_views, interpolate if context.entries else None)
+        build_share_panel(share, tabs, tab_components, after=opening)
         demo.load(train["on_load"], train["token"], train["load_outputs"], api_visibility="private")
+    demo.share_handlers = share  # the page's views, for tests and tools: share.views, share.inputs
     return demo
 
 

@@ -11,10 +11,11 @@ import numpy as np
 
 from genimg.data.imaging import grid_columns
 from genimg.explore.catalog import ModelEntry, rank_generators
-from genimg.models.latent import parse_seed
+from genimg.models.latent import MAX_SEED, parse_seed
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.i18n import LATEX, message, register, request_language, t
+from genimg.ui.views import LanguageRequest, TabView, UrlKey, model_path, whole_number
 
 EVERY_CLASS = "*"
 LANDING_SAMPLES = 64  # the most the count slider offers: a big grid sells the idea at a glance
@@ -120,6 +121,8 @@ class ExploreHandlers:
     def __init__(self, context: ExploreContext) -> None:
         self.context = context
         self.renderer = context.renderer
+        self.view: TabView | None = None  # set by build_explore_tab: the view a link shares
+        self.opening = None  # set by build_explore_tab: the page-load event that fills the caption
 
     def entry(self, path: str | None, language: str = "en"):
         entry = self.context.entry(path)
@@ -127,12 +130,15 @@ class ExploreHandlers:
             raise gr.Error(message("samples.pick_model", language))
         return entry
 
-    def class_choices(self, path: str | None) -> dict:
+    def class_choices(self, path: str | None, current: str | None = None) -> dict:
+        """The class picker for a model; the picked class stays when the new model has it (a shared view sets the
+        model and its class together, and the model's change must not undo the class)."""
         entry = self.context.entry(path)
         every = (t("samples.every_class"), EVERY_CLASS)
         if entry is None or not entry.num_classes:
             return gr.update(choices=[every], value=EVERY_CLASS, interactive=False)
-        return gr.update(choices=[every, *entry.class_names], value=EVERY_CLASS, interactive=True)
+        value = current if current in entry.class_names else EVERY_CLASS
+        return gr.update(choices=[every, *entry.class_names], value=value, interactive=True)
 
     def card(self, path: str | None, request: gr.Request | None = None) -> str:
         entry = self.context.entry(path)
@@ -190,12 +196,33 @@ class ExploreHandlers:
         """The grid shown when the page opens; None (an empty image) if the model cannot be loaded."""
         try:
             return self.samples(path, 0, count, EVERY_CLASS)
-        except Exception:  # a broken checkpoint must not keep the page from opening; picking it shows the error
+        except Exception:  # noqa: BLE001 - a broken checkpoint must not keep the page from opening; picking it shows the error
             return None
 
     @staticmethod
     def random_seed() -> int:
         return random.randrange(0, 1_000_000)
+
+    def restore(self, query: dict[str, str], language: str) -> list | None:
+        """A shared Samples view (?view=samples&model=…&seed=…&count=…&class=…) → updates for `view.outputs`
+        (model, seed, count, class, grid, card, caption); None when a value is not one the tab accepts."""
+        path = model_path(self.context, query.get("model"))
+        entry = self.context.entry(path)
+        seed = whole_number(query.get("seed", "0"), 0, MAX_SEED)
+        count = whole_number(query.get("count", str(landing_count(entry) if entry else 1)), 1, LANDING_SAMPLES)
+        chosen_class = query.get("class", EVERY_CLASS)
+        if entry is None or seed is None or count is None:
+            return None
+        if chosen_class != EVERY_CLASS and chosen_class not in entry.class_names:
+            return None
+        request = LanguageRequest(language)
+        try:
+            grid = self.samples(path, seed, count, chosen_class, request)
+        except gr.Error:
+            return None
+        return [gr.update(value=path), gr.update(value=seed), gr.update(value=count),
+                self.class_choices(path, chosen_class), grid, self.card(path, request),
+                self.caption(path, count, chosen_class, request)]
 
 
 def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
@@ -224,7 +251,9 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
             model = gr.Dropdown(choices, value=first, label=t("samples.model"), elem_id="samples-model")
             context.register(model)
             with gr.Row():
-                seed = gr.Number(value=0, precision=0, minimum=0, label=t("samples.seed"), elem_id="samples-seed")
+                # No minimum: Gradio would refuse -3 in English before the handler; samples() says it in the
+                # visitor's language.
+                seed = gr.Number(value=0, precision=0, label=t("samples.seed"), elem_id="samples-seed")
                 randomize = gr.Button(t("samples.random"), elem_id="samples-random")
             count = gr.Slider(1, 64, value=first_count, step=1, label=t("samples.count"), elem_id="samples-count")
             chosen_class = dependent_dropdown([(t("samples.every_class"), EVERY_CLASS)], value=EVERY_CLASS,
@@ -235,7 +264,7 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
     gr.Markdown(t("samples.intro"), latex_delimiters=LATEX)
 
     inputs = [model, seed, count, chosen_class]
-    shown = model.change(handlers.class_choices, model, chosen_class, api_visibility="private").then(
+    shown = model.change(handlers.class_choices, [model, chosen_class], chosen_class, api_visibility="private").then(
         handlers.card, model, card, api_visibility="private").then(handlers.samples, inputs, grid, api_name="samples")
     seed.submit(handlers.samples, inputs, grid, api_visibility="private")
     count.input(handlers.samples, inputs, grid, trigger_mode="always_last", show_progress="hidden",
@@ -245,9 +274,17 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
         handlers.samples, inputs, grid, api_visibility="private")
     # The caption follows what the grid shows: model, count and class.
     caption_inputs = [model, count, chosen_class]
-    gr.context.Context.root_block.load(handlers.caption, caption_inputs, caption, show_progress="hidden",
-                                       api_visibility="private")
+    # `opening`: what the page does as it opens; a shared view is restored after it (genimg.ui.share), or this
+    # default caption could arrive last and replace the shared view's.
+    handlers.opening = gr.context.Context.root_block.load(handlers.caption, caption_inputs, caption,
+                                                          show_progress="hidden", api_visibility="private")
     shown.then(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")
     for trigger in (count.input, chosen_class.input):
         trigger(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")
+    # The view a link or a lesson bundle shares (genimg.ui.views); the grid's change rewrites the address.
+    handlers.view = TabView(
+        tab="samples", title_key="samples.tab",
+        keys=(UrlKey("model", model, kind="path"), UrlKey("seed", seed), UrlKey("count", count),
+              UrlKey("class", chosen_class, omit=EVERY_CLASS)),
+        trigger=grid, restore=handlers.restore, outputs=[model, seed, count, chosen_class, grid, card, caption])
     return handlers

@@ -8,21 +8,22 @@ them back the same way. A tab never imports share.py and this module imports no 
 
 Example, a tab with a model dropdown, a seed box and an image:
 
-    from genimg.ui.views import TabView, UrlKey, model_path, whole_number
+    from genimg.ui.views import LanguageRequest, TabView, UrlKey, model_path, whole_number
 
     def restore(query: dict[str, str], language: str) -> list | None:
         path = model_path(handlers.context, query.get("model"))
         seed = whole_number(query.get("seed", "0"), 0, 2**63 - 1)
         if path is None or seed is None:
             return None                                   # unusable: the tab's default view stays, no error
-        return [gr.update(value=path), gr.update(value=seed), handlers.render(path, seed, language=language)]
+        request = LanguageRequest(language)               # for handlers that take the page's request
+        return [gr.update(value=path), gr.update(value=seed), handlers.render(path, seed, request)]
 
     handlers.view = TabView(
         tab="encode",                                     # the gr.Tab's id in app.py
         title_key="encode.tab",                           # its name, for the share panel's text
         keys=(UrlKey("model", model, kind="path"),        # a folder path goes out as its folder name
               UrlKey("seed", seed)),
-        trigger=image,                                    # its .change rewrites the address
+        trigger=image,                                    # its .change rewrites the address (while the tab is open)
         restore=restore,
         outputs=[model, seed, image],                     # what `restore`'s list updates, in this order
     )
@@ -32,7 +33,9 @@ with `model_path` against the models the page offers, so an address never names 
 components → "0.12,-1.00,…", for sliders). `omit`: the value left out of the address (e.g. a default strength
 "0"). A value that is empty (None, "") is always left out. Restore functions receive only the view's own keys,
 each value a string of at most MAX_VALUE_CHARS characters, and must check every one: addresses are typed and
-edited by hand. `whole_number` and `finite_number` parse with limits and return None for anything else.
+edited by hand. `whole_number` and `finite_number` parse with limits and return None for anything else. A restore
+that raises gr.Error counts as None. The gr.Tab must have elem_id "tab-<tab>" (app.py's convention): the address is
+written from the trigger only while that panel is shown.
 """
 
 from __future__ import annotations
@@ -118,20 +121,31 @@ class TabView:
         return query
 
     def own_keys(self, query: dict[str, Any]) -> dict[str, str]:
-        """The part of a query this view reads: its keys with string values of at most MAX_VALUE_CHARS."""
+        """The part of a query this view reads: its keys (string values). ValueError when one of them is longer
+        than MAX_VALUE_CHARS or not text: the view is then unusable as a whole, not restored without it."""
         names = {key.name for key in self.keys}
-        return {name: value for name, value in query.items()
-                if name in names and isinstance(value, str) and len(value) <= MAX_VALUE_CHARS}
+        own = {name: value for name, value in query.items() if name in names}
+        for name, value in own.items():
+            if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
+                raise ValueError(f"the address key {name!r} is not text of at most {MAX_VALUE_CHARS} characters")
+        return own
 
-    def script(self) -> str:
-        """Browser code for `trigger.change` and the tab's select event: writes the view into the address bar with
-        history.replaceState (no reload, no history entry), keeping the page's `lang`."""
+    def script(self, only_when_open: bool = False) -> str:
+        """Browser code `(...values of inputs)` that writes the view into the address bar with
+        history.replaceState (no reload, no history entry), keeping the page's `lang`. `only_when_open`: write
+        only while the tab's panel (the gr.Tab with elem_id "tab-<tab>") is shown — for `trigger.change`, which
+        also fires when a lesson fills a tab that is not open."""
         spec = [[key.name, key.kind, len(key.inputs), key.omit] for key in self.keys]
-        return (_SCRIPT.replace("__TAB__", json.dumps(self.tab)).replace("__SPEC__", json.dumps(spec)))
+        guard = (f'const panel = document.getElementById({json.dumps("tab-" + self.tab)});\n'
+                 '  if (!panel || panel.offsetParent === null) return [];') if only_when_open else ""
+        return (_SCRIPT.replace("__TAB__", json.dumps(self.tab)).replace("__SPEC__", json.dumps(spec))
+                .replace("__GUARD__", guard).replace("__FLAG__", RESTORED_FLAG))
 
 
 _SCRIPT = """
 (...values) => {
+  if (!window.__FLAG__ && new URLSearchParams(window.location.search).has("view")) return [];
+  __GUARD__
   const spec = __SPEC__;
   const params = new URLSearchParams();
   params.set("view", __TAB__);
@@ -160,6 +174,12 @@ _SCRIPT = """
   return [];
 }
 """
+
+
+# The page reads its address when it opens (demo.load) and restores the view it names; until then nothing may
+# rewrite an address that names a view (a trigger's .change fires as the page first fills in, and would replace
+# the shared view with the default one before the server read it). genimg.ui.share sets this flag after that load.
+RESTORED_FLAG = "genimgViewRestored"
 
 
 def encode(kind: str, values: Sequence[Any]) -> str:
@@ -194,6 +214,15 @@ def _omitted(text: str, omit: str | None) -> bool:
         return float(text) == float(omit)
     except ValueError:
         return False
+
+
+class LanguageRequest:
+    """What genimg.ui.i18n.request_language reads from a page's request: for calling a tab's handlers from a
+    `restore` function, which gets the visitor's language but no request."""
+
+    def __init__(self, language: str) -> None:
+        self.query_params = {"lang": language}
+        self.headers: dict[str, str] = {}
 
 
 def query_of(request: Any) -> dict[str, str]:
@@ -257,6 +286,8 @@ def model_path(context: Any, name: Any) -> str | None:
 
 __all__ = [
     "MAX_VALUE_CHARS",
+    "RESTORED_FLAG",
+    "LanguageRequest",
     "TabView",
     "UrlKey",
     "encode",

@@ -1,5 +1,5 @@
-"""genimg.store.lessons: a lesson bundle reads back exactly, and every kind of unusable file is refused with a
-key the page can translate. (tests/ui/test_share.py covers the share panel, a zip bomb and the common refusals.)"""
+"""genimg.store.lessons: a lesson bundle reads back exactly, format-1 bundles still read (as views), and every kind
+of unusable file is refused with a key the page can translate. (tests/ui/test_share.py covers the share panel.)"""
 
 import io
 import json
@@ -23,14 +23,17 @@ from genimg.store.lessons import (
     read_bundle,
 )
 
+VIEWS = {"latent": {"model": "mnist-dcgan", "seed": "3", "z": "0.50,-1.25,0.00", "psi": "0.7", "compare": "mnist-vae"},
+         "interpolate": {"model": "mnist-cdcgan", "mode": "classes", "seed_a": "1", "class_a": "4", "frames": "16"},
+         "samples": {"model": "mnist-cdcgan", "seed": "12", "class": "7"}}
 LATENT = {"model": "mnist-dcgan", "seed": 3, "sliders": [0.5, -1.25, 0.0], "truncation": 0.7, "label": None,
           "compare": "mnist-vae", "mirror": True}
 INTERPOLATION = {"mode": "classes", "seed_a": 1, "seed_b": 2, "class_a": 4, "class_b": 9, "frames": 16}
 
 
 def lesson_text(**fields) -> bytes:
-    """lesson.json's bytes: a valid lesson, with `fields` changed (None removes one)."""
-    values = {"genimg_lesson": LESSON_VERSION, "model": "mnist-dcgan", "latent": {"seed": 1}}
+    """A format-1 lesson.json's bytes: a valid lesson, with `fields` changed (None removes one)."""
+    values = {"genimg_lesson": 1, "model": "mnist-dcgan", "latent": {"seed": 1}}
     values.update(fields)
     return json.dumps({key: value for key, value in values.items() if value is not None}).encode()
 
@@ -51,8 +54,8 @@ def refusal(data: bytes) -> LessonError:
 
 # ------------------------------------------------------------------------------------------------ round trip
 def test_a_bundle_reads_back_every_field():
-    lesson = Lesson(model="mnist-cdcgan", latent=LATENT, interpolation=INTERPOLATION,
-                    note="watch the 4 turn into a 9 — 看", created="2024-05-01T10:00:00+00:00")
+    lesson = Lesson(views=VIEWS, tab="samples", note="watch the 4 turn into a 9 — 看",
+                    created="2024-05-01T10:00:00+00:00")
     data = bundle_bytes(lesson, b"GIF89a frames")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert sorted(archive.namelist()) == sorted([JSON_NAME, GIF_NAME])
@@ -62,30 +65,75 @@ def test_a_bundle_reads_back_every_field():
 
 
 def test_a_bundle_without_a_gif_and_lesson_json_alone():
-    lesson = Lesson(model="shapes-vae", latent={"seed": 0})
+    lesson = Lesson(views={"learn": {}}, tab="learn")
     data = bundle_bytes(lesson)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.namelist() == [JSON_NAME]
     parsed, gif = read_bundle(data)
-    assert gif is None and parsed.interpolation is None and parsed.note == "" and parsed.created == lesson.created
+    assert gif is None and parsed.views == {"learn": {}} and parsed.note == "" and parsed.created == lesson.created
     assert read_bundle(lesson.to_json().encode()) == (parsed, None)
     assert parse_lesson(lesson.to_json()) == parsed  # str as well as bytes
 
 
 def test_a_new_lesson_is_stamped_with_its_creation_time():
-    created = Lesson(model="m", latent={}).created
+    created = Lesson(views={"learn": {}}, tab="learn").created
     assert created.endswith("+00:00") and len(created) == len("2024-05-01T10:00:00+00:00")
 
 
 def test_other_members_of_the_zip_are_ignored():
     data = zip_of({JSON_NAME: lesson_text(), "../../outside.txt": b"never read", "notes/a.txt": b"x"})
     parsed, gif = read_bundle(data)
-    assert parsed.model == "mnist-dcgan" and gif is None
+    assert parsed.views["latent"]["model"] == "mnist-dcgan" and gif is None
 
 
 def test_a_lesson_that_cannot_be_written_back_is_not_written():
     with pytest.raises(ValueError):  # JSON has no NaN: refuse to write what could not be read back
-        Lesson(model="m", latent={"seed": math.nan}).to_json()
+        Lesson(views={"latent": {"seed": math.nan}}, tab="latent").to_json()
+
+
+def test_a_format_1_lesson_reads_as_the_latent_and_interpolate_views():
+    parsed, _ = read_bundle(lesson_text(model="mnist-cdcgan", latent={**LATENT, "direction": 2, "label": 4},
+                                        interpolation=INTERPOLATION, note="old"))
+    assert parsed.tab == "latent" and parsed.note == "old"
+    assert parsed.views["latent"] == {"model": "mnist-cdcgan", "seed": "3", "z": "0.50,-1.25,0.00", "dir": "2",
+                                      "psi": "0.7", "class": "4", "compare": "mnist-vae"}
+    assert parsed.views["interpolate"] == {"model": "mnist-cdcgan", "mode": "classes", "seed_a": "1", "seed_b": "2",
+                                           "class_a": "4", "class_b": "9", "frames": "16"}
+    assert "interpolate" not in read_bundle(lesson_text())[0].views
+
+
+# ------------------------------------------------------------------------------------------------ attacks
+def test_json_nested_100000_deep_is_refused_not_a_crash():
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert refusal(deep).key == "lesson.too_deep"
+    wrapped = b'{"genimg_lesson": 2, "tab": "latent", "views": {"latent": ' + b"{\"a\": " * 20_000 + b"1" \
+        + b"}" * 20_000 + b"}}"
+    assert refusal(wrapped).key == "lesson.too_deep"
+    # brackets inside text are not nesting
+    parsed, _ = read_bundle(json.dumps({"genimg_lesson": 2, "tab": "latent",
+                                        "views": {"latent": {"z": "[" * 1000}}}).encode())
+    assert parsed.views["latent"]["z"] == "[" * 1000
+
+
+def test_a_401_digit_seed_reads_as_text_for_the_tab_to_refuse():
+    parsed, _ = read_bundle(lesson_text(latent={"seed": int("1" * 401)}))
+    assert parsed.views["latent"]["seed"] == "1" * 401
+
+
+@pytest.mark.parametrize("views", [
+    {}, [], {"Latent": {}}, {"latent": []}, {"latent": {"Seed": "1"}}, {"latent": {"seed": 1}},
+    {"latent": {"seed": "9" * 2001}}, {f"tab{index}": {} for index in range(17)},
+    {"latent": {f"k{index}": "1" for index in range(41)}}, {"../x": {}},
+])
+def test_bad_views_are_refused(views):
+    error = refusal(json.dumps({"genimg_lesson": 2, "tab": "latent", "views": views}).encode())
+    assert error.key == "lesson.bad_field" and error.values["field"].startswith("views")
+
+
+@pytest.mark.parametrize("tab", [None, "samples", 3, ""])
+def test_the_open_tab_must_be_one_of_the_views(tab):
+    error = refusal(json.dumps({"genimg_lesson": 2, "tab": tab, "views": {"latent": {}}}).encode())
+    assert error.values == {"field": "tab"}
 
 
 # ------------------------------------------------------------------------------------------------ sizes
@@ -100,7 +148,7 @@ def test_an_oversized_gif_is_left_out_not_fatal():
     data = zip_of({JSON_NAME: lesson_text(), GIF_NAME: bytes(MAX_GIF_BYTES + 1)})  # zeros: a small zip
     assert len(data) < MAX_BUNDLE_BYTES
     parsed, gif = read_bundle(data)
-    assert parsed.model == "mnist-dcgan" and gif is None
+    assert parsed.views["latent"]["model"] == "mnist-dcgan" and gif is None
 
 
 def test_a_zip_without_lesson_json_is_refused():
@@ -158,7 +206,7 @@ def test_limits_that_are_reached_but_not_passed_are_accepted():
     latent = {"seed": "s" * 500, "z": [0.0] * 1100, **{f"k{index}": index for index in range(47)},
               "deep": {"b": {"c": {"d": 1}}}}
     parsed, _ = read_bundle(lesson_text(model="m" * 200, latent=latent, interpolation=None))
-    assert parsed.model == "m" * 200 and parsed.latent == latent
+    assert parsed.views["latent"] == {"model": "m" * 200, "seed": "s" * 500}
 
 
 def test_long_notes_and_creation_times_are_cut():

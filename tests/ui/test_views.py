@@ -50,10 +50,14 @@ def test_bad_declarations_are_refused(declaration):
         declaration()
 
 
-def test_own_keys_keeps_only_the_views_short_string_values():
+def test_own_keys_keeps_only_the_views_keys_and_refuses_overlong_ones():
     view = TabView("samples", "samples.tab", keys=(UrlKey("seed", Component()), UrlKey("model", Component())))
-    query = {"seed": "1", "model": "m" * 2001, "view": "samples", "other": "x", "lang": "zh-CN"}
-    assert view.own_keys(query) == {"seed": "1"}
+    query = {"seed": "1", "model": "m" * 2000, "view": "samples", "other": "x" * 3000, "lang": "zh-CN"}
+    assert view.own_keys(query) == {"seed": "1", "model": "m" * 2000}
+    with pytest.raises(ValueError, match="'model'"):
+        view.own_keys({**query, "model": "m" * 2001})
+    with pytest.raises(ValueError, match="'seed'"):
+        view.own_keys({**query, "seed": 1})
 
 
 @pytest.mark.parametrize("text, expected", [
