@@ -36,7 +36,14 @@ from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
 from genimg.ui.i18n import LATEX, message, register, request_language, t
-from genimg.ui.latent_tab import LenientNumber, LenientSlider, explained, failure
+from genimg.ui.latent_tab import (
+    FRAMED,
+    LenientNumber,
+    LenientSlider,
+    explained,
+    failure,
+    page_styles,
+)
 
 MODES = ("seeds", "classes", "drawings")
 DEFAULT_FRAMES = 32
@@ -476,10 +483,10 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
         with gr.Column(scale=2, min_width=280, elem_id="interp-view"), gr.Row():
             lerp_gif = gr.Image(first[0], label=t("interp.lerp_gif"), type="filepath", format="gif",
                                 interactive=False, buttons=["download", "fullscreen"], min_width=120,
-                                elem_id="interp-lerp")
+                                elem_id="interp-lerp", elem_classes=FRAMED)
             slerp_gif = gr.Image(first[1], label=t("interp.slerp_gif"), type="filepath", format="gif",
                                  interactive=False, buttons=["download", "fullscreen"], min_width=120,
-                                 elem_id="interp-slerp")
+                                 elem_id="interp-slerp", elem_classes=FRAMED)
         with gr.Column(scale=1, min_width=280):
             model = gr.Dropdown(choices, value=state["model"], label=t("interp.model"), elem_id="interp-model")
             context.register(model)
@@ -505,14 +512,15 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
             run = gr.Button(t("interp.run"), variant="primary", elem_id="interp-run")
     with gr.Row():
         lerp_strip = gr.Image(first[2], label=t("interp.lerp_strip"), type="numpy", format="png",
-                              interactive=False, buttons=["download"], elem_id="interp-lerp-strip")
+                              interactive=False, buttons=["download"], elem_id="interp-lerp-strip", elem_classes=FRAMED)
         slerp_strip = gr.Image(first[3], label=t("interp.slerp_strip"), type="numpy", format="png",
-                               interactive=False, buttons=["download"], elem_id="interp-slerp-strip")
+                               interactive=False, buttons=["download"], elem_id="interp-slerp-strip", elem_classes=FRAMED)
     plot = gr.LinePlot(first[4], x="frame", y="norm", color="method", label=t("interp.norm_plot"),
                        color_map=plot_colours(), y_lim=[0, None], x_title=t("interp.axis.frame"),
                        y_title=t("interp.axis.norm"), color_title=t("interp.axis.method"), elem_id="interp-norms")
     summary = gr.Markdown(first[5], elem_id="interp-summary")
     gr.Markdown(t("interp.explain"), latex_delimiters=LATEX, elem_id="interp-explain")
+    page_styles()
 
     inputs = [model, mode, seed_a, seed_b, class_a, class_b, drawing_a, drawing_b, frames]
     outputs = [lerp_gif, slerp_gif, lerp_strip, slerp_strip, plot, summary]

@@ -42,6 +42,12 @@ DISPLAY_SIZE = 280  # images are upscaled (nearest neighbour) by the whole facto
 RANDOM_SEEDS = 1_000_000
 NO_COMPARE = ""  # the compare dropdown's "none" value
 STATE_KEYS = ("model", "seed", "sliders", "direction", "strength", "truncation", "label", "compare")
+FRAMED = "genimg-framed"  # class of an image whose picture starts below Gradio's label and buttons (LATENT_CSS)
+# Styles of the Latent space and Interpolate tabs, put into the page's <head> by page_styles(). Gradio floats an
+# image's label (top left) and its buttons (top right) over the picture, hiding the first interpolation frames and
+# a corner of the Latent image; a band of padding at the top of the image box holds them instead (absolutely placed
+# children sit in the padding box, the picture below it).
+LATENT_CSS = f".{FRAMED} .image-container {{ padding-top: 2.6rem; }}\n"
 
 ENGLISH = {
     "latent.intro": (
@@ -586,6 +592,12 @@ def _initial(handlers: LatentHandlers, model: str) -> dict[str, Any] | None:
     return {"sliders": sliders, "direction": direction, "label": label, "image": image}
 
 
+def page_styles() -> gr.HTML:
+    """An empty block that puts LATENT_CSS into the page's <head> (so no other file has to carry these styles)."""
+    return gr.HTML("", head=f"<style>{LATENT_CSS}</style>", container=False, padding=False,
+                   elem_id="latent-styles", elem_classes="genimg-styles")
+
+
 def build_latent_tab(context: ExploreContext) -> LatentHandlers:
     """Lay out the tab inside the current gr.Blocks and wire its events; the handlers keep the components."""
     handlers = LatentHandlers(context)
@@ -607,9 +619,11 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
         with gr.Column(scale=2, min_width=280, elem_id="latent-view"):
             with gr.Row():
                 image = gr.Image(initial["image"] if initial else None, label=t("latent.image"), type="numpy",
-                                 format="png", interactive=False, min_width=120, elem_id="latent-image")
+                                 format="png", interactive=False, min_width=120, elem_id="latent-image",
+                                 elem_classes=FRAMED)
                 compare_image = gr.Image(None, label=t("latent.compare_image"), type="numpy", format="png",
-                                         interactive=False, visible=False, min_width=120, elem_id="latent-compare")
+                                         interactive=False, visible=False, min_width=120, elem_id="latent-compare",
+                                         elem_classes=FRAMED)
             note = gr.Markdown(elem_id="latent-note")
         with gr.Column(scale=3, min_width=300, elem_id="latent-controls"):
             model = gr.Dropdown(choices, value=first, label=t("latent.model"), elem_id="latent-model")
@@ -684,8 +698,9 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
     # on load (and again with each model: the same names pick_model sends)
     gr.on(None, direction_names_event, [model], direction, show_progress="hidden", api_visibility="private")
 
+    styles = page_styles()
     handlers.components = {
-        "model": model, "seed": seed, "label": label, "direction": direction, "strength": strength,
+        "styles": styles, "model": model, "seed": seed, "label": label, "direction": direction, "strength": strength,
         "truncation": truncation, "compare": compare, "sliders": sliders, "image": image,
         "compare_image": compare_image, "note": note, "randomize": randomize,
         # state(*[values of state_inputs]) ↔ apply_state(state) → updates for state_outputs

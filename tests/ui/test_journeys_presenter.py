@@ -3,6 +3,8 @@ checkpoints, at desktop (1366×900) and phone (390×844) size, in English and on
 
 (a) A number typed beyond what a control accepts (seed -3) is answered by genimg in the visitor's language, never by
     Gradio's English "Value -3 is less than minimum value 0.".
+(c) Gradio's block labels and image buttons (download, fullscreen) sit above the pictures, covering neither the Latent
+    image nor the first interpolation frames (the strips' top-left corner).
 (b) On ?lang=zh-CN both tabs read in Chinese: their visible text and the plot's labels hold no English word outside a
     short list of names (formulas typeset by KaTeX are not words).
 
@@ -172,3 +174,54 @@ def test_both_tabs_read_in_chinese(browser, shipped_url, viewport):  # noqa: F81
     assert HAN.search(latent) and HAN.search(interpolate)
     assert english_words(latent, allowed) == [], latent
     assert english_words(interpolate, allowed) == [], interpolate
+
+
+COVERED = """(selector) => {
+    // Rectangles of Gradio's label and buttons that overlap the drawn picture of each <img> under `selector`.
+    const root = document.querySelector(selector);
+    if (!root) return ["missing " + selector];
+    const img = root.querySelector("img");
+    if (!img || !img.naturalWidth) return ["no picture in " + selector];
+    const box = img.getBoundingClientRect();
+    // object-fit: contain draws the picture centred inside the element's box
+    const scale = Math.min(box.width / img.naturalWidth, box.height / img.naturalHeight);
+    const fit = getComputedStyle(img).objectFit;
+    const width = fit === "contain" ? img.naturalWidth * scale : box.width;
+    const height = fit === "contain" ? img.naturalHeight * scale : box.height;
+    const picture = {left: box.left + (box.width - width) / 2, top: box.top + (box.height - height) / 2};
+    picture.right = picture.left + width; picture.bottom = picture.top + height;
+    const found = [];
+    for (const element of root.querySelectorAll("label[data-testid=block-label], .icon-button-wrapper button, .icon-button-wrapper a")) {
+        const r = element.getBoundingClientRect();
+        if (!r.width || !r.height || !element.checkVisibility()) continue;
+        const overlapX = Math.min(r.right, picture.right) - Math.max(r.left, picture.left);
+        const overlapY = Math.min(r.bottom, picture.bottom) - Math.max(r.top, picture.top);
+        if (overlapX > 0.5 && overlapY > 0.5) {
+            found.push(`${selector}: ${element.tagName.toLowerCase()} '${(element.getAttribute("aria-label") || element.textContent).trim()}' covers ${overlapX.toFixed(0)}×${overlapY.toFixed(0)} px of the picture`);
+        }
+    }
+    return found;
+}
+"""
+
+
+@pytest.mark.parametrize(("viewport", "language"), [(DESKTOP, "en"), (PHONE, "zh-CN")], ids=["desktop-en", "phone-zh"])
+def test_labels_and_buttons_leave_the_pictures_uncovered(browser, shipped_url, viewport, language):  # noqa: F811
+    from playwright.sync_api import expect
+
+    context, page = new_view(browser, shipped_url, viewport, language)
+    show_tab(page, "latent", "latent.tab", language)
+    expect(page.locator("#latent-image img").first).to_be_visible(timeout=TIMEOUT)
+    page.wait_for_function("() => document.querySelector('#latent-image img')?.naturalWidth > 0", timeout=TIMEOUT)
+    covered = page.evaluate(COVERED, "#latent-image")
+    screenshot(page, f"presenter-uncovered-latent-{'phone' if viewport is PHONE else 'desktop'}-{language}")
+    show_tab(page, "interpolate", "interp.tab", language)
+    pictures = ("#interp-lerp", "#interp-slerp", "#interp-lerp-strip", "#interp-slerp-strip")
+    page.wait_for_function("""selectors => selectors.every(selector =>
+        document.querySelector(selector + " img")?.naturalWidth > 0)""", arg=list(pictures), timeout=TIMEOUT)
+    for picture in pictures:
+        page.locator(picture).scroll_into_view_if_needed()
+        covered += page.evaluate(COVERED, picture)
+    screenshot(page, f"presenter-uncovered-interpolate-{'phone' if viewport is PHONE else 'desktop'}-{language}")
+    context.close()
+    assert covered == []

@@ -396,3 +396,17 @@ def test_direction_names_are_in_the_users_language(handlers, context):
     chinese = [name for name, _ in handlers.direction_choices(model, "zh-CN")]
     assert english[0].startswith("PC1 · ") and chinese[0].startswith("主成分1 · ")
     assert not any("PC" in name for name in chinese)
+
+
+def test_the_pictures_keep_gradios_label_and_buttons_above_them(context):
+    """The Latent image is framed (LATENT_CSS: a band at the top of its box holds the label and buttons), and the
+    page's <head> gets the rule from the tab itself; tests/ui/test_journeys_presenter.py measures it in a browser."""
+    from genimg.ui.latent_tab import FRAMED, LATENT_CSS
+
+    with gr.Blocks():
+        handlers = build_latent_tab(context)
+    for name in ("image", "compare_image"):
+        assert FRAMED in handlers.components[name].elem_classes
+    assert f".{FRAMED} .image-container" in LATENT_CSS and "padding-top" in LATENT_CSS
+    styles = handlers.components["styles"]
+    assert LATENT_CSS in styles.head
