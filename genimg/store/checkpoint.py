@@ -372,7 +372,7 @@ def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
                                 max_bytes=MAX_CONFIG_BYTES)
     except safejson.SafeJSONError as error:
         raise CheckpointError(
-            f"{_shown(config_path)} cannot be read: {error}; a JSON object written by genimg is expected"
+            f"{_shown(config_path)} is refused: {error}"
         ) from None
     _validate_config(config, config_path)
     weights_path = folder / config["weights"]
