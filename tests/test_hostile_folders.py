@@ -218,14 +218,16 @@ def test_the_page_builds_with_an_absurd_config_and_lists_it_as_skipped(tmp_path,
     assert str(tmp_path) not in shown[0] and "Traceback" not in shown[0]
 
 
-@pytest.mark.parametrize("command", ["sample", "eval", "export"])
+@pytest.mark.parametrize("command", ["sample", "eval", "export", "train"])
 @pytest.mark.parametrize("attack", ["deep", "long-number"])
 def test_the_command_line_says_one_line_and_exits_2_on_an_absurd_config(tmp_path, command, attack):
     folder = save_model(tmp_path / "bad")
     hostile_config(folder, attack)
-    extra = {"sample": ["--out", str(tmp_path / "grid.png")], "eval": ["--no-card"],
-             "export": ["--out", str(tmp_path / "exported")]}[command]
-    result = subprocess.run([sys.executable, "-m", "genimg", command, "--checkpoint", str(folder), *extra],
+    arguments = {"sample": ["--checkpoint", str(folder), "--out", str(tmp_path / "grid.png")],
+                 "eval": ["--checkpoint", str(folder), "--no-card"],
+                 "export": ["--checkpoint", str(folder), "--out", str(tmp_path / "exported")],
+                 "train": ["--resume", str(folder), "--steps", "5"]}[command]
+    result = subprocess.run([sys.executable, "-m", "genimg", command, *arguments],
                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=300, check=False,
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert result.returncode == 2, result.stderr[-2000:]
