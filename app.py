@@ -54,6 +54,10 @@ register(
 TAB_TITLES = {"samples": "samples.tab", "latent": "latent.tab", "interpolate": "interp.tab", "encode": "encode.tab",
               "gan": "gan.tab", "train": "train.tab", "learn": "learn.tab"}
 
+FONT_STACK = ('"Segoe UI"', '"Helvetica Neue"', "Helvetica", "Arial", '"Liberation Sans"', '"DejaVu Sans"',
+              '"PingFang SC"', '"Hiragino Sans GB"', '"Microsoft YaHei"', '"Noto Sans CJK SC"', '"Source Han Sans SC"',
+              '"Apple Color Emoji"', '"Segoe UI Emoji"', '"Noto Color Emoji"', "sans-serif")
+
 # Pixel-art images stay crisp when the browser stretches them to the column width.
 CSS = ("#samples-grid img, #latent-image img, #latent-compare img, .crisp img { image-rendering: pixelated; }\n"
        ".genimg-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }\n"
@@ -72,7 +76,16 @@ CSS = ("#samples-grid img, #latent-image img, #latent-compare img, .crisp img { 
        # On a phone the pinned image takes at most about a third of the screen, leaving room for sliders below it.
        "@media (max-width: 640px) {"
        " #latent-view .image-container, #interp-view .image-container { height: 30vh; }"
-       " #latent-view img, #interp-view img { max-height: 30vh; object-fit: contain; } }")
+       " #latent-view img, #interp-view img { max-height: 30vh; object-fit: contain; } }\n"
+       # Gradio floats an image's buttons (fullscreen, download, share) over its top right corner, where they hid the
+       # first samples of the grid; a band of padding at the top of the image box holds them instead.
+       "#samples-grid .image-container { padding-top: 2.6rem; }\n"
+       # One font stack for the whole page (Gradio's --font): Gradio's own Source Sans Pro mixed with a fallback
+       # font inside one word (the heading read "GᴀN"), CJK fell to whatever the system picked, and 🎲 was a box.
+       # Latin first, then Chinese (visitors' Mac, Windows, then Linux), then colour emoji.
+       ":root, .gradio-container { --font: " + ", ".join(FONT_STACK) + " !important; }\n"
+       "body, .gradio-container, .gradio-container button, .gradio-container input, .gradio-container textarea,"
+       " .gradio-container select { font-family: var(--font); font-variant: normal; font-feature-settings: normal; }")
 
 
 def model_folders() -> list[str]:

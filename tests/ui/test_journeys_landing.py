@@ -103,3 +103,79 @@ def test_the_first_screen_sells_the_best_model(browser, shipped, view):  # noqa:
         problems.append("no 'About this model' accordion (#samples-about)")
     context.close()
     assert not problems, f"{view}: " + "; ".join(problems)
+
+
+def text_fonts(page, selector: str) -> dict[str, int]:
+    """The fonts the browser drew `selector`'s text with: family → glyph count (Chromium's DevTools protocol)."""
+    session = page.context.new_cdp_session(page)
+    session.send("DOM.enable")
+    session.send("CSS.enable")
+    root = session.send("DOM.getDocument")["root"]["nodeId"]
+    node = session.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    fonts = session.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    session.detach()
+    return {font["familyName"]: font["glyphCount"] for font in fonts}
+
+
+def boxes_overlap(first: dict | None, second: dict | None) -> bool:
+    if not first or not second:
+        return False
+    return (first["x"] < second["x"] + second["width"] and second["x"] < first["x"] + first["width"]
+            and first["y"] < second["y"] + second["height"] and second["y"] < first["y"] + first["height"])
+
+
+@pytest.mark.parametrize("view", ["desktop-en", "desktop-zh", "phone-zh"])
+def test_the_heading_and_buttons_draw_in_one_font_and_the_grid_is_uncovered(browser, shipped, view):  # noqa: F811
+    """Issue 12, finding 5: the heading's Latin letters came from two fonts (Gradio's Source Sans Pro for some, a
+    fallback for others: "GᴀN"), and 🎲 was a box; Gradio's image buttons covered the grid's first samples."""
+    import shutil
+    import subprocess
+
+    url, _ = shipped
+    viewport, locale = VIEWS[view]
+    context = browser.new_context(viewport=viewport, locale=locale)
+    page = context.new_page()
+    page.goto(url + ("?lang=zh-CN" if locale == "zh-CN" else ""))
+    image_source(page, "#samples-grid")
+    page.wait_for_function("() => [...document.querySelectorAll('#samples-grid img')]"
+                           ".every(image => image.complete && image.naturalWidth > 0)", timeout=TIMEOUT)
+    problems = []
+    heading = text_fonts(page, "h1")
+    latin = {family for family in heading if "CJK" not in family}
+    if len(latin) != 1 or any("Source Sans" in family for family in latin):
+        problems.append(f"the heading's Latin letters are drawn with {sorted(latin)} (one font expected)")
+    if locale == "zh-CN" and not any("CJK" in family for family in heading):
+        problems.append(f"the Chinese heading is drawn without a CJK font: {heading}")
+    emoji_installed = shutil.which("fc-list") and "emoji" in subprocess.run(
+        ["fc-list", ":", "family"], capture_output=True, text=True, check=False).stdout.lower()
+    dice = text_fonts(page, "#samples-random")
+    if emoji_installed and not any("moji" in family for family in dice):
+        problems.append(f"🎲 is not drawn with an emoji font: {dice}")
+    grid = page.locator("#samples-grid img").first.bounding_box()
+    for button in page.locator("#samples-grid button.icon-button").all():
+        if button.is_visible() and boxes_overlap(button.bounding_box(), grid):
+            problems.append(f"a button ({button.get_attribute('aria-label') or button.get_attribute('title')}) "
+                            "covers the samples")
+    screenshot(page, f"fonts-{view}")
+    context.close()
+    assert not problems, f"{view}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_a_negative_seed_is_refused_in_the_visitors_language(browser, shipped, locale):  # noqa: F811
+    """Issue 12, finding 5: -3 as the seed showed Gradio's English "Value -3 is less than minimum value 0."."""
+    url, _ = shipped
+    language = "zh-CN" if locale == "zh-CN" else "en"
+    context = browser.new_context(viewport=DESKTOP, locale=locale)
+    page = context.new_page()
+    page.goto(url + ("?lang=zh-CN" if language == "zh-CN" else ""))
+    image_source(page, "#samples-grid")
+    box = page.locator("#samples-seed input")
+    box.fill("-3")
+    box.press("Enter")
+    toast = page.locator(".toast-body").filter(visible=True)
+    until(page, lambda: toast.count() > 0, TIMEOUT)
+    shown = " ".join(toast.all_inner_texts())
+    context.close()
+    assert message("samples.bad_seed", language) in shown, shown
+    assert "less than minimum" not in shown
