@@ -6,8 +6,12 @@ Also the pieces the GAN tab shares: the drawing pad, reading a drawing or an upl
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +128,11 @@ seed ($z\sim\mathcal{N}(0,I)$) or, for a VAE, from a drawing or a picture (its e
     "encode.pick_class": "Pick a class for {model}: one of {classes}.",
     "encode.load_failed": "The model {model} could not be loaded: {error}",
     "encode.not_upload": "Only a picture uploaded on this page can be read: upload it again.",
-    "encode.bad_seed": "The seed must be a whole number from 0 to 9,223,372,036,854,775,807.",
+    "encode.bad_seed": "Seed {value} is not accepted: a seed is a whole number from 0 to 9,223,372,036,854,775,807.",
+    "encode.bad_number": "{name}: {value} is not accepted; enter a number from {low} to {high}.",
+    "encode.bad_whole": "{name}: {value} is not accepted; enter a whole number from {low} to {high}.",
+    "encode.failed": "This did not work ({problem}). Try again; if it keeps failing, pick another model or reload "
+                     "the page.",
     "encode.bad_source": "Choose where the picture comes from: the drawing, an upload or a seed.",
     "encode.inverted": "Your picture has a light background, so it was **inverted** to light strokes on black, like "
                    "MNIST.",
@@ -213,7 +221,10 @@ A、B、C 各自来自一个随机种子（$z\sim\mathcal{N}(0,I)$），或者�
     "encode.pick_class": "请为 {model} 选择一个类别：{classes} 之一。",
     "encode.load_failed": "无法加载模型 {model}：{error}",
     "encode.not_upload": "只能读取在本页面上传的图片：请重新上传。",
-    "encode.bad_seed": "随机种子必须是 0 到 9,223,372,036,854,775,807 之间的整数。",
+    "encode.bad_seed": "不接受种子 {value}：种子必须是 0 到 9,223,372,036,854,775,807 之间的整数。",
+    "encode.bad_number": "{name}：不接受 {value}；请输入 {low} 到 {high} 之间的数。",
+    "encode.bad_whole": "{name}：不接受 {value}；请输入 {low} 到 {high} 之间的整数。",
+    "encode.failed": "这一步没有成功（{problem}）。请再试一次；如果一直失败，请换一个模型或刷新页面。",
     "encode.bad_source": "请选择图片来源：手绘、上传或随机种子。",
     "encode.inverted": "你的图片背景较浅，所以已**反色**为黑底白字，和 MNIST 一样。",
     "encode.kl_summary": "KL(q(z|x) ‖ p(z)) = **{kl:.2f} 奈特**；{dim} 维中有 **{active}** 维在使用（KL > {threshold} 奈特）。"
@@ -264,10 +275,13 @@ def sketchpad(label_key: str = "encode.sketch", **extra: Any) -> gr.Sketchpad:
 
 def upload_box(label_key: str = "encode.upload", **extra: Any) -> gr.File:
     """An upload that hands over a path; the file is decoded by genimg.data.pictures, not by Gradio."""
-    return gr.File(label=t(label_key), file_types=["image"], type="filepath", file_count="single", **extra)
+    # No file_types: Gradio would refuse another file in English ("Invalid file type: … Only image allowed.");
+    # read_picture refuses what is not a picture in the user's language.
+    return gr.File(label=t(label_key), type="filepath", file_count="single", **extra)
 
 
 def error(key: str, language: str, **values: Any) -> gr.Error:
+    """A refusal for the page: a sentence in the user's language."""
     return gr.Error(message(key, language, **values))
 
 
@@ -349,11 +363,98 @@ def significant(values: np.ndarray, digits: int = TABLE_DIGITS) -> list[float]:
     return [float(f"{value:.{digits}g}") for value in np.asarray(values, dtype=np.float64).ravel()]
 
 
+def shown_value(value: Any, limit: int = 40) -> str:
+    """A value as the user typed it, for a refusal: -3.0 → "-3", an empty box → "(empty)", shortened to `limit`."""
+    if value is None or value == "":
+        return "∅"
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def check_seed(seed: Any, language: str) -> int:
+    """A seed box's value → int in [0, 2**63); the refusal names the value in the user's language (the box has no
+    `minimum` or `precision`: Gradio would refuse -3 in English, or round 2.5 to 2 without a word)."""
     parsed = parse_seed(seed)
     if parsed is None:
-        raise error("encode.bad_seed", language)
+        raise error("encode.bad_seed", language, value=shown_value(seed))
     return parsed
+
+
+def check_number(value: Any, name_key: str, low: float, high: float, language: str, whole: bool = False) -> float:
+    """A slider's or number box's value, refused unless it is a finite number in [low, high] (a whole one when
+    `whole`): the page lets a user type past a slider's ends, and Gradio's own check answers only in English."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if isinstance(value, bool) or not (math.isfinite(number) and low <= number <= high) or \
+            (whole and not number.is_integer()):
+        raise error("encode.bad_whole" if whole else "encode.bad_number", language, name=message(name_key, language),
+                    value=shown_value(value), low=f"{low:,g}", high=f"{high:,g}")
+    return number
+
+
+def _language_of(handler: Callable, args: tuple, kwargs: dict) -> str:
+    try:
+        request = inspect.signature(handler).bind_partial(*args, **kwargs).arguments.get("request")
+    except TypeError:
+        request = None
+    return request_language(request)
+
+
+def _failure(problem: Exception, language: str) -> gr.Error:
+    detail = shown_value(f"{type(problem).__name__}: {problem}", 160)
+    return error("encode.failed", language, problem=detail)
+
+
+def in_words(handler: Callable) -> Callable:
+    """Wrap a handler (plain or streaming) so that a failure nobody foresaw still reaches the page as a sentence in
+    the user's language, not Gradio's bare "Error"; the handler's own gr.Error passes unchanged. Gradio reads the
+    wrapped signature (functools.wraps), so the request is still handed over."""
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def streaming(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as problem:  # shown to the user, in words
+                raise _failure(problem, _language_of(handler, args, kwargs)) from problem
+        return streaming
+
+    @functools.wraps(handler)
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as problem:  # shown to the user, in words
+            raise _failure(problem, _language_of(handler, args, kwargs)) from problem
+    return plain
+
+
+def draw_when_inked(sketch: Any) -> Any:
+    """The source radio's value after a Sketchpad `input`: "draw" once the pad holds a stroke, else unchanged.
+    Gradio 6.31's Sketchpad sends `input` with no drawing when it first appears (a tab opened), which turned a
+    "seed" the visitor had just picked back into "draw"; a stroke sends `input` when the next one starts."""
+    composite = sketch.get("composite") if isinstance(sketch, dict) else None
+    if composite is not None and np.asarray(composite).size and np.asarray(composite).max() > 0:
+        return "draw"
+    return gr.update()
+
+
+class FreeSlider(gr.Slider):
+    """A gr.Slider whose value reaches the handler as the page sends it. The slider's number box accepts any typed
+    number, and gr.Slider's own check would then answer "Value 5000 is greater than maximum value 1000." in English;
+    the handler checks it instead (check_number) and answers in the user's language. Same slider in the page."""
+
+    is_template = True  # the page draws it with gr.Slider's frontend
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
 
 
 # ---------------------------------------------------------------------------------------- handlers
@@ -407,6 +508,7 @@ class EncodeHandlers:
         return "\n\n".join(lines)
 
     # -- encode a drawing
+    @in_words
     def encode(self, path: str | None, class_name: str | None, decode_name: str | None, source: str | None,
                sketch: Any, upload: Any, request: gr.Request | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame, str]:
@@ -437,6 +539,7 @@ class EncodeHandlers:
                 latent_map.with_marker(encoding.mean, encoding.sigma), table, "\n\n".join(notes))
 
     # -- latent map
+    @in_words
     def show_map(self, path: str | None, class_name: str | None, request: gr.Request | None = None
                  ) -> tuple[np.ndarray, np.ndarray, str, None, str]:
         """→ the map, the manifold grid, a note, and an empty clicked-point image and text."""
@@ -446,6 +549,7 @@ class EncodeHandlers:
         grid = self.maps.memo(model, ("manifold", label), lambda: manifold_grid(model, latent_map.axes, label))
         return latent_map.image, grid, self.map_note(latent_map, language), None, ""
 
+    @in_words
     def pick(self, path: str | None, class_name: str | None, event: gr.SelectData,
              request: gr.Request | None = None) -> tuple[np.ndarray, np.ndarray, str]:
         """A click on the map (event.index = [x, y] in the picture's pixels) → map with a marker, decoded image, z."""
@@ -480,6 +584,7 @@ class EncodeHandlers:
         tensor, _ = prepare(picture, entry, config, language)
         return encode_image(model, tensor, label).mean
 
+    @in_words
     def arithmetic(self, path: str | None, class_name: str | None,
                    source_a: str | None, seed_a: Any, sketch_a: Any, upload_a: Any,
                    source_b: str | None, seed_b: Any, sketch_b: Any, upload_b: Any,
@@ -559,8 +664,8 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                 run.click(handlers.encode, inputs, outputs, api_name="encode")
                 # Gradio 6.31's Sketchpad sends `input` when a stroke starts (with the canvas before it) and no
                 # event when it ends, so the drawing is encoded on the button, not live; the event only flips the radio.
-                sketch.input(lambda: "draw", None, source, **private)
-                upload.upload(lambda: "upload", None, source, **private).then(handlers.encode, inputs, outputs,
+                sketch.input(draw_when_inked, sketch, source, show_progress="hidden", **private)
+                upload.upload(lambda: "upload", None, source, show_progress="hidden", **private).then(handlers.encode, inputs, outputs,
                                                                               **private)
                 model.change(handlers.model_changed, [model, class_name], [class_name, decode_name], **private)
                 class_name.input(lambda name: name, class_name, decode_name, **private)
@@ -616,7 +721,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                     with gr.Column(min_width=200):
                         gr.Markdown(f"**{letter.upper()}**")
                         operand_source = source_radio(True, "seed", elem_id=f"arith-source-{letter}")
-                        operand_seed = gr.Number(value=default_seed, precision=0, minimum=0, label=t("encode.seed"),
+                        operand_seed = gr.Number(value=default_seed, label=t("encode.seed"),
                                                  elem_id=f"arith-seed-{letter}")
                         operand_sketch = sketchpad(visible=False, elem_id=f"arith-sketch-{letter}")
                         operand_upload = upload_box(visible=False, elem_id=f"arith-upload-{letter}")

@@ -3,7 +3,7 @@ real it finds a drawing, an upload or a sample."""
 
 from __future__ import annotations
 
-import math
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,9 +30,13 @@ from genimg.ui.context import ExploreContext
 from genimg.ui.encode_tab import (
     LATEX,
     SCALE,
+    FreeSlider,
+    check_number,
     check_seed,
     class_index,
+    draw_when_inked,
     class_update,
+    in_words,
     load,
     picture_out,
     prepare,
@@ -47,6 +51,7 @@ from genimg.ui.i18n import message, register, request_language, t
 
 MAX_INVERSION_SECONDS = 30.0
 LEARNING_RATE = 0.05
+MAX_PRIOR_WEIGHT = 1.0  # the handler's bound (the slider offers 0 to 0.05); the library accepts up to 10
 
 EN = {
     "gan.tab": "GAN tools",
@@ -90,6 +95,8 @@ images (the reference line below) rather than reading one as odds.
     "gan.status": "step {step} of {steps} · loss {loss:.4f} · pixel MSE {mse:.4f} · ‖z‖/√D {norm:.2f}",
     "gan.status_done": "**Done** after {step} steps ({seconds:.1f} s): pixel MSE {mse:.4f} (from {first:.4f} at the "
                        "start, {factor:.1f}× lower), ‖z*‖/√D {norm:.2f}; D's score for G(z*): σ = {probability:.0%}.",
+    "gan.status_stopped": "**Stopped** after {step} of {steps} steps ({seconds:.1f} s). The best reconstruction so far "
+                          "is shown: pixel MSE {mse:.4f} (from {first:.4f} at the start), ‖z*‖/√D {norm:.2f}.",
     "gan.status_seed": "The target was drawn from z of seed {seed}: ‖z* − z‖/√D = {distance:.2f}.",
     "gan.status_twins": "A tiny error at a clear distance: different latents give nearly the same image.",
     "gan.verdict": "D's logit ℓ = **{logit:+.2f}**, σ(ℓ) = **{probability:.1%}** \"real\".",
@@ -137,6 +144,8 @@ $D$ 只被训练来区分当前的真实批次和生成批次。训练后期 $G$
     "gan.status": "第 {step} / {steps} 步 · 损失 {loss:.4f} · 像素均方误差 {mse:.4f} · ‖z‖/√D {norm:.2f}",
     "gan.status_done": "**完成**，共 {step} 步（{seconds:.1f} 秒）：像素均方误差 {mse:.4f}（开始时 {first:.4f}，降低了 "
                        "{factor:.1f} 倍），‖z*‖/√D {norm:.2f}；D 对 G(z*) 的评分：σ = {probability:.0%}。",
+    "gan.status_stopped": "**已停止**：完成 {step} / {steps} 步（{seconds:.1f} 秒）。下面是目前最好的重建：像素均方误差 "
+                          "{mse:.4f}（开始时 {first:.4f}），‖z*‖/√D {norm:.2f}。",
     "gan.status_seed": "目标由随机种子 {seed} 的 z 生成：‖z* − z‖/√D = {distance:.2f}。",
     "gan.status_twins": "误差很小而距离明显：不同的隐向量可以生成几乎相同的图像。",
     "gan.verdict": "D 的 logit ℓ = **{logit:+.2f}**，σ(ℓ) = **{probability:.1%}**“真实”。",
@@ -146,13 +155,9 @@ $D$ 只被训练来区分当前的真实批次和生成批次。训练后期 $G$
 register(EN, ZH)
 
 
-def bounded(value: Any, default: float, low: float, high: float) -> float:
-    """A slider's value as a number clipped to [low, high]; `default` when it is missing or not a finite number."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return default
-    return min(max(number, low), high) if math.isfinite(number) else default
+def session_key(request: gr.Request | None) -> str:
+    """Whose inversion a Stop is meant for: the browser tab's session (one key for calls without a page)."""
+    return str(getattr(request, "session_hash", None) or "no-session")
 
 
 class GanHandlers:
@@ -161,6 +166,17 @@ class GanHandlers:
     def __init__(self, context: ExploreContext, cache: LatentMapCache | None = None) -> None:
         self.context = context
         self.cache = cache or shared_cache()
+        # Stop asks the running inversion of its session to end at its next report (≤ 0.25 s), which then says it
+        # stopped and keeps the best reconstruction so far. (Gradio's `cancels` would end the stream silently.)
+        self._stops: dict[str, threading.Event] = {}
+        self._stops_lock = threading.Lock()
+
+    def stop(self, request: gr.Request | None = None) -> None:
+        """Ask this session's running inversion to stop; nothing happens when none is running."""
+        with self._stops_lock:
+            event = self._stops.get(session_key(request))
+        if event is not None:
+            event.set()
 
     def gan_choices(self) -> list[tuple[str, str]]:
         return self.context.choices(needs="discriminator")
@@ -181,16 +197,31 @@ class GanHandlers:
         tensor, _ = prepare(picture, entry, config, language)
         return entry, model, config, label, tensor, None
 
+    @in_words
     def invert(self, path: str | None, class_name: str | None, source: str | None, seed: Any, sketch: Any,
                upload: Any, steps: Any, restarts: Any, prior_weight: Any, request: gr.Request | None = None
                ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame, str]]:
-        """Stream (target, current best G(z), pixel-MSE curve, status) every few steps; cooperative (≤ 0.25 s apart)."""
+        """Stream (target, current best G(z), pixel-MSE curve, status) every few steps (≤ 0.25 s apart); after
+        `stop` from the same session, one last update with the best so far and a status that says it stopped."""
         language = request_language(request)
-        entry, model, config, label, target, true_z = self.target(path, class_name, source, seed, sketch, upload,
-                                                                  language)
-        steps = int(bounded(steps, 200, 1, MAX_INVERSION_STEPS))
-        restarts = int(bounded(restarts, 4, 1, MAX_RESTARTS))
-        prior_weight = bounded(prior_weight, 1e-3, 0.0, 1.0)
+        steps = int(check_number(steps, "gan.steps", 1, MAX_INVERSION_STEPS, language, whole=True))
+        restarts = int(check_number(restarts, "gan.restarts", 1, MAX_RESTARTS, language, whole=True))
+        prior_weight = check_number(prior_weight, "gan.prior", 0.0, MAX_PRIOR_WEIGHT, language)
+        _, model, _, label, target, true_z = self.target(path, class_name, source, seed, sketch, upload, language)
+        key, stop = session_key(request), threading.Event()
+        with self._stops_lock:
+            self._stops[key] = stop  # a new run replaces an older one of the same session
+        try:
+            yield from self._inversion(model, label, target, true_z, seed, steps, restarts, prior_weight, stop,
+                                       language)
+        finally:
+            with self._stops_lock:
+                if self._stops.get(key) is stop:
+                    del self._stops[key]
+
+    def _inversion(self, model: Any, label: int | None, target: torch.Tensor, true_z: torch.Tensor | None,
+                   seed: Any, steps: int, restarts: int, prior_weight: float, stop: threading.Event, language: str
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame, str]]:
         target_picture = to_picture(target, SCALE)
         rows: list[dict] = []
         first_mse = None
@@ -199,13 +230,20 @@ class GanHandlers:
                                        prior_weight=prior_weight, seed=0, max_seconds=MAX_INVERSION_SECONDS):
             first_mse = report.mse if first_mse is None else first_mse
             rows.append({"step": report.step, "mse": report.mse})
+            if stop.is_set() and not report.done:
+                status = message("gan.status_stopped", language, step=report.step, steps=steps,
+                                 seconds=time.monotonic() - started, mse=report.mse, first=first_mse,
+                                 norm=report.z_norm)
+                yield target_picture, to_picture(report.image, SCALE), pd.DataFrame(rows), status
+                return  # closing invert_generator ends its optimisation
             if report.done:
                 summary = summarise_inversion(report, first_mse, model, label, true_z)
                 status = message("gan.status_done", language, step=summary.step, seconds=time.monotonic() - started,
                                  mse=summary.mse, first=summary.first_mse, factor=summary.improvement,
                                  norm=summary.z_norm, probability=summary.verdict.probability)
                 if summary.distance is not None:
-                    status += "\n\n" + message("gan.status_seed", language, seed=int(seed), distance=summary.distance)
+                    status += "\n\n" + message("gan.status_seed", language, seed=check_seed(seed, language),
+                                                 distance=summary.distance)
                     if summary.lookalike:
                         status += " " + message("gan.status_twins", language)
             else:
@@ -222,6 +260,7 @@ class GanHandlers:
 
         return self.cache.memo(model, ("reference", label), compute)
 
+    @in_words
     def ask(self, path: str | None, class_name: str | None, source: str | None, seed: Any, sketch: Any, upload: Any,
             request: gr.Request | None = None) -> tuple[np.ndarray, str]:
         """→ the image D judged, and its verdict with a reference line (Markdown)."""
@@ -256,7 +295,7 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             source = source_radio(True, "draw", elem_id="gan-source")
-            seed = gr.Number(value=0, precision=0, minimum=0, label=t("gan.seed"), elem_id="gan-seed")
+            seed = gr.Number(value=0, label=t("gan.seed"), elem_id="gan-seed")  # checked by check_seed
             sketch = sketchpad(elem_id="gan-sketch")
             upload = upload_box(elem_id="gan-upload")
         with gr.Column(scale=2):
@@ -264,10 +303,10 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
                 with gr.Tab(t("gan.sub_invert"), id="gan-invert"):
                     gr.Markdown(t("gan.invert_intro"), latex_delimiters=LATEX)
                     with gr.Row():
-                        steps = gr.Slider(20, MAX_INVERSION_STEPS, value=200, step=10, label=t("gan.steps"),
+                        steps = FreeSlider(20, MAX_INVERSION_STEPS, value=200, step=10, label=t("gan.steps"),
                                           elem_id="gan-steps")
-                        restarts = gr.Slider(1, 8, value=4, step=1, label=t("gan.restarts"), elem_id="gan-restarts")
-                        prior = gr.Slider(0.0, 0.05, value=0.001, step=0.001, label=t("gan.prior"),
+                        restarts = FreeSlider(1, 8, value=4, step=1, label=t("gan.restarts"), elem_id="gan-restarts")
+                        prior = FreeSlider(0.0, 0.05, value=0.001, step=0.001, label=t("gan.prior"),
                                           elem_id="gan-prior")
                     with gr.Row():
                         run = gr.Button(t("gan.run"), variant="primary", elem_id="gan-run")
@@ -286,12 +325,13 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
                         judged = picture_out("gan.judged", elem_id="gan-judged")
                         verdict = gr.Markdown(elem_id="gan-verdict")
     inputs = [model, class_name, source, seed, sketch, upload]
-    inversion = run.click(handlers.invert, [*inputs, steps, restarts, prior],
-                          [target_image, reconstruction, loss_plot, status], api_name="invert")
-    stop.click(None, None, None, cancels=[inversion], **private)
+    run.click(handlers.invert, [*inputs, steps, restarts, prior], [target_image, reconstruction, loss_plot, status],
+              api_name="invert")
+    # its own queue lane (no limit): a Stop must never wait behind the inversion it stops, nor behind anyone else's
+    stop.click(handlers.stop, None, None, concurrency_limit=None, show_progress="hidden", **private)
     ask.click(handlers.ask, inputs, [judged, verdict], api_name="ask_discriminator")
-    sketch.input(lambda: "draw", None, source, **private)
-    upload.upload(lambda: "upload", None, source, **private)
-    seed.input(lambda: "seed", None, source, **private)
+    sketch.input(draw_when_inked, sketch, source, show_progress="hidden", **private)
+    upload.upload(lambda: "upload", None, source, show_progress="hidden", **private)
+    seed.input(lambda: "seed", None, source, show_progress="hidden", **private)
     model.change(handlers.model_changed, [model, class_name], class_name, **private)
     return handlers

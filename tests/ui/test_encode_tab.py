@@ -17,6 +17,7 @@ from genimg.explore.encode import (
     decode,
     encode_image,
 )
+from genimg.explore.invert import MAX_INVERSION_STEPS as MAX_STEPS
 from genimg.models.latent import seeded_latents
 from genimg.ui import encode_tab, gan_tab
 from genimg.ui.context import ExploreContext
@@ -257,3 +258,102 @@ def test_bad_inputs_raise_gr_error_in_the_users_language(context, maps, tmp_path
         target = good.with_suffix(".jpg" if mode == "CMYK" else ".png")
         picture.save(target)
         assert "inverted" in encode.encode(vae, None, None, "upload", None, str(target))[5]
+
+
+def request_from(session: str, language: str = "en"):
+    """What the handlers read of a gr.Request: the session (whose inversion Stop means) and the language."""
+    return SimpleNamespace(session_hash=session, headers={"accept-language": language}, query_params={})
+
+
+def built(context):
+    """Both tabs built in one page → {elem_id: component}."""
+    with gr.Blocks() as demo:
+        build_encode_tab(context, LatentMapCache(download=False, sample_count=100))
+        build_gan_tab(context, LatentMapCache(download=False))
+    return {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+
+
+def test_gradio_checks_no_bound_the_handlers_answer_in_the_users_language(context, maps):
+    """Gradio's own checks answer in English before any handler runs ("Value -3 is less than minimum value 0.",
+    "Value 5000 is greater than maximum value 1000."): the components pass what the page sends, the handlers refuse
+    it naming the value, in the user's language."""
+    components = built(context)
+    for name in ("gan-seed", "arith-seed-a", "arith-seed-b", "arith-seed-c"):
+        assert components[name].preprocess(-3) == -3 and components[name].preprocess(2.5) == 2.5, name
+    for name, typed in (("gan-steps", 5000), ("gan-restarts", -2), ("gan-prior", 0.5)):
+        assert components[name].preprocess(typed) == typed, name  # no gr.Error from Gradio
+    assert components["gan-steps"].get_block_name() == "slider"  # still drawn as Gradio's slider
+    for name in ("encode-upload", "gan-upload"):
+        assert components[name].file_types is None  # the page's own refusal of a non-picture, not Gradio's
+
+    gan, encode = GanHandlers(context, maps), EncodeHandlers(context, maps)
+    gan_path, chinese_request = path_of(context, "gan"), request_from("s", "zh-CN")
+    with pytest.raises(gr.Error, match="不接受种子 -3"):
+        gan.ask(gan_path, None, "seed", -3.0, None, None, chinese_request)
+    with pytest.raises(gr.Error, match="Seed 2.5 is not accepted"):
+        next(gan.invert(gan_path, None, "seed", 2.5, None, None, 40, 2, 0.001))
+    with pytest.raises(gr.Error, match="Adam 步数：不接受 5000"):
+        next(gan.invert(gan_path, None, "draw", 0, drawing(), None, 5000, 2, 0.001, chinese_request))
+    with pytest.raises(gr.Error, match="Parallel starts: -2 is not accepted; enter a whole number from 1 to 16"):
+        next(gan.invert(gan_path, None, "draw", 0, drawing(), None, 40, -2, 0.001))
+    with pytest.raises(gr.Error, match="Prior weight λ: nan is not accepted"):
+        next(gan.invert(gan_path, None, "draw", 0, drawing(), None, 40, 2, float("nan")))
+    with pytest.raises(gr.Error, match="不接受种子 -1"):
+        encode.arithmetic(gan_path, None, "seed", 1, None, None, "seed", -1, None, None, "seed", 3, None, None,
+                          chinese_request)
+
+
+def test_an_unforeseen_failure_is_a_sentence_in_the_users_language(context, maps, monkeypatch):
+    """No bare "Error": whatever breaks inside a handler reaches the page as a sentence (Gradio shows only "Error"
+    for an exception that is not a gr.Error)."""
+    def broken(*arguments, **keywords):
+        raise RuntimeError("the model's weights are corrupt")
+
+    monkeypatch.setattr(encode_tab, "encode_image", broken)
+    monkeypatch.setattr(gan_tab, "invert_generator", broken)
+    monkeypatch.setattr(gan_tab, "verdict", broken)
+    encode, gan = EncodeHandlers(context, maps), GanHandlers(context, maps)
+    with pytest.raises(gr.Error, match="这一步没有成功.*RuntimeError: the model's weights are corrupt"):
+        encode.encode(path_of(context, "vae"), None, None, "draw", drawing(), None, request_from("s", "zh-CN"))
+    with pytest.raises(gr.Error, match="This did not work"):
+        list(gan.invert(path_of(context, "gan"), None, "draw", 0, drawing(), None, 40, 2, 0.001))
+    with pytest.raises(gr.Error, match="这一步没有成功"):
+        gan.ask(path_of(context, "gan"), None, "draw", 0, drawing(), None, request=request_from("s", "zh-CN"))
+    with pytest.raises(gr.Error, match="Pick a class"):  # the handlers' own refusals pass unchanged
+        encode.encode(path_of(context, "cvae"), "eleven", None, "draw", drawing(), None)
+
+
+def test_stop_ends_the_inversion_saying_so_and_keeps_the_best_so_far(context, maps):
+    """Stop (from the same browser session) ends a long inversion at its next report: one last update shows the
+    best reconstruction so far and says it stopped, in the user's language; another session's Stop does not."""
+    gan = GanHandlers(context, maps)
+    path = path_of(context, "gan")
+    mine, other = request_from("mine", "zh-CN"), request_from("other")
+    run = gan.invert(path, None, "draw", 0, drawing(), None, MAX_STEPS, 2, 0.001, mine)
+    updates = [next(run), next(run)]
+    gan.stop(other)
+    updates.append(next(run))
+    assert "已停止" not in updates[-1][3]  # not stopped by someone else's button
+    gan.stop(mine)
+    updates += list(run)
+    assert len(updates) == 4  # exactly one update after Stop, then the stream ends
+    target_picture, reconstruction, curve, status = updates[-1]
+    steps_done = int(curve["step"].iloc[-1])
+    assert 0 < steps_done < MAX_STEPS
+    assert status.startswith("**已停止**") and f"{steps_done} / {MAX_STEPS}" in status
+    assert reconstruction.shape == target_picture.shape == (224, 224)  # the best reconstruction stays in view
+    assert f"{curve['mse'].iloc[-1]:.4f}" in status  # and the status gives its error
+    english = gan.invert(path, None, "draw", 0, drawing(), None, MAX_STEPS, 2, 0.001, request_from("e"))
+    next(english)
+    gan.stop(request_from("e"))
+    assert "Stopped** after" in list(english)[-1][3]
+    gan.stop(mine)  # after the run: nothing to stop, no error
+
+
+def test_the_pad_appearing_does_not_undo_a_chosen_seed():
+    """The Sketchpad sends `input` with no drawing when its tab first opens: the source radio must stay as chosen;
+    a pad holding a stroke means "draw"."""
+    empty = {"background": np.zeros((280, 280), np.uint8), "layers": [], "composite": None}
+    for value in (None, empty, {**empty, "composite": np.zeros((280, 280), np.uint8)}):
+        assert encode_tab.draw_when_inked(value) == gr.update()
+    assert encode_tab.draw_when_inked(drawing()) == "draw"

@@ -4,6 +4,8 @@
     once held inference tensors that autograd refused).
 (b) Latent space: a conditional model, then an unconditional one: no error toast, the image follows.
 (c) Encode: the default VAE is not the 2-D one (its map keeps it), and the numbers table is rounded.
+(d) A seed of -3 on ?lang=zh-CN: a Chinese sentence, none of Gradio's English ("Value -3 is less than minimum…").
+(e) Invert with 1,000 steps, then Stop: a sentence says it stopped (en, zh-CN), the best reconstruction stays.
 
 Desktop 1366×900 in English by default. With $GENIMG_SCREENSHOTS set, every journey also runs on a phone
 (390×844) and in Chinese, and leaves a screenshot of each view in that folder.
@@ -187,3 +189,94 @@ def test_encode_defaults_to_the_best_vae_and_rounds(view):
     page.locator("#encode-table").scroll_into_view_if_needed()
     screenshot(page, f"journey-encode-{name}")
     assert errors_on_page(page) == []
+
+
+ALL_VIEWS = {"desktop-en": (DESKTOP, "en-US"), "desktop-zh": (DESKTOP, "zh-CN"), "phone-en": (PHONE, "en-US"),
+             "phone-zh": (PHONE, "zh-CN")}
+# Gradio's own English, which must never reach a page: its validation messages.
+GRADIO_ENGLISH = re.compile(r"less than minimum|greater than maximum|is not in the list of choices|Invalid file type"
+                            r"|Value: ")
+
+
+def open_page(browser, url: str, view: str, tab: str):  # noqa: F811 - `browser` is test_browser's fixture
+    """A new page at `view` (ALL_VIEWS) showing top-level tab `tab`, with ?lang=zh-CN for Chinese; → (page, language,
+    problems: the page's JavaScript errors as they happen). The address names the tab (?view=<tab>): the share
+    panel's load event selects the address's tab, Samples when it names none, and would switch back a tab clicked
+    before it ran."""
+    from playwright.sync_api import expect
+
+    viewport, locale = ALL_VIEWS[view]
+    language = "zh-CN" if locale == "zh-CN" else "en"
+    context = browser.new_context(viewport=viewport, locale=locale)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.goto(f"{url}?view={tab}" + ("&lang=zh-CN" if language == "zh-CN" else ""))
+    page.wait_for_function("() => (document.querySelector('#samples-caption')?.innerText || '').trim().length > 0",
+                           timeout=TIMEOUT)  # the page's load events have run
+    page.locator(f"#tab-{tab}-button").click()
+    expect(page.locator(f"#tab-{tab}")).to_be_visible(timeout=TIMEOUT)
+    return page, language, problems
+
+
+def toast_texts(page) -> list[str]:
+    """The sentences of the toasts shown (not their title: Gradio's toast titles itself with its type, "Error", in
+    every language; the page's script is the place that translates it)."""
+    return page.locator("[data-testid=toast-text]").all_inner_texts()
+
+
+@pytest.mark.parametrize("name", ["desktop-zh", "phone-zh"])
+def test_a_negative_seed_is_refused_in_chinese(browser, shipped_url, name):  # noqa: F811
+    """(d) -3 as the GAN tab's seed on ?lang=zh-CN: the handler answers in Chinese, naming the value; none of
+    Gradio's English validation text or its "Error" title shows."""
+    from playwright.sync_api import expect
+
+    page, language, problems = open_page(browser, shipped_url, name, "gan")
+    page.locator("#gan-source label").filter(has_text=message("encode.source_seed", language)).click()
+    seed = page.locator("#gan-seed input")
+    seed.fill("-3")
+    seed.press("Enter")
+    page.locator("#gan-run").click()
+    expect(page.locator("[data-testid=toast-text]").first).to_contain_text("不接受种子 -3", timeout=TIMEOUT)
+    screenshot(page, f"journey-seed-refused-{name}")
+    shown = "\n".join(toast_texts(page))
+    assert GRADIO_ENGLISH.search(shown) is None, shown
+    assert re.search(r"[A-Za-z]{3,}", shown) is None, shown  # the sentence holds no English word
+    assert problems == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("name", ["desktop-en", "phone-zh"])
+def test_stop_says_the_inversion_stopped(browser, shipped_url, name):  # noqa: F811
+    """(e) Invert a drawing with 1,000 steps, press Stop while it runs: the status says it stopped after N steps
+    (in the page's language) and the best reconstruction so far stays shown; the page keeps working."""
+    from playwright.sync_api import expect
+
+    page, language, problems = open_page(browser, shipped_url, name, "gan")
+    steps = page.locator("#gan-steps input[type=number]")
+    steps.fill("1000")
+    steps.press("Enter")
+    draw_stroke(page, "#gan-sketch")
+    page.locator("#gan-run").click()
+    # a progress line ("step 50 of 1000 · …" / "第 50 / 1000 步 · …"), not the final one
+    running = re.escape(message("gan.status", language, step=999_999, steps=1000, loss=0, mse=0, norm=0)
+                        .split("·")[0].strip()).replace("999999", r"\d+")
+    expect(page.locator("#gan-status")).to_contain_text(re.compile(running), timeout=TIMEOUT)
+    # While the stream redraws the plot and pictures the button is never "stable" to Playwright, whose click then
+    # waits (15 s on a busy machine, past the run's end); a person's click lands at once, as this event does.
+    page.locator("#gan-stop").dispatch_event("click")
+    stopped = message("gan.status_stopped", language, step=0, steps=1000, seconds=0, mse=0, first=0, norm=0)
+    stopped_words = stopped.split("0")[0].replace("*", "").strip()  # "Stopped after" / "已停止：完成"
+    expect(page.locator("#gan-status")).to_contain_text(stopped_words, timeout=TIMEOUT)
+    status = page.locator("#gan-status").inner_text()
+    done = re.search(r"(\d+) ?/ ?1000|(\d+) of 1000", status)
+    assert done is not None and 0 < int(done.group(1) or done.group(2)) < 1000, status
+    wait_until_shown(page, "#gan-reconstruction")
+    page.locator("#gan-status").scroll_into_view_if_needed()
+    screenshot(page, f"journey-stop-{name}")
+    assert errors_on_page(page) == [] and problems == []
+    page.locator("#gan-run").click()  # and it runs again after a stop
+    expect(page.locator("#gan-status")).to_contain_text(re.compile(running), timeout=TIMEOUT)
+    page.locator("#gan-stop").dispatch_event("click")
+    expect(page.locator("#gan-status")).to_contain_text(stopped_words, timeout=TIMEOUT)
+    page.context.close()
