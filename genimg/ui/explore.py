@@ -13,6 +13,7 @@ from genimg.data.imaging import grid_columns
 from genimg.explore.catalog import ModelEntry, rank_generators
 from genimg.models.latent import MAX_SEED, parse_seed
 from genimg.store.checkpoint import CheckpointError
+from genimg.ui.cards_view import card_for_page
 from genimg.ui.context import ExploreContext
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 from genimg.ui.views import LanguageRequest, TabView, UrlKey, model_path, whole_number
@@ -141,12 +142,14 @@ class ExploreHandlers:
         return gr.update(choices=[every, *entry.class_names], value=value, interactive=True)
 
     def card(self, path: str | None, request: gr.Request | None = None) -> str:
+        """The model's card in the visitor's language (genimg.ui.cards_view); "" when no model is picked."""
         entry = self.context.entry(path)
         if entry is None:
             return ""
-        text = entry.card or message("samples.no_card", request_language(request), model=entry.name)
-        # the card's image links are relative to its folder, which the page does not serve
-        return "\n".join(line for line in text.splitlines() if not line.startswith("!["))
+        language = request_language(request)
+        if not entry.card:
+            return message("samples.no_card", language, model=entry.name)
+        return card_for_page(entry, language)
 
     def caption(self, path: str | None, count: float | None, chosen_class: str | None,
                 request: gr.Request | None = None) -> str:
@@ -276,8 +279,9 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
     caption_inputs = [model, count, chosen_class]
     # `opening`: what the page does as it opens; a shared view is restored after it (genimg.ui.share), or this
     # default caption could arrive last and replace the shared view's.
-    handlers.opening = gr.context.Context.root_block.load(handlers.caption, caption_inputs, caption,
-                                                          show_progress="hidden", api_visibility="private")
+    handlers.opening = gr.context.Context.root_block.load(
+        handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private").then(
+        handlers.card, model, card, show_progress="hidden", api_visibility="private")  # the card in their language
     shown.then(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")
     for trigger in (count.input, chosen_class.input):
         trigger(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")

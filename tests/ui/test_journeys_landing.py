@@ -98,6 +98,8 @@ def test_the_first_screen_sells_the_best_model(browser, shipped, view):  # noqa:
         until(page, lambda: card.is_visible() and best.name in card.inner_text(), TIMEOUT)  # opens with an animation
         if not card.is_visible() or best.name not in card.inner_text():
             problems.append("opening the accordion does not show the model's card")
+        elif language == "zh-CN" and ("评估" not in card.inner_text() or "trained on" in card.inner_text()):
+            problems.append(f"the card is not in Chinese: {card.inner_text()[:200]!r}")
         screenshot(page, f"landing-{view}-about")
     else:
         problems.append("no 'About this model' accordion (#samples-about)")
