@@ -249,7 +249,9 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
         # The grid comes first, so a phone (where columns stack) shows it before the controls.
         with gr.Column(scale=2, min_width=320):
             grid = gr.Image(handlers.first_grid(first, first_count), label=t("samples.grid"), type="numpy",
-                            format="png", elem_id="samples-grid", interactive=False, show_label=False)
+                            format="png", elem_id="samples-grid", interactive=False, show_label=False,
+                            # no "share" button: it posts to Hugging Face discussions, not what the page shares
+                            buttons=["download", "fullscreen"])
         with gr.Column(scale=1, min_width=240):
             model = gr.Dropdown(choices, value=first, label=t("samples.model"), elem_id="samples-model")
             context.register(model)

@@ -64,6 +64,18 @@ def until(page, condition, timeout_ms: int = TIMEOUT) -> None:
         page.wait_for_timeout(200)
 
 
+def settle(page, trigger: str | None, timeout_ms: int = TIMEOUT) -> None:
+    """Wait until the picture under `trigger` stops changing (4 equal readings, 0.5 s apart)."""
+    if trigger is None:
+        return
+    readings: list = []
+    for _ in range(timeout_ms // 500):
+        readings = [*readings[-3:], page.evaluate(FINGERPRINT, trigger)]
+        if len(readings) == 4 and readings[0] is not None and len(set(readings)) == 1:
+            return
+        page.wait_for_timeout(500)
+
+
 def open_page(browser, url: str, locale: str):  # noqa: F811 - test_browser's fixture
     """A fresh browser (no storage) at `url`, once the page has restored the view its address names."""
     context = browser.new_context(viewport=DESKTOP, locale=locale)
@@ -154,6 +166,9 @@ def test_each_tabs_address_reopens_that_tabs_view(browser, shipped, language):  
         trigger = f"#{view.trigger.elem_id}" if view.trigger is not None and view.trigger.elem_id else None
         until(page, lambda page=page, trigger=trigger: trigger is None
               or page.evaluate(FINGERPRINT, trigger) is not None)
+        # A picture still on its way (the address follows the controls, the picture their last render) must land
+        # first: the picture has to stay the same over 4 readings half a second apart.
+        settle(page, trigger)
         # the address and the picture read in one go, so neither can move in between
         shared, picture = page.evaluate(f"(selector) => [location.href, selector && ({FINGERPRINT})(selector)]",
                                         trigger)
