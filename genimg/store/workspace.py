@@ -43,6 +43,7 @@ from genimg.store.checkpoint import (
     CONFIG_FILE_NAME,
     CheckpointError,
     read_config,
+    read_model_file,
     write_file_atomic,
 )
 from genimg.store.limits import disk_budget_bytes, environment_number
@@ -138,8 +139,9 @@ def copy_checkpoint(source: Path, target: Path, card: str | None = None) -> Path
             os.link(source / weights, partial / weights)
         except OSError:
             shutil.copy2(source / weights, partial / weights)
-        if (source / "samples.png").is_file():
-            shutil.copy2(source / "samples.png", partial / "samples.png")
+        if (source / "samples.png").is_file():  # read without following a link, as every model file is
+            write_file_atomic(partial / "samples.png",
+                              read_model_file(source / "samples.png", max_bytes=16 * 2**20, what="sample grid"))
         config["training_state"] = None
         write_file_atomic(partial / CONFIG_FILE_NAME, (json.dumps(config, indent=2) + "\n").encode())
         if card:

@@ -136,13 +136,13 @@ class _Run:
         if resume is not None:
             checkpoint = load_checkpoint(resume, with_training_state=True)
             if checkpoint.training_state is None:
-                raise CheckpointError(f"{Path(resume)}: this checkpoint holds no training state, so it cannot be "
+                raise CheckpointError(f"{Path(resume).name}: this checkpoint holds no training state, so it cannot be "
                                       "resumed (shipped models keep weights only); start a new run instead")
             saved_model = ModelConfig.from_dict(checkpoint.model_config)
             if saved_model != config.model:
                 config = config.replace(model=saved_model)  # a resumed run keeps the network it was built with
             if checkpoint.step >= config.steps:
-                raise ConfigError(f"steps = {config.steps} is not accepted: the checkpoint in {resume} is already "
+                raise ConfigError(f"steps = {config.steps} is not accepted: the checkpoint in {Path(resume).name} is already "
                                   f"at step {checkpoint.step}; ask for more steps to continue training")
         self.config = config
         self.model_config = config.model

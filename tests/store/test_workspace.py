@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import os
+import shutil
 import stat
 import threading
 import time
@@ -368,6 +369,20 @@ def test_copying_something_that_is_not_a_checkpoint_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError):
         copy_checkpoint(tmp_path / "empty", tmp_path / "copy")
+    assert not (tmp_path / "copy").exists() and not (tmp_path / "copy.partial").exists()
+
+
+def test_a_sample_grid_linked_elsewhere_is_not_copied_into_a_saved_model(tmp_path, checkpoint):
+    """A run folder whose samples.png links to a server file: saving it refuses, rather than copying that file
+    into the visitor's workspace where the page would serve it."""
+    secret = tmp_path / "server-secret.txt"
+    secret.write_text("do not serve")
+    source = tmp_path / "linked"
+    shutil.copytree(checkpoint, source)
+    (source / "samples.png").unlink(missing_ok=True)
+    (source / "samples.png").symlink_to(secret)
+    with pytest.raises(CheckpointError):
+        copy_checkpoint(source, tmp_path / "copy")
     assert not (tmp_path / "copy").exists() and not (tmp_path / "copy.partial").exists()
 
 
