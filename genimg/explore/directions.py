@@ -26,14 +26,17 @@ import threading
 import weakref
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from genimg.explore.latent import model_device
+from genimg.data.imaging import grid_image
+from genimg.explore.latent import class_tensor, model_device
 from genimg.models.base import GenerativeModel
 from genimg.models.latent import seeded_latents
 
 DEFAULT_COUNT = 10
+STRIP_STEPS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)  # α of each image in a direction strip (z is unit-variance)
 DEFAULT_SAMPLES = 4096
 # The activation matrix is N × F floats; larger first layers (a 64×64 seed GAN has F = 16,384) get fewer
 # samples so that it stays near 128 MB.
@@ -190,3 +193,33 @@ class DirectionCache:
         """The directions if already computed, else None (never computes)."""
         with self._lock:
             return self._results.get(model)
+
+
+@torch.inference_mode()
+def direction_strips(model: GenerativeModel, z: torch.Tensor, vectors: torch.Tensor,
+                     steps: tuple[float, ...] = STRIP_STEPS, label: int | None = None) -> torch.Tensor:
+    """Images along each direction around z, as GANSpace shows them: row k, column j is G(z + steps[j]·v_k).
+
+    z: (1, D) or (D,), the current latent; vectors: (K, D) unit directions (Directions.vectors); label: the class a
+    conditional model draws (ValueError outside its classes). Returns float images (K·S, C, H, W) in [0, 1], row
+    by row, from one batched forward pass (70 images for 10 directions × 7 steps).
+    """
+    latent = z.reshape(1, -1).float().cpu()
+    if vectors.ndim != 2 or vectors.shape[1] != latent.shape[1]:
+        raise ValueError(f"directions of shape {tuple(vectors.shape)} are not accepted: expected (K, "
+                         f"{latent.shape[1]}), one row per direction in this z's space")
+    if not steps:
+        raise ValueError("steps = () is not accepted: expected at least one strength α")
+    alphas = torch.tensor(steps, dtype=torch.float32)  # (S,)
+    moved = latent + alphas[None, :, None] * vectors.float().cpu()[:, None, :]  # (K, S, D)
+    batch = moved.reshape(-1, latent.shape[1]).to(model_device(model))
+    return model.generate(batch, class_tensor(model, label, batch.shape[0]))
+
+
+def strip_grid(images: torch.Tensor, steps: int, scale: int = 1) -> np.ndarray:
+    """direction_strips' images (K·S, C, H, W) as one picture, a row per direction and a column per step, uint8
+    (H', W') or (H', W', 3), upscaled by a whole `scale` (nearest neighbour, crisp)."""
+    grid = grid_image(images, columns=steps, padding=2)
+    if scale > 1:
+        grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    return grid

@@ -11,6 +11,8 @@ import inspect
 import math
 import numbers
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +22,14 @@ import torch
 
 from genimg.data.imaging import upscale
 from genimg.explore.catalog import ModelEntry
-from genimg.explore.directions import DEFAULT_COUNT, DirectionCache, Directions
+from genimg.explore.directions import (
+    DEFAULT_COUNT,
+    STRIP_STEPS,
+    DirectionCache,
+    Directions,
+    direction_strips,
+    strip_grid,
+)
 from genimg.explore.latent import (
     compared_latent,
     edit_latent,
@@ -40,6 +49,8 @@ SLIDER_STEP = 0.01
 STRENGTH_RANGE = 5.0
 DISPLAY_SIZE = 280  # images are upscaled (nearest neighbour) by the whole factor that comes closest to this
 RANDOM_SEEDS = 1_000_000
+STRIP_SIDE = 56  # direction strip cells are upscaled by the whole factor that comes closest to this
+STRIPS_KEPT = 64  # direction strip grids cached (model, seed, class, sliders, ψ): revisiting a seed costs nothing
 NO_COMPARE = ""  # the compare dropdown's "none" value
 STATE_KEYS = ("model", "seed", "sliders", "direction", "strength", "truncation", "label", "compare")
 FRAMED = "genimg-framed"  # class of an image whose picture starts below Gradio's label and buttons (LATENT_CSS)
@@ -104,6 +115,9 @@ ENGLISH = {
     "latent.warning.title": "Note",
     "latent.warning.clamped": "{name} goes from {low:g} to {high:g}: {value:g} was taken as {used:g}.",
     "latent.pc": "PC{number}",
+    "latent.strips": "Along the principal directions",
+    "latent.strips.caption": "A row per direction (PC1 at the top), α = −3 … +3 from left to right; the middle "
+                             "column is the current z.",
 }
 
 CHINESE = {
@@ -155,6 +169,8 @@ CHINESE = {
     "latent.warning.title": "提示",
     "latent.warning.clamped": "{name} 的范围是 {low:g} 到 {high:g}：{value:g} 按 {used:g} 处理。",
     "latent.pc": "主成分{number}",
+    "latent.strips": "沿主方向变化",
+    "latent.strips.caption": "每行一个方向（最上面是主成分1），从左到右 α = −3 … +3；中间一列是当前的 z。",
 }
 
 register(ENGLISH, CHINESE)
@@ -259,6 +275,8 @@ class LatentHandlers:
         self.context = context
         self.renderer = context.renderer
         self.directions_cache = directions if directions is not None else DirectionCache()
+        self._strips: OrderedDict[tuple, ImageArray] = OrderedDict()  # least recently used first
+        self._strips_lock = threading.Lock()
         # set by build_latent_tab: the components, for the lead's URL state and lesson wiring
         self.components: dict[str, Any] = {}
 
@@ -483,6 +501,36 @@ class LatentHandlers:
                                      dim=entry.latent_dim))
         return "\n\n".join(lines)
 
+    @explained("latent.error.unexpected", "latent.error.title")
+    def strips(self, model: Any, seed: Any, label: Any, truncation: Any, compare: Any, sliders: Sequence[Any],
+               language: str = "en") -> ImageArray | None:
+        """The direction strips around the current z (the seed's z with the sliders, times ψ; no direction step):
+        one picture, a row per principal direction (PC1 first) and a column per α in STRIP_STEPS, uint8 (H, W) or
+        (H, W, 3). None when the model has no directions. The last STRIPS_KEPT results are kept."""
+        values = self._checked(model, seed, label, None, 0.0, truncation, compare, sliders, language)
+        entry = values["entry"]
+        network, _ = self._model(entry, language)
+        try:
+            found = self.directions_cache.get(network)
+        except (TypeError, ValueError, RuntimeError):
+            return None  # the direction picker says so; there is nothing to draw along
+        chosen = None
+        if entry.num_classes:
+            chosen = values["label"] if values["label"] is not None and values["label"] < entry.num_classes else 0
+        key = (id(network), str(entry.path), values["seed"], chosen, tuple(values["sliders"]), values["truncation"])
+        with self._strips_lock:
+            if key in self._strips:
+                self._strips.move_to_end(key)
+                return self._strips[key]
+        z = edit_latent(seeded_latents(values["seed"], 1, entry.latent_dim), values["sliders"], values["truncation"])
+        images = direction_strips(network, z, found.vectors, STRIP_STEPS, chosen)
+        grid = strip_grid(images, len(STRIP_STEPS), scale=max(1, STRIP_SIDE // images.shape[-1]))
+        with self._strips_lock:
+            self._strips[key] = grid
+            while len(self._strips) > STRIPS_KEPT:
+                self._strips.popitem(last=False)
+        return grid
+
     @staticmethod
     def random_seed() -> int:
         return random.randrange(0, RANDOM_SEEDS)
@@ -589,7 +637,12 @@ def _initial(handlers: LatentHandlers, model: str) -> dict[str, Any] | None:
     except gr.Error:  # a broken checkpoint must not keep the page from opening (pick_model explains every failure)
         return None
     *sliders, direction, _, label, image, _ = updates
-    return {"sliders": sliders, "direction": direction, "label": label, "image": image}
+    values = [slider["value"] for slider in sliders[:shown_dims(handlers.entry(model).latent_dim)]]
+    try:
+        strips = handlers.strips(model, 0, label["value"], 1.0, NO_COMPARE, values)
+    except gr.Error:
+        strips = None
+    return {"sliders": sliders, "direction": direction, "label": label, "image": image, "strips": strips}
 
 
 def page_styles() -> gr.HTML:
@@ -644,6 +697,11 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
                                            elem_id="latent-direction")
             strength = LenientSlider(-STRENGTH_RANGE, STRENGTH_RANGE, value=0.0, step=0.05, label=t("latent.strength"),
                                  info=t("latent.strength.info"), elem_id="latent-strength")
+            # GANSpace's view of the directions, under the direction picker and its strength slider
+            strips = gr.Image(initial["strips"] if initial else None, label=t("latent.strips"), type="numpy",
+                              format="png", interactive=False, buttons=["download"], elem_id="latent-strips",
+                              elem_classes=FRAMED)
+            gr.Markdown(t("latent.strips.caption"), elem_id="latent-strips-caption")
             gr.Markdown(t("latent.sliders"), elem_id="latent-sliders-title")
             sliders = []
             for row in range(SLIDER_COUNT // SLIDERS_PER_ROW):
@@ -675,20 +733,33 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
     def notes_event(request: gr.Request, model, compare):
         return handlers.notes(model, compare, request_language(request))
 
+    def strips_event(request: gr.Request, model, seed, label, truncation, compare, *values):
+        if seed is None:
+            return gr.skip()
+        return handlers.strips(model, seed, label, truncation, compare, values, request_language(request))
+
     controls = [model, seed, label, direction, strength, truncation, compare]
     render_inputs = [*controls, *sliders]
     images = [image, compare_image]
+    strip_inputs = [model, seed, label, truncation, compare, *sliders]
+    redraw_strips = {"fn": strips_event, "inputs": strip_inputs, "outputs": strips, "show_progress": "hidden",
+                     "api_visibility": "private"}
     gr.on([slider.input for slider in sliders] + [strength.input, truncation.input, direction.input, label.input],
           render_event, render_inputs, images, trigger_mode="always_last", show_progress="hidden",
           api_name="latent_render")
     model.input(model_event, [model, seed, label, truncation, compare], [*sliders, direction, strength, label, *images],
-                show_progress="minimal", api_visibility="undocumented", api_name="latent_pick_model")
+                show_progress="minimal", api_visibility="undocumented", api_name="latent_pick_model"
+                ).then(**redraw_strips)
     seed.input(reseed_event, controls, [*sliders, *images], trigger_mode="always_last", show_progress="hidden",
-               api_visibility="undocumented", api_name="latent_reseed")
+               api_visibility="undocumented", api_name="latent_reseed").then(**redraw_strips)
     randomize.click(handlers.random_seed, None, seed, api_visibility="private").then(
-        reseed_event, controls, [*sliders, *images], show_progress="hidden", api_visibility="private")
+        reseed_event, controls, [*sliders, *images], show_progress="hidden", api_visibility="private"
+    ).then(**redraw_strips)
     compare.input(compare_event, render_inputs, [label, *images], show_progress="minimal",
-                  api_visibility="undocumented", api_name="latent_pick_compare")
+                  api_visibility="undocumented", api_name="latent_pick_compare").then(**redraw_strips)
+    # the strips follow the class and, once a drag ends, the sliders and ψ (not every step of a drag: 70 images)
+    gr.on([label.input, truncation.release, *[slider.release for slider in sliders]], trigger_mode="always_last",
+          **redraw_strips)
     gr.on(None, notes_event, [model, compare], note, show_progress="hidden", api_visibility="private")
 
     def direction_names_event(request: gr.Request, model):
@@ -702,7 +773,7 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
     handlers.components = {
         "styles": styles, "model": model, "seed": seed, "label": label, "direction": direction, "strength": strength,
         "truncation": truncation, "compare": compare, "sliders": sliders, "image": image,
-        "compare_image": compare_image, "note": note, "randomize": randomize,
+        "compare_image": compare_image, "note": note, "randomize": randomize, "strips": strips,
         # state(*[values of state_inputs]) ↔ apply_state(state) → updates for state_outputs
         "state_inputs": render_inputs,
         "state_outputs": [model, seed, truncation, compare, *sliders, direction, strength, label, *images],

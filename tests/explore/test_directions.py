@@ -159,3 +159,40 @@ def test_direction_cache_keeps_models_apart_and_forgets_dropped_ones(models):
     del dropped
     gc.collect()
     assert still_there() is None  # the cache does not keep a model alive that the renderer let go
+
+
+# ---------------------------------------------------------------------------------------------- direction strips
+def test_a_strip_is_the_generator_along_each_direction(models):
+    """Row k, column j of direction_strips is exactly G(z + α_j·v_k) (one batched pass, same pixels as one at a time),
+    for a GAN, a conditional GAN (its class kept) and a VAE's decoder."""
+    from genimg.explore.directions import STRIP_STEPS, direction_strips, strip_grid
+    from genimg.explore.latent import latent_picture
+
+    for name, label in (("gan", None), ("cgan", 7), ("vae", None)):
+        model = models[name]
+        vectors = principal_directions(model, count=3, samples=512).vectors  # (3, D)
+        z = seeded_latents(11, 1, model.latent_dim)
+        images = direction_strips(model, z, vectors, STRIP_STEPS, label)
+        assert images.shape[0] == 3 * len(STRIP_STEPS)
+        for row in range(3):
+            for column in (0, len(STRIP_STEPS) // 2, len(STRIP_STEPS) - 1):
+                alone = latent_picture(model, z + STRIP_STEPS[column] * vectors[row], label)
+                drawn = (images[row * len(STRIP_STEPS) + column].clamp(0, 1) * 255).round().to(torch.uint8)
+                difference = (drawn[0].int() - torch.from_numpy(alone).int()).abs().max()
+                assert difference <= 1, (name, row, column, difference)  # a batch may round one level apart
+        # the ends of a row differ (the direction changes the image) and the middle column is z itself
+        first, last = images[0], images[len(STRIP_STEPS) - 1]
+        assert not torch.allclose(first, last)
+        grid = strip_grid(images, len(STRIP_STEPS), scale=2)
+        side = images.shape[-1]
+        assert grid.shape == (2 * (3 * (side + 2) + 2), 2 * (len(STRIP_STEPS) * (side + 2) + 2))
+
+
+def test_strips_refuse_directions_of_another_space(models):
+    from genimg.explore.directions import direction_strips
+
+    model = models["gan"]
+    with pytest.raises(ValueError, match="expected \\(K, 8\\)"):
+        direction_strips(model, torch.zeros(1, 8), torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="at least one"):
+        direction_strips(model, torch.zeros(1, 8), torch.zeros(3, 8), steps=())

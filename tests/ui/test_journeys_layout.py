@@ -16,9 +16,9 @@ from tests.ui.test_journeys_explore import (  # noqa: F401
     DESKTOP,
     PHONE,
     TIMEOUT,
-    open_tab,
     shipped_url,
 )
+from tests.ui.test_journeys_presenter import settle, show_tab
 
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
@@ -31,6 +31,7 @@ def new_view(browser, url: str, viewport: dict, locale: str):  # noqa: F811 - `b
     page = context.new_page()
     page.goto(url)
     page.locator("#tab-samples-button").wait_for(timeout=TIMEOUT)
+    settle(page)
     return context, page
 
 
@@ -47,7 +48,7 @@ def test_the_latent_image_stays_in_view_while_a_slider_moves(browser, shipped_ur
     from playwright.sync_api import expect
 
     context, page = new_view(browser, shipped_url, viewport, "en-US")
-    open_tab(page, "latent", "latent.tab", "en")
+    show_tab(page, "latent", "latent.tab", "en")
     before = image_source(page, "#latent-image")
     # the first slider, then the last one (the farthest down the page): the image stays in view with each
     last = page.locator("[id^=latent-z]:visible").last.get_attribute("id")
@@ -73,7 +74,7 @@ def test_the_interpolation_stays_in_view_beside_its_controls(browser, shipped_ur
     from playwright.sync_api import expect
 
     context, page = new_view(browser, shipped_url, viewport, locale)
-    open_tab(page, "interpolate", "interp.tab", "zh-CN" if locale == "zh-CN" else "en")
+    show_tab(page, "interpolate", "interp.tab", "zh-CN" if locale == "zh-CN" else "en")
     expect(page.locator("#interp-lerp img").first).to_be_visible(timeout=TIMEOUT)
     for control in ("#interp-frames input[type=range]", "#interp-run"):
         page.locator(control).scroll_into_view_if_needed()

@@ -5,6 +5,8 @@ checkpoints, at desktop (1366×900) and phone (390×844) size, in English and on
     Gradio's English "Value -3 is less than minimum value 0.".
 (c) Gradio's block labels and image buttons (download, fullscreen) sit above the pictures, covering neither the Latent
     image nor the first interpolation frames (the strips' top-left corner).
+(d) Direction strips (GANSpace): beside the direction picker and its strength slider, a picture with a row of images
+    along each principal direction around the current z, redrawn when the seed changes.
 (b) On ?lang=zh-CN both tabs read in Chinese: their visible text and the plot's labels hold no English word outside a
     short list of names (formulas typeset by KaTeX are not words).
 
@@ -40,8 +42,16 @@ def new_view(browser, url: str, viewport: dict, language: str):  # noqa: F811 - 
     page = context.new_page()
     page.goto(url + ("?lang=zh-CN" if language == "zh-CN" else ""))
     page.locator("#tab-samples-button").wait_for(timeout=TIMEOUT)
-    page.locator("#samples-grid img").first.wait_for(timeout=TIMEOUT)  # the first of the page's load events
+    settle(page)
     return context, page
+
+
+def settle(page) -> None:
+    """Wait until the page has done what it does as it opens: its last opening step (genimg.ui.share) restores the
+    view the address names and then sets window.<RESTORED_FLAG>; a tab clicked before that may be switched back."""
+    from genimg.ui.views import RESTORED_FLAG
+
+    page.wait_for_function(f"() => window.{RESTORED_FLAG} === true", timeout=2 * TIMEOUT)
 
 
 def show_tab(page, tab_id: str, title_key: str, language: str) -> None:
@@ -166,8 +176,8 @@ def test_both_tabs_read_in_chinese(browser, shipped_url, viewport):  # noqa: F81
     latent = tab_text(page, "latent", "latent.tab")
     screenshot(page, f"presenter-chinese-latent-{'phone' if viewport is PHONE else 'desktop'}")
     show_tab(page, "interpolate", "interp.tab", "zh-CN")
-    expect(page.locator("#interp-norms svg text").filter(has_text="帧").first).to_be_attached(timeout=TIMEOUT)
-    expect(page.locator("#interp-summary")).to_contain_text("中点", timeout=TIMEOUT)
+    expect(page.locator("#interp-norms svg text").filter(has_text="帧").first).to_be_attached(timeout=2 * TIMEOUT)
+    expect(page.locator("#interp-summary")).to_contain_text("中点", timeout=2 * TIMEOUT)
     interpolate = tab_text(page, "interpolate", "interp.tab")
     screenshot(page, f"presenter-chinese-interpolate-{'phone' if viewport is PHONE else 'desktop'}")
     context.close()
@@ -225,3 +235,32 @@ def test_labels_and_buttons_leave_the_pictures_uncovered(browser, shipped_url, v
     screenshot(page, f"presenter-uncovered-interpolate-{'phone' if viewport is PHONE else 'desktop'}-{language}")
     context.close()
     assert covered == []
+
+
+@pytest.mark.parametrize(("viewport", "language"), [(DESKTOP, "en"), (PHONE, "zh-CN")], ids=["desktop-en", "phone-zh"])
+def test_direction_strips_sit_by_the_direction_slider_and_follow_the_seed(browser, shipped_url, viewport,  # noqa: F811
+                                                                          language):
+    from playwright.sync_api import expect
+
+    context, page = new_view(browser, shipped_url, viewport, language)
+    show_tab(page, "latent", "latent.tab", language)
+    strips = page.locator("#latent-strips img").first
+    expect(strips).to_be_visible(timeout=TIMEOUT)
+    page.wait_for_function("() => document.querySelector('#latent-strips img')?.naturalWidth > 0", timeout=TIMEOUT)
+    # a row per direction, a column per step: taller than wide for 10 directions × 7 steps
+    natural = strips.evaluate("image => [image.naturalWidth, image.naturalHeight]")
+    assert natural[1] > natural[0] > 0, natural
+    # next to the strength slider: directly below it in the same column
+    slider = page.locator("#latent-strength").bounding_box()
+    box = page.locator("#latent-strips").bounding_box()
+    assert 0 <= box["y"] - (slider["y"] + slider["height"]) < 40 and abs(box["x"] - slider["x"]) < 40, (slider, box)
+    before = strips.get_attribute("src")
+    seed = page.locator("#latent-seed input")
+    seed.fill("7")
+    seed.press("Enter")
+    expect(page.locator("#latent-strips img").first).not_to_have_attribute("src", before, timeout=TIMEOUT)
+    page.locator("#latent-strips").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('#latent-strips img')?.naturalWidth > 0", timeout=TIMEOUT)
+    screenshot(page, f"presenter-strips-{'phone' if viewport is PHONE else 'desktop'}-{language}")
+    assert page.evaluate(COVERED, "#latent-strips") == []
+    context.close()

@@ -410,3 +410,25 @@ def test_the_pictures_keep_gradios_label_and_buttons_above_them(context):
     assert f".{FRAMED} .image-container" in LATENT_CSS and "padding-top" in LATENT_CSS
     styles = handlers.components["styles"]
     assert LATENT_CSS in styles.head
+
+
+def test_direction_strips_follow_the_current_latent_and_are_kept(handlers, context):
+    from genimg.explore.directions import STRIP_STEPS
+
+    cgan = path(context, "cgan")
+    cgan_entry = entry(context, "cgan")
+
+    def strips(seed, label=3, truncation=1.0, sliders=None):
+        values = handlers.seed_sliders(cgan_entry, seed) if sliders is None else sliders
+        return handlers.strips(cgan, seed, label, truncation, NO_COMPARE, values)
+
+    first = strips(5)
+    count = len(handlers.directions(cgan))
+    side = 28 * max(1, 56 // 28) + 2 * max(1, 56 // 28)  # a cell and its gap, upscaled
+    assert first.dtype == np.uint8 and first.shape[0] >= count * side and first.shape[1] >= len(STRIP_STEPS) * side
+    assert strips(5) is first  # kept: the same seed, class, sliders and ψ cost nothing
+    for changed in (strips(6), strips(5, label=4), strips(5, truncation=0.5),
+                    strips(5, sliders=[2.0] + handlers.seed_sliders(cgan_entry, 5)[1:])):
+        assert changed.shape == first.shape and not np.array_equal(changed, first)
+    with pytest.raises(gr.Error, match="种子必须是"):
+        handlers.strips(cgan, -3, 3, 1.0, NO_COMPARE, [0.0] * 8, "zh-CN")
