@@ -688,9 +688,14 @@ def finish_training(process: subprocess.Popen, dataset: str, folder: Path) -> tu
 
 def run_side_by_side(users: int = 20, seconds: float = 60.0, *, abuser: AbuserSettings = AbuserSettings(),
                      with_training: bool = False, min_requests: int = 0, folder: Path = SHIPPED_DIR,
-                     data_root: str | None = None) -> tuple[LoadReport, LoadReport]:
-    """The same honest load twice in this process, first alone, then next to the abuser: (without, with)."""
+                     data_root: str | None = None, warmup_seconds: float = 15.0) -> tuple[LoadReport, LoadReport]:
+    """The same honest load twice in this process, first alone, then next to the abuser: (without, with).
+
+    Before them the same users run `warmup_seconds` unmeasured: the first seconds of a process's first load
+    are slower (each thread's first calls, the allocator's arenas growing), which would flatter the second half."""
     actions = build_actions(folder)
+    if warmup_seconds > 0:
+        run_load(users, warmup_seconds, folder=folder, actions=actions)
     common = {"with_training": with_training, "min_requests": min_requests, "folder": folder, "data_root": data_root,
               "actions": actions}
     alone = run_load(users, seconds, **common)
@@ -755,6 +760,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--abuser-run-seconds", type=float, default=20.0, help="how long an admitted Start "
                         "trains (default 20)")
     parser.add_argument("--no-http-upload", action="store_true", help="skip the over-cap POSTs to a launched page")
+    parser.add_argument("--warmup-seconds", type=float, default=15.0, help="unmeasured load before a side-by-side "
+                        "run (default 15)")
     args = parser.parse_args(argv)
     if args.users < 1 or not args.seconds > 0 or not args.disk_budget_mb > 0 or not args.abuser_rate > 0:
         parser.error(f"--users {args.users}, --seconds {args.seconds:g}, --disk-budget-mb {args.disk_budget_mb:g} "
@@ -764,7 +771,8 @@ def main(argv: list[str]) -> int:
     common = {"with_training": args.with_training, "min_requests": args.min_requests, "folder": Path(args.models),
               "data_root": args.data_root}
     if args.side_by_side:
-        alone, beside = run_side_by_side(args.users, args.seconds, abuser=settings, **common)
+        alone, beside = run_side_by_side(args.users, args.seconds, abuser=settings,
+                                         warmup_seconds=args.warmup_seconds, **common)
         print("— without the abuser —")
         print("\n".join(alone.lines(args.flat_mb)))
         print("— with the abuser —")

@@ -6,7 +6,14 @@ No latency is asserted here (the machine is shared); `python -m genimg bench loa
 
 from __future__ import annotations
 
-from genimg.bench.load import ATTACKS, AbuserSettings, run_load
+from genimg.bench.load import (
+    ATTACKS,
+    AbuserSettings,
+    LoadReport,
+    comparison_lines,
+    p95_ratios,
+    run_load,
+)
 
 
 def test_the_abuser_is_refused_while_honest_users_see_no_error(monkeypatch):
@@ -33,3 +40,14 @@ def test_the_abuser_is_refused_while_honest_users_see_no_error(monkeypatch):
     assert abuse.evicted_workspaces >= 1, shown  # the fresh workspaces did press on the budget
     assert 0 < abuse.disk_peak_bytes and abuse.disk_end_bytes <= abuse.budget_bytes, shown
     assert abuse.honest_refused is None and abuse.honest_worst_position in (0, 1), shown
+
+
+def test_the_side_by_side_ratio_is_per_action_and_says_when_it_passes_the_target():
+    alone = LoadReport(20, 60.0, latencies={"slider move": [10.0] * 100, "sample grid": [100.0] * 100})
+    beside = LoadReport(20, 60.0, latencies={"slider move": [30.0] * 100, "sample grid": [150.0] * 100})
+    ratios = p95_ratios(alone, beside)
+    assert ratios["slider move"] == (10.0, 30.0, 3.0)
+    assert ratios["sample grid"] == (100.0, 150.0, 1.5)
+    assert ratios["all handlers"] == (100.0, 150.0, 1.5)
+    assert "3.00×: OVER the 2× target" in comparison_lines(alone, beside)[-1]
+    assert "1.00×: within the 2× target" in comparison_lines(alone, alone)[-1]
