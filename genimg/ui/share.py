@@ -78,8 +78,8 @@ CHINESE = {
     "share.bundle": "课程包",
     "share.load": "载入课程包（.zip 或 lesson.json）",
     "share.status": "课程",
-    "share.exported": "课程已保存：它会打开“{tab}”页，并保存 {views} 的视图。请在上方下载。",
-    "share.loaded": "已载入创建于 {created} 的课程：已打开“{tab}”页，并恢复了 {views} 的视图。{note}",
+    "share.exported": "课程已保存：它会打开“{tab}”页，并保存{views}的视图。请在上方下载。",
+    "share.loaded": "已载入创建于 {created} 的课程：已打开“{tab}”页，并恢复了{views}的视图。{note}",
     "share.unknown_model": "这个课程使用的模型“{model}”在本页面中不存在。",
     "share.bad_view": "课程中“{tab}”页的视图有本页面无法使用的设置（数字超出范围，或该页没有的选项）。",
     "share.no_models": "目前还没有可以分享的模型。",
@@ -379,7 +379,7 @@ class ShareHandlers:
                 raise gr.Error(message("share.bad_view", language, tab=self.tab_name(tab, language)))
             restored[tab] = updates
         tab = lesson.tab if lesson.tab in self.views else next(iter(self.views))
-        status = message("share.loaded", language, tab=self.tab_name(tab, language), created=lesson.created or "?",
+        status = message("share.loaded", language, tab=self.tab_name(tab, language), created=_when(lesson.created),
                          views=self._names({tab: {} for tab in restored}, language), note=lesson.note.strip())
         return [gr.Tabs(selected=tab), tab, *self._updates(restored), status]
 
@@ -395,6 +395,13 @@ class ShareHandlers:
         if resolved.stat().st_size > 8 * 2**20:
             raise gr.Error(message("lesson.too_big", language, limit=8))
         return resolved.read_bytes()
+
+
+def _when(created: str) -> str:
+    """A lesson's creation time as people read it: "2026-12-02 04:27 UTC" for the ISO time genimg writes."""
+    if len(created) >= 16 and created[10:11] == "T" and created.endswith("+00:00"):
+        return created[:10] + " " + created[11:16] + " UTC"
+    return created or "?"
 
 
 def page_script(views: Sequence[TabView]) -> str:

@@ -219,3 +219,45 @@ def test_an_unusable_address_opens_its_tab_without_an_error(browser, shipped, ad
     assert selected_tab(page) == tab
     assert not page.locator(".toast-body").filter(visible=True).count() and not errors
     context.close()
+
+
+def test_a_lesson_bundle_reopens_the_tab_it_was_made_on(browser, shipped, tmp_path):  # noqa: F811
+    """Export a lesson on Samples (Chinese page), load it in a fresh browser that is on Latent space: the Samples
+    tab opens with the lesson's seed, its address follows, and the status line says what was restored."""
+    url, _ = shipped
+    context, page, errors = open_page(browser, url + "?lang=zh-CN", "zh-CN")
+    box = page.locator("#samples-seed input")
+    box.fill("11")
+    box.press("Enter")
+    until(page, lambda: query(page.url).get("seed") == "11")
+    page.locator("#share .label-wrap").first.click()
+    page.locator("#share-export").click()
+    link = page.locator("#share-bundle a[href]").first
+    link.wait_for(timeout=TIMEOUT)
+    bundle = tmp_path / "lesson.zip"
+    bundle.write_bytes(page.request.get(link.get_attribute("href")).body())
+    exported = page.locator("#share-status").inner_text()
+    context.close()
+    assert "样本" in exported, exported
+
+    context, page, errors = open_page(browser, url + "?lang=zh-CN", "zh-CN")
+    page.locator("#tab-latent-button").click()
+    until(page, lambda: selected_tab(page) == "latent")
+    page.locator("#share .label-wrap").first.click()
+    page.locator("#share-load input[type=file]").set_input_files(str(bundle))
+    until(page, lambda: selected_tab(page) == "samples" and page.locator("#samples-seed input").input_value() == "11")
+    until(page, lambda: query(page.url).get("view") == "samples" and query(page.url).get("seed") == "11")
+    status = page.locator("#share-status").inner_text()
+    screenshot(page, "share-lesson-loaded-zh")
+    problems = []
+    if selected_tab(page) != "samples":
+        problems.append(f"the lesson opened {selected_tab(page)!r}")
+    if page.locator("#samples-seed input").input_value() != "11":
+        problems.append(f"the seed reads {page.locator('#samples-seed input').input_value()}")
+    if query(page.url).get("seed") != "11":
+        problems.append(f"the address did not follow: {page.url}")
+    if "已载入" not in status:
+        problems.append(f"the status line is not the Chinese 'loaded' sentence: {status!r}")
+    problems.extend(f"page error {error}" for error in errors)
+    context.close()
+    assert not problems, "; ".join(problems)
