@@ -247,3 +247,24 @@ class RunView:
     def grid_position(self, index: int) -> int:
         """A replay slider's position clamped to the grids kept (0 when there are none)."""
         return min(max(0, index), max(0, len(self.grids) - 1))
+
+
+def ema_smooth(values: list[float], weight: float) -> list[float]:
+    """A curve smoothed as TensorBoard does: an exponential moving average that keeps `weight` of the average
+    and takes 1 − `weight` of each new value, debiased (divided by 1 − weight^n) so the first points are not
+    pulled towards zero. weight 0 returns the values; NaN or infinite values are passed through unsmoothed
+    and leave the average as it was. Same length as `values`.
+
+    [1, 3] with weight 0.5: 1, then (0.5·1·0.5 + 0.5·3) / (1 − 0.25) = 2.33…
+    """
+    if not 0 <= weight < 1:
+        raise ValueError(f"a smoothing weight is from 0 up to (not including) 1, not {weight!r}")
+    smoothed, average, count = [], 0.0, 0
+    for value in values:
+        if not np.isfinite(value):
+            smoothed.append(value)
+            continue
+        count += 1
+        average = weight * average + (1 - weight) * value
+        smoothed.append(average / (1 - weight ** count))
+    return smoothed

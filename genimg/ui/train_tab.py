@@ -42,7 +42,7 @@ from genimg.store.workspace import (
     latest_checkpoint,
 )
 from genimg.training.engine import Progress
-from genimg.training.runview import ReplayGrid, RunView, Status
+from genimg.training.runview import ReplayGrid, RunView, Status, ema_smooth
 from genimg.training.worker import Job, Worker, WorkerError, WorkerFailed, WorkerPool
 from genimg.ui.context import ExploreContext, client_address, proxy_hops
 from genimg.ui.i18n import message, register, request_language, t
@@ -62,7 +62,9 @@ register(
      "train.losses": "Losses", "train.aux": "Discriminator outputs / KL", "train.alarms": "Health",
      "train.replay": "Replay: training time", "train.replay_image": "Samples at that step",
      "train.open_step": "Open this step in Explore", "train.yours": "Your models",
-     "train.delete": "Delete", "train.status": "Status"},
+     "train.delete": "Delete", "train.status": "Status", "train.save_placeholder": "my-digits",
+     "train.smoothing": "Smoothing (the faint curve is the raw one)", "train.log_scale": "Log scale (losses)",
+     "train.losses_log": "Losses, log₁₀ scale (1 = 10, 0 = 1, −1 = 0.1)"},
     {"train.tab": "训练",
      "train.intro": "从零训练一个 GAN 或 VAE 并看着它学习：损失曲线、固定隐向量的样本网格，以及训练出问题时的通俗警报。"
                     "**另存为** 会把模型放进所有探索页（标 ★）。",
@@ -75,7 +77,9 @@ register(
      "train.losses": "损失", "train.aux": "判别器输出 / KL", "train.alarms": "健康状况",
      "train.replay": "回放：训练时间", "train.replay_image": "该步的样本",
      "train.open_step": "在探索页打开这一步", "train.yours": "你的模型",
-     "train.delete": "删除", "train.status": "状态"},
+     "train.delete": "删除", "train.status": "状态", "train.save_placeholder": "我的数字",
+     "train.smoothing": "平滑（浅色曲线为原始值）", "train.log_scale": "对数刻度（损失）",
+     "train.losses_log": "损失，log₁₀ 刻度（1 = 10，0 = 1，−1 = 0.1）"},
 )
 
 _MESSAGES = {
@@ -126,6 +130,28 @@ _MESSAGES = {
                     "{field} = {value} 不可用：请选择 {low} 到 {high} 之间的值。"),
     "field_number": ("{field}: {value} is not a number; choose {low} to {high}.",
                      "{field}：{value} 不是数字；请选择 {low} 到 {high} 之间的值。"),
+    "duration_long": ("{minutes} min {seconds:02d} s", "{minutes} 分 {seconds:02d} 秒"),
+    "duration_short": ("{seconds} s", "{seconds} 秒"),
+    "progress": ("step {step} of {total} ({percent}%)", "第 {step} 步，共 {total} 步（{percent}%）"),
+    "eta": (" · about {duration} left", " · 约剩 {duration}"),
+    "replay_caption": ("Step {step}, {elapsed} into training ({position} of {count} grids kept).",
+                       "第 {step} 步，训练开始后 {elapsed}（保留的 {count} 个网格中的第 {position} 个）。"),
+    "title": ("{model} on {dataset}", "{model} · {dataset}"),
+    "device": (("Training runs on **{where}** in a process of its own. Each run is capped at {steps} steps and "
+                "{minutes} minutes; {slots} run(s) at a time, others wait in a queue. Your models are kept for "
+                "{hours} h (up to {quota} MB)."),
+               ("训练在 **{where}** 上的独立进程中运行。每次训练最多 {steps} 步、{minutes} 分钟；同时最多 {slots} 个训练，其余排队等候。"
+                "你的模型保留 {hours} 小时（最多 {quota} MB）。")),
+    "device_cuda": ("CUDA GPU ({name}), bf16 mixed precision", "CUDA GPU（{name}），bf16 混合精度"),
+    "device_mps": ("Apple GPU (MPS)", "Apple GPU（MPS）"),
+    "device_cpu_one": ("CPU (1 thread)", "CPU（1 个线程）"),
+    "device_cpu_many": ("CPU ({threads} threads)", "CPU（{threads} 个线程）"),
+    "axis_step": ("step", "步数"), "axis_loss": ("loss", "损失"), "axis_aux": ("value", "数值"),
+    "axis_series": ("curve", "曲线"),
+    "raw_series": ("{name} · raw", "{name} · 原始"),
+    "all_clear": ("✓ No health alarms: the losses, gradients and samples look normal for this stage.",
+                  "✓ 没有健康警报：在这一阶段，损失、梯度和样本看起来都正常。"),
+    "alarm": ("**⚠ {title}.** {explanation} *Try:* {advice}", "**⚠ {title}。** {explanation} *可以尝试：*{advice}"),
     "name_reserved": (("the name {name} is reserved: a name ending in '{suffix}' marks a model still being copied, "
                       "which the lists skip and the next save clears; choose another name"),
                       "名称 {name} 是保留名称：以“{suffix}”结尾的名称表示尚未复制完的模型，列表会跳过它，下次保存会把它清除；请换一个名称"),
@@ -143,10 +169,25 @@ def say(key: str, language: str, **values: Any) -> str:
 
 
 UPLOAD = "upload"
-DATASET_CHOICES = [("MNIST digits", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("CIFAR-10", "cifar10"),
-                   ("Shapes (built in, no download)", "shapes"), ("Your images (.zip)", UPLOAD)]
+# Each dataset's name on the page, in English and Chinese (the dataset's own name kept where it is a name).
+DATASET_NAMES_SHOWN = {"mnist": ("MNIST digits", "MNIST 手写数字"), "fashion-mnist": ("Fashion-MNIST", "Fashion-MNIST 服饰"),
+                       "cifar10": ("CIFAR-10", "CIFAR-10 彩色照片"),
+                       "shapes": ("Shapes (built in, no download)", "Shapes 几何图形（内置，无需下载）"),
+                       UPLOAD: ("Your images (.zip)", "你的图片（.zip）")}
+# The Chinese name of each model preset (genimg/recipes.py labels them in English); a preset added later without
+# one shows its English label.
+PRESET_NAMES_CHINESE = {"dcgan": "DCGAN", "cdcgan": "条件 DCGAN", "vae": "VAE", "cvae": "条件 VAE",
+                        "seed-gan": "原始文章的 GAN", "seed-vae": "原始文章的 VAE"}
+GAN_LOSS_NAMES = {"nonsaturating": ("non-saturating", "非饱和"), "hinge": ("hinge", "铰链（hinge）")}
+register({**{f"train.data.{key}": english for key, (english, _) in DATASET_NAMES_SHOWN.items()},
+          **{f"train.preset.{key}": preset.label for key, preset in PRESETS.items()},
+          **{f"train.gan_loss.{key}": english for key, (english, _) in GAN_LOSS_NAMES.items()}},
+         {**{f"train.data.{key}": chinese for key, (_, chinese) in DATASET_NAMES_SHOWN.items()},
+          **{f"train.preset.{key}": PRESET_NAMES_CHINESE.get(key, preset.label) for key, preset in PRESETS.items()},
+          **{f"train.gan_loss.{key}": chinese for key, (_, chinese) in GAN_LOSS_NAMES.items()}})
+DATASET_CHOICES = [(t(f"train.data.{key}"), key) for key in DATASET_NAMES_SHOWN]
 # (label, key) → what it builds (genimg/recipes.py); each preset's recipe fills the settings when it is chosen.
-MODEL_CHOICES = [(preset.label, key) for key, preset in PRESETS.items()]
+MODEL_CHOICES = [(t(f"train.preset.{key}"), key) for key in PRESETS]
 # (image size, channels, classes) of each dataset; an upload is resized to 32×32 colour, classes from folders.
 DATASET_SHAPES = {name: dataset_shape(name) for name in DATASET_NAMES} | {UPLOAD: (32, 3, 0)}
 MAX_LATENT = 512
@@ -316,16 +357,51 @@ class RunOutputs:
 NOTHING_NEW = RunOutputs(*(gr.skip() for _ in fields(RunOutputs))).as_tuple()
 
 
-def _duration(seconds: float) -> str:
+def _duration(seconds: float, language: str = "en") -> str:
+    """'1 min 05 s' / '1 分 05 秒', or '42 s' / '42 秒' under a minute."""
     seconds = max(0, round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+    if seconds >= 60:
+        return say("duration_long", language, minutes=seconds // 60, seconds=seconds % 60)
+    return say("duration_short", language, seconds=seconds)
 
 
-def progress_html(step: int, total: int, eta: float | None) -> str:
+def progress_html(step: int, total: int, eta: float | None, language: str = "en") -> str:
     fraction = 0.0 if not total else min(1.0, step / total)
-    eta_text = f" · about {_duration(eta)} left" if eta is not None else ""
+    eta_text = say("eta", language, duration=_duration(eta, language)) if eta is not None else ""
+    line = say("progress", language, step=f"{step:,}", total=f"{total:,}", percent=f"{100 * fraction:.0f}")
     return (f'<div class="genimg-progress"><div style="width:{100 * fraction:.1f}%"></div></div>'
-            f"<small>step {step:,} of {total:,} ({100 * fraction:.0f}%){eta_text}</small>")
+            f"<small>{line}{eta_text}</small>")
+
+
+# The health alarms (genimg/training/health.py words them in English) in Chinese, by alarm key:
+# (title, explanation, advice).
+ALARMS_CHINESE = {
+    "mode_collapse": ("模式崩溃", ("样本变得越来越相似：不同的隐向量给出几乎相同的图片，说明生成器找到了几张能骗过判别器的图片，"
+                      "不再覆盖整个数据。"), "降低学习率（例如 1e-4）、改用铰链（hinge）损失，或在回放中从更早的一步继续。"),
+    "discriminator_wins": ("判别器占了上风", ("D(x) 一直接近 1、D(G(z)) 接近 0：判别器每次都能分辨真实图片与生成图片，"
+                           "生成器几乎学不到东西。"), "降低判别器的学习率或提高生成器的学习率；铰链（hinge）损失也有帮助。"),
+    "vanishing_gradients": ("生成器梯度消失", "生成器的梯度缩小到早期大小的极小一部分，权重几乎不再变化，样本不再改进。",
+                            "保留非饱和损失、降低判别器的学习率，或换一个种子重新开始。"),
+    "posterior_collapse": ("后验崩溃", "KL 项接近零，只有少数隐维度在用：解码器忽略了隐向量，样本和编码几乎不含输入的信息。",
+                           "降低 β、延长 KL 预热，或减小隐空间维度。"),
+    "divergence": ("训练发散", "某个损失变成了 NaN 或无穷大；训练已停止，保留了最后一个正常的检查点。",
+                   "把学习率降低（例如降到十分之一）后继续，或重新开始。"),
+}
+
+
+def alarms_text(monitor: Any, language: str) -> str:
+    """The raised health alarms as Markdown in the visitor's language, or a one-line all-clear."""
+    if monitor is None:
+        return ""
+    alarms = monitor.alarms
+    if not alarms:
+        return say("all_clear", language)
+    lines = []
+    for alarm in alarms:
+        title, explanation, advice = (ALARMS_CHINESE.get(alarm.key) if language == "zh-CN" else None) or (
+            alarm.title, alarm.explanation, alarm.advice)
+        lines.append(say("alarm", language, title=title, explanation=explanation, advice=advice))
+    return "\n\n".join(lines)
 
 
 def status_text(status: Status, language: str) -> str:
@@ -338,7 +414,7 @@ def status_text(status: Status, language: str) -> str:
         if name == "why":
             values[name] = say(value, language)
         elif name == "elapsed":
-            values[name] = _duration(value)
+            values[name] = _duration(value, language)
         elif name == "speed":
             values[name] = f"{value:,.0f}"
         elif isinstance(value, int) and not isinstance(value, bool):
@@ -352,24 +428,96 @@ def status_text(status: Status, language: str) -> str:
     return text
 
 
-LOSS_SERIES = {"gan": {"generator": "generator loss", "discriminator": "discriminator loss"},
-               "vae": {"neg_elbo": "−ELBO (nats)", "reconstruction": "reconstruction (nats)"}}
-AUX_SERIES = {"gan": {"d_real": "D(x), real", "d_fake": "D(G(z)), generated"}, "vae": {"kl": "KL (nats)"}}
+# Each curve's name in the legend, (English, Chinese), by the loss the engine reports.
+LOSS_SERIES = {"gan": {"generator": ("generator loss", "生成器损失"), "discriminator": ("discriminator loss", "判别器损失")},
+               "vae": {"neg_elbo": ("−ELBO (nats)", "−ELBO（nats）"),
+                       "reconstruction": ("reconstruction (nats)", "重建（nats）")}}
+AUX_SERIES = {"gan": {"d_real": ("D(x), real", "D(x)，真实"), "d_fake": ("D(G(z)), generated", "D(G(z))，生成")},
+              "vae": {"kl": ("KL (nats)", "KL（nats）")}}
 
 
-def plots(view: RunView) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The two plots' data in long format (step, value, series); None before the first report, because a
-    LinePlot that first receives an empty frame draws no lines afterwards (measured with Gradio 6.31)."""
-    if not view.rows:
+def series_name(names: tuple[str, str], language: str) -> str:
+    return names[1] if language == "zh-CN" else names[0]
+
+
+DEFAULT_SMOOTHING = 0.6  # TensorBoard's default: the trend shows through a GAN's noisy losses, turns still show
+MAX_SMOOTHING = 0.99
+# Each curve's colour, (smoothed, raw): the raw curve is drawn in a faint tint of its smoothed curve's colour.
+CURVE_COLOURS = (("#2563eb", "#bfdbfe"), ("#ea580c", "#fed7aa"), ("#16a34a", "#bbf7d0"))
+MAX_CURVE_SESSIONS = 10_000  # tabs whose curve settings are remembered (the oldest are forgotten beyond it)
+
+
+@dataclass(frozen=True)
+class CurveSettings:
+    """How a tab draws its curves: `smoothing`, the weight of the moving average (0: raw curves only; above 0
+    the raw curve stays, faint, under the smoothed one), and `log_scale`, log₁₀ of the losses (the plot has
+    no log axis, so the values are plotted as their logarithm, non-positive ones left out, and the axis says
+    so). The log scale applies to the loss plot only: D(x) and D(G(z)) are probabilities."""
+
+    smoothing: float = DEFAULT_SMOOTHING
+    log_scale: bool = False
+
+
+def _raw_name(name: str, language: str) -> str:
+    return say("raw_series", language, name=name)
+
+
+def plots(view: RunView, curves: CurveSettings | None = None,
+          language: str | None = None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The two plots' data in long format (step, value, series), in `language` (the view's by default). None
+    until there are two reports: a LinePlot that first receives an empty frame draws no lines afterwards
+    (measured with Gradio 6.31), and one point alone gives an axis of one value (ticks like 1.000000)."""
+    curves = curves or CurveSettings()
+    language = language or view.language
+    if len(view.rows) < 2:
         return None, None
     frames = []
-    for names in (LOSS_SERIES[view.family], AUX_SERIES[view.family]):
-        data = [(point.step, point.values[name], label) for point in view.rows for name, label in names.items()
-                if name in point.values]
+    for plot, names in (("loss", LOSS_SERIES[view.family]), ("aux", AUX_SERIES[view.family])):
+        data: list[tuple[int, float, str]] = []
+        for key, label in names.items():
+            steps = [point.step for point in view.rows if key in point.values]
+            values = [float(point.values[key]) for point in view.rows if key in point.values]
+            name = series_name(label, language)
+            drawn = [(steps, values, name)]
+            if curves.smoothing > 0:
+                drawn = [(steps, values, _raw_name(name, language)),
+                         (steps, ema_smooth(values, curves.smoothing), name)]
+            for series_steps, series_values, series in drawn:
+                for step, value in zip(series_steps, series_values, strict=True):
+                    if plot == "loss" and curves.log_scale:
+                        if not (value > 0 and math.isfinite(value)):
+                            continue  # no logarithm: a hinge loss can be 0 or negative
+                        value = math.log10(value)
+                    data.append((step, value, series))
         frame = pd.DataFrame(data, columns=["step", "value", "series"])
         # Fixed dtypes, also when empty: the plot reads its axis types (numbers, not categories) from them.
         frames.append(frame.astype({"step": "int64", "value": "float64", "series": "str"}))
     return frames[0], frames[1]
+
+
+def plot_update(frame: pd.DataFrame | None, plot: str, language: str, family: str = "gan",
+                curves: CurveSettings | None = None) -> Any:
+    """What a curve plot is sent: its data with the axis and legend titles in the visitor's language (a LinePlot
+    titles them with its column names otherwise) and each curve's colour (the raw one a faint tint of it); None
+    before there is anything to draw. `plot`: "loss" or "aux".
+
+    Only the data and the label change with the curve settings. Gradio 6.31's LinePlot redraws the chart from
+    scratch when a title, the colours or the legend list change (a list is a new object at every update, so it
+    always counts as changed), with the data it held before that update: a one-off update that changed both
+    (the smoothing, the log scale) showed the new axis title over the old curves. So the colours always name
+    the raw curves too, the legend lists every curve, and the log scale is said in the plot's label."""
+    if frame is None:
+        return None
+    curves = curves or CurveSettings()
+    names = [series_name(label, language) for label in (LOSS_SERIES if plot == "loss" else AUX_SERIES)[family].values()]
+    colours: dict[str, str] = {}
+    for name, (strong, faint) in zip(names, CURVE_COLOURS, strict=False):
+        colours[name], colours[_raw_name(name, language)] = strong, faint
+    extra = {}
+    if plot == "loss":
+        extra["label"] = message("train.losses_log" if curves.log_scale else "train.losses", language)
+    return gr.update(value=frame, x_title=say("axis_step", language), y_title=say(f"axis_{plot}", language),
+                     color_title=say("axis_series", language), color_map=colours, **extra)
 
 
 class TrainHandlers:
@@ -387,26 +535,27 @@ class TrainHandlers:
         self.data_root = data_root
         self.checkpoints = checkpoints  # saved steps per run (each one a replay step openable in Explore)
         self.active: dict[str, ActiveRun] = {}
+        self.curves: dict[str, CurveSettings] = {}  # each tab's curve settings, read at every update of its run
         self.waiting: set[str] = set()     # sessions whose Start or Resume waits in the queue
         self.cancelled: set[str] = set()   # ... and those of them whose user pressed Stop meanwhile
         self.lock = threading.Lock()
         proxy_hops()  # a malformed GENIMG_PROXY_HOPS stops the server at start, not every new visitor's page load
 
     # -- descriptions
-    def device_text(self) -> str:
+    def device_text(self, language: str = "en") -> str:
+        """Where runs train and what bounds them, in the visitor's language (filled in on every page load)."""
         if self.device.type == "cuda":
             import torch
 
-            where = f"CUDA GPU ({torch.cuda.get_device_name(self.device)}), bf16 mixed precision"
+            where = say("device_cuda", language, name=torch.cuda.get_device_name(self.device))
         elif self.device.type == "mps":
-            where = "Apple GPU (MPS)"
+            where = say("device_mps", language)
         else:
             threads = self.limits.threads or 1
-            where = f"CPU ({threads} thread{'s' if threads > 1 else ''})"
-        return (f"Training runs on **{where}** in a process of its own. Each run is capped at "
-                f"{self.limits.max_steps:,} steps and {self.limits.max_seconds / 60:g} minutes; "
-                f"{self.limits.slots} run(s) at a time, others wait in a queue. Your models are kept for "
-                f"{self.workspaces.ttl_seconds / 3600:g} h (up to {self.workspaces.quota_bytes / 2**20:.0f} MB).")
+            where = say("device_cpu_many" if threads > 1 else "device_cpu_one", language, threads=threads)
+        return say("device", language, where=where, steps=f"{self.limits.max_steps:,}",
+                   minutes=f"{self.limits.max_seconds / 60:g}", slots=self.limits.slots,
+                   hours=f"{self.workspaces.ttl_seconds / 3600:g}", quota=f"{self.workspaces.quota_bytes / 2**20:.0f}")
 
     # -- workspace
     def workspace(self, token: str | None) -> Workspace:
@@ -415,8 +564,8 @@ class TrainHandlers:
     def on_load(self, token: str | None, request: gr.Request | None = None) -> tuple:
         """On every page load: keep the browser's token if this server signed it (its runs and saved models are
         listed again, and its last run is offered to Resume), else issue a new one (the only place tokens are
-        issued, a few per client address per hour). Outputs: the token to store, the Train status, then
-        model_updates."""
+        issued, a few per client address per hour). Outputs: the token to store, the Train status, the
+        device line, then model_updates."""
         language = request_language(request)
         status = ""
         try:
@@ -432,7 +581,7 @@ class TrainHandlers:
             threading.Thread(target=self.workspaces.clean, kwargs={"keep": {workspace.id}}, daemon=True).start()
         self.pool.warm()  # start a worker now, so Start does not wait for torch to import
         # A refused browser keeps what it holds (gr.skip): a later load, once the limit allows, issues its token.
-        return (workspace.token if workspace is not None else gr.skip(), status,
+        return (workspace.token if workspace is not None else gr.skip(), status, self.device_text(language),
                 *self.model_updates(workspace, language))
 
     @staticmethod
@@ -489,7 +638,7 @@ class TrainHandlers:
         job = Job(config=config, upload=upload_path, snapshots=str(run / "steps"), threads=self.limits.threads,
                   classes_from_data=PRESETS[model_key].conditional and dataset == UPLOAD)
         view = RunView(run=str(run), family=PRESETS[model_key].model_kind.family, language=language,
-                       title=f"{_label(MODEL_CHOICES, model_key)} on {_label(DATASET_CHOICES, dataset)}")
+                       title=run_title(model_key, dataset, language))
         view.begin_session(config)
         yield from self._stream(view, job, request)
 
@@ -520,7 +669,7 @@ class TrainHandlers:
             yield self._message(view, Status("not_resumed", {"error": words}))
             return
         if view.run != str(run):
-            view = RunView(run=str(run), title=run.name, language=language)
+            view = RunView(run=str(run), title=_resumed_title(config_dict, language), language=language)
         view.begin_session(config, family=registry.get(config.model.kind).family,
                            elapsed_before=float(config_dict.get("elapsed_seconds") or 0.0))
         if config.dataset == UPLOAD:
@@ -548,7 +697,7 @@ class TrainHandlers:
         with self.lock:
             self.active[session] = active
         view.status = Status("starting", {"title": view.title})
-        yield self._outputs(view, running=True)
+        yield self._outputs(view, running=True, curves=self._curves(session))
         last_update = 0.0
         try:
             for event in worker.events():
@@ -560,12 +709,12 @@ class TrainHandlers:
                 if isinstance(event, Progress) and time.monotonic() - last_update < UPDATE_INTERVAL_S:
                     continue
                 last_update = time.monotonic()
-                yield self._outputs(view, running=not view.ended)
+                yield self._outputs(view, running=not view.ended, curves=self._curves(session))
                 if view.ended:
                     break
         except WorkerError as error:  # a line from the worker the page cannot read: say so, and stop the run
             view.apply(WorkerFailed(str(error)))
-            yield self._outputs(view, running=False)
+            yield self._outputs(view, running=False, curves=self._curves(session))
         finally:
             with self.lock:
                 if self.active.get(session) is active:
@@ -578,6 +727,30 @@ class TrainHandlers:
         if not view.ended:  # an ending was already shown by the loop; a second copy would reset the replay slider
             view.ended = True
             yield self._message(view, Status("unexpected"))
+
+    def _curves(self, session: str) -> CurveSettings:
+        with self.lock:
+            return self.curves.get(session, CurveSettings())
+
+    def redraw(self, smoothing: Any, log_scale: Any, view: RunView | None,
+               request: gr.Request | None = None) -> tuple:
+        """The smoothing slider or the log-scale box moved: redraw both plots from the tab's run, and keep the
+        settings for the rest of its updates (a run streaming now reads them at its next update)."""
+        language = request_language(request)
+        try:
+            weight = _number(smoothing, "smoothing", 0, MAX_SMOOTHING, field="train.smoothing")
+        except FieldError as error:
+            raise gr.Error(error.words(language)) from None
+        curves = CurveSettings(float(weight), log_scale is True)
+        with self.lock:
+            self.curves.pop(_session(request), None)  # re-inserted last: the newest are kept
+            self.curves[_session(request)] = curves
+            while len(self.curves) > MAX_CURVE_SESSIONS:
+                del self.curves[next(iter(self.curves))]
+        view = view if isinstance(view, RunView) else RunView(language=language)
+        losses, aux = plots(view, curves)  # in the run's language, as its updates were: only the data changes
+        return (plot_update(losses, "loss", view.language, view.family, curves),
+                plot_update(aux, "aux", view.language, view.family, curves))
 
     def queued(self, request: gr.Request | None = None) -> tuple:
         """Start or Resume was pressed (runs at once, unqueued): Stop becomes available to cancel the wait."""
@@ -613,15 +786,15 @@ class TrainHandlers:
         view.status = status
         return self._outputs(view, running=False)
 
-    def _outputs(self, view: RunView, running: bool) -> tuple:
-        losses, aux = plots(view)
+    def _outputs(self, view: RunView, running: bool, curves: CurveSettings | None = None) -> tuple:
+        losses, aux = plots(view, curves)
         grids = view.grids
         # While a run goes, the page is updated ~2 times a second but a grid comes every 1.5 s: an unchanged
         # picture is not sent again (each one sent costs the server a PNG encoding the run would feel).
         fresh = view.newest_grid_unshown() or not running
         latest = (grids[-1].image if grids else None) if fresh else gr.skip()
-        alarms = view.monitor.markdown() if view.monitor is not None else ""
-        bar = progress_html(view.step, view.total, view.eta() if running else None) if view.total else ""
+        alarms = alarms_text(view.monitor, view.language)
+        bar = progress_html(view.step, view.total, view.eta() if running else None, view.language) if view.total else ""
         count = len(grids)
         if running and not grids:  # a new run before its first grid: the previous run's pictures go
             latest = None
@@ -632,8 +805,10 @@ class TrainHandlers:
             replay_image, caption = gr.skip(), gr.skip()
         else:  # a run ended (or never started): the replay shows its last grid
             replay = gr.update(maximum=max(1, count - 1), value=max(0, count - 1), interactive=count > 1)
-            replay_image, caption = latest, _replay_caption(grids, count - 1) if grids else ""
-        return RunOutputs(status=status_text(view.status, view.language), progress=bar, losses=losses, aux=aux,
+            replay_image, caption = latest, _replay_caption(grids, count - 1, view.language) if grids else ""
+        return RunOutputs(status=status_text(view.status, view.language), progress=bar,
+                          losses=plot_update(losses, "loss", view.language, view.family, curves),
+                          aux=plot_update(aux, "aux", view.language, view.family, curves),
                           samples=latest, alarms=alarms, replay=replay, replay_image=replay_image, caption=caption,
                           start=gr.update(interactive=not running), stop=gr.update(interactive=running),
                           resume=gr.update(interactive=not running), view=view).as_tuple()
@@ -643,7 +818,7 @@ class TrainHandlers:
         if view is None or not view.grids:
             return None, say("no_replay", request_language(request))
         position = view.grid_position(int(float(index or 0)))
-        return view.grids[position].image, _replay_caption(view.grids, position)
+        return view.grids[position].image, _replay_caption(view.grids, position, request_language(request))
 
     def save_as(self, name: str, token: str | None, view: RunView | None,
                 request: gr.Request | None = None) -> tuple:
@@ -712,8 +887,20 @@ class TrainHandlers:
             return None
 
 
-def _label(choices: list[tuple[str, str]], key: str) -> str:
-    return next((label for label, value in choices if value == key), key)
+def run_title(model_key: str, dataset: str, language: str) -> str:
+    """'DCGAN on Shapes (built in, no download)' / 'DCGAN · Shapes 几何图形（…）': what a run trains, for its status."""
+    model = message(f"train.preset.{model_key}", language) if model_key in PRESETS else model_key
+    data = message(f"train.data.{dataset}", language) if dataset in DATASET_NAMES_SHOWN else dataset
+    return say("title", language, model=model, dataset=data)
+
+
+def _resumed_title(config: dict, language: str) -> str:
+    """A resumed run's title from its saved config (the preset with its kind and conditioning, the dataset)."""
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
+    conditional = bool(model.get("num_classes"))
+    key = next((key for key, preset in PRESETS.items()
+                if preset.kind == model.get("kind") and preset.conditional == conditional), str(model.get("kind")))
+    return run_title(key, str(config.get("dataset")), language)
 
 
 def _session(request: gr.Request | None) -> str:
@@ -728,10 +915,10 @@ def _upload_path(upload: Any) -> str:
     return str(path)
 
 
-def _replay_caption(grids: list[ReplayGrid], position: int) -> str:
+def _replay_caption(grids: list[ReplayGrid], position: int, language: str = "en") -> str:
     grid = grids[position]
-    return (f"Step {grid.step:,}, {_duration(grid.elapsed_seconds)} into training ({position + 1} of {len(grids)} "
-            "grids kept).")
+    return say("replay_caption", language, step=f"{grid.step:,}", elapsed=_duration(grid.elapsed_seconds, language),
+               position=position + 1, count=len(grids))
 
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -811,7 +998,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
     token = token if token is not None else workspace_token(handlers.workspaces)
     view = gr.State(RunView())
     gr.Markdown(t("train.intro"))
-    gr.Markdown(handlers.device_text(), elem_id="train-device")
+    device = gr.Markdown(handlers.device_text(), elem_id="train-device")  # in the visitor's language on load
     default_dataset = "mnist" if mnist_available(handlers.data_root) else "shapes"
     preset = PRESETS["dcgan"]
     recipe = preset.recipe
@@ -829,7 +1016,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                 lr_g = gr.Number(recipe.learning_rate, label=t("train.lr_g"), elem_id="train-lr-g")
                 lr_d = gr.Number(recipe.lr_discriminator, label=t("train.lr_d"), elem_id="train-lr-d")
                 beta = gr.Number(1.0, label=t("train.beta"), elem_id="train-beta")
-                loss = gr.Radio([("non-saturating", "nonsaturating"), ("hinge", "hinge")], value=recipe.gan_loss,
+                loss = gr.Radio([(t(f"train.gan_loss.{key}"), key) for key in GAN_LOSS_NAMES], value=recipe.gan_loss,
                                 label=t("train.loss"), elem_id="train-loss")
             with gr.Row():
                 start = gr.Button(t("train.start"), variant="primary", elem_id="train-start")
@@ -838,7 +1025,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
             status = gr.Markdown(elem_id="train-status")
             progress = gr.HTML(elem_id="train-progress")
             with gr.Row():
-                save_name = gr.Textbox(label=t("train.save_name"), placeholder="my-digits", scale=2,
+                save_name = gr.Textbox(label=t("train.save_name"), placeholder=t("train.save_placeholder"), scale=2,
                                        elem_id="train-save-name")
                 save = gr.Button(t("train.save"), scale=1, elem_id="train-save")
             save_status = gr.Markdown(elem_id="train-save-status")
@@ -851,6 +1038,10 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                                         elem_id="train-losses")
                 aux_plot = gr.LinePlot(x="step", y="value", color="series", label=t("train.aux"),
                                        elem_id="train-aux")
+            with gr.Row():
+                smoothing = gr.Slider(0, MAX_SMOOTHING, value=DEFAULT_SMOOTHING, step=0.01, label=t("train.smoothing"),
+                                      elem_id="train-smoothing")
+                log_scale = gr.Checkbox(False, label=t("train.log_scale"), elem_id="train-log")
     with gr.Accordion(t("train.replay"), open=True), gr.Row():
         with gr.Column(scale=1):
             replay = gr.Slider(0, 1, value=0, step=1, label=t("train.replay"), interactive=False,
@@ -889,11 +1080,15 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
         handlers.resume, [steps, token, view], run_outputs, api_name="resume", show_progress="minimal",
         concurrency_limit=handlers.limits.slots, concurrency_id="training")
     stop.click(handlers.stop, None, status, api_name="stop", queue=False)
+    # One event for both controls: a redraw waiting behind another runs last with both controls' latest values (two
+    # events could finish out of order and leave the plot drawn with the older setting).
+    gr.on([smoothing.input, log_scale.input], handlers.redraw, [smoothing, log_scale, view], [loss_plot, aux_plot],
+          trigger_mode="always_last", show_progress="hidden", **private)
     replay.input(handlers.replay, [replay, view], [replay_image, caption], trigger_mode="always_last",
                  show_progress="hidden", **private)
     save.click(handlers.save_as, [save_name, token, view], [save_status, *model_outputs], api_name="save")
     open_step.click(handlers.open_step, [replay, token, view], [save_status, *model_outputs], api_name="open_step")
     delete.click(handlers.delete, [yours, token], [save_status, *model_outputs], api_name="delete_model")
-    return {"token": token, "on_load": handlers.on_load, "load_outputs": [token, status, *model_outputs]}
+    return {"token": token, "on_load": handlers.on_load, "load_outputs": [token, status, device, *model_outputs]}
 
 

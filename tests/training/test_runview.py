@@ -28,6 +28,7 @@ from genimg.training.runview import (
     ReplayGrid,
     RunView,
     append_thinned,
+    ema_smooth,
     eta_seconds,
 )
 from genimg.training.worker import WorkerFailed, WorkerWarning
@@ -317,3 +318,17 @@ def test_the_view_deep_copies_into_an_independent_view():
     copied.apply(progress(130))
     copied.apply(samples(130))
     assert len(view.rows) == 1 and len(view.grids) == 1 and view.step == 120
+
+
+def test_smoothing_averages_the_curve_without_pulling_its_start_to_zero():
+    noisy = [10.0 + (3.0 if index % 2 else -3.0) for index in range(40)]  # 7, 13, 7, 13, …: mean 10
+    assert ema_smooth(noisy, 0.0) == noisy
+    smoothed = ema_smooth(noisy, 0.9)
+    assert len(smoothed) == len(noisy) and smoothed[0] == noisy[0]  # debiased: starts at the first value
+    assert max(abs(value - 10.0) for value in smoothed[20:]) < 1.0  # the swing of ±3 is mostly gone
+    assert ema_smooth([1.0, 3.0], 0.5) == pytest.approx([1.0, 7 / 3])
+    assert np.isnan(ema_smooth([2.0, float("nan"), 2.0], 0.5)[1])  # NaN kept
+    assert ema_smooth([2.0, float("nan"), 2.0], 0.5)[2] == pytest.approx(2.0)  # and does not poison the rest
+    for weight in (-0.1, 1.0, 5.0):
+        with pytest.raises(ValueError, match="smoothing weight"):
+            ema_smooth([1.0], weight)

@@ -7,6 +7,8 @@ Screenshots of the Train tab (desktop 1366×900 and phone 390×844, English and 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from genimg.ui.i18n import message
@@ -25,8 +27,8 @@ def train_page(browser, url: str, locale: str):  # noqa: F811 - `browser` is tes
     page = browser.new_page(locale=locale, viewport=DESKTOP)
     page.goto(url)
     language = "zh-CN" if locale.startswith("zh") else "en"
-    page.get_by_role("tab", name=message("train.tab", language)).click()
-    page.get_by_text(message("train.advanced", language), exact=True).first.click()
+    open_tab(page, message("train.tab", language))
+    page.locator("#tab-train").get_by_text(message("train.advanced", language), exact=True).first.click()
     expect(page.locator("#train-steps input")).to_be_visible(timeout=TIMEOUT)
     return page
 
@@ -75,4 +77,141 @@ def test_a_second_run_does_not_show_the_first_runs_replay(browser, train_page_ur
     assert errors_on_page(page) == []
     page.locator("#train-stop").click()
     expect(page.locator("#train-status")).to_contain_text("stopped by the user", timeout=TIMEOUT)
+    page.close()
+
+
+# ------------------------------------------------------------------------------------------- all of it in Chinese
+# Words that stay as they are on a Chinese page: the product, model families and datasets, units, devices, the
+# letters of formulas and the models' own names (the tiny test models are named after their kinds).
+NAMES = {"genimg", "gan", "vae", "dcgan", "mnist", "fashion", "cifar", "shapes", "zip", "cpu", "gpu", "cuda", "mps",
+         "apple", "mb", "min", "s", "ema", "kl", "elbo", "nats", "fp32", "bf16", "tf32", "fp16", "d", "g", "x", "z",
+         "seed", "png", "safetensors", "json", "readme", "md", "log", "mu", "sigma"}
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
+HAN = re.compile(r"[\u4e00-\u9fff]")
+GLOSS = re.compile(r"[（(][A-Za-z][A-Za-z '’-]{0,30}[)）]")  # 发散（diverged）: an English gloss after its Chinese word
+
+
+def visible_words(page, selector: str) -> str:
+    """The text a visitor reads in `selector`: its innerText, the placeholders of visible fields, and the text drawn
+    in its plots (axis titles, ticks, legends). Not aria-labels: Gradio and Vega write their own there for screen
+    readers in English (Gradio 6.31 has no Chinese for its "Fullscreen" button, Vega describes each axis)."""
+    panel = page.locator(selector)
+    texts = [panel.inner_text()]
+    texts.append(panel.evaluate(
+        "(root) => [...root.querySelectorAll('[placeholder]')].filter((element) => element.offsetParent !== null)"
+        ".map((element) => element.getAttribute('placeholder')).join('\\n')"))
+    texts.append(panel.evaluate("(root) => [...root.querySelectorAll('svg text')].map((t) => t.textContent)"
+                                ".join('\\n')"))
+    return "\n".join(texts)
+
+
+def english_words(text: str, names: set[str]) -> list[str]:
+    """Latin-script words of two or more letters that are not names, each with the line it came from."""
+    found = []
+    for line in text.splitlines():
+        for word in LATIN_WORD.findall(GLOSS.sub(" ", line) if HAN.search(line) else line):
+            if word.lower().strip("'’") not in NAMES | names:
+                found.append(f"{word!r} in {line.strip()[:90]!r}")
+    return found
+
+
+def open_accordions(page, selector: str) -> None:
+    """Open every visible closed accordion under `selector` (opening one can reveal another inside it)."""
+    for _ in range(20):
+        closed = page.locator(f"{selector} button.label-wrap:not(.open)")
+        visible = next((closed.nth(index) for index in range(closed.count()) if closed.nth(index).is_visible()), None)
+        if visible is None:
+            return
+        visible.click()
+        page.wait_for_timeout(200)
+
+
+def open_tab(page, name: str) -> None:
+    """Select a tab by its name, again if the page was still settling and the first click was lost."""
+    expect(page.locator("#samples-grid img").first).to_be_visible(timeout=TIMEOUT)  # the page's load events ran
+    tab = page.get_by_role("tab", name=name, exact=True)
+    for _ in range(8):  # selected, and still selected a moment later (a late load event can select another tab)
+        if tab.get_attribute("aria-selected") != "true":
+            tab.click()
+        page.wait_for_timeout(1_500)
+        if tab.get_attribute("aria-selected") == "true" and page.locator("#tab-train").is_visible():
+            page.wait_for_timeout(1_500)
+            if tab.get_attribute("aria-selected") == "true":
+                return
+    expect(tab).to_have_attribute("aria-selected", "true")
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option).click()
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_a_tiny_run_reads_in_chinese_from_start_to_end(browser, train_page_url, viewport):  # noqa: F811
+    """?lang=zh-CN, the Train tab with every section open, a tiny run to its end: the device line, statuses, the
+    progress line, curve names and axis titles, the replay caption, dataset and model names, the alarms: no
+    English word outside names and units."""
+    page = browser.new_page(locale="zh-CN", viewport=DESKTOP if viewport == "desktop" else PHONE)
+    page.goto(train_page_url + "?lang=zh-CN")
+    open_tab(page, message("train.tab", "zh-CN"))
+    open_accordions(page, "#tab-train")
+    expect(page.locator("#train-steps input")).to_be_visible(timeout=TIMEOUT)
+    choose(page, "train-dataset", message("train.data.shapes", "zh-CN"))
+    set_number(page, "train-steps", "40")
+    page.locator("#train-start").click()
+    expect(page.locator("#train-progress")).to_contain_text("步", timeout=TIMEOUT)
+    mid_run = visible_words(page, "#tab-train")
+    expect(page.locator("#train-status")).to_contain_text(message("train.msg.finished", "zh-CN"), timeout=TIMEOUT)
+    expect(page.locator("#train-replay-caption")).to_contain_text("40", timeout=TIMEOUT)
+    expect(page.locator("#train-losses svg text").first).to_be_attached(timeout=TIMEOUT)
+    screenshot(page, f"train-zh-{viewport}")
+    text = mid_run + "\n" + visible_words(page, "#tab-train")
+    assert HAN.search(page.locator("#train-device").inner_text())  # the device line is filled in
+    names = {part.lower() for part in re.findall(r"[A-Za-z0-9]+", train_page_url)}  # host names in links
+    found = sorted(set(english_words(text, names)))
+    assert found == [], "\n".join(found[:60])
+    assert errors_on_page(page) == []
+    page.close()
+
+
+# ------------------------------------------------------------------------------------------------------ curves
+def curve_count(page, elem_id: str) -> int:
+    """How many lines the plot draws (Vega draws each series as one path in a line-mark group)."""
+    return page.locator(f"#{elem_id} g.mark-line path").count()
+
+
+def svg_texts(page, selector: str) -> list[str]:
+    """The text of SVG elements (innerText does not apply to them)."""
+    return page.locator(selector).evaluate_all("(elements) => elements.map((element) => element.textContent)")
+
+
+def axis_titles(page, elem_id: str) -> str:
+    return " ".join(svg_texts(page, f"#{elem_id} g.role-axis-title text"))
+
+
+def test_curves_are_smoothed_over_their_faint_raw_lines_and_the_loss_axis_can_be_logarithmic(browser, train_page_url):  # noqa: F811
+    page = train_page(browser, train_page_url, "en-US")
+    choose(page, "train-dataset", "Shapes (built in, no download)")
+    set_number(page, "train-steps", "60")
+    page.locator("#train-start").click()
+    expect(page.locator("#train-status")).to_contain_text("Run finished", timeout=TIMEOUT)
+    expect(page.locator("#train-losses g.mark-line path")).to_have_count(4, timeout=TIMEOUT)  # 2 smoothed + 2 raw
+    legend = svg_texts(page, "#train-losses g.role-legend-label text")
+    assert sorted(legend) == ["discriminator loss", "discriminator loss · raw", "generator loss", "generator loss · raw"]
+    assert "loss" in axis_titles(page, "train-losses").split()
+    screenshot(page, "train-curves-smoothed")
+
+    page.locator("#train-log input").check()
+    expect(page.locator("#train-losses")).to_contain_text("log₁₀ scale", timeout=TIMEOUT)  # its label says so
+    # and the curves are redrawn: the generator's loss near 1-2 becomes its log₁₀, below 1
+    page.wait_for_function("""() => [...document.querySelectorAll('#train-losses g.role-axis-label text')]
+        .filter((text) => text.closest('.role-axis').getAttribute('aria-label')?.startsWith('Y'))
+        .every((text) => Math.abs(parseFloat(text.textContent.replace('\u2212', '-'))) <= 1.5)""", timeout=TIMEOUT)
+    page.locator("#train-smoothing input[type=range]").focus()
+    page.keyboard.press("Home")  # smoothing 0
+    expect(page.locator("#train-smoothing input[type=number]")).to_have_value("0")
+    expect(page.locator("#train-losses g.mark-line path")).to_have_count(2, timeout=TIMEOUT)  # raw curves only
+    assert curve_count(page, "train-aux") == 2
+    screenshot(page, "train-curves-log-raw")
+    assert errors_on_page(page) == []
     page.close()

@@ -27,12 +27,18 @@ from genimg.training.runview import RunView, Status
 from genimg.training.worker import Worker, WorkerPool
 from genimg.ui.context import ExploreContext
 from genimg.ui.train_tab import (
+    DATASET_NAMES_SHOWN,
+    GAN_LOSS_NAMES,
     PRESETS,
     Limits,
     RunOutputs,
     TrainHandlers,
+    alarms_text,
     build_config,
     build_train_tab,
+    plots,
+    progress_html,
+    run_title,
     status_text,
     step_model_name,
 )
@@ -149,9 +155,11 @@ def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
     grid_steps = [grid.step for grid in view.grids]
     assert grid_steps[0] == 1 and grid_steps[-1] == 40 and grid_steps == sorted(grid_steps)
     outputs = updates[-1][2]
-    losses, aux = outputs[2], outputs[3]
-    assert set(losses["series"]) == {"generator loss", "discriminator loss"}
-    assert set(aux["series"]) == {"D(x), real", "D(G(z)), generated"}
+    losses, aux = outputs[2]["value"], outputs[3]["value"]
+    assert outputs[2]["x_title"] == "step" and outputs[2]["y_title"] == "loss"
+    assert set(losses["series"]) == {"generator loss", "discriminator loss", "generator loss · raw",
+                                     "discriminator loss · raw"}  # smoothed by default, the raw curves faint
+    assert set(aux["series"]) == {"D(x), real", "D(G(z)), generated", "D(x), real · raw", "D(G(z)), generated · raw"}
     assert outputs[4].dtype == np.uint8 and outputs[4].shape[2] == 3  # the sample grid, colour
 
     message, *updates_after = trainer.save_as("my shapes", token, view)
@@ -464,7 +472,7 @@ def test_a_vae_run_reports_its_terms(trainer):
     view = updates[-1][1]
     assert "Run finished" in updates[-1][0]
     assert {"neg_elbo", "reconstruction", "kl"} <= set(view.rows[-1].values)
-    assert set(updates[-1][2][3]["series"]) == {"KL (nats)"}
+    assert set(updates[-1][2][3]["value"]["series"]) == {"KL (nats)", "KL (nats) · raw"}
 
 
 # -------------------------------------------------------------------------------------------------- health
@@ -592,7 +600,7 @@ def test_the_run_events_outputs_are_listed_once_in_their_api_order(trainer):
 
 @pytest.mark.parametrize("status, english, chinese", [
     (Status("ended", {"why": "by_user", "step": 12_345, "elapsed": 75.2}),
-     "**Run stopped by the user** at step 12,345 after 1 min 15 s", "**训练已被用户停止**：第 12,345 步，用时 1 min 15 s"),
+     "**Run stopped by the user** at step 12,345 after 1 min 15 s", "**训练已被用户停止**：第 12,345 步，用时 1 分 15 秒"),
     (Status("ended", {"why": "time_limit", "step": 40, "elapsed": 9.6}), "**Run stopped at the time limit** at step 40 after 10 s",
      "**训练已达到时间上限而停止**"),
     (Status("training", {"title": "VAE on Shapes", "speed": 1534.6, "elapsed": 3.0}),
@@ -697,3 +705,135 @@ def test_a_malformed_name_is_refused_in_the_visitors_language(trainer):
     view = run(trainer, token, steps=20)[-1][1]
     chinese = trainer.save_as("../outside", token, view, CHINESE)[0]
     assert "未保存" in chinese and "../outside" in chinese and "字母" in chinese, chinese
+
+
+
+# ------------------------------------------------------------------------------------------------ Chinese
+# Latin-script words a Chinese page keeps: names of models, datasets, units and devices, letters of formulas.
+KEPT_NAMES = {"dcgan", "gan", "vae", "mnist", "fashion", "cifar", "shapes", "zip", "cpu", "gpu", "cuda", "apple",
+              "mps", "mb", "kl", "elbo", "nats", "nan", "hinge", "bf", "d", "g", "x", "z", "e", "log"}
+
+
+def english_words(text: str) -> list[str]:
+    """Latin-script words that are not kept names, in the text a visitor reads (HTML tags left out)."""
+    shown = re.sub(r"<[^>]*>", " ", text)
+    return [word for word in re.findall(r"[A-Za-z]+", shown) if word.lower() not in KEPT_NAMES]
+
+
+def test_everything_the_tab_writes_during_a_run_reads_in_chinese(trainer):
+    """The device line, the progress line with its ETA, the replay caption, run titles (every preset and dataset),
+    the GAN loss names, every health alarm and the all-clear, the curves' names: Chinese but for names."""
+    from genimg.training.health import ALARMS
+    from genimg.training.runview import CurvePoint, ReplayGrid
+    from genimg.ui.i18n import message
+    from genimg.ui.train_tab import _duration, _replay_caption
+
+    texts = {"device": trainer.device_text("zh-CN"), "progress": progress_html(1_234, 5_000, 3_725.0, "zh-CN"),
+             "caption": _replay_caption([ReplayGrid.of(50, 75.0, np.zeros((4, 4), np.uint8))], 0, "zh-CN"),
+             "duration": _duration(42, "zh-CN")}
+    for key in PRESETS:
+        for dataset in DATASET_NAMES_SHOWN:
+            texts[f"title {key} {dataset}"] = run_title(key, dataset, "zh-CN")
+    for key in GAN_LOSS_NAMES:
+        texts[f"loss {key}"] = message(f"train.gan_loss.{key}", "zh-CN")
+    monitor = HealthMonitor("gan")
+    texts["all clear"] = alarms_text(monitor, "zh-CN")
+    monitor.raised = dict(ALARMS)
+    texts["alarms"] = alarms_text(monitor, "zh-CN")
+    for family, values in (("gan", {"generator": 1.0, "discriminator": 1.2, "d_real": 0.6, "d_fake": 0.4}),
+                           ("vae", {"neg_elbo": 90.0, "reconstruction": 80.0, "kl": 10.0})):
+        view = RunView(family=family, language="zh-CN", rows=[CurvePoint(1, values), CurvePoint(2, values)])
+        texts[f"{family} curves"] = " ".join(" ".join(frame["series"]) for frame in plots(view))
+    found = {name: english_words(text) for name, text in texts.items() if english_words(text)}
+    assert found == {}
+    assert "1,234" in texts["progress"] and "5,000" in texts["progress"] and "62 分 05 秒" in texts["progress"]
+    assert texts["alarms"].count("⚠") == len(ALARMS)
+    # ... and the English page says the same things in English
+    assert "Training runs on **CPU (1 thread)**" in trainer.device_text("en")
+    assert progress_html(1_234, 5_000, 3_725.0, "en").endswith("step 1,234 of 5,000 (25%) · about 62 min 05 s left</small>")
+    monitor.raised = {"mode_collapse": ALARMS["mode_collapse"]}
+    assert alarms_text(monitor, "en") == ALARMS["mode_collapse"].markdown()
+
+
+def test_the_device_line_is_filled_in_the_visitors_language_on_load(trainer):
+    chinese = visitor(language="zh-CN")
+    english = trainer.on_load(None, visitor())[2]
+    assert english.startswith("Training runs on") and trainer.on_load(None, chinese)[2].startswith("训练在")
+
+
+# ------------------------------------------------------------------------------------------------- curves
+def curve_view(family: str = "gan", language: str = "en", points: int = 30) -> RunView:
+    from genimg.training.runview import CurvePoint
+
+    noise = np.random.default_rng(0).normal(0, 0.5, points)
+    rows = [CurvePoint(step, {"generator": 2.0 + noise[step - 1], "discriminator": 0.5 + 0.01 * step,
+                              "d_real": 0.7, "d_fake": 0.3}) for step in range(1, points + 1)]
+    return RunView(family=family, language=language, rows=rows)
+
+
+def test_one_report_draws_no_curve_until_there_are_two():
+    """One point alone gave the plot an axis of a single value (ticks like 1.000000)."""
+    assert plots(curve_view(points=1)) == (None, None)
+    losses, aux = plots(curve_view(points=2))
+    assert losses is not None and aux is not None and set(losses["step"]) == {1, 2}
+
+
+def test_smoothing_draws_the_raw_curve_faint_under_the_smoothed_one():
+    from genimg.ui.train_tab import CurveSettings, plot_update
+
+    view = curve_view()
+    raw, _ = plots(view, CurveSettings(smoothing=0.0))
+    assert set(raw["series"]) == {"generator loss", "discriminator loss"}
+    losses, _ = plots(view, CurveSettings(smoothing=0.9))
+    assert set(losses["series"]) == {"generator loss", "generator loss · raw", "discriminator loss",
+                                     "discriminator loss · raw"}
+    generator = losses[losses["series"] == "generator loss"]["value"].to_numpy()
+    generator_raw = losses[losses["series"] == "generator loss · raw"]["value"].to_numpy()
+    assert np.allclose(generator_raw, raw[raw["series"] == "generator loss"]["value"])  # the raw curve unchanged
+    assert np.std(np.diff(generator)) < 0.5 * np.std(np.diff(generator_raw))  # the smoothed one far steadier
+    update = plot_update(losses, "loss", "en", "gan", CurveSettings(smoothing=0.9))
+    assert update["color_map"]["generator loss"] != update["color_map"]["generator loss · raw"]
+    assert set(update["color_map"]) == set(losses["series"])
+    chinese = plots(curve_view(language="zh-CN"), CurveSettings(smoothing=0.5))[0]
+    assert "生成器损失 · 原始" in set(chinese["series"])
+
+
+def test_the_log_scale_plots_log10_of_the_losses_and_says_so():
+    from genimg.ui.train_tab import CurveSettings, plot_update
+
+    view = curve_view()
+    view.rows[3].values["discriminator"] = -0.2  # a hinge loss can go below zero: no logarithm, left out
+    linear, linear_aux = plots(view, CurveSettings(smoothing=0.0))
+    logarithmic, log_aux = plots(view, CurveSettings(smoothing=0.0, log_scale=True))
+    generator = linear[linear["series"] == "generator loss"]["value"].to_numpy()
+    logged = logarithmic[logarithmic["series"] == "generator loss"]["value"].to_numpy()
+    assert np.allclose(logged, np.log10(generator[generator > 0]))
+    assert len(logarithmic[logarithmic["series"] == "discriminator loss"]) == len(view.rows) - 1
+    assert log_aux.equals(linear_aux)  # D(x), D(G(z)) stay probabilities
+    assert plot_update(logarithmic, "loss", "en", "gan", CurveSettings(log_scale=True))["label"].startswith(
+        "Losses, log₁₀ scale")
+    assert "log₁₀" in plot_update(logarithmic, "loss", "zh-CN", "gan", CurveSettings(log_scale=True))["label"]
+    assert plot_update(linear, "loss", "en", "gan", CurveSettings())["label"] == "Losses"
+    # Gradio redraws a LinePlot with its old data when a title, colour or legend changes with the data: they don't
+    settings = [CurveSettings(0.0), CurveSettings(0.9), CurveSettings(0.0, True), CurveSettings(0.9, True)]
+    updates = [plot_update(frame, "loss", "en", "gan", curves) for frame, curves in zip(
+        [plots(view, curves)[0] for curves in settings], settings, strict=True)]
+    assert all("colors_in_legend" not in update for update in updates)  # a list: new at every update
+    for key in ("x_title", "y_title", "color_title", "color_map"):
+        assert all(update[key] == updates[0][key] for update in updates), key
+
+
+def test_the_curve_settings_redraw_the_plots_and_hold_for_the_tabs_next_run(trainer):
+    import gradio as gr
+
+    token = trainer.workspaces.issue().token
+    view = run(trainer, token, steps=30)[-1][1]
+    losses, _ = trainer.redraw(0.0, True, view, session("a"))
+    assert "log₁₀" in losses["label"] and not any("raw" in name for name in losses["value"]["series"])
+    later = run(trainer, token, steps=30)[-1][2]  # this tab's next run is drawn the same way
+    assert "log₁₀" in later[2]["label"] and not any("raw" in name for name in later[2]["value"]["series"])
+    other = run(trainer, token, request=session("b"), steps=30)[-1][2]  # another tab keeps the defaults
+    assert other[2]["label"] == "Losses" and any("raw" in name for name in other[2]["value"]["series"])
+    for smoothing in (1.0, -0.5, "lots", float("nan")):
+        with pytest.raises(gr.Error, match="平滑"):
+            trainer.redraw(smoothing, False, view, CHINESE)
