@@ -375,7 +375,9 @@ class Abuser:
     def finish(self) -> AbuseReport:
         """Stop every attack, let an admitted run save and end, measure the disk, clean up; the report."""
         self.done.set()
-        for thread in self.threads + self.runners:
+        for thread in self.threads:  # the attacks first: a Start under way may still add a runner
+            thread.join(timeout=120)
+        for thread in self.runners:
             thread.join(timeout=120)
         self.pool.shutdown()
         if self.page is not None:
@@ -436,7 +438,7 @@ class Abuser:
             for _ in ticket.wait(0.25):
                 if self.done.is_set():
                     return
-            if ticket.position != 0:
+            if ticket.position != 0 or self.done.is_set():
                 return
             run = workspace.new_run()
             with self.lock:
@@ -763,9 +765,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--warmup-seconds", type=float, default=15.0, help="unmeasured load before a side-by-side "
                         "run (default 15)")
     args = parser.parse_args(argv)
-    if args.users < 1 or not args.seconds > 0 or not args.disk_budget_mb > 0 or not args.abuser_rate > 0:
-        parser.error(f"--users {args.users}, --seconds {args.seconds:g}, --disk-budget-mb {args.disk_budget_mb:g} "
-                     f"and --abuser-rate {args.abuser_rate:g}: each must be above 0 (--users a whole number)")
+    if args.users < 1 or not min(args.seconds, args.disk_budget_mb, args.abuser_rate, args.abuser_run_seconds) > 0:
+        parser.error(f"--users {args.users}, --seconds {args.seconds:g}, --disk-budget-mb {args.disk_budget_mb:g}, "
+                     f"--abuser-rate {args.abuser_rate:g} and --abuser-run-seconds {args.abuser_run_seconds:g}: each "
+                     "must be above 0 (--users a whole number)")
     settings = AbuserSettings(budget_megabytes=args.disk_budget_mb, attempts_per_second=args.abuser_rate,
                               run_seconds=args.abuser_run_seconds, http_upload=not args.no_http_upload)
     common = {"with_training": args.with_training, "min_requests": args.min_requests, "folder": Path(args.models),
