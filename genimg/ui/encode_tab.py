@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import math
 import os
 import threading
@@ -49,6 +50,7 @@ from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 
+LOG = logging.getLogger("genimg.page")
 CANVAS = 280
 SCALE = 8  # 28 px → 224 px on the page
 TABLE_DIGITS = 3  # significant digits of the numbers table: μ, σ and KL are read by eye, not copied
@@ -141,8 +143,9 @@ seed ($z\sim\mathcal{N}(0,I)$) or, for a VAE, from a drawing or a picture (its e
                      "prior wins.",
     "encode.chart_cut": "The chart shows the {shown} dimensions with the most KL, of {dim}.",
     "encode.map_test": "The map: codes of {count:,} test images of {dataset}.",
-    "encode.map_samples": "The test set could not be loaded ({reason}), so the map shows {count:,} of the model's own "
-                      "samples, re-encoded (colours: the class they were drawn with).",
+    # (the loader's reason is English and names server folders: it goes to the log, not into the page)
+    "encode.map_samples": "The test images of {dataset} are not available here, so the map shows {count:,} of the "
+                          "model's own samples, re-encoded (colours: the class they were drawn with).",
     "encode.map_pca": "Latent size {dim}: shown in the plane of the first two principal axes of the codes ({first:.0%} and "
                   "{second:.0%} of their variance); a click decodes a point of that plane, other directions 0.",
     "encode.picked_z": "Decoded z = ({values})",
@@ -168,7 +171,7 @@ $z=\mu+\sigma\odot\epsilon$，$\epsilon\sim\mathcal{N}(0,I)$ 采样，这样梯�
 """,
     "encode.howto": """画一个数字（黑底白字，和 MNIST 一样）或上传一张图片。它会按 MNIST 的制作方式预处理：笔画缩放到
 20 × 20 的框内，再按质心放在 28 × 28 的中央；**浅色纸上的深色笔迹会先反色**。你会看到预处理后的输入、重建结果
-decoder($\\mu$)、每一维的均值 $\\mu_i$ 及其离散度 $\\pm\\sigma_i$（与先验的范围对比），以及编码落在隐空间地图上的位置。""",
+解码器($\\mu$)、每一维的均值 $\\mu_i$ 及其离散度 $\\pm\\sigma_i$（与先验的范围对比），以及编码落在隐空间地图上的位置。""",
     "encode.no_vae": "**没有找到 VAE。** 请先训练一个（`python -m genimg train --model vae --latent-dim 2 ...`），"
                      "然后刷新页面。",
     "encode.model": "VAE",
@@ -186,7 +189,7 @@ decoder($\\mu$)、每一维的均值 $\\mu_i$ 及其离散度 $\\pm\\sigma_i$（
     "encode.upload": "……或上传一张图片",
     "encode.run": "编码",
     "encode.prepared": "预处理后的输入（28 × 28）",
-    "encode.reconstruction": "重建：decoder(μ)",
+    "encode.reconstruction": "重建：解码器(μ)",
     "encode.code": "编码：每一维的均值 μ（点）± σ（条）；灰色：先验的 ±1 和 ±2",
     "encode.on_map": "编码落在哪里（圆环：±1σ）",
     "encode.table": "具体数值",
@@ -231,8 +234,8 @@ A、B、C 各自来自一个随机种子（$z\sim\mathcal{N}(0,I)$），或者�
                      "其余各维 μ ≈ 0、σ ≈ 1：编码器在那里没有提供信息，先验占了上风。",
     "encode.chart_cut": "图中显示 KL 最大的 {shown} 维（共 {dim} 维）。",
     "encode.map_test": "地图：{dataset} 的 {count:,} 张测试图像的编码。",
-    "encode.map_samples": "无法加载测试集（{reason}），所以地图显示模型自己生成的 {count:,} 个样本再编码的结果"
-                      "（颜色：生成时使用的类别）。",
+    "encode.map_samples": "这里没有 {dataset} 的测试图像，所以地图显示模型自己生成的 {count:,} 个样本再编码的结果"
+                          "（颜色：生成时使用的类别）。",
     "encode.map_pca": "隐维度 {dim}：显示在编码前两个主轴张成的平面上（分别占方差的 {first:.0%} 和 {second:.0%}）；"
                   "点击解码的是该平面上的点，其余方向取 0。",
     "encode.picked_z": "解码的 z = ({values})",
@@ -501,7 +504,9 @@ class EncodeHandlers:
         if latent_map.source == "test":
             lines = [message("encode.map_test", language, count=len(latent_map.codes), dataset=latent_map.source_name)]
         else:
-            lines = [message("encode.map_samples", language, count=len(latent_map.codes), reason=latent_map.note)]
+            LOG.info("latent map of %s from samples: %s", latent_map.source_name, latent_map.note)
+            lines = [message("encode.map_samples", language, count=len(latent_map.codes),
+                             dataset=latent_map.source_name)]
         if latent_map.latent_dim > 2:
             lines.append(message("encode.map_pca", language, dim=latent_map.latent_dim, first=latent_map.explained[0],
                                  second=latent_map.explained[1]))

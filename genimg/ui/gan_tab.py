@@ -34,8 +34,8 @@ from genimg.ui.encode_tab import (
     check_number,
     check_seed,
     class_index,
-    draw_when_inked,
     class_update,
+    draw_when_inked,
     in_words,
     load,
     picture_out,
@@ -83,6 +83,7 @@ found almost exactly; for your own drawing you see the closest image that $G$ *c
     "gan.reconstruction": "G(z*)",
     "gan.loss": "Pixel error of the best start while optimising",
     "gan.loss_axis": "pixel MSE",
+    "gan.step_axis": "Adam step",
     "gan.ask_intro": r"""
 $D$ outputs a logit $\ell$; $\sigma(\ell)=1/(1+e^{-\ell})$ is read as "probability real". It is **not a calibrated
 probability**: $D$ is only trained to tell the current real and generated batches apart. Late in training, when
@@ -133,6 +134,7 @@ $G$ *能*画出的最接近的图像。
     "gan.reconstruction": "G(z*)",
     "gan.loss": "优化过程中最佳起点的像素误差",
     "gan.loss_axis": "像素均方误差",
+    "gan.step_axis": "Adam 步",
     "gan.ask_intro": r"""
 $D$ 输出一个 logit $\ell$；$\sigma(\ell)=1/(1+e^{-\ell})$ 被当作“是真实图像的概率”。它**不是校准过的概率**：
 $D$ 只被训练来区分当前的真实批次和生成批次。训练后期 $G$ 已经很好时，理想的 $D$ 处处输出 ½；实际的 $D$ 却一直在追逐
@@ -315,7 +317,7 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
                         target_image = picture_out("gan.target_image", elem_id="gan-target")
                         reconstruction = picture_out("gan.reconstruction", elem_id="gan-reconstruction")
                     loss_plot = gr.LinePlot(x="step", y="mse", label=t("gan.loss"), height=260,
-                                            y_title=t("gan.loss_axis"),
+                                            x_title=t("gan.step_axis"), y_title=t("gan.loss_axis"),
                                             elem_id="gan-loss")
                     status = gr.Markdown(elem_id="gan-status")
                 with gr.Tab(t("gan.sub_ask"), id="gan-ask"):

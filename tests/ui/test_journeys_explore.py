@@ -280,3 +280,86 @@ def test_stop_says_the_inversion_stopped(browser, shipped_url, name):  # noqa: F
     page.locator("#gan-stop").dispatch_event("click")
     expect(page.locator("#gan-status")).to_contain_text(stopped_words, timeout=TIMEOUT)
     page.context.close()
+
+
+TOP_TABS = ("samples", "latent", "interpolate", "encode", "gan", "train", "learn")
+
+
+@pytest.mark.parametrize("name", ["desktop-en", "phone-en"])
+def test_every_tab_opens_without_a_page_error(browser, shipped_url, name):  # noqa: F811
+    """(f) Every tab and sub-tab, desktop and phone: no JavaScript error in the page (the console's "Cannot read
+    properties of null (reading 'offsetWidth')" came from Gradio's LinePlot being sent None after data, see
+    genimg/ui/gan_tab.py)."""
+    from playwright.sync_api import expect
+
+    problems: list[str] = []
+    for tab in TOP_TABS:  # each tab opened by its address, as the share panel's load event would switch it back
+        page, _, tab_problems = open_page(browser, shipped_url, name, tab)
+        page.on("console", lambda entry, found=tab_problems: found.append(f"console: {entry.text}")
+                if entry.type == "error" else None)
+        sub_tabs = page.locator(f"#tab-{tab} [role=tablist] button[role=tab]")
+        for index in range(sub_tabs.count()):
+            if sub_tabs.nth(index).is_visible():
+                sub_tabs.nth(index).click()
+        page.wait_for_function("() => document.querySelectorAll('.progress-text, .eta-bar').length === 0",
+                               timeout=TIMEOUT)  # what the tab's events drew has arrived
+        expect(page.locator(f"#tab-{tab}")).to_be_visible(timeout=TIMEOUT)
+        problems += [f"{tab}: {problem}" for problem in tab_problems]
+        page.context.close()
+    assert problems == []
+
+
+# Words that stay as they are on a Chinese page: names, model folder names (added from the page), symbols and units.
+NAMES_KEPT = {"genimg", "gan", "vae", "vaes", "gans", "mnist", "elbo", "kl", "mse", "adam", "logit", "nats",
+              "kingma", "welling", "radford", "dcgan", "cdcgan", "cvae", "mu", "sigma", "z", "x", "d", "g", "png", "id",
+              "processing"}  # (Gradio's own progress text while an event runs)
+
+
+def english_words(text: str, kept: set[str]) -> list[str]:
+    return sorted({word for word in re.findall(r"[A-Za-z][A-Za-z'’]+", text) if word.lower() not in kept})
+
+
+@pytest.mark.parametrize("name", ["desktop-zh"])
+def test_encode_and_gan_tabs_speak_chinese(browser, shipped_url, name):  # noqa: F811
+    """(g) On ?lang=zh-CN, after using every part of Encode and GAN tools (encode a drawing with its numbers, the
+    latent map, arithmetic, invert, ask D), the visible text of both tabs and of their plots holds no English word
+    outside names, model folders and symbols (formulas hidden: their letters are maths)."""
+    from playwright.sync_api import expect
+
+    page, _, problems = open_page(browser, shipped_url, name, "encode")
+    page.add_style_tag(content=".katex, .katex-display, .katex-mathml { display: none !important; }")
+    kept = set(NAMES_KEPT)
+    for option in page.evaluate("() => [...document.querySelectorAll('input')].map(i => i.value)"):
+        kept |= {part.lower() for part in re.findall(r"[A-Za-z]+", option)}  # the chosen model's folder name
+    draw_stroke(page, "#encode-sketch")
+    draw_stroke(page, "#encode-sketch")
+    page.locator("#encode-run").click()
+    wait_until_shown(page, "#encode-prepared", "#encode-chart")
+    page.locator("#encode-numbers .label-wrap").first.click()
+    expect(page.locator("#encode-table [role=gridcell]").first).to_be_visible(timeout=TIMEOUT)
+    texts = [page.locator("#tab-encode").inner_text()]
+    page.locator("#tab-encode [role=tablist] button[role=tab]").nth(1).click()
+    wait_until_shown(page, "#map-image")
+    expect(page.locator("#map-note")).not_to_be_empty(timeout=TIMEOUT)
+    texts.append(page.locator("#tab-encode").inner_text())
+    page.locator("#tab-encode [role=tablist] button[role=tab]").nth(2).click()
+    page.locator("#arith-run").click()
+    wait_until_shown(page, "#arith-out-3")
+    texts.append(page.locator("#tab-encode").inner_text())
+    screenshot(page, f"journey-chinese-encode-{name}")
+
+    page.locator("#tab-gan-button").click()
+    page.locator("#gan-source label").first.click()  # a seed: the GAN's own sample
+    page.locator("#gan-run").click()
+    expect(page.locator("#gan-status strong")).to_be_visible(timeout=TIMEOUT)  # the final summary
+    expect(page.locator("#gan-loss svg text").first).to_be_attached(timeout=TIMEOUT)
+    texts.append(page.locator("#tab-gan").inner_text())
+    texts += page.locator("#gan-loss svg text").all_text_contents()  # axis titles and ticks
+    page.locator("#tab-gan [role=tablist] button[role=tab]").nth(1).click()
+    page.locator("#gan-ask-run").click()
+    expect(page.locator("#gan-verdict")).not_to_be_empty(timeout=TIMEOUT)
+    texts.append(page.locator("#tab-gan").inner_text())
+    screenshot(page, f"journey-chinese-gan-{name}")
+    assert english_words("\n".join(texts), kept) == []
+    assert problems == []
+    page.context.close()
