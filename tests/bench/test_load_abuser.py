@@ -6,6 +6,8 @@ No latency is asserted here (the machine is shared); `python -m genimg bench loa
 
 from __future__ import annotations
 
+import pytest
+
 from genimg.bench.load import (
     ATTACKS,
     AbuserSettings,
@@ -16,6 +18,7 @@ from genimg.bench.load import (
 )
 
 
+@pytest.mark.slow  # ~1 min, most of it loading the shipped models the honest users explore; CI runs it
 def test_the_abuser_is_refused_while_honest_users_see_no_error(monkeypatch):
     monkeypatch.setenv("GENIMG_UPLOAD_MB", "1")  # a 1 MiB cap keeps the over-cap files small
     # Two writes fill a workspace's share, and the address gets enough fresh workspaces to pass the budget
