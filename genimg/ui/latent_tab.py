@@ -58,7 +58,54 @@ FRAMED = "genimg-framed"  # class of an image whose picture starts below Gradio'
 # image's label (top left) and its buttons (top right) over the picture, hiding the first interpolation frames and
 # a corner of the Latent image; a band of padding at the top of the image box holds them instead (absolutely placed
 # children sit in the padding box, the picture below it).
-LATENT_CSS = f".{FRAMED} .image-container {{ padding-top: 2.6rem; }}\n"
+FRAMED_CSS = f".{FRAMED} .image-container {{ padding-top: 2.6rem; }}\n"
+# Presenter view (the page's <body> has the class genimg-presenter): the Latent tab's row covers the screen, the
+# image as tall as the screen on the left, every control in a scrolling column on the right (on a phone: the image
+# the full width on top, the controls scrolling below it). Gradio's columns carry inline sizes, hence !important.
+PRESENTER = "body.genimg-presenter"
+PRESENTER_CSS = (
+    "#latent-exit-presenter { display: none !important; }\n"
+    f"{PRESENTER} #latent-enter-presenter {{ display: none !important; }}\n"
+    f"{PRESENTER} #latent-exit-presenter {{ display: flex !important; position: sticky; top: 0; z-index: 3; }}\n"
+    f"{PRESENTER} {{ overflow: hidden; }}\n"
+    f"{PRESENTER} #latent-layout {{ position: fixed !important; inset: 0; z-index: 1000; margin: 0; padding: 8px;"
+    " gap: 12px; flex-wrap: nowrap !important; background: var(--body-background-fill); }\n"
+    f"{PRESENTER} #latent-view {{ position: static !important; flex: 1 1 auto !important; min-width: 0 !important;"
+    " max-width: none !important; height: calc(100vh - 16px); overflow: hidden; }\n"
+    f"{PRESENTER} #latent-view .image-container {{ height: calc(100vh - 6rem) !important; }}\n"
+    f"{PRESENTER} #latent-view .image-container > button, {PRESENTER} #latent-view .image-frame"
+    " { width: 100%; height: 100%; }\n"
+    f"{PRESENTER} #latent-view img {{ width: 100%; height: 100%; max-height: none !important;"
+    " object-fit: contain; }\n"
+    f"{PRESENTER} #latent-controls {{ flex: 0 0 420px !important; max-width: 420px; min-width: 0 !important;"
+    " height: calc(100vh - 16px); overflow-y: auto; flex-wrap: nowrap !important; }\n"
+    # two sliders a row in the narrow column (a Gradio row of four would run off the screen)
+    f"{PRESENTER} #latent-controls .row {{ flex-wrap: wrap !important; }}\n"
+    f"{PRESENTER} #latent-controls > * {{ flex-shrink: 0 !important; }}\n"
+    f"{PRESENTER} #latent-controls .row > .block {{ min-width: 40% !important; }}\n"
+    # a phone: the overlay scrolls, the image pinned at its top, the controls passing under it
+    "@media (max-width: 640px) {"
+    f" {PRESENTER} #latent-layout {{ flex-direction: column !important; overflow-y: auto; }}"
+    f" {PRESENTER} #latent-exit-presenter {{ position: fixed; top: auto; bottom: 12px; right: 12px; width: auto;"
+    " z-index: 1001; }"
+    f" {PRESENTER} #latent-view {{ position: sticky !important; top: -8px; z-index: 2; flex: 0 0 auto !important;"
+    " height: auto; }"
+    f" {PRESENTER} #latent-view .image-container {{ height: min(100vw, 55vh) !important; }}"
+    f" {PRESENTER} #latent-controls {{ flex: 0 0 auto !important; max-width: none; height: auto;"
+    " overflow: visible; }"
+    " }\n")
+LATENT_CSS = FRAMED_CSS + PRESENTER_CSS
+# Browser code for the two buttons: the view is the page's own state (no server round trip); Escape leaves it too.
+ENTER_PRESENTER_JS = """() => {
+  document.body.classList.add("genimg-presenter");
+  if (!window.genimgPresenterKeys) {
+    window.genimgPresenterKeys = true;
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") document.body.classList.remove("genimg-presenter");
+    });
+  }
+}"""
+EXIT_PRESENTER_JS = """() => { document.body.classList.remove("genimg-presenter"); }"""
 
 ENGLISH = {
     "latent.intro": (
@@ -115,6 +162,8 @@ ENGLISH = {
     "latent.warning.title": "Note",
     "latent.warning.clamped": "{name} goes from {low:g} to {high:g}: {value:g} was taken as {used:g}.",
     "latent.pc": "PC{number}",
+    "latent.presenter": "⛶ Presenter view",
+    "latent.presenter.exit": "✕ Leave presenter view (Esc)",
     "latent.strips": "Along the principal directions",
     "latent.strips.caption": "A row per direction (PC1 at the top), α = −3 … +3 from left to right; the middle "
                              "column is the current z.",
@@ -169,6 +218,8 @@ CHINESE = {
     "latent.warning.title": "提示",
     "latent.warning.clamped": "{name} 的范围是 {low:g} 到 {high:g}：{value:g} 按 {used:g} 处理。",
     "latent.pc": "主成分{number}",
+    "latent.presenter": "⛶ 演示模式",
+    "latent.presenter.exit": "✕ 退出演示模式（Esc）",
     "latent.strips": "沿主方向变化",
     "latent.strips.caption": "每行一个方向（最上面是主成分1），从左到右 α = −3 … +3；中间一列是当前的 z。",
 }
@@ -678,7 +729,10 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
                                          interactive=False, visible=False, min_width=120, elem_id="latent-compare",
                                          elem_classes=FRAMED)
             note = gr.Markdown(elem_id="latent-note")
+            # for a projector: the image fills the screen, the controls stay beside it (PRESENTER_CSS)
+            enter_presenter = gr.Button(t("latent.presenter"), size="sm", elem_id="latent-enter-presenter")
         with gr.Column(scale=3, min_width=300, elem_id="latent-controls"):
+            exit_presenter = gr.Button(t("latent.presenter.exit"), size="sm", elem_id="latent-exit-presenter")
             model = gr.Dropdown(choices, value=first, label=t("latent.model"), elem_id="latent-model")
             compare = gr.Dropdown([("—", NO_COMPARE), *choices], value=NO_COMPARE, label=t("latent.compare"),
                                   info=t("latent.compare.info"), elem_id="latent-compare-model")
@@ -738,6 +792,9 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
             return gr.skip()
         return handlers.strips(model, seed, label, truncation, compare, values, request_language(request))
 
+    enter_presenter.click(None, None, None, js=ENTER_PRESENTER_JS, api_visibility="private")
+    exit_presenter.click(None, None, None, js=EXIT_PRESENTER_JS, api_visibility="private")
+
     controls = [model, seed, label, direction, strength, truncation, compare]
     render_inputs = [*controls, *sliders]
     images = [image, compare_image]
@@ -774,6 +831,7 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
         "styles": styles, "model": model, "seed": seed, "label": label, "direction": direction, "strength": strength,
         "truncation": truncation, "compare": compare, "sliders": sliders, "image": image,
         "compare_image": compare_image, "note": note, "randomize": randomize, "strips": strips,
+        "enter_presenter": enter_presenter, "exit_presenter": exit_presenter,
         # state(*[values of state_inputs]) ↔ apply_state(state) → updates for state_outputs
         "state_inputs": render_inputs,
         "state_outputs": [model, seed, truncation, compare, *sliders, direction, strength, label, *images],

@@ -7,6 +7,9 @@ checkpoints, at desktop (1366×900) and phone (390×844) size, in English and on
     image nor the first interpolation frames (the strips' top-left corner).
 (d) Direction strips (GANSpace): beside the direction picker and its strength slider, a picture with a row of images
     along each principal direction around the current z, redrawn when the seed changes.
+(e) Presenter view, for a projector: the Latent image fills the screen's height (≥ 80 %) with every control still in
+    a column beside it, and a slider moved there changes the image; Escape or the button leaves it. On a phone the
+    image fills the screen's width, pinned above the controls.
 (b) On ?lang=zh-CN both tabs read in Chinese: their visible text and the plot's labels hold no English word outside a
     short list of names (formulas typeset by KaTeX are not words).
 
@@ -263,4 +266,61 @@ def test_direction_strips_sit_by_the_direction_slider_and_follow_the_seed(browse
     page.wait_for_function("() => document.querySelector('#latent-strips img')?.naturalWidth > 0", timeout=TIMEOUT)
     screenshot(page, f"presenter-strips-{'phone' if viewport is PHONE else 'desktop'}-{language}")
     assert page.evaluate(COVERED, "#latent-strips") == []
+    context.close()
+
+
+def picture_box(page) -> dict:
+    return page.locator("#latent-image img").first.bounding_box()
+
+
+def in_viewport(page, box: dict) -> bool:
+    size = page.viewport_size
+    return (box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size["width"] + 0.5
+            and box["y"] + box["height"] <= size["height"] + 0.5)
+
+
+@pytest.mark.parametrize(("viewport", "language"), [(DESKTOP, "en"), (DESKTOP, "zh-CN"), (PHONE, "zh-CN")],
+                         ids=["desktop-en", "desktop-zh", "phone-zh"])
+def test_presenter_view_fills_the_screen_and_the_sliders_still_work(browser, shipped_url, viewport,  # noqa: F811
+                                                                     language):
+    from playwright.sync_api import expect
+
+    context, page = new_view(browser, shipped_url, viewport, language)
+    show_tab(page, "latent", "latent.tab", language)
+    expect(page.locator("#latent-image img").first).to_be_visible(timeout=TIMEOUT)
+    size = page.viewport_size
+    assert picture_box(page)["height"] < 0.8 * size["height"]  # the ordinary page
+    page.locator("#latent-enter-presenter").click()
+    phone = viewport is PHONE
+    if phone:  # a portrait screen: the square picture as wide as the screen
+        page.wait_for_function("() => document.querySelector('#latent-image img').getBoundingClientRect().width"
+                               " >= 0.9 * window.innerWidth", timeout=TIMEOUT)
+    else:
+        page.wait_for_function("() => document.querySelector('#latent-image img').getBoundingClientRect().height"
+                               " >= 0.8 * window.innerHeight", timeout=TIMEOUT)
+    assert in_viewport(page, picture_box(page)), picture_box(page)
+    # the controls are all still there, the last slider too, and the picture stays whole while one is reached
+    for slider_id in ("latent-strength", "latent-z0", page.locator("[id^=latent-z]:visible").last.get_attribute("id")):
+        handle = page.locator(f"#{slider_id} input[type=range]")
+        handle.scroll_into_view_if_needed()
+        expect(handle).to_be_in_viewport(timeout=TIMEOUT)
+        assert in_viewport(page, handle.bounding_box()) and in_viewport(page, picture_box(page)), slider_id
+    before = page.locator("#latent-image img").first.get_attribute("src")
+    slider = page.locator("#latent-z0 input[type=range]")
+    slider.scroll_into_view_if_needed()
+    slider.focus()
+    for _ in range(30):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#latent-image img").first).not_to_have_attribute("src", before, timeout=TIMEOUT)
+    page.wait_for_function("() => document.querySelector('#latent-image img')?.naturalWidth > 0", timeout=TIMEOUT)
+    screenshot(page, f"presenter-view-{'phone' if phone else 'desktop'}-{language}")
+    assert in_viewport(page, picture_box(page))
+    # and back to the page: the button (always on screen), or Escape on a desktop
+    if phone:
+        page.locator("#latent-exit-presenter").click()
+    else:
+        page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.body.classList.contains('genimg-presenter')", timeout=TIMEOUT)
+    expect(page.locator("#latent-enter-presenter")).to_be_visible(timeout=TIMEOUT)
+    assert picture_box(page)["height"] < 0.8 * size["height"]
     context.close()

@@ -432,3 +432,27 @@ def test_direction_strips_follow_the_current_latent_and_are_kept(handlers, conte
         assert changed.shape == first.shape and not np.array_equal(changed, first)
     with pytest.raises(gr.Error, match="种子必须是"):
         handlers.strips(cgan, -3, 3, 1.0, NO_COMPARE, [0.0] * 8, "zh-CN")
+
+
+def test_presenter_view_is_a_page_class_with_both_buttons(context):
+    """The presenter view is the browser's own state: the buttons only toggle the <body> class genimg-presenter
+    (no server round trip), and LATENT_CSS lays the tab out for it; the browser journey measures the result."""
+    from genimg.ui.latent_tab import (
+        ENTER_PRESENTER_JS,
+        EXIT_PRESENTER_JS,
+        LATENT_CSS,
+        PRESENTER,
+    )
+
+    with gr.Blocks() as demo:
+        handlers = build_latent_tab(context)
+    enter, leave = handlers.components["enter_presenter"], handlers.components["exit_presenter"]
+    scripts = {dependency.get("js") for dependency in demo.config["dependencies"]
+               if enter._id in [target[0] for target in dependency["targets"]]
+               or leave._id in [target[0] for target in dependency["targets"]]}
+    assert scripts == {ENTER_PRESENTER_JS, EXIT_PRESENTER_JS}
+    assert 'classList.add("genimg-presenter")' in ENTER_PRESENTER_JS and "Escape" in ENTER_PRESENTER_JS
+    assert 'classList.remove("genimg-presenter")' in EXIT_PRESENTER_JS
+    for rule in (f"{PRESENTER} #latent-layout", f"{PRESENTER} #latent-view .image-container",
+                 f"{PRESENTER} #latent-controls", f"{PRESENTER} #latent-exit-presenter"):
+        assert rule in LATENT_CSS, rule
