@@ -630,12 +630,15 @@ class LatentHandlers:
     def apply_state(self, state: dict, language: str = "en") -> list[Any]:
         """gr.updates that put a state on the page, in the order of `components["state_outputs"]`:
         model, seed, truncation, compare, then what pick_model returns (16 sliders, direction, strength, class,
-        image, compared image)."""
+        image, compared image), then the direction strips around the state's z."""
         values = self._state_values(state, language)
         checked = self.state(**values, language=language)
         layout = self._layout(checked, language)
+        strips = self.strips(checked["model"], checked["seed"], checked["label"], checked["truncation"],
+                             checked["compare"] or NO_COMPARE, checked["sliders"], language)
         return [gr.update(value=checked["model"]), gr.update(value=checked["seed"]),
-                gr.update(value=checked["truncation"]), gr.update(value=checked["compare"] or NO_COMPARE), *layout]
+                gr.update(value=checked["truncation"]), gr.update(value=checked["compare"] or NO_COMPARE), *layout,
+                strips]
 
     def _layout(self, state: dict[str, Any], language: str) -> list[Any]:
         """16 slider updates, direction, strength, class, image, compared image for a checked state."""
@@ -834,6 +837,6 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
         "enter_presenter": enter_presenter, "exit_presenter": exit_presenter,
         # state(*[values of state_inputs]) ↔ apply_state(state) → updates for state_outputs
         "state_inputs": render_inputs,
-        "state_outputs": [model, seed, truncation, compare, *sliders, direction, strength, label, *images],
+        "state_outputs": [model, seed, truncation, compare, *sliders, direction, strength, label, *images, strips],
     }
     return handlers

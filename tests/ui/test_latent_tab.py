@@ -240,12 +240,18 @@ def test_apply_state_matches_the_state_outputs(handlers, context):
         built = build_latent_tab(context)
     state = handlers.state(path(context, "cgan"), 13, 4, 1, -2.5, 0.7, path(context, "vae"), [0.5] * 8)
     updates = built.apply_state(state)
-    assert len(updates) == len(built.components["state_outputs"]) == 4 + SLIDER_COUNT + 5
+    assert len(updates) == len(built.components["state_outputs"]) == 4 + SLIDER_COUNT + 6
     assert updates[0]["value"] == state["model"] and updates[1]["value"] == 13 and updates[2]["value"] == 0.7
     assert [update["value"] for update in updates[4:12]] == [0.5] * 8
-    image, second = updates[-2], updates[-1]
+    image, second, strips = updates[-3], updates[-2], updates[-1]
     expected = built.render_from_state(state)
     assert np.array_equal(image, expected[0]) and np.array_equal(second["value"], expected[1])
+    # a restored view (a shared link, a lesson) brings its own strips, not those of the page's default seed
+    assert built.components["state_outputs"][-1] is built.components["strips"]
+    assert np.array_equal(strips, built.strips(state["model"], 13, 4, 0.7, state["compare"], [0.5] * 8))
+    # (the sliders set all 8 values of this z, so the page's default is the seed's own z)
+    default = built.strips(state["model"], 0, 4, 0.7, state["compare"], built.seed_sliders(entry(context, "cgan"), 0))
+    assert not np.array_equal(strips, default)
     assert len(built.components["state_inputs"]) == 7 + SLIDER_COUNT
 
 
