@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -33,6 +34,7 @@ from genimg.models import registry
 from genimg.models.loading import resolve_device
 from genimg.recipes import PRESETS, dataset_shape, training_precision
 from genimg.store.checkpoint import CheckpointError, read_config
+from genimg.store.export import export_model
 from genimg.store.workspace import (
     NAME_PATTERN,
     TooManyWorkspaces,
@@ -64,7 +66,10 @@ register(
      "train.open_step": "Open this step in Explore", "train.yours": "Your models",
      "train.delete": "Delete", "train.status": "Status", "train.save_placeholder": "my-digits",
      "train.smoothing": "Smoothing (the faint curve is the raw one)", "train.log_scale": "Log scale (losses)",
-     "train.losses_log": "Losses, log₁₀ scale (1 = 10, 0 = 1, −1 = 0.1)"},
+     "train.losses_log": "Losses, log₁₀ scale (1 = 10, 0 = 1, −1 = 0.1)",
+     "train.samples_heading": "**Samples** from fixed latent vectors", "train.replay_heading": "**Samples at that step**",
+     "train.download": "Download as .zip", "train.download_file": "Your model (config.json, weights, card)",
+     "train.open_latent": "Open in Latent space"},
     {"train.tab": "训练",
      "train.intro": "从零训练一个 GAN 或 VAE 并看着它学习：损失曲线、固定隐向量的样本网格，以及训练出问题时的通俗警报。"
                     "**另存为** 会把模型放进所有探索页（标 ★）。",
@@ -79,7 +84,10 @@ register(
      "train.open_step": "在探索页打开这一步", "train.yours": "你的模型",
      "train.delete": "删除", "train.status": "状态", "train.save_placeholder": "我的数字",
      "train.smoothing": "平滑（浅色曲线为原始值）", "train.log_scale": "对数刻度（损失）",
-     "train.losses_log": "损失，log₁₀ 刻度（1 = 10，0 = 1，−1 = 0.1）"},
+     "train.losses_log": "损失，log₁₀ 刻度（1 = 10，0 = 1，−1 = 0.1）",
+     "train.samples_heading": "**样本**：来自固定的隐向量", "train.replay_heading": "**该步的样本**",
+     "train.download": "下载 .zip", "train.download_file": "你的模型（config.json、权重、模型卡）",
+     "train.open_latent": "在隐空间页打开"},
 )
 
 _MESSAGES = {
@@ -152,6 +160,12 @@ _MESSAGES = {
     "all_clear": ("✓ No health alarms: the losses, gradients and samples look normal for this stage.",
                   "✓ 没有健康警报：在这一阶段，损失、梯度和样本看起来都正常。"),
     "alarm": ("**⚠ {title}.** {explanation} *Try:* {advice}", "**⚠ {title}。** {explanation} *可以尝试：*{advice}"),
+    "choose_model": ("choose one of your models first (Save as puts one in the list)",
+                     "请先选择你的一个模型（点 另存为 即可把模型放进列表）"),
+    "no_such_model": ("there is no model named {name} in your workspace", "你的工作区里没有名为 {name} 的模型"),
+    "not_exported": ("Not downloaded: {error}", "未能下载：{error}"),
+    "not_in_latent": ("Not opened: {error}", "未能打开：{error}"),
+    "latent_refuses": ("the Latent space tab does not offer {name}", "隐空间页不提供 {name}"),
     "name_reserved": (("the name {name} is reserved: a name ending in '{suffix}' marks a model still being copied, "
                       "which the lists skip and the next save clears; choose another name"),
                       "名称 {name} 是保留名称：以“{suffix}”结尾的名称表示尚未复制完的模型，列表会跳过它，下次保存会把它清除；请换一个名称"),
@@ -535,7 +549,9 @@ class TrainHandlers:
         self.data_root = data_root
         self.checkpoints = checkpoints  # saved steps per run (each one a replay step openable in Explore)
         self.active: dict[str, ActiveRun] = {}
-        self.curves: dict[str, CurveSettings] = {}  # each tab's curve settings, read at every update of its run
+        self.curves: dict[str, CurveSettings] = {}
+        # Downloads: one folder per workspace, under the system's temporary folder (Gradio serves files from it)
+        self.exports = Path(tempfile.gettempdir()) / "genimg-exports"  # each tab's curve settings, read at every update of its run
         self.waiting: set[str] = set()     # sessions whose Start or Resume waits in the queue
         self.cancelled: set[str] = set()   # ... and those of them whose user pressed Stop meanwhile
         self.lock = threading.Lock()
@@ -866,6 +882,43 @@ class TrainHandlers:
             return (say("not_opened", language, error=error), *self.model_updates(self._maybe(token), language))
         return (say("opened", language, step=f"{step:,}", name=name), *self.model_updates(workspace, language))
 
+    def _saved_model(self, name: Any, token: str | None, language: str) -> tuple[Workspace, Path]:
+        """The workspace and folder of one of the visitor's saved models; WorkspaceError worded for them."""
+        if not isinstance(name, str) or not name.strip():
+            raise WorkspaceError(say("choose_model", language))
+        try:
+            folder = self.workspace(token).model_path(check_model_name(name))
+        except NameRefused as error:
+            raise WorkspaceError(error.words(language)) from None
+        if not folder.is_dir() or not (folder / "config.json").is_file():
+            raise WorkspaceError(say("no_such_model", language, name=repr(name)))
+        return self.workspace(token), folder
+
+    def download(self, name: Any, token: str | None, request: gr.Request | None = None) -> str:
+        """A saved model as a zip (config.json, weights, card) for the page's file box; exports older than an hour
+        are removed from the visitor's export folder first."""
+        language = request_language(request)
+        try:
+            workspace, folder = self._saved_model(name, token, language)
+            return str(export_model(folder, self.exports / workspace.id, name=folder.name))
+        except (WorkspaceError, CheckpointError, OSError) as error:
+            raise gr.Error(say("not_exported", language, error=error)) from None
+
+    def open_in_latent(self, name: Any, token: str | None, request: gr.Request | None = None) -> tuple:
+        """Select the Latent space tab with this saved model chosen in its model list. → (tabs, latent dropdown)"""
+        language = request_language(request)
+        try:
+            workspace, folder = self._saved_model(name, token, language)
+            found = next(((filters, first) for dropdown, filters, first in self.context.dropdowns
+                          if getattr(dropdown, "elem_id", None) == LATENT_DROPDOWN), None)
+            choices = [*found[1], *self.context.choices(extra=self.context.user_entries(workspace), **found[0])] \
+                if found is not None else []
+            if str(folder) not in [value for _, value in choices]:
+                raise WorkspaceError(say("latent_refuses", language, name=repr(folder.name)))
+        except (WorkspaceError, CheckpointError, OSError) as error:
+            raise gr.Error(say("not_in_latent", language, error=error)) from None
+        return gr.Tabs(selected=LATENT_TAB), gr.update(choices=choices, value=str(folder))
+
     def delete(self, name: str, token: str | None, request: gr.Request | None = None) -> tuple:
         language = request_language(request)
         try:
@@ -978,6 +1031,37 @@ def _card(run: Path, step: int | None = None, title: str | None = None) -> str:
 
 
 TOKEN_STORAGE_KEY = "genimg-workspace"
+LATENT_TAB = "latent"               # the Latent space tab's id in the page's gr.Tabs (app.py)
+LATENT_DROPDOWN = "latent-model"    # the elem_id of its model dropdown
+LATENT_PICK_EVENT = "latent_pick_model"  # the api_name of its "a model was picked" event
+
+
+def _parent_tabs() -> gr.Tabs | None:
+    """The gr.Tabs this tab is being built in, if any (the page's: the Train tab is one gr.Tab of it)."""
+    from gradio.context import Context
+
+    parent = getattr(Context.block, "parent", None)
+    return parent if isinstance(parent, gr.Tabs) else None
+
+
+def _latent_pick_events() -> list[Any]:
+    """The Latent tab's own events for a newly picked model (its `latent_pick_model` event and those chained after
+    it), found in the page being built; [] when the page has no Latent tab (yet). Opening a model there from here
+    runs them, so its image, sliders and strips follow the model as if the visitor had picked it."""
+    from gradio.context import Context
+
+    root = Context.root_block
+    functions = getattr(root, "fns", {}) if root is not None else {}
+    first = next((key for key, function in functions.items() if function.api_name == LATENT_PICK_EVENT), None)
+    if first is None:
+        return []
+    chain, current = [functions[first]], first
+    while True:
+        following = next((key for key, function in functions.items() if function.trigger_after == current), None)
+        if following is None:
+            return chain
+        chain.append(functions[following])
+        current = following
 
 
 def workspace_token(workspaces: Workspaces) -> gr.BrowserState:
@@ -990,10 +1074,13 @@ def workspace_token(workspaces: Workspaces) -> gr.BrowserState:
 
 
 def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
-                    token: gr.BrowserState | None = None) -> dict[str, Any]:
+                    token: gr.BrowserState | None = None, tabs: gr.Tabs | None = None) -> dict[str, Any]:
     """Lay out the tab inside the current gr.Blocks and wire its events; returns the components app.py
     needs (the workspace token, and what a page load must refresh). `token`: the page's workspace_token
-    (made here when the tab is served alone, e.g. by `bench page-digits` through the API)."""
+    (made here when the tab is served alone, e.g. by `bench page-digits` through the API). `tabs`: the page's
+    gr.Tabs, for "Open in Latent space" (by default the gr.Tabs the tab is built in; the button is left out
+    when there is none, or no Latent space tab built before this one)."""
+    tabs = tabs if tabs is not None else _parent_tabs()
     private = {"api_visibility": "private"}
     token = token if token is not None else workspace_token(handlers.workspaces)
     view = gr.State(RunView())
@@ -1030,14 +1117,19 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                 save = gr.Button(t("train.save"), scale=1, elem_id="train-save")
             save_status = gr.Markdown(elem_id="train-save-status")
         with gr.Column(scale=2):
-            samples = gr.Image(label=t("train.samples"), type="numpy", format="png", interactive=False,
-                               elem_id="train-samples", elem_classes=["crisp"], height=420)
+            # The label is a heading above the picture, not Gradio's block label over its top-left corner (which
+            # covered the first sample); the buttons are fullscreen (a projector view) and download.
+            gr.Markdown(t("train.samples_heading"), elem_id="train-samples-heading")
+            samples = gr.Image(label=t("train.samples"), show_label=False, type="numpy", format="png",
+                               interactive=False, elem_id="train-samples", elem_classes=["crisp"], height=420,
+                               buttons=["fullscreen", "download"])
             alarms = gr.Markdown(label=t("train.alarms"), elem_id="train-alarms")
             with gr.Row():
+                # Fullscreen: the curves at projector size (presenter view); export: the chart as a PNG
                 loss_plot = gr.LinePlot(x="step", y="value", color="series", label=t("train.losses"),
-                                        elem_id="train-losses")
+                                        elem_id="train-losses", buttons=["fullscreen", "export"])
                 aux_plot = gr.LinePlot(x="step", y="value", color="series", label=t("train.aux"),
-                                       elem_id="train-aux")
+                                       elem_id="train-aux", buttons=["fullscreen", "export"])
             with gr.Row():
                 smoothing = gr.Slider(0, MAX_SMOOTHING, value=DEFAULT_SMOOTHING, step=0.01, label=t("train.smoothing"),
                                       elem_id="train-smoothing")
@@ -1048,12 +1140,24 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                                elem_id="train-replay")
             caption = gr.Markdown(elem_id="train-replay-caption")
             open_step = gr.Button(t("train.open_step"), elem_id="train-open-step")
-        replay_image = gr.Image(label=t("train.replay_image"), type="numpy", format="png", interactive=False,
-                                elem_id="train-replay-image", elem_classes=["crisp"], scale=2, height=360)
+        with gr.Column(scale=2):
+            gr.Markdown(t("train.replay_heading"), elem_id="train-replay-heading")
+            replay_image = gr.Image(label=t("train.replay_image"), show_label=False, type="numpy", format="png",
+                                    interactive=False, elem_id="train-replay-image", elem_classes=["crisp"],
+                                    height=360, buttons=["fullscreen", "download"])
     with gr.Accordion(t("train.yours"), open=False):
         with gr.Row():
             yours = gr.Dropdown([], label=t("train.yours"), elem_id="train-yours", scale=2)
             delete = gr.Button(t("train.delete"), variant="stop", scale=1, elem_id="train-delete")
+        latent_dropdown = next((dropdown for dropdown, _, _ in context.dropdowns
+                                if getattr(dropdown, "elem_id", None) == LATENT_DROPDOWN), None)
+        latent_events = _latent_pick_events()
+        can_open = tabs is not None and latent_dropdown is not None and bool(latent_events) and any(
+            getattr(child, "id", None) == LATENT_TAB for child in tabs.children)
+        with gr.Row():
+            download = gr.Button(t("train.download"), elem_id="train-download")
+            open_latent = gr.Button(t("train.open_latent"), elem_id="train-open-latent", visible=can_open)
+        download_file = gr.File(label=t("train.download_file"), interactive=False, elem_id="train-download-file")
         usage = gr.Markdown(elem_id="train-usage")
 
     explore_dropdowns = [dropdown for dropdown, _, _ in context.dropdowns]
@@ -1089,6 +1193,11 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
     save.click(handlers.save_as, [save_name, token, view], [save_status, *model_outputs], api_name="save")
     open_step.click(handlers.open_step, [replay, token, view], [save_status, *model_outputs], api_name="open_step")
     delete.click(handlers.delete, [yours, token], [save_status, *model_outputs], api_name="delete_model")
+    download.click(handlers.download, [yours, token], download_file, api_name="download_model")
+    if can_open:
+        event = open_latent.click(handlers.open_in_latent, [yours, token], [tabs, latent_dropdown], **private)
+        for function in latent_events:  # then the Latent tab draws the model as when it is picked there
+            event = event.success(function.fn, function.inputs, function.outputs, show_progress="hidden", **private)
     return {"token": token, "on_load": handlers.on_load, "load_outputs": [token, status, device, *model_outputs]}
 
 

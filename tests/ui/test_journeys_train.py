@@ -8,12 +8,13 @@ Screenshots of the Train tab (desktop 1366×900 and phone 390×844, English and 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from genimg.ui.i18n import message
 from tests.ui.test_browser import browser, pytestmark, screenshot, train_page_url  # noqa: F401  (fixtures, skip mark)
-from tests.ui.test_journeys_explore import errors_on_page
+from tests.ui.test_journeys_explore import errors_on_page, wait_until_shown
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -213,5 +214,104 @@ def test_curves_are_smoothed_over_their_faint_raw_lines_and_the_loss_axis_can_be
     expect(page.locator("#train-losses g.mark-line path")).to_have_count(2, timeout=TIMEOUT)  # raw curves only
     assert curve_count(page, "train-aux") == 2
     screenshot(page, "train-curves-log-raw")
+    assert errors_on_page(page) == []
+    page.close()
+
+
+# ------------------------------------------------------------------------- the grid, download, open in Latent space
+def picture_box(page, selector: str) -> dict:
+    """Where the picture itself is drawn inside an <img> (object-fit: contain leaves bands around it)."""
+    return page.locator(f"{selector} img").first.evaluate("""(image) => {
+        const box = image.getBoundingClientRect();
+        const scale = Math.min(box.width / image.naturalWidth, box.height / image.naturalHeight);
+        const width = image.naturalWidth * scale, height = image.naturalHeight * scale;
+        return {x: box.x + (box.width - width) / 2, y: box.y + (box.height - height) / 2, width, height};
+    }""")
+
+
+def overlapping(first: dict, second: dict) -> bool:
+    return (first["x"] < second["x"] + second["width"] and second["x"] < first["x"] + first["width"]
+            and first["y"] < second["y"] + second["height"] and second["y"] < first["y"] + first["height"])
+
+
+def covering(page, selector: str) -> list[str]:
+    """What of Gradio's chrome (its block label, its corner buttons) lies over the picture in `selector`."""
+    picture = picture_box(page, selector)
+    found = []
+    for part in ("label[data-testid=block-label]", ".icon-button-wrapper", "button[aria-label]", "a[download]"):
+        for index in range(page.locator(f"{selector} {part}").count()):
+            element = page.locator(f"{selector} {part}").nth(index)
+            box = element.bounding_box() if element.is_visible() else None
+            if box and overlapping(picture, box):
+                found.append(f"{part} {element.get_attribute('aria-label') or element.inner_text()!r} at {box}")
+    return found
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_the_grids_buttons_and_labels_cover_no_sample_and_grid_and_curves_offer_fullscreen(browser, train_page_url,  # noqa: F811
+                                                                                    viewport):
+    page = train_page(browser, train_page_url, "en-US")
+    page.set_viewport_size(DESKTOP if viewport == "desktop" else PHONE)
+    choose(page, "train-dataset", "Shapes (built in, no download)")
+    set_number(page, "train-steps", "20")
+    page.locator("#train-start").click()
+    expect(page.locator("#train-status")).to_contain_text("Run finished", timeout=TIMEOUT)
+    wait_until_shown(page, "#train-samples", "#train-replay-image")
+    for selector in ("#train-samples", "#train-replay-image"):
+        page.locator(selector).scroll_into_view_if_needed()
+        page.locator(selector).hover()  # Gradio shows its buttons on hover
+        assert covering(page, selector) == [], selector
+    screenshot(page, f"train-grid-{viewport}")
+    # Presenter view: the grid and both plots offer Gradio's fullscreen button (whether headless Chromium then
+    # grants the browser's fullscreen is up to it: not judged here)
+    for selector in ("#train-samples", "#train-losses", "#train-aux"):
+        page.locator(selector).hover()
+        expect(page.locator(f"{selector} button[aria-label=Fullscreen]").first).to_be_visible(timeout=TIMEOUT)
+    page.close()
+
+
+def test_a_saved_model_downloads_as_a_zip_and_opens_in_latent_space(browser, train_page_url, tmp_path):  # noqa: F811
+    import zipfile
+
+    from genimg.models.loading import load_model
+
+    page = train_page(browser, train_page_url, "en-US")
+    choose(page, "train-dataset", "Shapes (built in, no download)")
+    set_number(page, "train-steps", "30")
+    page.locator("#train-start").click()
+    expect(page.locator("#train-status")).to_contain_text("Run finished", timeout=TIMEOUT)
+    page.locator("#train-save-name textarea, #train-save-name input").first.fill("zip demo")
+    page.locator("#train-save").click()
+    expect(page.locator("#train-save-status")).to_contain_text("Saved", timeout=TIMEOUT)
+    open_accordions(page, "#tab-train")
+    expect(page.locator("#train-yours input")).to_have_value("zip demo", timeout=TIMEOUT)
+
+    page.locator("#train-download").click()
+    link = page.locator("#train-download-file a").first
+    expect(link).to_be_visible(timeout=TIMEOUT)
+    with page.expect_download(timeout=TIMEOUT) as download:
+        link.click()
+    saved = tmp_path / "model.zip"
+    download.value.save_as(saved)
+    with zipfile.ZipFile(saved) as archive:
+        assert {Path(name).name for name in archive.namelist()} >= {"config.json", "README.md"}
+        assert any(name.endswith(".safetensors") for name in archive.namelist())
+        archive.extractall(tmp_path / "unpacked")
+    load_model(tmp_path / "unpacked" / "zip-demo")  # genimg loads what the visitor downloaded
+    screenshot(page, "train-download")
+
+    before = page.locator("#latent-image img").first.get_attribute("src") if page.locator(
+        "#latent-image img").count() else None
+    page.locator("#train-open-latent").click()
+    expect(page.get_by_role("tab", name="Latent space", exact=True)).to_have_attribute("aria-selected", "true",
+                                                                                        timeout=TIMEOUT)
+    expect(page.locator("#tab-latent")).to_be_visible()
+    expect(page.locator("#latent-model input")).to_have_value(re.compile("zip demo"), timeout=TIMEOUT)
+    image = page.locator("#latent-image img").first
+    expect(image).to_be_visible(timeout=TIMEOUT)
+    if before is not None:
+        expect(image).not_to_have_attribute("src", before, timeout=TIMEOUT)  # drawn by the saved model
+    wait_until_shown(page, "#latent-image")
+    screenshot(page, "train-open-latent")
     assert errors_on_page(page) == []
     page.close()

@@ -837,3 +837,49 @@ def test_the_curve_settings_redraw_the_plots_and_hold_for_the_tabs_next_run(trai
     for smoothing in (1.0, -0.5, "lots", float("nan")):
         with pytest.raises(gr.Error, match="平滑"):
             trainer.redraw(smoothing, False, view, CHINESE)
+
+
+# ------------------------------------------------------------------------------ download, open in Latent space
+def test_a_saved_model_downloads_as_a_zip_genimg_loads_and_nothing_else_does(trainer, tmp_path):
+    import gradio as gr
+
+    token = trainer.workspaces.issue().token
+    view = run(trainer, token, steps=20)[-1][1]
+    assert "Saved" in trainer.save_as("zip me", token, view)[0]
+    exported = Path(trainer.download("zip me", token))
+    assert exported.suffix == ".zip" and trainer.exports in exported.parents
+    with zipfile.ZipFile(exported) as archive:
+        archive.extractall(tmp_path)
+    _, model_config, _ = load_model(tmp_path / "zip-me")
+    assert model_config.width == 8
+    other = trainer.workspaces.issue().token  # another visitor cannot download it by name
+    for name, token_used, words in (("zip me", other, "no model named"), (None, token, "choose one of your models"),
+                                    ("../zip me", token, "not accepted"), ("x.partial", token, "reserved")):
+        with pytest.raises(gr.Error, match=words):
+            trainer.download(name, token_used)
+    with pytest.raises(gr.Error, match="未能下载"):
+        trainer.download("missing", token, CHINESE)
+
+
+def test_open_in_latent_space_selects_the_tab_with_the_saved_model_chosen(trainer):
+    import gradio as gr
+
+    with gr.Blocks(), gr.Tabs():
+        with gr.Tab("Latent space", id="latent"):
+            latent = gr.Dropdown([], elem_id="latent-model")
+            trainer.context.register(latent)
+            gr.Dropdown([]).input(lambda model: model, latent, latent, api_name="latent_pick_model")
+        with gr.Tab("Train", id="train"):
+            parts = build_train_tab(trainer.context, trainer)
+    token = trainer.workspaces.issue().token
+    view = run(trainer, token, steps=20)[-1][1]
+    trainer.save_as("latent me", token, view)
+    selected, dropdown = trainer.open_in_latent("latent me", token)
+    saved = str(trainer.workspaces.get(token).models / "latent me")
+    assert selected.selected == "latent" and dropdown["value"] == saved
+    assert saved in [value for _, value in dropdown["choices"]]
+    with pytest.raises(gr.Error, match="no model named"):
+        trainer.open_in_latent("latent me", trainer.workspaces.issue().token)
+    with pytest.raises(gr.Error, match="未能打开"):
+        trainer.open_in_latent(None, token, CHINESE)
+    assert parts["token"] is not None
