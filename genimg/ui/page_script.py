@@ -13,6 +13,10 @@ import json
 
 # Gradio's English words that have no translation key, as they appear in the page → Chinese.
 GRADIO_WORDS_ZH = {
+    # the heading Gradio writes on its toasts itself, whatever title a gr.Error carries
+    "Error": "出错了",
+    "Warning": "提示",
+    "Info": "提示",
     "Fullscreen": "全屏",
     "Exit fullscreen mode": "退出全屏",
     "Exit fullscreen": "退出全屏",

@@ -49,3 +49,19 @@ def test_an_english_page_keeps_gradio_words(browser, url):  # noqa: F811
     page.locator("#tabs").get_by_role("tab", name="Latent space").click()
     expect(page.locator("#tab-latent [aria-label='Reset to default value']").first).to_be_attached(timeout=60_000)
     page.close()
+
+
+def test_an_error_toast_is_headed_in_chinese(browser, url):  # noqa: F811
+    """Gradio writes the toast's heading ("Error") itself, whatever title the gr.Error carries."""
+    page = browser.new_page(locale="zh-CN", viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.locator("#tabs").get_by_role("tab", name="隐空间").click()
+    seed = page.locator("#latent-seed input")
+    expect(seed).to_be_visible(timeout=60_000)
+    seed.fill("-3")
+    seed.press("Enter")
+    toast = page.locator(".toast-body").first
+    expect(toast).to_be_visible(timeout=60_000)
+    expect(toast).to_contain_text("出错了")
+    assert "Error" not in toast.inner_text()
+    page.close()
