@@ -35,11 +35,10 @@ from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
+from genimg.ui.fields import LenientNumber, LenientSlider
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 from genimg.ui.latent_tab import (
     FRAMED,
-    LenientNumber,
-    LenientSlider,
     explained,
     failure,
     page_styles,

@@ -40,6 +40,7 @@ from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
+from genimg.ui.fields import LenientNumber, LenientSlider
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 SLIDER_COUNT = 16  # Gradio needs a fixed set of components: these are shown, hidden and relabelled per model
@@ -260,34 +261,6 @@ def explained(key: str, title_key: str) -> Callable[[Callable], Callable]:
                 raise failure(key, language, title_key, detail=detail) from error
         return wrapper
     return decorate
-
-
-class LenientSlider(gr.Slider):
-    """A gr.Slider that passes what the page sends to the handler unchecked.
-
-    Gradio's own check ("Value 50 is greater than maximum value 10.", in English, titled "Error") runs before any
-    handler and fires when a number beyond the range is typed into the slider's box; the handlers check and clamp
-    instead, and say so in the user's language. Shown in the browser exactly as a gr.Slider.
-    """
-
-    def get_block_name(self) -> str:
-        return "slider"
-
-    def preprocess(self, payload: Any) -> Any:
-        return payload
-
-
-class LenientNumber(gr.Number):
-    """A gr.Number whose value reaches the handler as typed (None, or a float): Gradio's own bounds and rounding
-    (an English "Value -3 is less than minimum value 0.", an OverflowError for 1e400) are replaced by the
-    handler's checks, which answer in the user's language."""
-
-    def get_block_name(self) -> str:
-        return "number"
-
-    def preprocess(self, payload: Any) -> Any:
-        return payload
-
 
 
 def slider_label(index: int) -> str:
