@@ -370,6 +370,10 @@ def manifold_grid(model: GenerativeModel, axes: np.ndarray | None = None, label:
     return grid_image(images, columns=steps, padding=padding)
 
 
+CHART_WIDTH = 320  # px of the μ/σ chart
+CHART_FONT = 13  # px of its labels
+
+
 def render_code_chart(mean: np.ndarray, sigma: np.ndarray, kl: np.ndarray | None = None, *, max_rows: int = 64,
                       reach: float = 4.0) -> tuple[np.ndarray, int]:
     """One row per latent dimension: μ as a dot, μ ± σ as a bar, over the prior's ±1 and ±2 bands; uint8 (H, W, 3).
@@ -382,13 +386,15 @@ def render_code_chart(mean: np.ndarray, sigma: np.ndarray, kl: np.ndarray | None
     if len(rows) > max_rows:
         weights = np.asarray(kl, np.float64) if kl is not None else np.abs(mean)
         rows = np.sort(np.argsort(-weights, kind="stable")[:max_rows])
-    # the top is left blank: Gradio lays the image's label over its top-left corner
-    left, plot, right, top, row_height = 44, 440, 12, 34, 16
+    # The top is left blank: Gradio lays the image's label over its top-left corner. CHART_WIDTH fits a phone's
+    # column (390 px less the page's margins) so the chart is never shrunk there and its CHART_FONT px stay legible.
+    left, right, top, row_height = 40, 14, 34, 18
+    plot = CHART_WIDTH - left - right
     body = (top - 4, top + row_height * len(rows) + 4)
-    width, height = left + plot + right, body[1] + 20
+    width, height = CHART_WIDTH, body[1] + 22
     picture = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(picture)
-    font = _font(11)
+    font = _font(CHART_FONT)
 
     def x_of(value: float) -> float:
         return left + (np.clip(value, -reach, reach) + reach) / (2 * reach) * plot

@@ -56,6 +56,20 @@ SCALE = 8  # 28 px → 224 px on the page
 TABLE_DIGITS = 3  # significant digits of the numbers table: μ, σ and KL are read by eye, not copied
 TABLE_WIDTH = 320  # px the numbers table needs for its four columns (a phone is 390 px wide)
 
+# Styles of the Encode and GAN tabs, appended to the page's CSS by app.py (its owner keeps one CSS string).
+CSS = (
+    # A picture's label (top left) and buttons (top right) float over its top corners, and a digit fills its picture:
+    # a strip above the picture holds them instead.
+    ".genimg-picture .image-container { padding-top: 36px; box-sizing: border-box; }\n"
+    # one line, beside the buttons: a label that wrapped to a second line reached down into the picture
+    ".genimg-picture [data-testid=block-label] { white-space: nowrap; overflow: hidden; text-overflow: ellipsis;"
+    " max-width: calc(100% - 84px); }\n"
+    # On a phone the latent maps take the whole width (the page's side margins too): points and the marker stay
+    # big enough to see and to tap; Gradio's fullscreen button zooms further.
+    "@media (max-width: 640px) { .genimg-wide { margin-left: -24px !important; margin-right: -24px !important;"
+    " width: calc(100% + 48px) !important; max-width: none !important; flex-basis: calc(100% + 48px) !important; } }\n"
+)
+
 EN = {
     "encode.tab": "Encode",
     "encode.intro": r"""
@@ -92,7 +106,7 @@ the latent map.""",
     "encode.run": "Encode",
     "encode.prepared": "Prepared input (28 × 28)",
     "encode.reconstruction": "Reconstruction: decoder(μ)",
-    "encode.code": "Code: mean μ (dot) ± σ (bar) per dimension; grey: the prior's ±1 and ±2",
+    "encode.code": "μ (dot) ± σ (bar) per dimension; grey: prior ±1, ±2",
     "encode.on_map": "Where the code lands (ring: ±1σ)",
     "encode.table": "The numbers",
     "encode.map_intro": r"""
@@ -190,7 +204,7 @@ $z=\mu+\sigma\odot\epsilon$，$\epsilon\sim\mathcal{N}(0,I)$ 采样，这样梯�
     "encode.run": "编码",
     "encode.prepared": "预处理后的输入（28 × 28）",
     "encode.reconstruction": "重建：解码器(μ)",
-    "encode.code": "编码：每一维的均值 μ（点）± σ（条）；灰色：先验的 ±1 和 ±2",
+    "encode.code": "每一维的 μ（点）± σ（条）；灰色：先验 ±1、±2",
     "encode.on_map": "编码落在哪里（圆环：±1σ）",
     "encode.table": "具体数值",
     "encode.map_intro": r"""
@@ -618,9 +632,11 @@ def source_radio(with_seed: bool, value: str = "draw", **extra: Any) -> gr.Radio
     return gr.Radio(choices, value=value, label=t("encode.source"), **extra)
 
 
-def picture_out(label_key: str, **extra: Any) -> gr.Image:
+def picture_out(label_key: str, wide: bool = False, **extra: Any) -> gr.Image:
+    """An output picture with its label and buttons above it (CSS); `wide`: the whole width on a phone."""
     return gr.Image(label=t(label_key), type="numpy", format="png", interactive=False,
-                    buttons=["download", "fullscreen"], **extra)
+                    buttons=["download", "fullscreen"],
+                    elem_classes=["genimg-picture", *(["genimg-wide"] if wide else [])], **extra)
 
 
 def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None) -> EncodeHandlers:
@@ -629,7 +645,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
     private = dict(api_visibility="private")
     gr.Markdown(t("encode.intro"), latex_delimiters=LATEX)
     vaes = handlers.vae_choices()
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):  # every sub-tab in view on a phone
         with gr.Tab(t("encode.sub_encode"), id="encode-draw"):
             if not vaes:
                 gr.Markdown(t("encode.no_vae"))
@@ -659,7 +675,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                         note = gr.Markdown(elem_id="encode-note")
                         chart = picture_out("encode.code", elem_id="encode-chart")
                 with gr.Row():  # side by side on a desktop; on a phone one under the other, the table whole
-                    marked = picture_out("encode.on_map", elem_id="encode-on-map", min_width=TABLE_WIDTH)
+                    marked = picture_out("encode.on_map", wide=True, elem_id="encode-on-map", min_width=TABLE_WIDTH)
                     with gr.Column(min_width=TABLE_WIDTH):
                         with gr.Accordion(t("encode.table"), open=False, elem_id="encode-numbers"):
                             table = gr.Dataframe(interactive=False, elem_id="encode-table")
@@ -692,6 +708,7 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                 map_note = gr.Markdown(elem_id="map-note")
                 with gr.Row():
                     map_image = gr.Image(label=t("encode.map"), type="numpy", format="png", interactive=False,
+                                         buttons=["download", "fullscreen"], elem_classes=["genimg-picture", "genimg-wide"],
                                          elem_id="map-image", scale=3)
                     with gr.Column(scale=1, min_width=240):
                         picked = picture_out("encode.picked", elem_id="map-picked")

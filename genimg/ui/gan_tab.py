@@ -301,7 +301,7 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
             sketch = sketchpad(elem_id="gan-sketch")
             upload = upload_box(elem_id="gan-upload")
         with gr.Column(scale=2):
-            with gr.Tabs():
+            with gr.Tabs(overflow_behavior="wrap"):
                 with gr.Tab(t("gan.sub_invert"), id="gan-invert"):
                     gr.Markdown(t("gan.invert_intro"), latex_delimiters=LATEX)
                     with gr.Row():

@@ -15,6 +15,7 @@ from genimg.config import ModelConfig
 from genimg.data.datasets import DatasetError
 from genimg.explore import encode as encode_module
 from genimg.explore.encode import (
+    CHART_FONT,
     LatentMapCache,
     MapView,
     build_latent_map,
@@ -122,6 +123,16 @@ def test_code_chart_keeps_the_most_informative_rows():
     chart, shown = render_code_chart(mean, sigma, kl, max_rows=64)
     assert shown == 64 and chart.dtype == np.uint8
     assert render_code_chart(mean[:5], sigma[:5])[1] == 5
+
+
+def test_code_chart_is_not_shrunk_on_a_phone():
+    """A 390 px phone shows an image at most ~326 px wide (the page's margins): a wider chart is scaled down and its
+    labels become too small to read. The chart fits, so its labels keep their size (≥ 12 px)."""
+    chart, _ = render_code_chart(np.linspace(-2, 2, 8), np.full(8, 0.5))
+    assert chart.shape[1] <= 326
+    assert CHART_FONT >= 12
+    ink = (chart.min(axis=2) < 128).any(axis=0)  # columns with dark marks: labels, dots
+    assert ink[: chart.shape[1] // 8].any()  # the z1…z8 labels are drawn inside the picture, at its left
 
 
 # ---------------------------------------------------------------------------------------------- latent maps
