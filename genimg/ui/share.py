@@ -405,18 +405,22 @@ def _when(created: str) -> str:
 
 
 def page_script(views: Sequence[TabView]) -> str:
-    """Browser code `(open tab, ...every view's inputs)`: marks the page's view as restored (genimg.ui.views.
-    RESTORED_FLAG) and writes the open tab's view into the address — when the page has opened (so its address is
-    a link to what it shows at once) and after a lesson is loaded (whose tab the server picked)."""
+    """Browser code `(...every view's inputs)`: marks the page's view as restored (genimg.ui.views.RESTORED_FLAG) and
+    writes the open tab's view into the address — when the page has opened (so its address is a link to what it
+    shows at once) and after a lesson is loaded (whose tab the server picked). The open tab is read from the tab bar
+    (its button "tab-<id>-button" is aria-selected): a gr.State's value never reaches the browser."""
     writers, position = [], 0
     for view in views:
         count = len(view.inputs)
         writers.append(f'[{position}, {count}, {view.script().strip()}]')
         position += count
     table = ", ".join(f'"{view.tab}": {writer}' for view, writer in zip(views, writers, strict=True))
-    return ("(tab, ...values) => {\n  window." + RESTORED_FLAG + " = true;\n  const writers = {" + table + "};\n"
-            "  const writer = writers[tab];\n"
-            "  if (writer) writer[2](...values.slice(writer[0], writer[0] + writer[1]));\n  return [];\n}")
+    return ("(...values) => {\n  window." + RESTORED_FLAG + " = true;\n  const writers = {" + table + "};\n"
+            "  for (const [tab, writer] of Object.entries(writers)) {\n"
+            "    const button = document.getElementById('tab-' + tab + '-button');\n"
+            "    if (button && button.getAttribute('aria-selected') === 'true') {\n"
+            "      writer[2](...values.slice(writer[0], writer[0] + writer[1]));\n      break;\n    }\n  }\n"
+            "  return [];\n}")
 
 
 def build_share_panel(handlers: ShareHandlers, tabs: gr.Tabs, tab_components: dict[str, Any],
@@ -449,11 +453,11 @@ def build_share_panel(handlers: ShareHandlers, tabs: gr.Tabs, tab_components: di
     restored = [tabs, open_tab, held, *handlers.outputs]
     upload.upload(handlers.load, upload, [*restored, status], **quiet).success(
         handlers.apply_late, held, handlers.late_outputs, **quiet).then(
-        None, [open_tab, *handlers.inputs], None, js=page_script(views), **quiet)
+        None, handlers.inputs, None, js=page_script(views), **quiet)
     root = gr.context.Context.root_block
     (after.then if after is not None else root.load)(handlers.from_url, None, restored, **quiet).then(
         handlers.apply_late, held, handlers.late_outputs, **quiet).then(
-        None, [open_tab, *handlers.inputs], None, js=page_script(views), **quiet)
+        None, handlers.inputs, None, js=page_script(views), **quiet)
     root.load(handlers.covers, None, covers, show_progress="hidden", **quiet)
     for view in views:
         if view.trigger is not None:

@@ -144,7 +144,7 @@ class TabView:
 
 _SCRIPT = """
 (...values) => {
-  if (!window.__FLAG__ && new URLSearchParams(window.location.search).has("view")) return [];
+  if (!window.__FLAG__) return [];
   __GUARD__
   const spec = __SPEC__;
   const params = new URLSearchParams();
@@ -177,8 +177,9 @@ _SCRIPT = """
 
 
 # The page reads its address when it opens (demo.load) and restores the view it names; until then nothing may
-# rewrite an address that names a view (a trigger's .change fires as the page first fills in, and would replace
-# the shared view with the default one before the server read it). genimg.ui.share sets this flag after that load.
+# rewrite the address: a trigger's .change fires as the page first fills in, and its address would be read as the
+# visitor's (a default Samples view replacing a shared one, or selecting Samples after the visitor clicked another
+# tab). genimg.ui.share sets this flag after that load, and writes the open tab's view then.
 RESTORED_FLAG = "genimgViewRestored"
 
 
