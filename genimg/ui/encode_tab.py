@@ -49,6 +49,7 @@ from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
 from genimg.ui.i18n import LATEX, message, register, request_language, t
+from genimg.ui.views import TabView, UrlKey, model_path
 
 LOG = logging.getLogger("genimg.page")
 CANVAS = 280
@@ -483,6 +484,18 @@ class EncodeHandlers:
     def __init__(self, context: ExploreContext, maps: LatentMapCache | None = None) -> None:
         self.context = context
         self.maps = maps or shared_cache()
+        self.view: TabView | None = None  # set by build_encode_tab: the view a link shares (genimg.ui.views)
+
+    def restore(self, query: dict[str, str], language: str) -> list | None:
+        """A shared view (?view=encode&model=…&map=…) → updates for (the VAE to encode with, its two class
+        pickers, the latent map's VAE); None when one names no VAE the page offers."""
+        encoders = {path for _, path in self.vae_choices()}
+        path = model_path(self.context, query.get("model"))
+        map_path = model_path(self.context, query["map"]) if "map" in query else None
+        if path not in encoders or ("map" in query and map_path not in encoders):
+            return None
+        classes = self.model_changed(path)
+        return [gr.update(value=path), *classes, gr.update(value=map_path) if map_path else gr.update()]
 
     def warm_up(self) -> None:
         """Build the latent map of every VAE now (seconds each; e.g. in a background thread at start-up)."""
@@ -722,6 +735,12 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                                  map_class, **private).then(handlers.show_map, map_inputs, map_outputs, **private)
                 map_class.input(handlers.show_map, map_inputs, map_outputs, **private)
                 map_image.select(handlers.pick, map_inputs, [map_image, picked, picked_z], **private)
+
+                # The view a link or a lesson shares: the VAE a drawing is encoded with and the map's VAE.
+                handlers.view = TabView(
+                    tab="encode", title_key="encode.tab",
+                    keys=(UrlKey("model", model, kind="path"), UrlKey("map", map_model, kind="path")),
+                    trigger=model, restore=handlers.restore, outputs=[model, class_name, decode_name, map_model])
 
         with gr.Tab(t("encode.sub_arithmetic"), id="encode-arithmetic"):
             gr.Markdown(t("encode.arith_intro"), latex_delimiters=LATEX)

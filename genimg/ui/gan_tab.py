@@ -48,6 +48,7 @@ from genimg.ui.encode_tab import (
 )
 from genimg.ui.explore import dependent_dropdown
 from genimg.ui.i18n import message, register, request_language, t
+from genimg.ui.views import TabView, UrlKey, model_path, whole_number
 
 MAX_INVERSION_SECONDS = 30.0
 LEARNING_RATE = 0.05
@@ -172,6 +173,24 @@ class GanHandlers:
         # stopped and keeps the best reconstruction so far. (Gradio's `cancels` would end the stream silently.)
         self._stops: dict[str, threading.Event] = {}
         self._stops_lock = threading.Lock()
+        self.view: TabView | None = None  # set by build_gan_tab: the view a link shares (genimg.ui.views)
+
+    def restore(self, query: dict[str, str], language: str) -> list | None:
+        """A shared view (?view=gan&model=…&class=…&seed=…&steps=…) → updates for (model, class, source, seed,
+        steps); a seed in the address makes the seed the target. None when a value is not one the tab accepts."""
+        path = model_path(self.context, query.get("model"))
+        entry = self.context.entry(path)
+        if entry is None or not entry.capabilities.discriminator:
+            return None
+        seed = whole_number(query["seed"], 0, 2**63 - 1) if "seed" in query else None
+        steps = whole_number(query.get("steps", "200"), 20, MAX_INVERSION_STEPS)
+        chosen = query.get("class")
+        if steps is None or ("seed" in query and seed is None) or (chosen is not None and chosen not in
+                                                                    (entry.class_names or ())):
+            return None
+        return [gr.update(value=path), class_update(entry, chosen),
+                gr.update(value="seed") if seed is not None else gr.update(),
+                gr.update(value=seed) if seed is not None else gr.update(), gr.update(value=steps)]
 
     def stop(self, request: gr.Request | None = None) -> None:
         """Ask this session's running inversion to stop; nothing happens when none is running."""
@@ -336,4 +355,10 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
     upload.upload(lambda: "upload", None, source, show_progress="hidden", **private)
     seed.input(lambda: "seed", None, source, show_progress="hidden", **private)
     model.change(handlers.model_changed, [model, class_name], class_name, **private)
+    # The view a link or a lesson shares: the model, its class, the seed (when it is the target) and the steps.
+    handlers.view = TabView(
+        tab="gan", title_key="gan.tab",
+        keys=(UrlKey("model", model, kind="path"), UrlKey("class", class_name), UrlKey("seed", seed),
+              UrlKey("steps", steps, omit="200")),
+        trigger=model, restore=handlers.restore, outputs=[model, class_name, source, seed, steps])
     return handlers

@@ -357,3 +357,27 @@ def test_the_pad_appearing_does_not_undo_a_chosen_seed():
     for value in (None, empty, {**empty, "composite": np.zeros((280, 280), np.uint8)}):
         assert encode_tab.draw_when_inked(value) == gr.update()
     assert encode_tab.draw_when_inked(drawing()) == "draw"
+
+
+def test_shared_views_reopen_both_tabs(context):
+    """?view=encode&model=…&map=… and ?view=gan&model=…&class=…&seed=…&steps=… (genimg.ui.views): each tab's view
+    names its settings by folder name and restores them; an address naming anything the tab does not offer gives
+    None (the tab's default view, no error)."""
+    with gr.Blocks():
+        encode = build_encode_tab(context, LatentMapCache(download=False, sample_count=100))
+        gan = build_gan_tab(context, LatentMapCache(download=False))
+    assert encode.view.tab == "encode" and gan.view.tab == "gan"
+    vae, vae2d, cgan = path_of(context, "vae"), path_of(context, "vae2d"), path_of(context, "cgan")
+    assert encode.view.query(vae, vae2d) == {"model": "vae", "map": "vae2d"}
+    assert gan.view.query(cgan, "3", 17, 200) == {"model": "cgan", "class": "3", "seed": "17"}
+    restored = encode.view.restore({"model": "cvae", "map": "vae2d"}, "en")
+    assert restored[0]["value"] == path_of(context, "cvae") and restored[1]["visible"] is True
+    assert restored[3]["value"] == vae2d
+    restored = gan.view.restore({"model": "cgan", "class": "3", "seed": "17", "steps": "400"}, "zh-CN")
+    assert [update.get("value") for update in restored] == [cgan, "3", "seed", 17, 400]
+    assert gan.view.restore({"model": "gan"}, "en")[2] == gr.update()  # no seed: the source stays as it is
+    for query in ({"model": "vae"}, {"model": "cgan", "class": "eleven"}, {"model": "cgan", "seed": "-3"},
+                  {"model": "gan", "steps": "5000"}, {"model": "../etc"}):
+        assert gan.view.restore(query, "en") is None, query
+    for query in ({"model": "gan"}, {"model": "vae", "map": "cgan"}, {}):
+        assert encode.view.restore(query, "en") is None, query

@@ -451,3 +451,27 @@ def test_the_latent_map_fills_a_phone_and_the_code_chart_is_legible(browser, shi
     screenshot(page, "journey-phone-map")
     assert problems == []
     page.context.close()
+
+
+@pytest.mark.parametrize("name", ["desktop-en", "phone-zh"])
+def test_a_shared_address_reopens_encode_and_gan_tools(browser, shipped_url, name):  # noqa: F811
+    """(j) ?view=gan&model=…&seed=…&steps=… opens GAN tools with that GAN, the seed as the target and the steps;
+    ?view=encode&model=… opens Encode with that VAE (genimg.ui.views; the share panel reads the address)."""
+    from playwright.sync_api import expect
+
+    viewport, locale = ALL_VIEWS[name]
+    context = browser.new_context(viewport=viewport, locale=locale)
+    page = context.new_page()
+    language = "&lang=zh-CN" if locale == "zh-CN" else ""
+    page.goto(f"{shipped_url}?view=gan&model=mnist-dcgan&seed=5&steps=300{language}")
+    expect(page.locator("#tab-gan")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#gan-seed input")).to_have_value("5", timeout=TIMEOUT)
+    expect(page.locator("#gan-steps input[type=number]")).to_have_value("300", timeout=TIMEOUT)
+    expect(page.locator("#gan-source input").first).to_be_checked(timeout=TIMEOUT)  # "a seed"
+    expect(page.locator("#gan-model input")).to_have_value(re.compile("mnist-dcgan"))
+    screenshot(page, f"journey-shared-gan-{name}")
+    page.goto(f"{shipped_url}?view=encode&model=mnist-cvae{language}")
+    expect(page.locator("#tab-encode")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#encode-model input")).to_have_value(re.compile("mnist-cvae"), timeout=TIMEOUT)
+    expect(page.locator("#encode-class")).to_be_visible(timeout=TIMEOUT)  # the conditional VAE's class picker
+    context.close()
