@@ -335,6 +335,8 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
                     with gr.Row():
                         target_image = picture_out("gan.target_image", elem_id="gan-target")
                         reconstruction = picture_out("gan.reconstruction", elem_id="gan-reconstruction")
+                    # Always sent a frame, never None: Gradio 6.31's LinePlot, cleared to None after it drew, throws
+                    # "Cannot read properties of null (reading 'offsetWidth')" in the page.
                     loss_plot = gr.LinePlot(x="step", y="mse", label=t("gan.loss"), height=260,
                                             x_title=t("gan.step_axis"), y_title=t("gan.loss_axis"),
                                             elem_id="gan-loss")

@@ -287,9 +287,9 @@ TOP_TABS = ("samples", "latent", "interpolate", "encode", "gan", "train", "learn
 
 @pytest.mark.parametrize("name", ["desktop-en", "phone-en"])
 def test_every_tab_opens_without_a_page_error(browser, shipped_url, name):  # noqa: F811
-    """(f) Every tab and sub-tab, desktop and phone: no JavaScript error in the page (the console's "Cannot read
-    properties of null (reading 'offsetWidth')" came from Gradio's LinePlot being sent None after data, see
-    genimg/ui/gan_tab.py)."""
+    """(f) Every tab and sub-tab, desktop and phone: no JavaScript error in the page. (The console's "Cannot read
+    properties of null (reading 'offsetWidth')" comes from a Gradio 6.31 LinePlot sent None after it drew: the Train
+    tab's curves when a second run starts.)"""
     from playwright.sync_api import expect
 
     problems: list[str] = []
