@@ -261,3 +261,18 @@ def test_a_lesson_bundle_reopens_the_tab_it_was_made_on(browser, shipped, tmp_pa
     problems.extend(f"page error {error}" for error in errors)
     context.close()
     assert not problems, "; ".join(problems)
+
+
+def test_a_tab_clicked_while_the_page_opens_stays_open_and_gets_the_address(browser, shipped):  # noqa: F811
+    """The page restores an address's view when it opens; a tab picked before that finished must not be switched
+    back (an early address written by the Samples grid once made the page select Samples again)."""
+    url, _ = shipped
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")
+    page = context.new_page()
+    page.goto(url)
+    page.locator("#tab-learn-button").click()
+    page.wait_for_function(f"() => window.{RESTORED_FLAG} === true", timeout=TIMEOUT)
+    until(page, lambda: query(page.url).get("view") == "learn")
+    tab, address = selected_tab(page), page.url
+    context.close()
+    assert tab == "learn" and query(address) == {"view": "learn"}, (tab, address)
