@@ -35,7 +35,10 @@ components → "0.12,-1.00,…", for sliders). `omit`: the value left out of the
 each value a string of at most MAX_VALUE_CHARS characters, and must check every one: addresses are typed and
 edited by hand. `whole_number` and `finite_number` parse with limits and return None for anything else. A restore
 that raises gr.Error counts as None. The gr.Tab must have elem_id "tab-<tab>" (app.py's convention): the address is
-written from the trigger only while that panel is shown.
+written from the trigger only while that panel is shown, and only once the page has restored the view its own
+address named. Outputs that are components of "path" keys (model pickers) are set one step after the rest, so a
+picker's .change handler reads the tab's other controls already restored (Gradio hands a change event the values
+from before the update that caused it).
 """
 
 from __future__ import annotations
