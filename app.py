@@ -23,15 +23,18 @@ import torch
 
 from genimg.config import SHIPPED_DIR
 from genimg.explore.catalog import Renderer, discover
+from genimg.store.limits import cache_policy, launch_options
 from genimg.store.workspace import Workspaces
 from genimg.ui.context import ExploreContext
 from genimg.ui.encode_tab import build_encode_tab
 from genimg.ui.explore import build_explore_tab
 from genimg.ui.gan_tab import build_gan_tab
+from genimg.ui.guard import GuardedBlocks
 from genimg.ui.i18n import build_i18n, register, t
 from genimg.ui.interpolate_tab import build_interpolate_tab
 from genimg.ui.latent_tab import build_latent_tab
 from genimg.ui.learn_tab import build_learn_tab
+from genimg.ui.page_script import head
 from genimg.ui.share import (
     ShareHandlers,
     build_share_panel,
@@ -109,7 +112,9 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
     entries = discover(*(folders if folders is not None else model_folders()), problems=problems)
     workspaces = workspaces or (trainer.workspaces if trainer is not None else Workspaces())
     context = ExploreContext(Renderer(), entries, problems, workspaces=workspaces)
-    with gr.Blocks(title="genimg — a latent-space lab") as demo:
+    # GuardedBlocks: every failure reaches the visitor as a sentence in their language (genimg/ui/guard.py);
+    # delete_cache: Gradio's copies of uploads and results are removed once they are an hour old (store/limits.py).
+    with GuardedBlocks(title="genimg — a latent-space lab", delete_cache=cache_policy()) as demo:
         token = workspace_token(workspaces)  # at the top, not in the Train tab: see workspace_token
         gr.Markdown(t("app.title"))
         gr.Markdown(t("app.subtitle"))
@@ -157,7 +162,8 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
 def launch(demo: gr.Blocks, **options):
     """Launch with the translations and styles (tests call this too). Gradio's run history is off: it would
     keep every call's inputs in the browser and list them on a page of its own, the workspace token included."""
-    return demo.launch(i18n=build_i18n(), css=CSS, run_history=False, **options)
+    settings = {"i18n": build_i18n(), "css": CSS, "head": head(), "run_history": False, **launch_options()}
+    return demo.launch(**{**settings, **options})  # the upload cap (max_file_size) from GENIMG_UPLOAD_MB
 
 
 demo = build_demo()

@@ -18,7 +18,7 @@ def url(tiny_models):
     import app
 
     demo = app.build_demo([str(next(iter(tiny_models.values())).parent)])
-    _, address, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, head=head())
+    _, address, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     yield address
     demo.close()
 
