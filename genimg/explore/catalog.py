@@ -68,10 +68,11 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
-        family = self.model_kind.family_name
-        conditional = " (conditional)" if self.num_classes else ""
+        """How model lists name it, the same in every language (a list's labels are fixed when the page is built,
+        not per visitor): names and the usual notation only, e.g. "mnist-cdcgan · cGAN · mnist" (c: conditional)."""
+        family = ("c" if self.num_classes else "") + self.model_kind.family_name
         mark = "★ " if self.owned else ""
-        return f"{mark}{self.name} · {family}{conditional} · {self.dataset}"
+        return f"{mark}{self.name} · {family} · {self.dataset}"
 
 
 def discover(*folders: str | Path, problems: list[str] | None = None) -> list[ModelEntry]:

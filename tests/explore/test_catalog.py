@@ -83,7 +83,7 @@ def test_discover_lists_generators_and_skips_the_rest(model_folder):
     assert [entry.name for entry in entries] == DISCOVERED_ORDER  # MNIST first, GANs before VAEs, plain first
     cvae = entries[-1]
     assert cvae.num_classes == 3 and cvae.class_names == ("circle", "square", "triangle")
-    assert "VAE (conditional)" in cvae.label
+    assert " · cVAE · " in cvae.label
     assert all(entry.path == model_folder / entry.name for entry in entries)
 
 
@@ -120,7 +120,7 @@ def test_an_entry_describes_its_checkpoint(model_folder):
     assert describe(model_folder / "a-judge") is None
     digits = describe(model_folder / "digits-cgan")
     assert digits.class_names[:2] == ("0", "1") and len(digits.class_names) == 10 and digits.label.endswith(
-        "GAN (conditional) · mnist")
+        " · cGAN · mnist")
     # five classes on a data set with three names: numbered instead of misnamed
     assert describe(model_folder / "odd-classes").class_names == ("0", "1", "2", "3", "4")
     assert dataclasses.replace(gan, owned=True).label.startswith("★ tiny-gan")
