@@ -69,7 +69,10 @@ register(
      "train.losses_log": "Losses, log₁₀ scale (1 = 10, 0 = 1, −1 = 0.1)",
      "train.samples_heading": "**Samples** from fixed latent vectors", "train.replay_heading": "**Samples at that step**",
      "train.download": "Download as .zip", "train.download_file": "Your model (config.json, weights, card)",
-     "train.open_latent": "Open in Latent space"},
+     "train.open_latent": "Open in Latent space",
+     "train.more": "More settings", "train.width": "Width (feature maps of the first layer; 0 = the recipe's)",
+     "train.ema": "EMA of the weights (e.g. 0.999; 0 = off)", "train.spectral": "Spectral norm in the discriminator",
+     "train.kl_warmup": "KL warm-up (steps to ramp β up from 0)", "train.seed": "Seed (0 = a random one)"},
     {"train.tab": "训练",
      "train.intro": "从零训练一个 GAN 或 VAE 并看着它学习：损失曲线、固定隐向量的样本网格，以及训练出问题时的通俗警报。"
                     "**另存为** 会把模型放进所有探索页（标 ★）。",
@@ -86,8 +89,11 @@ register(
      "train.smoothing": "平滑（浅色曲线为原始值）", "train.log_scale": "对数刻度（损失）",
      "train.losses_log": "损失，log₁₀ 刻度（1 = 10，0 = 1，−1 = 0.1）",
      "train.samples_heading": "**样本**：来自固定的隐向量", "train.replay_heading": "**该步的样本**",
-     "train.download": "下载 .zip", "train.download_file": "你的模型（config.json、权重、模型卡）",
-     "train.open_latent": "在隐空间页打开"},
+     "train.download": "下载 .zip", "train.download_file": "你的模型（配置、权重、模型卡）",
+     "train.open_latent": "在隐空间页打开",
+     "train.more": "更多设置", "train.width": "宽度（第一层的特征图数；0 = 采用配方的值）",
+     "train.ema": "权重的 EMA（例如 0.999；0 = 关闭）", "train.spectral": "判别器使用谱归一化",
+     "train.kl_warmup": "KL 预热（β 从 0 升起所用的步数）", "train.seed": "种子（0 = 随机选一个）"},
 )
 
 _MESSAGES = {
@@ -303,10 +309,36 @@ def check_model_name(name: Any) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class MoreSettings:
+    """The CLI's further settings (genimg/recipes.py: --width, --ema, --spectral-norm, --kl-warmup, --seed) as the
+    page sends them, unchecked. Width 0 or None: the recipe's; EMA None: the recipe's; seed 0 or None: a random
+    one (Gradio sends an emptied number field as 0, so 0 is the page's "not chosen")."""
+
+    width: Any = None
+    ema: Any = None
+    spectral_norm: Any = False
+    kl_warmup: Any = 0
+    seed: Any = None
+
+
+MAX_WIDTH = 512
+MAX_EMA = 0.9999  # an average that keeps 1 − 1e-4 of itself per step; 1 would never move
+MAX_SEED = 2**31 - 1
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
 def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batch_size: Any, lr_generator: Any,
                  lr_discriminator: Any, beta: Any, gan_loss: str, limits: Limits, *, width: int | None = None,
-                 data_root: str | None = None, checkpoints: int = 20) -> TrainConfig:
-    """The TrainConfig for the page's settings, refusing absurd values with a message naming the field."""
+                 data_root: str | None = None, checkpoints: int = 20,
+                 more: MoreSettings | None = None) -> TrainConfig:
+    """The TrainConfig for the page's settings, refusing absurd values with a message naming the field. `width`:
+    the width when the page leaves it empty (tests build tiny networks), else the recipe's; `more`: the "More
+    settings" fields (spectral norm applies to GANs, the KL warm-up to VAEs; each is ignored for the other)."""
+    more = more or MoreSettings()
     if model_key not in PRESETS:
         raise ConfigError(f"model {model_key!r} is not offered; choose one of {sorted(PRESETS)}")
     if dataset not in DATASET_SHAPES:
@@ -317,7 +349,16 @@ def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batc
     image_size = kind.fit_image_size(image_size)  # e.g. the seed article's GAN draws 28 px data at 32 px
     if preset.conditional and dataset == UPLOAD:
         classes = 0  # decided by the worker from the zip's sub-folders
+    is_gan = kind.family == "gan"
+    if _given(more.width) and more.width != 0:
+        width = _number(more.width, "width", 1, MAX_WIDTH, integer=True, field="train.width")
+    ema = _number(more.ema, "EMA", 0, MAX_EMA, field="train.ema") if _given(more.ema) else recipe.ema_decay
+    warmup = _number(more.kl_warmup, "KL warm-up", 0, limits.max_steps, integer=True, field="train.kl_warmup") \
+        if _given(more.kl_warmup) and not is_gan else 0
+    seed = _number(more.seed, "seed", 0, MAX_SEED, integer=True, field="train.seed") if _given(more.seed) else 0
+    seed = seed or 1 + int(time.time()) % 100_000
     model = ModelConfig(kind=preset.kind, image_size=image_size, channels=channels,
+                        spectral_norm=is_gan and more.spectral_norm is True,
                         latent_dim=_number(latent_dim, "latent size", 2 if kind.family == "gan" else 1, MAX_LATENT,
                                            integer=True, field="train.latent"),
                         num_classes=classes if preset.conditional else 0, width=width or recipe.width)
@@ -330,7 +371,7 @@ def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batc
                                   field="train.lr_d"),
         adam_beta1=recipe.adam_beta1, gan_loss=gan_loss if gan_loss in GAN_LOSSES else recipe.gan_loss,
         precision=training_precision(kind),
-        beta=_number(beta, "β", 0, MAX_BETA, field="train.beta"), ema_decay=recipe.ema_decay, seed=int(time.time()) % 100_000,
+        beta=_number(beta, "β", 0, MAX_BETA, field="train.beta"), ema_decay=ema, seed=seed, kl_warmup_steps=warmup,
         log_every=5, sample_every=10 * total + 1, sample_every_seconds=1.5,
         checkpoint_every=max(25, math.ceil(total / checkpoints)), max_seconds=limits.max_seconds)
 
@@ -629,8 +670,9 @@ class TrainHandlers:
     # -- training
     def start(self, model_key: str, dataset: str, upload: Any, latent_dim: Any, steps: Any, batch_size: Any,
               lr_generator: Any, lr_discriminator: Any, beta: Any, gan_loss: str, token: str | None,
-              view: RunView | None, request: gr.Request | None = None):
-        """Stream a new run (a generator: Gradio sends each yielded update to the page)."""
+              view: RunView | None, request: gr.Request | None = None, *, more: MoreSettings | None = None):
+        """Stream a new run (a generator: Gradio sends each yielded update to the page); `more`: the "More
+        settings" (start_with_more_settings passes the page's)."""
         language = request_language(request)
         view = RunView(language=language)
         if self._was_cancelled(request):
@@ -640,7 +682,8 @@ class TrainHandlers:
             workspace = self.workspace(token)
             config = build_config(model_key, dataset, latent_dim, steps, batch_size, lr_generator,
                                   lr_discriminator, beta, gan_loss, self.limits, width=self.width,
-                                  data_root=self.data_root, checkpoints=self.checkpoints)
+                                  data_root=self.data_root, checkpoints=self.checkpoints,
+                                  more=more)
             upload_path = None
             if dataset == UPLOAD:
                 upload_path = _upload_path(upload)
@@ -657,6 +700,17 @@ class TrainHandlers:
                        title=run_title(model_key, dataset, language))
         view.begin_session(config)
         yield from self._stream(view, job, request)
+
+    def start_with_more_settings(self, model_key: str, dataset: str, upload: Any, latent_dim: Any, steps: Any,
+                                 batch_size: Any, lr_generator: Any, lr_discriminator: Any, beta: Any, gan_loss: str,
+                                 token: str | None, view: RunView | None, width: Any = 0, ema: Any = None,
+                                 spectral_norm: Any = False, kl_warmup: Any = 0, seed: Any = 0,
+                                 request: gr.Request | None = None):
+        """Start as the page's Start button does: the ten settings, the token, then the "More settings" fields
+        (last, so API clients that send only the first ten settings and the token keep working)."""
+        yield from self.start(model_key, dataset, upload, latent_dim, steps, batch_size, lr_generator,
+                              lr_discriminator, beta, gan_loss, token, view, request,
+                              more=MoreSettings(width, ema, spectral_norm, kl_warmup, seed))
 
     def resume(self, steps: Any, token: str | None, view: RunView | None, request: gr.Request | None = None):
         """Continue this tab's last run (or, after a reload, the workspace's newest) for `steps` more steps."""
@@ -1105,6 +1159,13 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                 beta = gr.Number(1.0, label=t("train.beta"), elem_id="train-beta")
                 loss = gr.Radio([(t(f"train.gan_loss.{key}"), key) for key in GAN_LOSS_NAMES], value=recipe.gan_loss,
                                 label=t("train.loss"), elem_id="train-loss")
+            with gr.Accordion(t("train.more"), open=False, elem_id="train-more"):
+                # Width 0 keeps the recipe's; seed 0 draws a random one (the labels say so).
+                width = gr.Number(0, label=t("train.width"), elem_id="train-width")
+                ema = gr.Number(recipe.ema_decay, label=t("train.ema"), elem_id="train-ema")
+                spectral = gr.Checkbox(False, label=t("train.spectral"), elem_id="train-spectral")
+                warmup = gr.Number(0, label=t("train.kl_warmup"), elem_id="train-kl-warmup", visible=False)
+                seed = gr.Number(0, label=t("train.seed"), elem_id="train-seed")
             with gr.Row():
                 start = gr.Button(t("train.start"), variant="primary", elem_id="train-start")
                 stop = gr.Button(t("train.stop"), variant="stop", interactive=False, elem_id="train-stop")
@@ -1171,14 +1232,17 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
         chosen = PRESETS.get(key, preset)
         recipe, is_gan = chosen.recipe, chosen.model_kind.family == "gan"
         return (recipe.latent_dim, recipe.steps, recipe.batch_size, recipe.learning_rate, recipe.lr_discriminator,
-                gr.update(visible=is_gan, value=recipe.gan_loss), gr.update(visible=not is_gan))
+                gr.update(visible=is_gan, value=recipe.gan_loss), gr.update(visible=not is_gan),
+                gr.update(visible=is_gan), gr.update(visible=not is_gan), recipe.ema_decay)
 
-    model.input(preset_changed, model, [latent, steps, batch, lr_g, lr_d, loss, beta], **private)
+    model.input(preset_changed, model, [latent, steps, batch, lr_g, lr_d, loss, beta, spectral, warmup, ema], **private)
     dataset.change(lambda name: gr.update(visible=name == UPLOAD), dataset, upload, **private)
     # One queue for Start and Resume, `slots` runs at a time; a waiting user sees their place in it.
     buttons = [start, stop, resume]
     start.click(handlers.queued, None, buttons, queue=False, **private).then(
-        handlers.start, [*settings, token, view], run_outputs, api_name="train", show_progress="minimal",
+        handlers.start_with_more_settings, [*settings, token, view, width, ema, spectral, warmup, seed], run_outputs,
+        api_name="train",
+        show_progress="minimal",
         concurrency_limit=handlers.limits.slots, concurrency_id="training")
     resume.click(handlers.queued, None, buttons, queue=False, **private).then(
         handlers.resume, [steps, token, view], run_outputs, api_name="resume", show_progress="minimal",

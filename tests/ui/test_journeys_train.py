@@ -86,7 +86,7 @@ def test_a_second_run_does_not_show_the_first_runs_replay(browser, train_page_ur
 # letters of formulas and the models' own names (the tiny test models are named after their kinds).
 NAMES = {"genimg", "gan", "vae", "dcgan", "mnist", "fashion", "cifar", "shapes", "zip", "cpu", "gpu", "cuda", "mps",
          "apple", "mb", "min", "s", "ema", "kl", "elbo", "nats", "fp32", "bf16", "tf32", "fp16", "d", "g", "x", "z",
-         "seed", "png", "safetensors", "json", "readme", "md", "log", "mu", "sigma"}
+         "seed", "png", "safetensors", "json", "readme", "md", "log", "mu", "sigma", "bfloat", "float"}
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
 HAN = re.compile(r"[\u4e00-\u9fff]")
 GLOSS = re.compile(r"[（(][A-Za-z][A-Za-z '’-]{0,30}[)）]")  # 发散（diverged）: an English gloss after its Chinese word
@@ -314,4 +314,25 @@ def test_a_saved_model_downloads_as_a_zip_and_opens_in_latent_space(browser, tra
     wait_until_shown(page, "#latent-image")
     screenshot(page, "train-open-latent")
     assert errors_on_page(page) == []
+    page.close()
+
+
+# ------------------------------------------------------------------------------------------------ more settings
+def test_more_settings_show_where_they_apply_and_refuse_absurd_values(browser, train_page_url):  # noqa: F811
+    page = train_page(browser, train_page_url, "en-US")
+    page.locator("#train-more").get_by_text("More settings", exact=True).click()
+    expect(page.locator("#train-width input")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#train-spectral")).to_be_visible()  # DCGAN: spectral norm, no KL warm-up
+    expect(page.locator("#train-kl-warmup")).to_be_hidden()
+    page.locator("#train-model input").click()
+    page.get_by_role("option", name="VAE", exact=True).click()
+    expect(page.locator("#train-kl-warmup")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#train-spectral")).to_be_hidden()
+    set_number(page, "train-width", "-8")
+    page.locator("#train-start").click()
+    expect(page.locator("#train-status")).to_contain_text("Width (feature maps of the first layer; 0 = the recipe's) = -8"
+                                                          " is not accepted", timeout=TIMEOUT)
+    assert errors_on_page(page) == []
+    expect(page.locator("#train-start")).to_be_enabled()
+    screenshot(page, "train-more-settings")
     page.close()

@@ -883,3 +883,48 @@ def test_open_in_latent_space_selects_the_tab_with_the_saved_model_chosen(traine
     with pytest.raises(gr.Error, match="未能打开"):
         trainer.open_in_latent(None, token, CHINESE)
     assert parts["token"] is not None
+
+
+# ------------------------------------------------------------------------------------------------ more settings
+def test_more_settings_reach_the_config_where_they_apply():
+    from genimg.ui.train_tab import MoreSettings
+
+    more = MoreSettings(width=24, ema=0.999, spectral_norm=True, kl_warmup=300, seed=1234)
+    gan = build_config(*list(SETTINGS.values())[:2], *list(SETTINGS.values())[3:], LIMITS, more=more)
+    assert (gan.model.width, gan.ema_decay, gan.model.spectral_norm, gan.seed) == (24, 0.999, True, 1234)
+    assert gan.kl_warmup_steps == 0  # a VAE's setting: not for a GAN
+    vae = build_config("vae", "shapes", 8, 40, 16, 1e-3, 1e-3, 1.0, "nonsaturating", LIMITS, more=more)
+    assert (vae.kl_warmup_steps, vae.model.spectral_norm, vae.model.width) == (300, False, 24)
+    plain = build_config("vae", "shapes", 8, 40, 16, 1e-3, 1e-3, 1.0, "nonsaturating", LIMITS, width=8,
+                         more=MoreSettings(width=0, ema=None, seed=0))  # the page's "not chosen": the recipe's
+    assert plain.model.width == 8 and plain.ema_decay == PRESETS["vae"].recipe.ema_decay and plain.seed > 0
+
+
+@pytest.mark.parametrize("field, value, english, chinese", [
+    ("width", -1, "Width", "宽度"), ("width", 2.5, "whole number", "整数"), ("width", 10**6, "Width", "宽度"),
+    ("ema", 1.0, "EMA", "EMA"), ("ema", -0.1, "EMA", "EMA"), ("ema", "lots", "not a number", "不是数字"),
+    ("kl_warmup", -3, "KL warm-up", "KL 预热"), ("seed", -1, "Seed", "种子"), ("seed", 2**40, "Seed", "种子"),
+    ("seed", 1.5, "whole number", "整数"),
+])
+def test_more_settings_are_refused_naming_the_field_in_both_languages(field, value, english, chinese):
+    from genimg.ui.train_tab import FieldError, MoreSettings
+
+    with pytest.raises(FieldError) as refused:
+        build_config("vae", "shapes", 8, 40, 16, 1e-3, 1e-3, 1.0, "nonsaturating", LIMITS,
+                     more=MoreSettings(**{field: value}))
+    assert english in refused.value.words("en") and chinese in refused.value.words("zh-CN")
+
+
+def test_more_settings_show_only_where_they_apply(trainer):
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        build_train_tab(trainer.context, trainer)
+    changed = next(function for function in demo.fns.values() if getattr(function.fn, "__name__", "") == "preset_changed")
+    by_id = [component.elem_id for component in changed.outputs]
+    for key, gan in (("dcgan", True), ("vae", False), ("cvae", False)):
+        updates = dict(zip(by_id, changed.fn(key), strict=True))
+        assert updates["train-spectral"]["visible"] is gan and updates["train-kl-warmup"]["visible"] is not gan
+    start = next(function for function in demo.fns.values() if function.api_name == "train")
+    assert [component.elem_id for component in start.inputs][-5:] == [
+        "train-width", "train-ema", "train-spectral", "train-kl-warmup", "train-seed"]
