@@ -351,11 +351,17 @@ class InterpolateHandlers:
     @explained("interp.error.unexpected", "interp.error.title")
     def run(self, model: str | None, mode: str | None, seed_a: Any, seed_b: Any, class_a: Any, class_b: Any,
             drawing_a: Any, drawing_b: Any, frames: Any, request: gr.Request = None) -> tuple:
-        """→ (lerp GIF path, slerp GIF path, lerp strip, slerp strip, norm table, summary markdown)."""
-        view = self.compute(model, mode, seed_a, seed_b, class_a, class_b, frames, drawing_a, drawing_b,
-                            request_language(request))
+        """→ (lerp GIF path, slerp GIF path, lerp strip, slerp strip, norm plot update, summary markdown).
+
+        The plot's update carries its axis and legend titles in the visitor's language: titles given as t(...)
+        when the plot is built reach its screen-reader description untranslated (Gradio 6.31)."""
+        language = request_language(request)
+        view = self.compute(model, mode, seed_a, seed_b, class_a, class_b, frames, drawing_a, drawing_b, language)
+        plot = gr.update(value=view.norms, x_title=message("interp.axis.frame", language),
+                         y_title=message("interp.axis.norm", language),
+                         color_title=message("interp.axis.method", language))
         return (self.gifs.save(view.gifs["lerp"]), self.gifs.save(view.gifs["slerp"]), view.strips["lerp"],
-                view.strips["slerp"], view.norms, view.summary)
+                view.strips["slerp"], plot, view.summary)
 
     def refresh(self, model: str | None, mode: str | None, seed_a: Any, seed_b: Any, class_a: Any, class_b: Any,
                 drawing_a: Any, drawing_b: Any, frames: Any, request: gr.Request = None) -> tuple:
@@ -515,8 +521,7 @@ def build_interpolate_tab(context: ExploreContext) -> InterpolateHandlers:
         slerp_strip = gr.Image(first[3], label=t("interp.slerp_strip"), type="numpy", format="png",
                                interactive=False, buttons=["download"], elem_id="interp-slerp-strip", elem_classes=FRAMED)
     plot = gr.LinePlot(first[4], x="frame", y="norm", color="method", label=t("interp.norm_plot"),
-                       color_map=plot_colours(), y_lim=[0, None], x_title=t("interp.axis.frame"),
-                       y_title=t("interp.axis.norm"), color_title=t("interp.axis.method"), elem_id="interp-norms")
+                       color_map=plot_colours(), y_lim=[0, None], elem_id="interp-norms")  # titles: see run
     summary = gr.Markdown(first[5], elem_id="interp-summary")
     gr.Markdown(t("interp.explain"), latex_delimiters=LATEX, elem_id="interp-explain")
     page_styles()
