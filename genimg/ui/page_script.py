@@ -41,11 +41,26 @@ GRADIO_WORDS_ZH = {
     "Layers": "图层",
     "Upload": "上传",
     "Export": "导出",
+    "undo": "撤销",
+    "redo": "重做",
+    "Clear canvas": "清空画布",
+    "Erase": "擦除",
+    "Brush Size": "画笔大小",
+    "Brush Color": "画笔颜色",
+    "Empty value": "空",
+    "Vega visualization": "图表",
+    "processing": "处理中",
+    "processing |": "处理中 |",  # Gradio's progress line: "processing |" then the time as its own text
 }
-# Gradio's English templates around a label the page gives: "number input for 种子" → "种子 的数字输入框".
+# Gradio's (and its charts') English sentences around words the page gives, as (regular expression, Chinese with
+# $1, $2… for the captured parts): "number input for 种子" → "种子：数字输入", "queue: 2/5 |" → "排队：2/5 |".
 GRADIO_TEMPLATES_ZH = [
-    ("number input for ", "{}：数字输入"),
-    ("range slider for ", "{}：滑块"),
+    (r"^number input for (.+)$", "$1：数字输入"),
+    (r"^range slider for (.+)$", "$1：滑块"),
+    (r"^queue: (\d+)/(\d*) \|$", "排队：$1/$2 |"),
+    (r"^([XY])-axis titled '(.*)' for a (\w+) scale with values from (.+) to (.+)$", "$1 轴“$2”，取值 $4 到 $5"),
+    (r"^([XY])-axis for a (\w+) scale with values from (.+) to (.+)$", "$1 轴，取值 $3 到 $4"),
+    (r"^Line mark container$", "折线"),
 ]
 
 SCRIPT_TEMPLATE = """
@@ -57,8 +72,9 @@ SCRIPT_TEMPLATE = """
   const translate = (text) => {
     if (typeof text !== "string") return null;
     if (Object.prototype.hasOwnProperty.call(words, text)) return words[text];
-    for (const [prefix, pattern] of templates) {
-      if (text.startsWith(prefix) && text.length > prefix.length) return pattern.replace("{}", text.slice(prefix.length));
+    for (const [pattern, chinese] of templates) {
+      const expression = new RegExp(pattern);
+      if (expression.test(text)) return text.replace(expression, chinese);
     }
     return null;
   };
