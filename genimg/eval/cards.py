@@ -1,7 +1,8 @@
 """Model cards: a README.md per checkpoint with its data, training, evaluation and the command to reproduce it.
 
-The card is regenerated from config.json by `python -m genimg eval`; the part between the notes
-markers is written by people and kept as it is.
+The card is regenerated from config.json by `python -m genimg eval`; the parts between the notes
+markers are written by people and kept as they are: the English notes, and after them, when someone has
+translated them, the Chinese notes that the page shows its Chinese visitors (genimg.ui.cards_view).
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from genimg.store.checkpoint import (
 )
 
 NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
+NOTES_ZH_START, NOTES_ZH_END = "<!-- notes-zh:start -->", "<!-- notes-zh:end -->"
+# The Chinese notes sit in a closed <details> so that the card read on GitHub or a Space stays an English page
+# with one fold at its end; Markdown inside <details> needs the blank lines around it.
+NOTES_ZH_SUMMARY = "说明（中文）"
+_CHINESE_NOTES_BLOCK = re.compile(r"\n*(?:<details>\s*<summary>[^<]*</summary>\s*)?" + re.escape(NOTES_ZH_START)
+                                  + r".*?" + re.escape(NOTES_ZH_END) + r"(?:\s*</details>)?", re.DOTALL)
 JUDGE_TITLE = "judge classifier"  # judges are classifiers, not registered generative kinds
 
 
@@ -67,6 +74,17 @@ def train_command(training: dict, steps: int, out: str) -> str:
     return " ".join(shlex.quote(part) for part in parts)
 
 
+def notes_between(card: str, start: str, end: str) -> str | None:
+    """The text people wrote between the markers `start` and `end` of a card, stripped; None when it has no markers."""
+    match = re.search(re.escape(start) + r"\n?(.*?)\n?" + re.escape(end), card, re.DOTALL)
+    return match.group(1).strip() if match else None
+
+
+def without_chinese_notes(card: str) -> str:
+    """The card as an English reader gets it: the Chinese notes block (and its <details> fold) left out."""
+    return _CHINESE_NOTES_BLOCK.sub("", card, count=1)
+
+
 def _duration(seconds: float | None) -> str:
     if not seconds:
         return "unknown time"
@@ -76,7 +94,8 @@ def _duration(seconds: float | None) -> str:
 
 def write_card(directory: str | Path, evaluation_table: str | None = None, eval_command: str | None = None,
                eval_seconds: float | None = None) -> Path:
-    """(Re)write `directory`/README.md from config.json and an evaluation table; keeps the notes section."""
+    """(Re)write `directory`/README.md from config.json and an evaluation table; keeps the notes people wrote,
+    English and Chinese (no Chinese block is added to a card that has none)."""
     directory = Path(directory)
     config = read_config(directory)
     card_path = directory / "README.md"
@@ -85,9 +104,10 @@ def write_card(directory: str | Path, evaluation_table: str | None = None, eval_
         old_card = read_model_file(card_path, max_bytes=MAX_CARD_BYTES, what="model card").decode("utf-8", "replace")
     except FileNotFoundError:
         old_card = ""
-    match = re.search(re.escape(NOTES_START) + r"\n?(.*?)\n?" + re.escape(NOTES_END), old_card, re.DOTALL)
-    if match:
-        notes = match.group(1).strip()
+    written = notes_between(old_card, NOTES_START, NOTES_END)
+    if written is not None:
+        notes = written
+    notes_chinese = notes_between(old_card, NOTES_ZH_START, NOTES_ZH_END)  # an empty block is dropped
     model = config["model"]
     kind = _title(model.get("kind"))
     conditional = ", class-conditional" if model.get("num_classes") else ""
@@ -118,5 +138,8 @@ def write_card(directory: str | Path, evaluation_table: str | None = None, eval_
         lines += [("On a CPU, add `--threads 1` to run two trainings side by side, as these were. "
                   "Shipped folders keep weights only; `python -m genimg export` strips a run's optimiser state."), ""]
     lines += ["## Notes", "", NOTES_START, notes, NOTES_END, ""]
+    if notes_chinese:
+        lines += ["<details>", f"<summary>{NOTES_ZH_SUMMARY}</summary>", "", NOTES_ZH_START, notes_chinese,
+                  NOTES_ZH_END, "", "</details>", ""]
     write_file_atomic(card_path, "\n".join(lines))
     return card_path

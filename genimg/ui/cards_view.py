@@ -3,8 +3,9 @@
 A model folder's README.md is the English card genimg.eval.cards writes from config.json (kind, latent size, data
 set, steps, time, device, evaluation numbers) plus notes people wrote between two markers. A Chinese visitor gets the
 same card from the same data through the templates below; only what has no structured source — the notes, and the
-exact eval command — is taken from the README as written, and the card says that the notes are in English. English
-visitors get the README itself, which was written from that data.
+exact eval command — is taken from the README as written. The notes come from the README's Chinese block when people
+translated them (the shipped cards), else in English with a line saying so (a model a user trained). English
+visitors get the README itself, which was written from that data, without its Chinese block.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from genimg.eval.cards import NOTES_END, NOTES_START, train_command
+from genimg.eval.cards import (
+    NOTES_END,
+    NOTES_START,
+    NOTES_ZH_END,
+    NOTES_ZH_START,
+    notes_between,
+    train_command,
+    without_chinese_notes,
+)
 from genimg.explore.catalog import ModelEntry
 from genimg.store.checkpoint import CheckpointError, read_config
 from genimg.ui.i18n import message, register
@@ -106,11 +115,11 @@ register(ENGLISH, CHINESE)
 
 
 def card_for_page(entry: ModelEntry, language: str) -> str:
-    """The card shown under "About this model": the README for English, the translated card otherwise (the README
-    with a line saying so when config.json cannot be read). Image lines are left out: the page does not serve the
-    model folder."""
+    """The card shown under "About this model": the README for English (without its Chinese notes), the translated
+    card otherwise (the README with a line saying so when config.json cannot be read). Image lines are left out: the
+    page does not serve the model folder."""
     if language == "en":
-        text = entry.card
+        text = without_chinese_notes(entry.card)
     else:
         try:
             text = translated_card(entry, read_config(entry.path), language)
@@ -152,8 +161,11 @@ def translated_card(entry: ModelEntry, config: dict[str, Any], language: str) ->
         lines += [f"## {message('card.reproduce', language)}", "", "```bash",
                   train_command(config["training"], int(config["step"]), f"runs/{entry.name}"), "```", "",
                   message("card.cpu_note", language), ""]
-    notes = _notes(entry.card)
-    if notes:
+    translated_notes = _notes(entry.card, NOTES_ZH_START, NOTES_ZH_END) if language == "zh-CN" else ""
+    notes = _notes(entry.card, NOTES_START, NOTES_END)
+    if translated_notes:
+        lines += [f"## {message('card.notes', language)}", "", translated_notes, ""]
+    elif notes:
         lines += [f"## {message('card.notes', language)}", "", message("card.notes_english", language), "", notes, ""]
     return "\n".join(lines)
 
@@ -206,11 +218,11 @@ def _duration(seconds: Any, language: str) -> str:
     return message("card.duration_seconds", language, seconds=rest)
 
 
-def _notes(card: str) -> str:
-    """The people-written notes between the card's markers ("" when there are none or they say nothing yet)."""
-    match = re.search(re.escape(NOTES_START) + r"\n?(.*?)\n?" + re.escape(NOTES_END), card, re.DOTALL)
-    notes = match.group(1).strip() if match else ""
-    return "" if notes in ("", "Nothing to add yet.") else notes
+def _notes(card: str, start: str, end: str) -> str:
+    """The people-written notes between the card's markers `start` and `end` ("" when there are none or they say
+    nothing yet)."""
+    notes = notes_between(card, start, end) or ""
+    return "" if notes == "Nothing to add yet." else notes
 
 
 __all__ = ["card_for_page", "translated_card"]

@@ -1,13 +1,23 @@
-"""Model cards: the reproduce command parses back to the same run, titles come from the registry, notes survive."""
+"""Model cards: the reproduce command parses back to the same run, titles come from the registry, notes survive
+(the English notes and their Chinese translation)."""
 
 import argparse
+import re
 import shlex
+import shutil
 
 import pytest
 import torch
 
-from genimg.config import ModelConfig, TrainConfig
-from genimg.eval.cards import NOTES_END, NOTES_START, train_command, write_card
+from genimg.config import SHIPPED_DIR, ModelConfig, TrainConfig
+from genimg.eval.cards import (
+    NOTES_END,
+    NOTES_START,
+    NOTES_ZH_END,
+    NOTES_ZH_START,
+    train_command,
+    write_card,
+)
 from genimg.models import build_model, registry
 from genimg.recipes import add_recipe_options
 from genimg.store.checkpoint import save_checkpoint
@@ -70,3 +80,39 @@ def test_a_judge_and_an_unknown_kind_are_named_plainly(tmp_path):
         folder = save_checkpoint(tmp_path / kind, model_config={"kind": kind, "image_size": 28, "channels": 1},
                                  weights={"w": torch.zeros(1)}, step=1, dataset="mnist")
         assert f"A {title}, for 1×28×28 images" in write_card(folder).read_text()
+
+
+def _block(card: str, start: str, end: str) -> str:
+    """The text from `start` to `end`, markers included ("" when the card has no such block)."""
+    match = re.search(re.escape(start) + ".*?" + re.escape(end), card, re.DOTALL)
+    return match.group(0) if match else ""
+
+
+def test_a_regenerated_card_keeps_the_chinese_notes_and_adds_none_when_there_are_none(tmp_path):
+    config = ModelConfig(kind="seed-vae", latent_dim=3, width=8)
+    folder = save_checkpoint(tmp_path / "model", model_config=config.to_dict(),
+                             weights=build_model(config).state_dict(), step=12, dataset="mnist")
+    plain = write_card(folder).read_text()
+    assert NOTES_ZH_START not in plain  # a user's own model: no empty Chinese block appears
+    chinese = f"{NOTES_ZH_START}\n手写的说明：**已达成**。\n\n第二段，FD 21.8。\n{NOTES_ZH_END}"
+    written = plain.replace(NOTES_END, f"{NOTES_END}\n\n<details>\n<summary>说明（中文）</summary>\n\n{chinese}\n\n</details>")
+    (folder / "README.md").write_text(written.replace("Nothing to add yet.", "Drawn by hand."))
+    card = write_card(folder, evaluation_table="metric  value").read_text()
+    assert f"{NOTES_START}\nDrawn by hand.\n{NOTES_END}" in card and "metric  value" in card
+    assert _block(card, NOTES_ZH_START, NOTES_ZH_END) == chinese
+    assert card.index(NOTES_END) < card.index(NOTES_ZH_START)  # after the English notes
+    assert write_card(folder, evaluation_table="metric  value").read_text() == card  # stable on every rewrite
+
+
+@pytest.mark.parametrize("name", ["mnist-cdcgan", "mnist-cvae", "mnist-dcgan", "mnist-vae-2d", "mnist-vae",
+                                  "shapes-dcgan", "shapes-vae"])
+def test_a_shipped_card_regenerated_from_its_own_data_is_unchanged_with_both_notes(name, tmp_path):
+    shipped = SHIPPED_DIR / name
+    card = (shipped / "README.md").read_text()
+    assert _block(card, NOTES_START, NOTES_END) and _block(card, NOTES_ZH_START, NOTES_ZH_END)
+    folder = tmp_path / name
+    shutil.copytree(shipped, folder)
+    # what `python -m genimg eval` passes: the table and the command as the card shows them
+    command, seconds = re.search(r"^`(python -m genimg eval [^`]*)` \(took (\d+) s\):$", card, re.MULTILINE).groups()
+    table = re.search(r"## Evaluation\n\n.*?\n\n```\n(.*?)\n```", card, re.DOTALL).group(1)
+    assert write_card(folder, table, command, float(seconds)).read_text() == card

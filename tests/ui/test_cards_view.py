@@ -1,5 +1,6 @@
 """genimg.ui.cards_view: a Chinese visitor's model card is written from config.json through translated templates;
-the English README stays as it is on disk."""
+the English README stays as it is on disk. The notes people wrote are shown in Chinese when the card has a Chinese
+translation of them, and in English, said to be English, when it has none."""
 
 import json
 import re
@@ -7,6 +8,8 @@ import shutil
 
 import pytest
 
+from genimg.config import SHIPPED_DIR
+from genimg.eval.cards import NOTES_ZH_END, NOTES_ZH_START
 from genimg.explore.catalog import discover
 from genimg.ui.cards_view import card_for_page, translated_card
 from genimg.ui.i18n import message
@@ -72,3 +75,57 @@ def test_missing_numbers_leave_their_rows_out(entry):
     config.pop("elapsed_seconds")
     card = translated_card(entry, config, "zh-CN")
     assert "## 评估" not in card and "未知时长" in card
+
+
+CHINESE_NOTES = (f"\n\n<details>\n<summary>说明（中文）</summary>\n\n{NOTES_ZH_START}\nFD 达到了目标，**已达成**。\n"
+                 f"{NOTES_ZH_END}\n\n</details>\n")
+
+
+@pytest.fixture()
+def translated_entry(entry, tmp_path):
+    """The same model, its README carrying a Chinese translation of the notes after the English ones."""
+    folder = tmp_path / "cgan"
+    shutil.copytree(entry.path, folder)
+    card = (folder / "README.md").read_text()
+    (folder / "README.md").write_text(card.rstrip("\n") + CHINESE_NOTES)
+    (found,) = discover(tmp_path)
+    return found
+
+
+def test_the_chinese_card_shows_the_chinese_notes_when_the_card_has_them(translated_entry):
+    card = card_for_page(translated_entry, "zh-CN")
+    assert "FD 达到了目标，**已达成**。" in card and "## 说明" in card
+    assert message("card.notes_english", "zh-CN") not in card and "FD met its goal." not in card
+    assert "<details>" not in card and NOTES_ZH_START not in card
+
+
+def test_the_chinese_card_falls_back_to_the_english_notes_and_says_so(entry):
+    card = card_for_page(entry, "zh-CN")
+    notes = card[card.index("## 说明"):]
+    assert notes == f"## 说明\n\n{message('card.notes_english', 'zh-CN')}\n\nFD met its goal."
+
+
+def test_english_visitors_see_the_readme_without_the_chinese_notes(entry, translated_entry):
+    assert card_for_page(translated_entry, "en") == card_for_page(entry, "en")
+
+
+GENERATORS = ["mnist-cdcgan", "mnist-cvae", "mnist-dcgan", "mnist-vae-2d", "mnist-vae", "shapes-dcgan", "shapes-vae"]
+# Names, acronyms and notation the Chinese notes may keep in Latin letters; any other word is English left untranslated.
+KEPT_IN_LATIN = {"FD", "EMA", "ELBO", "KL", "GPU", "CPU", "MNIST", "DCGAN", "VAE", "CVAE", "Adam", "genimg",
+                 "G", "D", "min", "t", "k", "x", "y", "p"}  # G, D: the networks' symbols; the rest: formulas
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_every_shipped_generator_has_chinese_notes_with_no_english_words(name):
+    (entry,) = [found for found in discover(SHIPPED_DIR) if found.name == name]
+    card = card_for_page(entry, "zh-CN")
+    assert message("card.notes_english", "zh-CN") not in card
+    notes = card[card.index("## 说明"):]
+    prose = re.sub(r"`[^`]*`", "", notes)  # commands in backticks are typed as written
+    words = re.findall(r"[A-Za-z]+", re.sub(r"\d+e-?\d+", "", prose))  # a rate such as 1e-3 is a number
+    assert not set(words) - KEPT_IN_LATIN
+    english_numbers = re.findall(r"\d[\d,.]*", re.sub(r"`[^`]*`", "", entry.card.split("<!-- notes:start -->")[1]
+                                                      .split("<!-- notes:end -->")[0]))
+    chinese_numbers = re.findall(r"\d[\d,.]*", prose)
+    # the same numbers, each as often, as the English notes (a translation changes words, not figures)
+    assert sorted(n.rstrip(".,") for n in chinese_numbers) == sorted(n.rstrip(".,") for n in english_numbers)
