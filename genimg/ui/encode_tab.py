@@ -57,7 +57,7 @@ SCALE = 8  # 28 px → 224 px on the page
 TABLE_DIGITS = 3  # significant digits of the numbers table: μ, σ and KL are read by eye, not copied
 TABLE_WIDTH = 320  # px the numbers table needs for its four columns (a phone is 390 px wide)
 
-# Styles of the Encode and GAN tabs, appended to the page's CSS by app.py (its owner keeps one CSS string).
+# Styles of the Encode and GAN tabs, put into the page's <head> by page_styles() (as the Latent tab does).
 CSS = (
     # A picture's label (top left) and buttons (top right) float over its top corners, and a digit fills its picture:
     # a strip above the picture holds them instead.
@@ -464,17 +464,6 @@ def draw_when_inked(sketch: Any) -> Any:
     return gr.update()
 
 
-class FreeSlider(gr.Slider):
-    """A gr.Slider whose value reaches the handler as the page sends it. The slider's number box accepts any typed
-    number, and gr.Slider's own check would then answer "Value 5000 is greater than maximum value 1000." in English;
-    the handler checks it instead (check_number) and answers in the user's language. Same slider in the page."""
-
-    is_template = True  # the page draws it with gr.Slider's frontend
-
-    def preprocess(self, payload: Any) -> Any:
-        return payload
-
-
 # ---------------------------------------------------------------------------------------- handlers
 
 
@@ -652,9 +641,16 @@ def picture_out(label_key: str, wide: bool = False, **extra: Any) -> gr.Image:
                     elem_classes=["genimg-picture", *(["genimg-wide"] if wide else [])], **extra)
 
 
+def page_styles(elem_id: str = "encode-styles") -> gr.HTML:
+    """An empty block that puts CSS into the page's <head> (so no other file has to carry these styles)."""
+    return gr.HTML("", head=f"<style>{CSS}</style>", container=False, padding=False, elem_id=elem_id,
+                   elem_classes="genimg-styles")
+
+
 def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None) -> EncodeHandlers:
     """Lay out the tab inside the current gr.Blocks and wire its events (maps: default, the shared cache)."""
     handlers = EncodeHandlers(context, maps)
+    page_styles()
     private = dict(api_visibility="private")
     gr.Markdown(t("encode.intro"), latex_delimiters=LATEX)
     vaes = handlers.vae_choices()

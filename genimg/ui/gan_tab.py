@@ -30,7 +30,6 @@ from genimg.ui.context import ExploreContext
 from genimg.ui.encode_tab import (
     LATEX,
     SCALE,
-    FreeSlider,
     check_number,
     check_seed,
     class_index,
@@ -38,6 +37,7 @@ from genimg.ui.encode_tab import (
     draw_when_inked,
     in_words,
     load,
+    page_styles,
     picture_out,
     prepare,
     read_picture,
@@ -47,6 +47,7 @@ from genimg.ui.encode_tab import (
     upload_box,
 )
 from genimg.ui.explore import dependent_dropdown
+from genimg.ui.fields import LenientSlider
 from genimg.ui.i18n import message, register, request_language, t
 from genimg.ui.views import TabView, UrlKey, model_path, whole_number
 
@@ -301,6 +302,7 @@ class GanHandlers:
 def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) -> GanHandlers:
     """Lay out the tab inside the current gr.Blocks and wire its events (cache: default, the shared one)."""
     handlers = GanHandlers(context, cache)
+    page_styles("gan-styles")
     private = dict(api_visibility="private")
     gr.Markdown(t("gan.intro"), latex_delimiters=LATEX)
     gans = handlers.gan_choices()
@@ -324,10 +326,10 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
                 with gr.Tab(t("gan.sub_invert"), id="gan-invert"):
                     gr.Markdown(t("gan.invert_intro"), latex_delimiters=LATEX)
                     with gr.Row():
-                        steps = FreeSlider(20, MAX_INVERSION_STEPS, value=200, step=10, label=t("gan.steps"),
+                        steps = LenientSlider(20, MAX_INVERSION_STEPS, value=200, step=10, label=t("gan.steps"),
                                           elem_id="gan-steps")
-                        restarts = FreeSlider(1, 8, value=4, step=1, label=t("gan.restarts"), elem_id="gan-restarts")
-                        prior = FreeSlider(0.0, 0.05, value=0.001, step=0.001, label=t("gan.prior"),
+                        restarts = LenientSlider(1, 8, value=4, step=1, label=t("gan.restarts"), elem_id="gan-restarts")
+                        prior = LenientSlider(0.0, 0.05, value=0.001, step=0.001, label=t("gan.prior"),
                                           elem_id="gan-prior")
                     with gr.Row():
                         run = gr.Button(t("gan.run"), variant="primary", elem_id="gan-run")

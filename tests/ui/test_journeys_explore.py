@@ -395,21 +395,10 @@ def covered(boxes: dict) -> list[dict]:
             and min(cover["bottom"], content["bottom"]) - max(cover["top"], content["top"]) > 1]
 
 
-def needs_tab_css(request) -> None:
-    """The layout below comes from genimg.ui.encode_tab.CSS, which app.py's CSS string must include (its owner
-    appends it): until it does, these journeys are expected to fail (strict: they must fail, then pass)."""
-    import app
-    from genimg.ui import encode_tab
-
-    request.applymarker(pytest.mark.xfail(encode_tab.CSS not in app.CSS, strict=True,
-                                          reason="app.CSS does not include genimg.ui.encode_tab.CSS yet"))
-
-
 @pytest.mark.parametrize("name", ["phone-en", "desktop-zh"])
-def test_pictures_are_not_covered_by_labels_or_buttons(browser, shipped_url, name, request):  # noqa: F811
+def test_pictures_are_not_covered_by_labels_or_buttons(browser, shipped_url, name):  # noqa: F811
     """(h) Every picture Encode and GAN tools show (drawing prepared, reconstruction, μ/σ chart, map, inversion,
     D's view): Gradio's block label and download/fullscreen buttons sit beside it, none over what it draws."""
-    needs_tab_css(request)
     page, _, problems = open_page(browser, shipped_url, name, "encode")
     draw_stroke(page, "#encode-sketch")
     draw_stroke(page, "#encode-sketch")
@@ -430,13 +419,12 @@ def test_pictures_are_not_covered_by_labels_or_buttons(browser, shipped_url, nam
     page.context.close()
 
 
-def test_the_latent_map_fills_a_phone_and_the_code_chart_is_legible(browser, shipped_url, request):  # noqa: F811
+def test_the_latent_map_fills_a_phone_and_the_code_chart_is_legible(browser, shipped_url):  # noqa: F811
     """(i) On a 390×844 phone: the latent map (and the map beside a drawing's code) spans ≥ 90 % of the screen's
     width, with Gradio's fullscreen button to zoom; the μ/σ chart is shown at (nearly) its own size, so its labels
     are not shrunk, and nothing is drawn over it."""
     from playwright.sync_api import expect
 
-    needs_tab_css(request)
     page, _, problems = open_page(browser, shipped_url, "phone-en", "encode")
     draw_stroke(page, "#encode-sketch")
     draw_stroke(page, "#encode-sketch")
