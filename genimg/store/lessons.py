@@ -51,9 +51,12 @@ class Lesson:
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_json(self) -> str:
-        return json.dumps({"genimg_lesson": LESSON_VERSION, "tab": self.tab, "views": self.views,
+        text = json.dumps({"genimg_lesson": LESSON_VERSION, "tab": self.tab, "views": self.views,
                            "note": self.note, "created": self.created},
                           indent=2, ensure_ascii=False, allow_nan=False)
+        # A client can send text that is not valid Unicode (a lone surrogate such as "\ud800"), which UTF-8 cannot
+        # hold: such a character becomes "?" rather than failing the export.
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def bundle_bytes(lesson: Lesson, gif: bytes | None = None) -> bytes:

@@ -64,6 +64,15 @@ def test_a_bundle_reads_back_every_field():
     assert json.loads(lesson.to_json())["genimg_lesson"] == LESSON_VERSION
 
 
+def test_text_that_is_not_valid_unicode_is_written_with_a_mark_not_a_crash():
+    """A client can send a lone surrogate ("\\ud800"), which UTF-8 cannot hold; the export used to fail with a
+    UnicodeEncodeError (a bare "Error" in the page)."""
+    lesson = Lesson(views={"samples": {"model": "mnist-cdcgan", "seed": "1\ud800"}}, tab="samples",
+                    note="a\x00\ud800b", created="2024-05-01T10:00:00+00:00")
+    parsed, _ = read_bundle(bundle_bytes(lesson))
+    assert parsed.note == "a\x00?b" and parsed.views["samples"]["seed"] == "1?"
+
+
 def test_a_bundle_without_a_gif_and_lesson_json_alone():
     lesson = Lesson(views={"learn": {}}, tab="learn")
     data = bundle_bytes(lesson)
