@@ -50,7 +50,8 @@ GRADIO_WORDS_ZH = {
     "Empty value": "空",
     "Vega visualization": "图表",
     "processing": "处理中",
-    "processing |": "处理中 |",  # Gradio's progress line: "processing |" then the time as its own text
+    "processing |": "处理中 |",
+    "copy": "复制",  # Gradio's progress line: "processing |" then the time as its own text
 }
 # Gradio's (and its charts') English sentences around words the page gives, as (regular expression, Chinese with
 # $1, $2… for the captured parts): "number input for 种子" → "种子：数字输入", "queue: 2/5 |" → "排队：2/5 |".
@@ -61,6 +62,10 @@ GRADIO_TEMPLATES_ZH = [
     (r"^([XY])-axis titled '(.*)' for a (\w+) scale with values from (.+) to (.+)$", "$1 轴“$2”，取值 $4 到 $5"),
     (r"^([XY])-axis for a (\w+) scale with values from (.+) to (.+)$", "$1 轴，取值 $3 到 $4"),
     (r"^Line mark container$", "折线"),
+    (r"^Symbol legend titled '(.*)' for (?:stroke )?colou?r with (\d+) values?: (.*)$", "图例“$1”，$2 项：$3"),
+    (r"^Symbol legend for (?:stroke )?colou?r with (\d+) values?: (.*)$", "图例，$1 项：$2"),
+    # a chart point's description names the data's column ("帧: 3; 移动向量的长度: 9.2; method: lerp")
+    (r"^(.*); method: (.*)$", "$1; 路径: $2"),
 ]
 
 SCRIPT_TEMPLATE = """
