@@ -163,7 +163,7 @@ ENGLISH = {
     "latent.warning.title": "Note",
     "latent.warning.clamped": "{name} goes from {low:g} to {high:g}: {value:g} was taken as {used:g}.",
     "latent.pc": "PC{number}",
-    "latent.presenter": "⛶ Presenter view",
+    "latent.presenter": "🖥️ Presenter view",
     "latent.presenter.exit": "✕ Leave presenter view (Esc)",
     "latent.strips": "Along the principal directions",
     "latent.strips.caption": "A row per direction (PC1 at the top), α = −3 … +3 from left to right; the middle "
@@ -219,7 +219,7 @@ CHINESE = {
     "latent.warning.title": "提示",
     "latent.warning.clamped": "{name} 的范围是 {low:g} 到 {high:g}：{value:g} 按 {used:g} 处理。",
     "latent.pc": "主成分{number}",
-    "latent.presenter": "⛶ 演示模式",
+    "latent.presenter": "🖥️ 演示模式",
     "latent.presenter.exit": "✕ 退出演示模式（Esc）",
     "latent.strips": "沿主方向变化",
     "latent.strips.caption": "每行一个方向（最上面是主成分1），从左到右 α = −3 … +3；中间一列是当前的 z。",
