@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from genimg.config import TrainConfig
+from genimg.store.workspace import STOPPED_FOR_BUDGET, STOPPED_FOR_DISK
 from genimg.training.engine import (
     STOPPED_BY_USER,
     CheckpointSaved,
@@ -144,6 +145,8 @@ class RunView:
     shown_grid: int | None = None  # the step of the newest grid the page has been sent
     warning: str | None = None     # the worker's latest warning (a replay step it could not keep)
     ended: bool = False            # the session's last event (an ending or a failure) has arrived
+    quota_mb: float | None = None  # the workspace's disk share and the installation's budget, in MB, for the
+    budget_mb: float | None = None  # message of a run stopped because the disk was full (the page sets them)
 
     # -- a session of training
     def begin_session(self, config: TrainConfig, family: str | None = None,
@@ -194,9 +197,17 @@ class RunView:
         elif isinstance(event, (Finished, Stopped)):
             self.ended = True
             self.step = event.step
-            why = "finished" if isinstance(event, Finished) else (
-                "by_user" if event.reason == STOPPED_BY_USER else "time_limit")
-            self.status = Status("ended", {"why": why, "step": event.step, "elapsed": event.elapsed_seconds})
+            reason = event.reason if isinstance(event, Stopped) else ""
+            if reason.startswith(STOPPED_FOR_DISK):  # the workspace's share of the disk is full
+                self.status = Status("disk_full", {"quota": _megabytes(self.quota_mb), "step": event.step,
+                                                   "elapsed": event.elapsed_seconds})
+            elif reason.startswith(STOPPED_FOR_BUDGET):  # the disk kept for all visitors is full
+                self.status = Status("budget_full", {"budget": _megabytes(self.budget_mb), "step": event.step,
+                                                     "elapsed": event.elapsed_seconds})
+            else:
+                why = "finished" if isinstance(event, Finished) else (
+                    "by_user" if reason == STOPPED_BY_USER else "time_limit")
+                self.status = Status("ended", {"why": why, "step": event.step, "elapsed": event.elapsed_seconds})
         elif isinstance(event, Diverged):
             self.ended = True
             self._monitor().diverged()
@@ -247,6 +258,11 @@ class RunView:
     def grid_position(self, index: int) -> int:
         """A replay slider's position clamped to the grids kept (0 when there are none)."""
         return min(max(0, index), max(0, len(self.grids) - 1))
+
+
+def _megabytes(value: float | None) -> str:
+    """A disk size in whole MB for a message ('?' when the page did not say it)."""
+    return f"{value:.0f}" if value is not None else "?"
 
 
 def ema_smooth(values: list[float], weight: float) -> list[float]:

@@ -1,8 +1,9 @@
 """The Train tab: a run streams its loss curves, samples and health alarms live; Stop, Resume, Save as.
 
 Each run trains in a worker process of its own (genimg/training/worker.py), so the page's Explore tabs stay
-responsive and a failing run cannot take the page down. Runs are bounded: a queue with a fixed number
-of training slots (Gradio shows a waiting user their place in it), a cap on steps and minutes per
+responsive and a failing run cannot take the page down. Runs are bounded: a fair queue with a fixed number
+of training slots (a waiting user sees their place; one job per workspace and per client address, a capped
+length), a cap on steps and minutes per
 run, and a disk quota per user. Runs and saved models live in the user's workspace
 (genimg/store/workspace.py); a user only ever sees and stops their own. What the page remembers of a run
 is a RunView (genimg/training/runview.py) built from the engine's typed events; this module only turns it
@@ -33,6 +34,7 @@ from genimg.data.datasets import DATASET_NAMES, mnist_available
 from genimg.models import registry
 from genimg.models.loading import resolve_device
 from genimg.recipes import PRESETS, dataset_shape, training_precision
+from genimg.store import limits as disk_limits
 from genimg.store.checkpoint import CheckpointError, read_config
 from genimg.store.export import export_model
 from genimg.store.workspace import (
@@ -45,10 +47,23 @@ from genimg.store.workspace import (
 )
 from genimg.training.engine import Progress
 from genimg.training.runview import ReplayGrid, RunView, Status, ema_smooth
-from genimg.training.worker import Job, Worker, WorkerError, WorkerFailed, WorkerPool
+from genimg.training.worker import (
+    Job,
+    QueueRefused,
+    Ticket,
+    TrainingQueue,
+    Worker,
+    WorkerError,
+    WorkerFailed,
+    WorkerPool,
+    stream_reader,
+)
 from genimg.ui.context import ExploreContext, client_address, proxy_hops
 from genimg.ui.i18n import message, register, request_language, t
 
+# The words of the installation's limits (disk full, queue full, one job per visitor); registering the same text
+# again elsewhere is fine.
+register(disk_limits.ENGLISH, disk_limits.CHINESE)
 register(
     {"train.tab": "Train",
      "train.intro": "Train a GAN or a VAE from scratch and watch it learn: the loss curves, a grid of samples from "
@@ -117,6 +132,13 @@ _MESSAGES = {
     "nothing_kept": ("Nothing was saved before it.", "在此之前没有保存任何内容。"),
     "failed": ("**Training failed:** {error}", "**训练失败：** {error}"),
     "unexpected": ("**The training process ended unexpectedly.**", "**训练进程意外结束。**"),
+    "waiting": ("Waiting for a training slot: you are number {position} in line. **Stop** leaves the line.",
+                "正在等待训练位置：你排在第 {position} 位。点 **停止** 即可离开队列。"),
+    # A run the worker stopped because the disk was full: the limits' own sentences, with the step reached.
+    "disk_full": (disk_limits.ENGLISH["limits.disk_full"] + " (Step {step}, after {elapsed}.)",
+                  disk_limits.CHINESE["limits.disk_full"] + "（第 {step} 步，用时 {elapsed}。）"),
+    "budget_full": (disk_limits.ENGLISH["limits.budget_full"] + " (Step {step}, after {elapsed}.)",
+                    disk_limits.CHINESE["limits.budget_full"] + "（第 {step} 步，用时 {elapsed}。）"),
     "leaves_queue": ("Cancelled: your run leaves the queue without starting.", "已取消：你的训练离开队列，不会开始。"),
     "nothing": ("Nothing is training in this tab.", "此页面没有正在进行的训练。"),
     "stopping": ("Stopping: the run saves a checkpoint at its next step…", "正在停止：训练会在下一步保存检查点…"),
@@ -593,7 +615,11 @@ class TrainHandlers:
         self.curves: dict[str, CurveSettings] = {}
         # Downloads: one folder per workspace, under the system's temporary folder (Gradio serves files from it)
         self.exports = Path(tempfile.gettempdir()) / "genimg-exports"  # each tab's curve settings, read at every update of its run
-        self.waiting: set[str] = set()     # sessions whose Start or Resume waits in the queue
+        # The fair line for training (genimg/training/worker.py): `slots` runs at a time, one job per workspace and
+        # per client address, a capped length; each session's place in it, for its Stop button.
+        self.queue = TrainingQueue(slots=self.limits.slots, run_seconds=self.limits.max_seconds)
+        self.tickets: dict[str, Ticket] = {}
+        self.waiting: set[str] = set()     # sessions whose Start or Resume waits in Gradio's queue
         self.cancelled: set[str] = set()   # ... and those of them whose user pressed Stop meanwhile
         self.lock = threading.Lock()
         proxy_hops()  # a malformed GENIMG_PROXY_HOPS stops the server at start, not every new visitor's page load
@@ -634,7 +660,10 @@ class TrainHandlers:
                 workspace = None
                 status = say("too_many_workspaces", language, minutes=max(1, math.ceil(error.retry_seconds / 60)))
         if workspace is not None:
-            status = self._last_run_text(workspace, language)
+            if workspace.take_eviction_notice():  # once: its work was removed to make room for newer work
+                status = message("limits.evicted", language, budget=f"{self.workspaces.budget_bytes / 2**20:.0f}")
+            else:
+                status = self._last_run_text(workspace, language)
             threading.Thread(target=self.workspaces.clean, kwargs={"keep": {workspace.id}}, daemon=True).start()
         self.pool.warm()  # start a worker now, so Start does not wait for torch to import
         # A refused browser keeps what it holds (gr.skip): a later load, once the limit allows, issues its token.
@@ -692,14 +721,24 @@ class TrainHandlers:
             words = error.words(language) if isinstance(error, FieldError) else str(error)
             yield self._message(view, Status("not_started", {"error": words}))
             return
-        run = workspace.new_run()
+        try:  # a place in the line before anything is written: a refused Start leaves no run folder behind
+            ticket = self._enter_queue(workspace, request)
+        except QueueRefused as error:
+            yield self._message(view, Status("not_started", {"error": _refusal(error, language)}))
+            return
+        try:
+            run = workspace.new_run()
+        except BaseException:
+            ticket.release()
+            raise
         config = config.replace(out=str(run))
         job = Job(config=config, upload=upload_path, snapshots=str(run / "steps"), threads=self.limits.threads,
-                  classes_from_data=PRESETS[model_key].conditional and dataset == UPLOAD)
+                  classes_from_data=PRESETS[model_key].conditional and dataset == UPLOAD,
+                  **self.workspaces.job_limits())
         view = RunView(run=str(run), family=PRESETS[model_key].model_kind.family, language=language,
                        title=run_title(model_key, dataset, language))
         view.begin_session(config)
-        yield from self._stream(view, job, request)
+        yield from self._stream(view, job, request, ticket)
 
     def start_with_more_settings(self, model_key: str, dataset: str, upload: Any, latent_dim: Any, steps: Any,
                                  batch_size: Any, lr_generator: Any, lr_discriminator: Any, beta: Any, gan_loss: str,
@@ -747,11 +786,52 @@ class TrainHandlers:
                 "error": "runs on uploaded pictures cannot be resumed after the upload is gone; save the model, "
                          "or start a new run"}))
             return
-        job = Job(config=config, resume=str(run), snapshots=str(run / "steps"), threads=self.limits.threads)
-        yield from self._stream(view, job, request)
+        try:
+            ticket = self._enter_queue(workspace, request)
+        except QueueRefused as error:
+            yield self._message(view, Status("not_resumed", {"error": _refusal(error, language)}))
+            return
+        job = Job(config=config, resume=str(run), snapshots=str(run / "steps"), threads=self.limits.threads,
+                  **self.workspaces.job_limits())
+        yield from self._stream(view, job, request, ticket)
 
-    def _stream(self, view: RunView, job: Job, request: gr.Request | None):
+    def _enter_queue(self, workspace: Workspace, request: gr.Request | None) -> Ticket:
+        """This workspace's place in the training line, from the visitor's client address (behind GENIMG_PROXY_HOPS
+        proxies, the address the outermost one saw); the place is given up if the page stops reading the run's
+        updates. Raises QueueRefused (a job already waiting or running for this workspace or address, a full line)."""
+        return self.queue.enter(workspace.id, client_address(request), reading=stream_reader(request))
+
+    def _waiting_outputs(self, view: RunView, position: int) -> tuple:
+        """While the job waits in line: its place, and Stop available to leave the line."""
+        view.status = Status("waiting", {"position": position})
+        waiting = RunOutputs(*(gr.skip() for _ in fields(RunOutputs)))
+        waiting.status = status_text(view.status, view.language)
+        waiting.start, waiting.stop, waiting.resume = (gr.update(interactive=False), gr.update(interactive=True),
+                                                       gr.update(interactive=False))
+        waiting.view = view
+        return waiting.as_tuple()
+
+    def _stream(self, view: RunView, job: Job, request: gr.Request | None, ticket: Ticket):
+        """Wait for `ticket`'s turn (showing the place in line), then run `job` in a worker and stream its
+        updates; the ticket's place or slot is given back however this ends (a closed tab included)."""
         session = _session(request)
+        view.quota_mb, view.budget_mb = self.workspaces.quota_bytes / 2**20, self.workspaces.budget_bytes / 2**20
+        with self.lock:
+            self.tickets[session] = ticket
+        try:
+            yield from self._stream_in_turn(view, job, session, ticket)
+        finally:
+            ticket.release()
+            with self.lock:
+                if self.tickets.get(session) is ticket:
+                    del self.tickets[session]
+
+    def _stream_in_turn(self, view: RunView, job: Job, session: str, ticket: Ticket):
+        for position in ticket.wait():
+            yield self._waiting_outputs(view, position)
+        if not ticket.may_run or ticket.stopped or ticket.abandoned:  # Stop pressed, or the page went away
+            yield self._message(view, Status("cancelled_resume") if job.resume else Status("cancelled_start"))
+            return
         with self.lock:
             if session in self.active and self.active[session].worker.alive():
                 view.status = Status("already")
@@ -759,6 +839,7 @@ class TrainHandlers:
                 return
         try:
             worker = self.pool.take()
+            ticket.attach(worker)  # a Stop pressed before the worker existed reaches it now
             worker.submit(job)
         except WorkerError as error:
             yield self._message(view, Status("not_started", {"error": str(error)}))
@@ -838,14 +919,20 @@ class TrainHandlers:
         return False
 
     def stop(self, request: gr.Request | None = None) -> str:
-        """Ask this tab's run (and only this tab's) to save and stop, or cancel its place in the queue."""
+        """Ask this tab's run (and only this tab's) to save and stop, or cancel its place in the queue: at any
+        moment, waiting in line, while its worker starts or loads data, during a step."""
         session = _session(request)
         language = request_language(request)
         with self.lock:
+            ticket = self.tickets.get(session)
             active = self.active.get(session)
-            if active is None and session in self.waiting:
+            if ticket is None and active is None and session in self.waiting:
                 self.cancelled.add(session)
                 return say("leaves_queue", language)
+        if ticket is not None:
+            waiting = ticket.position > 0
+            ticket.stop()
+            return say("leaves_queue" if waiting else "stopping", language)
         if active is None:
             return say("nothing", language)
         active.worker.stop()
@@ -1008,6 +1095,11 @@ def _resumed_title(config: dict, language: str) -> str:
     key = next((key for key, preset in PRESETS.items()
                 if preset.kind == model.get("kind") and preset.conditional == conditional), str(model.get("kind")))
     return run_title(key, str(config.get("dataset")), language)
+
+
+def _refusal(error: QueueRefused, language: str) -> str:
+    """Why the training line refused a job, in the visitor's language (genimg/store/limits.py's sentences)."""
+    return message(error.key, language, minutes=error.minutes)
 
 
 def _session(request: gr.Request | None) -> str:
@@ -1237,16 +1329,18 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
 
     model.input(preset_changed, model, [latent, steps, batch, lr_g, lr_d, loss, beta, spectral, warmup, ema], **private)
     dataset.change(lambda name: gr.update(visible=name == UPLOAD), dataset, upload, **private)
-    # One queue for Start and Resume, `slots` runs at a time; a waiting user sees their place in it.
+    # Start and Resume wait in the handlers' own fair line (TrainHandlers.queue), which shows a waiting user their
+    # place and refuses a second job per visitor; Gradio's queue lets every job of that line reach it (at most
+    # `slots` running and the line's length waiting), so it never holds visitors back in its own first-come order.
+    concurrency = {"concurrency_limit": handlers.limits.slots + handlers.queue.length, "concurrency_id": "training"}
     buttons = [start, stop, resume]
     start.click(handlers.queued, None, buttons, queue=False, **private).then(
         handlers.start_with_more_settings, [*settings, token, view, width, ema, spectral, warmup, seed], run_outputs,
         api_name="train",
-        show_progress="minimal",
-        concurrency_limit=handlers.limits.slots, concurrency_id="training")
+        show_progress="minimal", **concurrency)
     resume.click(handlers.queued, None, buttons, queue=False, **private).then(
         handlers.resume, [steps, token, view], run_outputs, api_name="resume", show_progress="minimal",
-        concurrency_limit=handlers.limits.slots, concurrency_id="training")
+        **concurrency)
     stop.click(handlers.stop, None, status, api_name="stop", queue=False)
     # One event for both controls: a redraw waiting behind another runs last with both controls' latest values (two
     # events could finish out of order and leave the plot drawn with the older setting).

@@ -105,6 +105,23 @@ def test_a_stopped_run_says_why(reason, why):
     assert view.status.key == "ended" and view.status.values == {"why": why, "step": 42, "elapsed": 12.5}
 
 
+@pytest.mark.parametrize("scope, key, values", [("disk", "disk_full", {"quota": "300"}),
+                                                 ("budget", "budget_full", {"budget": "2048"})])
+def test_a_run_stopped_because_the_disk_is_full_says_so_not_the_time_limit(scope, key, values):
+    """The worker stops a run whose next checkpoint would pass the workspace's share or the server's budget; its
+    reason starts with STOPPED_FOR_DISK / STOPPED_FOR_BUDGET, and the page used to call it the time limit."""
+    from genimg.store.workspace import STOPPED_FOR_BUDGET, STOPPED_FOR_DISK
+
+    view = fresh_view()
+    view.quota_mb, view.budget_mb = 300.0, 2048.0
+    view.apply(started())
+    view.apply(progress(40))
+    reason = {"disk": STOPPED_FOR_DISK, "budget": STOPPED_FOR_BUDGET}[scope] + ": the workspace holds 301 MB"
+    view.apply(Stopped(step=42, path="/tmp/run-1", reason=reason, elapsed_seconds=12.5))
+    assert view.ended and view.step == 42
+    assert view.status.key == key and view.status.values == {**values, "step": 42, "elapsed": 12.5}
+
+
 def test_divergence_names_the_loss_keeps_the_last_checkpoint_and_raises_the_alarm():
     view = fresh_view()
     view.apply(started())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import math
 import re
 import sys
 import threading
@@ -26,6 +27,7 @@ from genimg.training.health import HealthMonitor
 from genimg.training.runview import RunView, Status
 from genimg.training.worker import Worker, WorkerPool
 from genimg.ui.context import ExploreContext
+from genimg.ui.i18n import message
 from genimg.ui.train_tab import (
     DATASET_NAMES_SHOWN,
     GAN_LOSS_NAMES,
@@ -525,12 +527,14 @@ def test_a_collapsed_generator_raises_the_mode_collapse_alarm_from_real_events()
 
 
 # --------------------------------------------------------------------------------------- served end to end
-def test_two_clients_stream_their_own_runs_through_the_served_app(tmp_path, pool):
+def test_two_clients_stream_their_own_runs_through_the_served_app(tmp_path, pool, monkeypatch):
     """gradio_client: two users train at once; one stops, the other's run goes on to the end."""
     from gradio_client import Client
 
     import app
 
+    # Both clients connect from 127.0.0.1: two jobs per address (a class behind one school address, say).
+    monkeypatch.setenv("GENIMG_JOBS_PER_ADDRESS", "2")
     workspaces = Workspaces(tmp_path / "ws")
     limits = Limits(max_steps=5000, max_seconds=120.0, slots=2, threads=1)
     context = ExploreContext(Renderer("cpu"), [], workspaces=workspaces)
@@ -928,3 +932,202 @@ def test_more_settings_show_only_where_they_apply(trainer):
     start = next(function for function in demo.fns.values() if function.api_name == "train")
     assert [component.elem_id for component in start.inputs][-5:] == [
         "train-width", "train-ema", "train-spectral", "train-kl-warmup", "train-seed"]
+
+
+# ------------------------------------------------------------------------------------------- the fair queue
+class WaitingWorker:
+    """A stand-in worker that trains nothing: it waits until stopped or closed (its run never ends on its own)."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self.jobs: list = []
+
+    def alive(self) -> bool:
+        return not self.stopped.is_set()
+
+    def submit(self, job) -> None:
+        self.jobs.append(job)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def close(self, wait: float = 0.0) -> None:
+        self.stopped.set()
+
+    def events(self, poll_seconds: float = 0.05):
+        while not self.stopped.wait(poll_seconds):
+            yield None
+
+
+class WaitingPool:
+    prewarm = False
+
+    def __init__(self) -> None:
+        self.taken: list[WaitingWorker] = []
+
+    def take(self) -> WaitingWorker:
+        self.taken.append(WaitingWorker())
+        return self.taken[-1]
+
+    def warm(self, wait_seconds: float = 0.0) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+@pytest.fixture
+def queued_trainer(tmp_path, monkeypatch):
+    """Handlers with one training slot, the default line (one job per address) and stand-in workers."""
+    monkeypatch.delenv("GENIMG_JOBS_PER_ADDRESS", raising=False)
+    monkeypatch.delenv("GENIMG_QUEUE_LENGTH", raising=False)
+    monkeypatch.delenv("GENIMG_PROXY_HOPS", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    workspaces = Workspaces(tmp_path / "ws", quota_bytes=200 * 2**20, ttl_hours=24)
+    return TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces,
+                         pool=WaitingPool(), limits=LIMITS, width=8)
+
+
+def page(host: str, name: str, language: str = "en-US") -> SimpleNamespace:
+    """A Start's request: a session of its own, from a client address, in a browser language."""
+    return SimpleNamespace(session_hash=name, headers={"accept-language": language}, query_params={},
+                           client=SimpleNamespace(host=host, port=50000))
+
+
+def first_update(stream) -> RunOutputs:
+    """The first update a Start streams that says something (not a 'nothing new' tick)."""
+    for output in stream:
+        if isinstance(output[-1], RunView):
+            return RunOutputs(*output)
+    raise AssertionError("the Start ended without an update")
+
+
+def test_twelve_starts_from_one_address_leave_an_honest_visitor_first_in_line(queued_trainer):
+    """Attack: twelve Starts from one visitor (each from a fresh workspace, as a script makes them) put an honest
+    visitor at place 11 of 12. Now the visitor's address holds one job; the others are told so, and the honest
+    visitor from another address is first in line behind the one running job."""
+    trainer = queued_trainer
+    attacker = "203.0.113.66"
+    tokens = [trainer.workspaces.issue(attacker).token for _ in range(12)]
+    streams = [trainer.start(*{**SETTINGS, "steps": 4000}.values(), token, None, page(attacker, f"attacker-{number}"))
+               for number, token in enumerate(tokens)]
+    honest_token = trainer.workspaces.issue("198.51.100.7").token
+    honest = trainer.start(*SETTINGS.values(), honest_token, None, page("198.51.100.7", "honest"))
+    try:
+        answers = [first_update(stream) for stream in streams]
+        admitted = [answer for answer in answers if answer.status.startswith("Starting")]
+        refused = [answer for answer in answers if not answer.status.startswith("Starting")]
+        assert len(admitted) == 1 and len(refused) == 11
+        for answer in refused:
+            assert answer.status == "**Not started:** " + message("limits.one_job", "en")
+            assert answer.start["interactive"] is True and answer.stop["interactive"] is False
+        assert len(trainer.pool.taken) == 1  # one worker: the refused Starts never reached one
+        waiting = first_update(honest)
+        assert "number 1 in line" in waiting.status and waiting.stop["interactive"] is True
+        ticket = trainer.queue.ticket_of(trainer.workspaces.get(honest_token).id)
+        assert ticket is not None and ticket.position == 1  # first in line, behind the running job only
+        assert len(trainer.queue.waiting) == 1  # and no other job of the attacker waits anywhere
+        # A refused Start left nothing on disk: one run folder among the attacker's twelve workspaces.
+        assert sum(len(trainer.workspaces.get(token).run_folders()) for token in tokens) == 1
+        # The attacker's running job ends: the honest visitor's run starts next.
+        streams[answers.index(admitted[0])].close()
+        assert first_update(honest).status.startswith("Starting")
+        assert ticket.position == 0
+    finally:
+        for stream in (*streams, honest):
+            stream.close()
+    assert trainer.queue.running == [] and trainer.queue.waiting == []
+
+
+def test_the_line_refuses_in_the_visitors_language_and_stop_leaves_it_while_waiting(queued_trainer):
+    trainer = queued_trainer
+    running = trainer.start(*SETTINGS.values(), trainer.workspaces.issue().token, None, page("192.0.2.1", "one"))
+    waiting = trainer.start(*SETTINGS.values(), trainer.workspaces.issue().token, None, page("192.0.2.2", "two"))
+    again = trainer.start(*SETTINGS.values(), trainer.workspaces.issue().token, None,
+                          page("192.0.2.2", "three", "zh-CN,zh;q=0.9"))
+    try:
+        assert first_update(running).status.startswith("Starting")
+        assert "number 1 in line" in first_update(waiting).status
+        refused = first_update(again).status
+        assert refused == "**未开始：** " + message("limits.one_job", "zh-CN")
+        # Stop while waiting in line: the Start leaves the line without starting anything.
+        assert trainer.stop(page("192.0.2.2", "two")).startswith("Cancelled: your run leaves the queue")
+        assert "Cancelled while waiting" in first_update(waiting).status
+        assert len(trainer.pool.taken) == 1 and trainer.queue.waiting == []
+        # Stop while running reaches the worker.
+        assert trainer.stop(page("192.0.2.1", "one")).startswith("Stopping")
+        assert trainer.pool.taken[0].stopped.is_set()
+    finally:
+        for stream in (running, waiting, again):
+            stream.close()
+
+
+def test_a_full_line_says_when_to_try_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENIMG_QUEUE_LENGTH", "1")
+    workspaces = Workspaces(tmp_path / "ws", quota_bytes=200 * 2**20, ttl_hours=24)
+    trainer = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces,
+                            pool=WaitingPool(), limits=LIMITS, width=8)
+    streams = [trainer.start(*SETTINGS.values(), workspaces.issue().token, None, page(f"192.0.2.{number}", str(number)))
+               for number in range(3)]
+    try:
+        assert first_update(streams[0]).status.startswith("Starting")
+        assert "number 1 in line" in first_update(streams[1]).status
+        minutes = math.ceil(LIMITS.max_seconds / 60)
+        assert first_update(streams[2]).status == "**Not started:** " + message("limits.queue_full", "en",
+                                                                                minutes=minutes)
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def test_the_run_events_let_every_job_of_the_line_reach_it(trainer):
+    """Gradio's own queue must not hold waiting visitors back in its first-come order ahead of the fair line."""
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        build_train_tab(trainer.context, trainer)
+    by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    for name in ("train", "resume"):
+        assert by_name[name].concurrency_limit >= trainer.queue.slots + trainer.queue.length
+
+
+# ------------------------------------------------------------------------------------------- the disk budget
+def test_a_run_is_given_the_workspaces_share_and_the_servers_budget(tmp_path):
+    """The worker enforces the disk limits while the run writes; without them it read the environment's, which
+    are not this installation's when it was configured in code (a test, `bench load`)."""
+    workspaces = Workspaces(tmp_path / "ws", quota_bytes=7 * 2**20, budget_bytes=11 * 2**20, ttl_hours=24)
+    trainer = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces,
+                            pool=WaitingPool(), limits=LIMITS, width=8)
+    stream = trainer.start(*SETTINGS.values(), workspaces.issue().token, None, page("192.0.2.1", "one"))
+    try:
+        first_update(stream)
+    finally:
+        stream.close()
+    job = trainer.pool.taken[0].jobs[0]
+    assert (job.quota_bytes, job.budget_bytes) == (7 * 2**20, 11 * 2**20)
+
+
+def test_a_run_stopped_for_disk_says_so_in_both_languages():
+    for key, values, english, chinese in (
+            ("disk_full", {"quota": "300"}, "reached its 300 MB share", "300 MB 的磁盘份额"),
+            ("budget_full", {"budget": "2048"}, "all visitors (2048 MB) is full", "（2048 MB）已被")):
+        status = Status(key, {**values, "step": 120, "elapsed": 65.0})
+        assert english in status_text(status, "en") and "Step 120, after 1 min 05 s" in status_text(status, "en")
+        assert chinese in status_text(status, "zh-CN") and "第 120 步" in status_text(status, "zh-CN")
+        assert "time limit" not in status_text(status, "en")
+
+
+def test_a_visitor_whose_work_was_evicted_is_told_once_on_return(trainer):
+    from genimg.store.workspace import EVICTED_FILE_NAME
+
+    token = trainer.workspaces.issue().token
+    workspace = trainer.workspaces.get(token)
+    workspace.touch()
+    (workspace.folder / EVICTED_FILE_NAME).write_text("", encoding="utf-8")
+    budget = f"{trainer.workspaces.budget_bytes / 2**20:.0f}"
+    status = loaded(trainer, token)["status"]
+    assert status == message("limits.evicted", "en", budget=budget) and f"{budget} MB" in status
+    assert loaded(trainer, token)["status"] == ""  # told once
+    (workspace.folder / EVICTED_FILE_NAME).write_text("", encoding="utf-8")
+    assert loaded(trainer, token, visitor(language="zh-CN"))["status"] == message("limits.evicted", "zh-CN",
+                                                                                  budget=budget)
