@@ -15,7 +15,6 @@ reopening the page in the same browser offers Resume from it, and the saved mode
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -35,7 +34,12 @@ from genimg.models import registry
 from genimg.models.loading import resolve_device
 from genimg.recipes import PRESETS, dataset_shape, training_precision
 from genimg.store import limits as disk_limits
-from genimg.store.checkpoint import CheckpointError, read_config
+from genimg.store.checkpoint import (
+    MAX_CARD_BYTES,
+    CheckpointError,
+    read_config,
+    read_model_file,
+)
 from genimg.store.export import export_model
 from genimg.store.workspace import (
     NAME_PATTERN,
@@ -542,8 +546,8 @@ def _raw_name(name: str, language: str) -> str:
 def plots(view: RunView, curves: CurveSettings | None = None,
           language: str | None = None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """The two plots' data in long format (step, value, series), in `language` (the view's by default). None
-    until there are two reports: a LinePlot that first receives an empty frame draws no lines afterwards
-    (measured with Gradio 6.31), and one point alone gives an axis of one value (ticks like 1.000000)."""
+    until there are two reports (one point alone gives an axis of one value, ticks like 1.000000); plot_update
+    then leaves the plot as it is."""
     curves = curves or CurveSettings()
     language = language or view.language
     if len(view.rows) < 2:
@@ -575,8 +579,14 @@ def plots(view: RunView, curves: CurveSettings | None = None,
 def plot_update(frame: pd.DataFrame | None, plot: str, language: str, family: str = "gan",
                 curves: CurveSettings | None = None) -> Any:
     """What a curve plot is sent: its data with the axis and legend titles in the visitor's language (a LinePlot
-    titles them with its column names otherwise) and each curve's colour (the raw one a faint tint of it); None
-    before there is anything to draw. `plot`: "loss" or "aux".
+    titles them with its column names otherwise) and each curve's colour (the raw one a faint tint of it). `plot`:
+    "loss" or "aux".
+
+    Before there is anything to draw (`frame` None) the plot is left as it is (gr.skip(): a second run's plots
+    show the first run's curves until its own second report replaces them). Measured with Gradio 6.31 in the
+    browser (tests/ui/test_journeys_train.py): a LinePlot that has drawn and is sent None throws "Cannot read
+    properties of null (reading 'offsetWidth')" in the page; one sent an empty frame (typed columns) draws its
+    axes but never again its lines, legend or y title, whether it had drawn before or not.
 
     Only the data and the label change with the curve settings. Gradio 6.31's LinePlot redraws the chart from
     scratch when a title, the colours or the legend list change (a list is a new object at every update, so it
@@ -584,7 +594,7 @@ def plot_update(frame: pd.DataFrame | None, plot: str, language: str, family: st
     (the smoothing, the log scale) showed the new axis title over the old curves. So the colours always name
     the raw curves too, the legend lists every curve, and the log scale is said in the plot's label."""
     if frame is None:
-        return None
+        return gr.skip()
     curves = curves or CurveSettings()
     names = [series_name(label, language) for label in (LOSS_SERIES if plot == "loss" else AUX_SERIES)[family].values()]
     colours: dict[str, str] = {}
@@ -770,8 +780,11 @@ class TrainHandlers:
                 raise WorkspaceError("this run's checkpoint holds no training state, so it cannot be resumed")
             self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
             step = int(config_dict.get("step", 0))
-            config = TrainConfig.from_dict(config_dict["training"]).replace(
+            saved = TrainConfig.from_dict(config_dict["training"])
+            # A saved config keeps no server path (data_root may be dropped): the page's own data folder then.
+            config = saved.replace(
                 steps=step + more, max_seconds=self.limits.max_seconds, out=str(run),
+                data_root=saved.data_root or self.data_root,
                 checkpoint_every=max(25, math.ceil(more / self.checkpoints)), sample_every=10 * (step + more) + 1)
         except (ConfigError, WorkspaceError, CheckpointError, KeyError, TypeError) as error:
             words = error.words(language) if isinstance(error, FieldError) else str(error)
@@ -1130,10 +1143,10 @@ def step_model_name(run: Path, step: int, *, distinct: bool = False) -> str:
     safe names (letters, digits, spaces, '-', '_', '.'; at most 40 characters): the time when there is no
     room for it is dropped, the model's name shortened last. `distinct` adds the run's random suffix, for
     two runs of the same model started in the same minute."""
-    try:  # only for a name: whatever the config says (the checkpoint itself is checked when it is saved)
-        model = json.loads((run / "config.json").read_text(encoding="utf-8")).get("model") or {}
+    try:  # only for a name; read_config refuses a config too large, too deep or not a checkpoint's
+        model = read_config(run).get("model") or {}
         kind, conditional = model.get("kind"), bool(model.get("num_classes"))
-    except (OSError, ValueError, AttributeError):
+    except (CheckpointError, OSError, AttributeError):
         kind, conditional = None, False
     title = next((preset.label for preset in PRESETS.values()
                   if preset.kind == kind and preset.conditional == conditional), str(kind or "model"))
@@ -1155,9 +1168,12 @@ def step_model_name(run: Path, step: int, *, distinct: bool = False) -> str:
 
 
 def _card_text(folder: Path) -> str:
+    """A saved model's card, read as Explore reads cards (genimg/explore/catalog.py): no symbolic link followed,
+    a regular file of at most MAX_CARD_BYTES; "" when there is none or it is refused."""
     try:
-        return (folder / "README.md").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        return read_model_file(folder / "README.md", max_bytes=MAX_CARD_BYTES, what="model card").decode(
+            "utf-8", "replace")
+    except (CheckpointError, OSError):  # FileNotFoundError included: no card
         return ""
 
 

@@ -14,7 +14,11 @@ import pytest
 
 from genimg.ui.i18n import message
 from tests.ui.test_browser import browser, pytestmark, screenshot, train_page_url  # noqa: F401  (fixtures, skip mark)
-from tests.ui.test_journeys_explore import errors_on_page, wait_until_shown
+from tests.ui.test_journeys_explore import (
+    VIEW_RESTORED,
+    errors_on_page,
+    wait_until_shown,
+)
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -24,9 +28,11 @@ TIMEOUT = 60_000
 
 
 def train_page(browser, url: str, locale: str):  # noqa: F811 - `browser` is test_browser's fixture
-    """The Train tab open in a new page, its Settings unfolded."""
+    """The Train tab open in a new page, its Settings unfolded, once the page has restored its view (its load events
+    ran: a late one could switch tabs or reach the page after a field was typed in)."""
     page = browser.new_page(locale=locale, viewport=DESKTOP)
     page.goto(url)
+    page.wait_for_function(VIEW_RESTORED, timeout=TIMEOUT)
     language = "zh-CN" if locale.startswith("zh") else "en"
     open_tab(page, message("train.tab", language))
     page.locator("#tab-train").get_by_text(message("train.advanced", language), exact=True).first.click()
@@ -38,12 +44,14 @@ def set_number(page, elem_id: str, value: str) -> None:
     field = page.locator(f"#{elem_id} input")
     field.fill(value)
     field.press("Tab")  # the page sends the value when the field loses focus
+    expect(field).to_have_value(value)  # held after the field lost focus
 
 
 @pytest.mark.parametrize("locale, words", [("en-US", "Steps must be a whole number"), ("zh-CN", "步数必须是")])
 def test_a_fraction_of_a_step_is_refused_in_the_visitors_language(browser, train_page_url, locale, words):  # noqa: F811
     page = train_page(browser, train_page_url, locale)
     set_number(page, "train-steps", "2.5")
+    expect(page.locator("#train-steps input")).to_have_value("2.5")  # nothing reset it before Start
     page.locator("#train-start").click()
     expect(page.locator("#train-status")).to_contain_text(words, timeout=TIMEOUT)
     expect(page.locator("#train-status")).to_contain_text("2.5")
@@ -57,8 +65,21 @@ def test_a_fraction_of_a_step_is_refused_in_the_visitors_language(browser, train
     page.close()
 
 
+# The largest step on a plot's x axis as drawn (its tick labels, "1,000" read as 1000); -1 without one.
+LARGEST_STEP_DRAWN = """(id) => Math.max(-1, ...[...document.querySelectorAll(`#${id} g.role-axis`)]
+    .filter((axis) => axis.getAttribute('aria-label')?.startsWith('X'))
+    .flatMap((axis) => [...axis.querySelectorAll('g.role-axis-label text')])
+    .map((text) => parseFloat(text.textContent.replace(/[,\u202f ]/g, ''))).filter((value) => !isNaN(value)))"""
+
+
 def test_a_second_run_does_not_show_the_first_runs_replay(browser, train_page_url):  # noqa: F811
+    """Also the curves: a second run's first update (before its second report) used to send the plots None, and
+    Gradio 6.31's LinePlot, having drawn, threw "Cannot read properties of null (reading 'offsetWidth')" in the
+    page. Now they are left as they are until the second run has curves, which then draw with their legend (an
+    empty frame instead was measured to leave the plot with axes only, no lines or legend, for good)."""
     page = train_page(browser, train_page_url, "en-US")
+    thrown: list[str] = []
+    page.on("pageerror", lambda error: thrown.append(str(error)))
     page.locator("#train-dataset input").click()
     page.get_by_role("option", name="Shapes (built in, no download)").click()
     set_number(page, "train-steps", "30")
@@ -66,6 +87,8 @@ def test_a_second_run_does_not_show_the_first_runs_replay(browser, train_page_ur
     expect(page.locator("#train-status")).to_contain_text("Run finished", timeout=TIMEOUT)
     expect(page.locator("#train-replay-image img").first).to_be_visible(timeout=TIMEOUT)
     expect(page.locator("#train-replay-caption")).to_contain_text("Step 30,")
+    expect(page.locator("#train-losses g.role-legend-label text").first).to_be_attached(timeout=TIMEOUT)  # drew
+    assert 0 < page.evaluate(LARGEST_STEP_DRAWN, "train-losses") <= 30
     screenshot(page, "train-first-run")
 
     set_number(page, "train-steps", "5000")  # the second run goes on while the replay is checked
@@ -74,8 +97,13 @@ def test_a_second_run_does_not_show_the_first_runs_replay(browser, train_page_ur
     expect(page.locator("#train-replay-image img")).to_have_count(0)
     expect(page.locator("#train-replay-caption")).not_to_contain_text("Step")
     expect(page.locator("#train-replay input[type=number]")).to_have_value("0")
+    # The second run's curves are drawn: steps beyond the first run's 30 on the axis, and the legend of its lines.
+    page.wait_for_function(f"() => ({LARGEST_STEP_DRAWN})('train-losses') > 60 && "
+                           "document.querySelectorAll('#train-losses g.role-legend-label text').length === 4",
+                           timeout=TIMEOUT)
     screenshot(page, "train-second-run")
     assert errors_on_page(page) == []
+    assert thrown == []
     page.locator("#train-stop").click()
     expect(page.locator("#train-status")).to_contain_text("stopped by the user", timeout=TIMEOUT)
     page.close()

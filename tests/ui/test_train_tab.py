@@ -192,11 +192,20 @@ def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
 
 
 def _run_folder(root: Path, name: str, kind: str = "dcgan", classes: int = 0) -> Path:
+    """A run folder whose checkpoint says `kind` and `classes` (a kind genimg does not know: a bare config.json)."""
     import json
+
+    import torch
+
+    from genimg.store.checkpoint import save_checkpoint
 
     run = root / name
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"model": {"kind": kind, "num_classes": classes}, "step": 50}))
+    if "/" in kind:
+        (run / "config.json").write_text(json.dumps({"model": {"kind": kind, "num_classes": classes}, "step": 50}))
+    else:
+        save_checkpoint(run, model_config={"kind": kind, "latent_dim": 8, "width": 8, "num_classes": classes},
+                        weights={"w": torch.zeros(3)}, step=50)
     return run
 
 
@@ -216,6 +225,65 @@ def test_saved_steps_get_readable_names_that_stay_safe_folder_names(tmp_path):
         name = step_model_name(path, step)
         assert NAME_PATTERN.match(name), name
         assert f"step {step}" in name or len(f"step {step}") > 30
+
+
+def test_a_saved_steps_name_reads_its_config_defensively(tmp_path):
+    """Attack: a run's config.json nested 100,000 deep made the name's json.loads raise RecursionError out of
+    Open this step; a symbolic link was followed. The name falls back to 'model' instead."""
+    deep = tmp_path / "run-20261202-021552-aaaa"
+    deep.mkdir()
+    (deep / "config.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    assert step_model_name(deep, 5) == "model step 5 - 2 Dec 02.15"
+    real = _run_folder(tmp_path / "elsewhere", "run-20261202-021552-bbbb")
+    linked = tmp_path / "run-20261202-021552-cccc"
+    linked.mkdir()
+    (linked / "config.json").symlink_to(real / "config.json")
+    assert step_model_name(linked, 5).startswith("model step 5")
+
+
+def test_a_models_card_is_read_without_following_links_or_past_its_cap(tmp_path):
+    """Attack: a saved model's README.md that is a link to a server file, or 200 MB, was read whole by the Train
+    tab (Open this step compares cards). Now it reads as Explore does: no link followed, at most MAX_CARD_BYTES."""
+    from genimg.store.checkpoint import MAX_CARD_BYTES
+    from genimg.ui.train_tab import _card_text
+
+    secret = tmp_path / "server-file"
+    secret.write_text("root:x:0:0 (run run-1)", encoding="utf-8")
+    linked, large, plain = (tmp_path / name for name in ("linked", "large", "plain"))
+    for folder in (linked, large, plain):
+        folder.mkdir()
+    (linked / "README.md").symlink_to(secret)
+    (large / "README.md").write_bytes(b"(run run-1) " + b"x" * MAX_CARD_BYTES)
+    (plain / "README.md").write_bytes("# ★ mine (run run-1)\n".encode() + b"\xff")  # a stray byte: replaced
+    assert _card_text(linked) == "" and _card_text(large) == ""
+    assert _card_text(plain).startswith("# ★ mine (run run-1)") and _card_text(plain).endswith("\ufffd")
+    assert _card_text(tmp_path / "missing") == ""
+
+
+def test_resume_gives_the_worker_the_pages_data_folder_when_the_saved_config_has_none(tmp_path):
+    """Saved configs keep no server path: a resumed run trains on the page's data folder, not the default one."""
+    import torch
+
+    from genimg.store.checkpoint import save_checkpoint
+
+    workspaces = Workspaces(tmp_path / "ws", quota_bytes=200 * 2**20, ttl_hours=24)
+    trainer = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces,
+                            pool=WaitingPool(), limits=LIMITS, width=8, data_root=str(tmp_path / "data"))
+    token = workspaces.issue().token
+    run_folder = workspaces.get(token).new_run()
+    settings = {**SETTINGS}
+    settings.pop("upload")
+    training = build_config(*settings.values(), LIMITS).to_dict()
+    training.pop("data_root", None)
+    save_checkpoint(run_folder, model_config=training["model"], weights={"w": torch.zeros(3)}, step=7,
+                    training_state={"optimizer": {}}, training=training, dataset="shapes")
+    stream = trainer.resume(10, token, None, page("192.0.2.1", "resuming"))
+    try:
+        assert first_update(stream).status.startswith("Starting"), "the resume did not start"
+    finally:
+        stream.close()
+    job = trainer.pool.taken[0].jobs[0]
+    assert job.config.data_root == str(tmp_path / "data") and job.config.steps == 17
 
 
 def test_a_new_run_clears_the_previous_runs_samples_and_replay(trainer):
@@ -776,8 +844,31 @@ def curve_view(family: str = "gan", language: str = "en", points: int = 30) -> R
 
 
 def test_one_report_draws_no_curve_until_there_are_two():
-    """One point alone gave the plot an axis of a single value (ticks like 1.000000)."""
+    """One point alone gave the plot an axis of a single value (ticks like 1.000000). Before two reports the plots
+    are left as they are: never sent None (a LinePlot that drew throws in the page) nor an empty frame (it then
+    never draws lines again)."""
+    import gradio as gr
+
+    from genimg.ui.train_tab import plot_update
+
     assert plots(curve_view(points=1)) == (None, None)
+    assert plot_update(None, "loss", "en") == gr.skip() and plot_update(None, "aux", "zh-CN") == gr.skip()
+
+
+def test_a_new_runs_first_updates_never_send_the_plots_none(trainer):
+    """A second run's first update (fewer than two reports) sent the plots None: the page threw 'Cannot read
+    properties of null (reading offsetWidth)'. Every update of a run leaves them alone until it has curves."""
+    import gradio as gr
+
+    early = 0
+    for output in trainer.start(*{**SETTINGS, "steps": 12}.values(), trainer.workspaces.issue().token, None,
+                                session("curves")):
+        result = RunOutputs(*output)
+        assert result.losses is not None and result.aux is not None
+        if isinstance(result.view, RunView) and len(result.view.rows) < 2:  # read as it is sent
+            early += 1
+            assert result.losses == gr.skip() and result.aux == gr.skip(), result.status
+    assert early >= 1  # the "Starting" update at least
     losses, aux = plots(curve_view(points=2))
     assert losses is not None and aux is not None and set(losses["step"]) == {1, 2}
 
