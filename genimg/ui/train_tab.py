@@ -136,8 +136,8 @@ _MESSAGES = {
     "nothing_kept": ("Nothing was saved before it.", "在此之前没有保存任何内容。"),
     "failed": ("**Training failed:** {error}", "**训练失败：** {error}"),
     "unexpected": ("**The training process ended unexpectedly.**", "**训练进程意外结束。**"),
-    "waiting": ("Waiting for a training slot: you are number {position} in line. **Stop** leaves the line.",
-                "正在等待训练位置：你排在第 {position} 位。点 **停止** 即可离开队列。"),
+    "waiting": ("Waiting in the training queue: you are number {position} in line. **Stop** leaves the queue.",
+                "正在训练队列中等待：你排在第 {position} 位。点 **停止** 即可离开队列。"),
     # A run the worker stopped because the disk was full: the limits' own sentences, with the step reached.
     "disk_full": (disk_limits.ENGLISH["limits.disk_full"] + " (Step {step}, after {elapsed}.)",
                   disk_limits.CHINESE["limits.disk_full"] + "（第 {step} 步，用时 {elapsed}。）"),

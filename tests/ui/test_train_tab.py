@@ -1139,6 +1139,7 @@ def test_the_line_refuses_in_the_visitors_language_and_stop_leaves_it_while_wait
     try:
         assert first_update(running).status.startswith("Starting")
         assert "number 1 in line" in first_update(waiting).status
+        assert "你排在第 3 位" in status_text(Status("waiting", {"position": 3}), "zh-CN")
         refused = first_update(again).status
         assert refused == "**未开始：** " + message("limits.one_job", "zh-CN")
         # Stop while waiting in line: the Start leaves the line without starting anything.
