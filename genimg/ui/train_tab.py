@@ -840,8 +840,10 @@ class TrainHandlers:
                     del self.tickets[session]
 
     def _stream_in_turn(self, view: RunView, job: Job, session: str, ticket: Ticket):
-        for position in ticket.wait():
-            yield self._waiting_outputs(view, position)
+        shown = None
+        for position in ticket.wait():  # every half second: the page is sent its place when it changes
+            yield self._waiting_outputs(view, position) if position != shown else NOTHING_NEW
+            shown = position
         if not ticket.may_run or ticket.stopped or ticket.abandoned:  # Stop pressed, or the page went away
             yield self._message(view, Status("cancelled_resume") if job.resume else Status("cancelled_start"))
             return
