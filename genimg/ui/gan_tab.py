@@ -364,5 +364,7 @@ def build_gan_tab(context: ExploreContext, cache: LatentMapCache | None = None) 
         tab="gan", title_key="gan.tab",
         keys=(UrlKey("model", model, kind="path"), UrlKey("class", class_name), UrlKey("seed", seed),
               UrlKey("steps", steps, omit="200")),
-        trigger=model, restore=handlers.restore, outputs=[model, class_name, source, seed, steps])
+        # the tab draws nothing until asked, so each setting of the view rewrites the address itself
+        trigger=(model, class_name, seed, steps), restore=handlers.restore,
+        outputs=[model, class_name, source, seed, steps])
     return handlers

@@ -460,8 +460,9 @@ def build_share_panel(handlers: ShareHandlers, tabs: gr.Tabs, tab_components: di
         None, handlers.inputs, None, js=page_script(views), **quiet)
     root.load(handlers.covers, None, covers, show_progress="hidden", **quiet)
     for view in views:
-        if view.trigger is not None:
-            view.trigger.change(None, view.inputs, None, js=view.script(only_when_open=True), **quiet)
+        triggers = view.trigger if isinstance(view.trigger, (list, tuple)) else [view.trigger]
+        for trigger in (trigger for trigger in triggers if trigger is not None):
+            trigger.change(None, view.inputs, None, js=view.script(only_when_open=True), **quiet)
         tab = tab_components.get(view.tab)
         if tab is not None:
             tab.select(None, view.inputs, None, js=view.script(), **quiet)

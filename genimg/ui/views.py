@@ -92,7 +92,8 @@ class TabView:
     tab: str
     title_key: str
     keys: Sequence[UrlKey] = ()
-    trigger: Any = None  # the component whose .change rewrites the address; None: only selecting the tab does
+    # the component (or a tuple of them) whose .change rewrites the address; None: only selecting the tab does
+    trigger: Any = None
     restore: Callable[[dict[str, str], str], list[Any] | None] = _no_restore
     outputs: list[Any] = field(default_factory=list)
 

@@ -146,6 +146,7 @@ def train_page_url(tiny_models, tmp_path_factory):
     folder = str(next(iter(tiny_models.values())).parent)
     context = ExploreContext(Renderer("cpu"), discover(folder), workspaces=workspaces)
     trainer = TrainHandlers(context, workspaces, limits=Limits(5000, 300.0, 1, 1), width=8)
+    trainer.queue.per_address = 2  # every page of this browser comes from 127.0.0.1
     demo = app.build_demo([folder], trainer=trainer)
     _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     yield url
