@@ -100,9 +100,15 @@ def open_accordion(page, label: str, inside: str) -> None:
 
 
 def set_steps(page, steps: int) -> None:
+    """Type the step count and wait until the field keeps it (a late update from the page's load can reset it)."""
     open_accordion(page, "Settings", "#train-steps input")
-    page.locator("#train-steps input").fill(str(steps))
-    page.locator("#train-steps input").press("Tab")
+    field = page.locator("#train-steps input")
+    for _ in range(10):
+        field.fill(str(steps))
+        field.press("Tab")
+        page.wait_for_timeout(500)
+        if field.input_value() == str(steps):
+            return
 
 
 def options(page, selector: str) -> list[str]:
@@ -144,7 +150,7 @@ def assert_workspace_is_back(page) -> None:
     expect_offered(page, "#train-yours", rf"{SAVED}$")
     set_steps(page, 10)
     page.locator("#train-resume").click()
-    wait_for_status(page, "finished")
+    wait_for_status(page, "finished", timeout=240_000)
     assert "Not resumed" not in page.locator("#train-status").inner_text()
 
 
