@@ -19,6 +19,7 @@ from tests.ui.test_journeys_explore import (
     errors_on_page,
     wait_until_shown,
 )
+from tests.ui.test_journeys_language import HAN, english_words
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -115,9 +116,6 @@ def test_a_second_run_does_not_show_the_first_runs_replay(browser, train_page_ur
 NAMES = {"genimg", "gan", "vae", "dcgan", "mnist", "fashion", "cifar", "shapes", "zip", "cpu", "gpu", "cuda", "mps",
          "apple", "mb", "min", "s", "ema", "kl", "elbo", "nats", "fp32", "bf16", "tf32", "fp16", "d", "g", "x", "z",
          "seed", "png", "safetensors", "json", "readme", "md", "log", "mu", "sigma", "bfloat", "float"}
-LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
-HAN = re.compile(r"[\u4e00-\u9fff]")
-GLOSS = re.compile(r"[（(][A-Za-z][A-Za-z '’-]{0,30}[)）]")  # 发散（diverged）: an English gloss after its Chinese word
 
 
 def visible_words(page, selector: str) -> str:
@@ -132,16 +130,6 @@ def visible_words(page, selector: str) -> str:
     texts.append(panel.evaluate("(root) => [...root.querySelectorAll('svg text')].map((t) => t.textContent)"
                                 ".join('\\n')"))
     return "\n".join(texts)
-
-
-def english_words(text: str, names: set[str]) -> list[str]:
-    """Latin-script words of two or more letters that are not names, each with the line it came from."""
-    found = []
-    for line in text.splitlines():
-        for word in LATIN_WORD.findall(GLOSS.sub(" ", line) if HAN.search(line) else line):
-            if word.lower().strip("'’") not in NAMES | names:
-                found.append(f"{word!r} in {line.strip()[:90]!r}")
-    return found
 
 
 def open_accordions(page, selector: str) -> None:
@@ -197,7 +185,7 @@ def test_a_tiny_run_reads_in_chinese_from_start_to_end(browser, train_page_url, 
     text = mid_run + "\n" + visible_words(page, "#tab-train")
     assert HAN.search(page.locator("#train-device").inner_text())  # the device line is filled in
     names = {part.lower() for part in re.findall(r"[A-Za-z0-9]+", train_page_url)}  # host names in links
-    found = sorted(set(english_words(text, names)))
+    found = sorted(set(english_words(text, names | NAMES)))  # the whole page's scan, plus this tab's words
     assert found == [], "\n".join(found[:60])
     assert errors_on_page(page) == []
     page.close()
