@@ -865,12 +865,20 @@ class TrainHandlers:
         view.status = Status("starting", {"title": view.title})
         yield self._outputs(view, running=True, curves=self._curves(session))
         last_update = 0.0
+        stopping_shown = False
         try:
             for event in worker.events():
+                if event is not None:
+                    view.apply(event)
+                if ticket.stopped and not view.ended:  # Stop pressed: say so at once, and until the run has ended
+                    view.status = Status("stopping")
+                    if not stopping_shown:
+                        stopping_shown, last_update = True, time.monotonic()
+                        yield self._outputs(view, running=True, curves=self._curves(session))
+                        continue
                 if event is None:
                     yield NOTHING_NEW  # lets Gradio notice Stop or a closed tab
                     continue
-                view.apply(event)
                 # Reports come up to ten times a second; the page is updated at most every UPDATE_INTERVAL_S.
                 if isinstance(event, Progress) and time.monotonic() - last_update < UPDATE_INTERVAL_S:
                     continue
@@ -935,23 +943,34 @@ class TrainHandlers:
 
     def stop(self, request: gr.Request | None = None) -> str:
         """Ask this tab's run (and only this tab's) to save and stop, or cancel its place in the queue: at any
-        moment, waiting in line, while its worker starts or loads data, during a step."""
+        moment, waiting in line, while its worker starts or loads data, during a step. Answers in a sentence (the
+        API's /stop); the page shows what happens in the run's own stream instead (see `stop_from_page`)."""
+        return say(self._stop(request), request_language(request))
+
+    def stop_from_page(self, request: gr.Request | None = None) -> Any:
+        """The page's Stop button. A run that streams (or waits in line) shows "Stopping…" and then its end in its
+        own updates, in order; writing the status from here as well raced them (this answer could reach the page
+        after the run's last update and leave "Stopping…" over "stopped by the user"). Only when nothing streams
+        for this tab is the status written here."""
+        key = self._stop(request)
+        return say(key, request_language(request)) if key == "nothing" else gr.skip()
+
+    def _stop(self, request: gr.Request | None) -> str:
         session = _session(request)
-        language = request_language(request)
         with self.lock:
             ticket = self.tickets.get(session)
             active = self.active.get(session)
             if ticket is None and active is None and session in self.waiting:
                 self.cancelled.add(session)
-                return say("leaves_queue", language)
+                return "leaves_queue"
         if ticket is not None:
             waiting = ticket.position > 0
             ticket.stop()
-            return say("leaves_queue" if waiting else "stopping", language)
+            return "leaves_queue" if waiting else "stopping"
         if active is None:
-            return say("nothing", language)
+            return "nothing"
         active.worker.stop()
-        return say("stopping", language)
+        return "stopping"
 
     # -- outputs
     def _message(self, view: RunView, status: Status) -> tuple:
@@ -1359,7 +1378,10 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
     resume.click(handlers.queued, None, buttons, queue=False, **private).then(
         handlers.resume, [steps, token, view], run_outputs, api_name="resume", show_progress="minimal",
         **concurrency)
-    stop.click(handlers.stop, None, status, api_name="stop", queue=False)
+    # The page's Stop writes the status only when no run streams (the run's own updates say "Stopping…" and its
+    # end, in order); API clients get a sentence from /stop.
+    stop.click(handlers.stop_from_page, None, status, queue=False, **private)
+    gr.api(handlers.stop, api_name="stop", queue=False)
     # One event for both controls: a redraw waiting behind another runs last with both controls' latest values (two
     # events could finish out of order and leave the plot drawn with the older setting).
     gr.on([smoothing.input, log_scale.input], handlers.redraw, [smoothing, log_scale, view], [loss_plot, aux_plot],

@@ -206,8 +206,6 @@ def axis_titles(page, elem_id: str) -> str:
     return " ".join(svg_texts(page, f"#{elem_id} g.role-axis-title text"))
 
 
-@pytest.mark.skip(reason="timed out in CI waiting for the curves to pass step 60 (passed on the development machine); "
-                         "to be fixed with the Train tab's curve updates (gr.skip until two reports)")
 def test_curves_are_smoothed_over_their_faint_raw_lines_and_the_loss_axis_can_be_logarithmic(browser, train_page_url):  # noqa: F811
     page = train_page(browser, train_page_url, "en-US")
     choose(page, "train-dataset", "Shapes (built in, no download)")
