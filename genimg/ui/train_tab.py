@@ -49,7 +49,7 @@ from genimg.store.workspace import (
     Workspaces,
     latest_checkpoint,
 )
-from genimg.training.engine import Progress
+from genimg.training.engine import CheckpointSaved, Progress
 from genimg.training.runview import ReplayGrid, RunView, Status, ema_smooth
 from genimg.training.worker import (
     Job,
@@ -61,6 +61,17 @@ from genimg.training.worker import (
     WorkerFailed,
     WorkerPool,
     stream_reader,
+)
+from genimg.ui.compare_runs import (
+    ALL_QUANTITIES,
+    RunRefused,
+    RunSummary,
+    comparable_runs,
+    quantity_frame,
+    resolve_run,
+    run_started,
+    save_curves,
+    summarize,
 )
 from genimg.ui.context import ExploreContext, client_address, proxy_hops
 from genimg.ui.i18n import message, register, request_language, t
@@ -521,6 +532,13 @@ def series_name(names: tuple[str, str], language: str) -> str:
     return names[1] if language == "zh-CN" else names[0]
 
 
+# Each quantity's chart in "Compare two runs" is titled as the Train tab's curves name it.
+register({f"train.compare_q.{key}": english for table in (LOSS_SERIES, AUX_SERIES) for names in table.values()
+          for key, (english, _) in names.items()},
+         {f"train.compare_q.{key}": chinese for table in (LOSS_SERIES, AUX_SERIES) for names in table.values()
+          for key, (_, chinese) in names.items()})
+
+
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default: the trend shows through a GAN's noisy losses, turns still show
 MAX_SMOOTHING = 0.99
 # Each curve's colour, (smoothed, raw): the raw curve is drawn in a faint tint of its smoothed curve's colour.
@@ -870,6 +888,8 @@ class TrainHandlers:
             for event in worker.events():
                 if event is not None:
                     view.apply(event)
+                    if isinstance(event, CheckpointSaved):  # the curves up to this save, for comparing runs later
+                        self._keep_curves(view)
                 if ticket.stopped and not view.ended:  # Stop pressed: say so at once, and until the run has ended
                     view.status = Status("stopping")
                     if not stopping_shown:
@@ -890,6 +910,7 @@ class TrainHandlers:
             view.apply(WorkerFailed(str(error)))
             yield self._outputs(view, running=False, curves=self._curves(session))
         finally:
+            self._keep_curves(view)
             with self.lock:
                 if self.active.get(session) is active:
                     del self.active[session]
@@ -1103,6 +1124,106 @@ class TrainHandlers:
             return (say("not_deleted", language, error=error), *self.model_updates(self._maybe(token), language))
         return (say("deleted", language, name=name), *self.model_updates(workspace, language))
 
+    # -- comparing two runs
+    def _keep_curves(self, view: RunView) -> None:
+        """Store the run's curves in its folder (genimg/ui/compare_runs.py), best effort: a full disk or a run folder
+        removed meanwhile costs the comparison its curves, never the run."""
+        if not view.run or not view.rows:
+            return
+        try:
+            save_curves(Path(view.run), view.family, view.rows)
+        except OSError:
+            pass
+
+    def compare_open(self, token: str | None, view: RunView | None, smoothing: Any,
+                     request: gr.Request | None = None) -> tuple:
+        """"Compare two runs" was opened: both lists offer the workspace's runs (newest first, the tab's own marked),
+        the first set to the tab's run (else the newest), the second to the newest other one, and those two are
+        compared at once. → (first list, second list, *comparison outputs)"""
+        language = request_language(request)
+        workspace = self._maybe(token)
+        current = Path(view.run).name if isinstance(view, RunView) and view.run else None
+        choices = []
+        for run in comparable_runs(workspace):
+            try:
+                label = _run_choice_label(read_config(run), run.name, language)
+            except CheckpointError:  # a damaged checkpoint: not offered
+                continue
+            choices.append((say("compare_this_tab", language, label=label) if run.name == current else label, run.name))
+        names = [name for _, name in choices]
+        first = current if current in names else (names[0] if names else None)
+        second = next((name for name in names if name != first), None)
+        lists = (gr.update(choices=choices, value=first), gr.update(choices=choices, value=second))
+        if second is None:
+            return (*lists, *_empty_comparison(say("compare_one" if names else "compare_none", language)))
+        assert workspace is not None and first is not None
+        return (*lists, *self._comparison(workspace, first, second, smoothing, language))
+
+    def compare(self, first: Any, second: Any, token: str | None, smoothing: Any,
+                request: gr.Request | None = None) -> tuple:
+        """Compare the two chosen runs: a note, one chart per quantity, each run's latest grid and its caption. A
+        value that is not one of the visitor's own runs (a forged name, a path, another workspace's run) is refused
+        with a sentence in their language."""
+        language = request_language(request)
+        try:
+            workspace = self.workspace(token)
+        except WorkspaceError:
+            raise gr.Error(say("compare_refused", language, error=say("compare_no_workspace", language))) from None
+        try:
+            for value in (first, second):
+                resolve_run(workspace, value)
+        except RunRefused as error:
+            raise gr.Error(say("compare_refused", language, error=error.words(language))) from None
+        return self._comparison(workspace, first, second, smoothing, language)
+
+    def _comparison(self, workspace: Workspace, first: str, second: str, smoothing: Any, language: str) -> tuple:
+        """The comparison's outputs for two run names of `workspace`: (note, *one plot per quantity, first grid, its
+        caption, second grid, its caption)."""
+        if first == second:
+            return _empty_comparison(say("compare_same", language))
+        try:
+            weight = float(_number(smoothing, "smoothing", 0, MAX_SMOOTHING, field="train.smoothing"))
+        except FieldError:
+            weight = DEFAULT_SMOOTHING
+        try:
+            summaries = [summarize(resolve_run(workspace, name), _family_of) for name in (first, second)]
+        except RunRefused as error:
+            raise gr.Error(say("compare_refused", language, error=error.words(language))) from None
+        except CheckpointError:  # removed or damaged meanwhile
+            raise gr.Error(say("compare_refused", language, error=RunRefused("empty", repr(first)).words(
+                language))) from None
+        named = [(_series_label(number, summary, language), summary) for number, summary in enumerate(summaries, 1)]
+        notes = []
+        families = [summary.family for summary in summaries]
+        if families[0] != families[1]:
+            notes.append(say("compare_families", language, first=_family_name(families[0]),
+                             second=_family_name(families[1])))
+        notes += [say("compare_no_curves", language, number=number)
+                  for number, summary in enumerate(summaries, 1) if not summary.points]
+        plots_out = []
+        for key in ALL_QUANTITIES:
+            reporting = [(name, summary) for name, summary in named if any(key in point.values for point in summary.points)]
+            frame = quantity_frame(key, reporting, weight)
+            if frame.empty:  # an empty frame would leave the plot unable to draw lines again: it is hidden instead
+                plots_out.append(gr.update(visible=False))
+                continue
+            caption = ""
+            if len(reporting) == 1:
+                other = next(summary for _, summary in named if summary is not reporting[0][1])
+                if other.family != reporting[0][1].family:
+                    caption = say("compare_only", language, number=summaries.index(reporting[0][1]) + 1,
+                                  family=_family_name(other.family))
+            plot = "loss" if key in LOSS_SERIES.get(reporting[0][1].family or "", {}) else "aux"
+            plots_out.append(gr.update(visible=True, value=frame, label=_quantity_name(key, language), caption=caption,
+                                       x_title=say("axis_step", language), y_title=say(f"axis_{plot}", language),
+                                       color_title=say("axis_series", language)))
+        if weight > 0 and any(summary.points for summary in summaries):
+            notes.append(say("compare_smoothed", language, smoothing=f"{weight:g}"))
+        grids = []
+        for number, summary in enumerate(summaries, 1):
+            grids += [summary.grid, _comparison_caption(number, summary, language)]
+        return ("\n\n".join(notes), *plots_out, *grids)
+
     def _busy_runs(self) -> tuple[Path, ...]:
         """Runs training now (in any tab): making room never deletes them."""
         with self.lock:
@@ -1129,6 +1250,72 @@ def _resumed_title(config: dict, language: str) -> str:
     key = next((key for key, preset in PRESETS.items()
                 if preset.kind == model.get("kind") and preset.conditional == conditional), str(model.get("kind")))
     return run_title(key, str(config.get("dataset")), language)
+
+
+def _preset_key(kind: Any, conditional: bool) -> str | None:
+    """The Train tab's preset that builds `kind` (conditional or not), or None."""
+    return next((key for key, preset in PRESETS.items() if preset.kind == kind and preset.conditional == conditional),
+                None)
+
+
+def _family_of(kind: str) -> str | None:
+    """A model kind's family ("gan", "vae", …), or None for a kind genimg does not know."""
+    try:
+        return registry.get(kind).family
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def _family_name(family: str | None) -> str:
+    return (family or "?").upper()  # GAN, VAE: the same in both languages
+
+
+def _quantity_name(key: str, language: str) -> str:
+    """A quantity's name as the Train tab's curves call it ("generator loss", "KL (nats)")."""
+    for table in (LOSS_SERIES, AUX_SERIES):
+        for names in table.values():
+            if key in names:
+                return series_name(names[key], language)
+    return key
+
+
+def _when(started: time.struct_time | None, language: str) -> str:
+    if started is None:
+        return "?"
+    return say("compare_when", language, day=started.tm_mday, month=MONTHS[started.tm_mon - 1],
+               month_number=started.tm_mon, hour=started.tm_hour, minute=started.tm_min)
+
+
+def _run_choice_label(config: dict, name: str, language: str) -> str:
+    """How a run is listed: "DCGAN on Shapes (…) · 2 Dec 06:40 · step 120" (what it trains, when, how far)."""
+    step = config.get("step")
+    return say("compare_choice", language, title=_resumed_title(config, language), when=_when(run_started(name), language),
+               step=f"{step:,}" if isinstance(step, int) and not isinstance(step, bool) else "?")
+
+
+def _series_label(number: int, summary: RunSummary, language: str) -> str:
+    """A run's name in the charts' legends: "1 · DCGAN 06:40" (its place in the comparison keeps two runs of the same
+    model and minute apart)."""
+    key = _preset_key(summary.kind, summary.conditional)
+    model = message(f"train.preset.{key}", language) if key else summary.kind
+    started = run_started(summary.name)
+    return say("compare_series", language, number=number, model=model,
+               time=f"{started.tm_hour:02d}:{started.tm_min:02d}" if started else "")
+
+
+def _comparison_caption(number: int, summary: RunSummary, language: str) -> str:
+    """Under a run's grid: what it trains, its step, speed and training time at its last save."""
+    config = {"model": {"kind": summary.kind, "num_classes": int(summary.conditional)}, "dataset": summary.dataset}
+    caption = say("compare_caption", language, number=number, title=_resumed_title(config, language),
+                  step=f"{summary.step:,}",
+                  speed=f"{summary.images_per_second:,.0f}" if summary.images_per_second is not None else "?",
+                  elapsed=_duration(summary.elapsed_seconds, language) if summary.elapsed_seconds is not None else "?")
+    return caption if summary.grid is not None else f"{caption}  \n{say('compare_no_grid', language)}"
+
+
+def _empty_comparison(note: str) -> tuple:
+    """A comparison that shows only `note`: every chart hidden, no grids."""
+    return (note, *(gr.update(visible=False) for _ in ALL_QUANTITIES), None, "", None, "")
 
 
 def _refusal(error: QueueRefused, language: str) -> str:
@@ -1349,6 +1536,31 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
             open_latent = gr.Button(t("train.open_latent"), elem_id="train-open-latent", visible=can_open)
         download_file = gr.File(label=t("train.download_file"), interactive=False, elem_id="train-download-file")
         usage = gr.Markdown(elem_id="train-usage")
+    # Two of the visitor's runs side by side, read from their workspace (so they survive a reload): each run's latest
+    # grid with its caption (the two columns stack on a phone: each keeps at least 300 px), then one chart per quantity.
+    with gr.Accordion(t("train.compare"), open=False, elem_id="train-compare") as compare_accordion:
+        gr.Markdown(t("train.compare_intro"))
+        with gr.Row():
+            # Any value reaches the handler, which answers a forged one in the visitor's language.
+            compare_first = gr.Dropdown([], label=t("train.compare_first"), allow_custom_value=True, scale=2,
+                                        min_width=240, elem_id="train-compare-first")
+            compare_second = gr.Dropdown([], label=t("train.compare_second"), allow_custom_value=True, scale=2,
+                                         min_width=240, elem_id="train-compare-second")
+            compare_button = gr.Button(t("train.compare_button"), variant="primary", scale=1, min_width=120,
+                                       elem_id="train-compare-run")
+        compare_note = gr.Markdown(elem_id="train-compare-note")
+        compare_grids = []
+        with gr.Row(elem_id="train-compare-grids"):
+            for number, label in ((1, "train.compare_grid_first"), (2, "train.compare_grid_second")):
+                with gr.Column(min_width=300):
+                    grid = gr.Image(label=t(label), show_label=False, type="numpy", format="png", interactive=False,
+                                    height=300, elem_classes=["crisp"], elem_id=f"train-compare-grid-{number}",
+                                    buttons=["fullscreen", "download"])
+                    compare_grids += [grid, gr.Markdown(elem_id=f"train-compare-caption-{number}")]
+        with gr.Row(elem_id="train-compare-charts"):
+            compare_plots = [gr.LinePlot(x="step", y="value", color="series", label=t(f"train.compare_q.{key}"),
+                                         visible=False, min_width=360, elem_id=f"train-compare-{key}",
+                                         buttons=["fullscreen", "export"]) for key in ALL_QUANTITIES]
 
     explore_dropdowns = [dropdown for dropdown, _, _ in context.dropdowns]
     model_outputs = [*explore_dropdowns, yours, usage]
@@ -1392,6 +1604,12 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
     open_step.click(handlers.open_step, [replay, token, view], [save_status, *model_outputs], api_name="open_step")
     delete.click(handlers.delete, [yours, token], [save_status, *model_outputs], api_name="delete_model")
     download.click(handlers.download, [yours, token], download_file, api_name="download_model")
+    compare_outputs = [compare_note, *compare_plots, *compare_grids]
+    compare_accordion.expand(handlers.compare_open, [token, view, smoothing], [compare_first, compare_second,
+                                                                             *compare_outputs],
+                             show_progress="hidden", **private)
+    compare_button.click(handlers.compare, [compare_first, compare_second, token, smoothing], compare_outputs,
+                         api_name="compare_runs")
     if can_open:
         event = open_latent.click(handlers.open_in_latent, [yours, token], [tabs, latent_dropdown], **private)
         for function in latent_events:  # then the Latent tab draws the model as when it is picked there

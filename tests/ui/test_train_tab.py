@@ -1234,3 +1234,182 @@ def test_a_visitor_whose_work_was_evicted_is_told_once_on_return(trainer):
     (workspace.folder / EVICTED_FILE_NAME).write_text("", encoding="utf-8")
     assert loaded(trainer, token, visitor(language="zh-CN"))["status"] == message("limits.evicted", "zh-CN",
                                                                                   budget=budget)
+
+
+# ----------------------------------------------------------------------------------------------- compare two runs
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, pool):
+    """One workspace with three finished tiny runs, oldest first: a DCGAN, a VAE, a DCGAN (30 steps each), and the
+    tab's view of each."""
+    root = tmp_path_factory.mktemp("compare")
+    workspaces = Workspaces(root / "workspaces", quota_bytes=200 * 2**20, ttl_hours=24)
+    trainer = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces, pool=pool,
+                            limits=LIMITS, width=8)
+    token = workspaces.issue().token
+    views = []
+    for model_key in ("dcgan", "vae", "dcgan"):
+        views.append(run(trainer, token, model_key=model_key, steps=30)[-1][1])
+        time.sleep(1.05)  # run folders are named by the second they start in
+    return SimpleNamespace(trainer=trainer, token=token, views=views, names=[Path(view.run).name for view in views])
+
+
+def chinese_visitor() -> SimpleNamespace:
+    return SimpleNamespace(session_hash="zh", headers={"accept-language": "zh-CN,zh;q=0.9"}, query_params={})
+
+
+def plotted(update: dict) -> dict[str, list[tuple[int, float]]]:
+    """A compare chart's data as {series: [(step, value), …]} (only the visible ones are sent data)."""
+    frame = update["value"]
+    return {series: list(zip(part["step"], part["value"], strict=True)) for series, part in frame.groupby("series")}
+
+
+def test_compare_lists_the_workspaces_runs_newest_first_with_the_tabs_run_chosen_first(compared):
+    from genimg.ui.compare_runs import run_started
+
+    first, second, *_ = compared.trainer.compare_open(compared.token, compared.views[0], 0.6)
+    values = [value for _, value in first["choices"]]
+    assert values == sorted(compared.names, reverse=True) and first["choices"] == second["choices"]
+    assert first["value"] == compared.names[0]  # the run in the tab now
+    assert second["value"] == compared.names[2]  # the newest other one
+    labels = {value: label for label, value in first["choices"]}
+    started = run_started(compared.names[0])
+    assert labels[compared.names[0]] == (f"DCGAN on Shapes (built in, no download) · {started.tm_mday} "
+                                         f"{time.strftime('%b', started)} {started.tm_hour:02d}:{started.tm_min:02d} "
+                                         "· step 30 · in this tab")
+    assert labels[compared.names[1]].startswith("VAE on Shapes") and "in this tab" not in labels[compared.names[1]]
+    chinese, *_ = compared.trainer.compare_open(compared.token, compared.views[0], 0.6, chinese_visitor())
+    label = {value: label for label, value in chinese["choices"]}[compared.names[0]]
+    assert "第 30 步" in label and "本页的训练" in label and f"{started.tm_mon}月{started.tm_mday}日" in label
+    # After a reload the tab has no run: the newest is first, the one before it second.
+    first, second, *_ = compared.trainer.compare_open(compared.token, None, 0.6)
+    assert (first["value"], second["value"]) == (compared.names[2], compared.names[1])
+
+
+def test_two_gans_share_one_chart_per_quantity_and_their_grids_sit_side_by_side(compared):
+    from genimg.ui.compare_runs import ALL_QUANTITIES
+
+    gan_1, gan_2 = compared.names[0], compared.names[2]
+    note, *outputs = compared.trainer.compare(gan_1, gan_2, compared.token, 0)
+    charts = dict(zip(ALL_QUANTITIES, outputs[:len(ALL_QUANTITIES)], strict=True))
+    grid_1, caption_1, grid_2, caption_2 = outputs[len(ALL_QUANTITIES):]
+    assert [key for key, chart in charts.items() if chart.get("visible")] == ["generator", "discriminator", "d_real",
+                                                                               "d_fake"]
+    for key, view in (("generator", compared.views[0]), ("d_fake", compared.views[2])):
+        series = plotted(charts[key])
+        assert len(series) == 2 and all(not chart.get("caption") for chart in charts.values() if chart.get("visible"))
+        number = 1 if view is compared.views[0] else 2
+        name = next(name for name in series if name.startswith(f"{number} · DCGAN "))
+        # smoothing 0: the chart holds exactly the run's reported values, at their steps
+        assert series[name] == [(point.step, pytest.approx(point.values[key])) for point in view.rows]
+    assert charts["generator"]["label"] == "generator loss" and charts["generator"]["y_title"] == "loss"
+    assert charts["d_real"]["y_title"] == "value"
+    for grid, caption, view in ((grid_1, caption_1, compared.views[0]), (grid_2, caption_2, compared.views[2])):
+        saved = np.asarray(Image.open(Path(view.run) / "samples.png").convert("RGB"))
+        assert np.array_equal(grid, saved)
+        assert re.fullmatch(r"\*\*\d · DCGAN on Shapes \(built in, no download\)\*\*: step 30 · [\d,]+ images/s · "
+                            r"\d+ s of training", caption), caption
+    assert note == ""  # same family, curves stored, no smoothing: nothing to warn about
+    assert "smoothed as set above (0.6)" in compared.trainer.compare(gan_1, gan_2, compared.token, 0.6)[0]
+
+
+def test_a_gan_and_a_vae_are_compared_where_they_can_and_each_chart_says_which_run_it_shows(compared):
+    from genimg.ui.compare_runs import ALL_QUANTITIES
+
+    vae, gan = compared.names[1], compared.names[2]
+    note, *outputs = compared.trainer.compare(vae, gan, compared.token, 0.6)
+    charts = dict(zip(ALL_QUANTITIES, outputs[:len(ALL_QUANTITIES)], strict=True))
+    assert "different model families (VAE and GAN)" in note
+    for key, chart in charts.items():
+        assert chart["visible"] is True
+        (series,) = plotted(chart)
+        expected = 1 if key in ("neg_elbo", "reconstruction", "kl") else 2
+        assert series.startswith(f"{expected} · {'VAE' if expected == 1 else 'DCGAN'} ")
+        assert chart["caption"] == (f"Only run {expected} has this curve: the other run is a "
+                                    f"{'GAN' if expected == 1 else 'VAE'}, which does not report it.")
+    note, *outputs = compared.trainer.compare(vae, gan, compared.token, 0.6, chinese_visitor())
+    assert "不同的模型类别" in note and "只有训练 2 有这条曲线" in outputs[0]["caption"]
+    assert outputs[0]["label"] == "生成器损失" and outputs[0]["x_title"] == "步数"
+    assert "第 30 步" in outputs[len(ALL_QUANTITIES) + 1] and "每秒" in outputs[len(ALL_QUANTITIES) + 1]
+
+
+def test_a_run_compared_with_itself_gets_a_sentence_and_no_charts(compared):
+    note, *outputs = compared.trainer.compare(compared.names[0], compared.names[0], compared.token, 0.6)
+    assert note == "The same run is chosen twice: pick two different runs."
+    assert all(chart == {"visible": False, "__type__": "update"} for chart in outputs[:7])
+
+
+def test_runs_are_compared_again_after_a_server_restart(compared):
+    """A new server process on the same workspaces folder (new objects, no tab state): the curves come from disk."""
+    root = compared.trainer.workspaces.root
+    workspaces = Workspaces(root, quota_bytes=200 * 2**20, ttl_hours=24)
+    restarted = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces,
+                              pool=compared.trainer.pool, limits=LIMITS, width=8)
+    first, second, _note, generator, *_ = restarted.compare_open(compared.token, None, 0)
+    assert (first["value"], second["value"]) == (compared.names[2], compared.names[1])
+    assert [name[:7] for name in plotted(generator)] == ["1 · DCG"]  # the GAN's curve, read back from its folder
+    assert plotted(generator)[next(iter(plotted(generator)))] == [
+        (point.step, pytest.approx(point.values["generator"])) for point in compared.views[2].rows]
+
+
+@pytest.mark.parametrize("value", [
+    "../../etc", "/etc/passwd", "run-20990101-000000-abcd", "run-x", {"path": "/etc/passwd"}, 5, ["a"], None, "",
+    "runs/run-20260101-000000-abcd", "other workspace"])
+def test_hostile_run_choices_are_refused_with_a_sentence_in_the_visitors_language(compared, tmp_path, value):
+    """A forged name, a path, a run of another workspace (its exact folder name), a link to one: a sentence, never
+    Gradio's bare 'Error', and nothing outside the visitor's workspace is read."""
+    trainer = compared.trainer
+    if value == "other workspace":
+        other = trainer.workspaces.issue()
+        value = other.new_run().name
+        (other.runs / value / "config.json").write_text("{}")
+    for language, visitor, start in (("en", None, "Not compared: "), ("zh-CN", chinese_visitor(), "未能比较：")):
+        with pytest.raises(gr.Error) as refused:
+            trainer.compare(compared.names[0], value, compared.token, 0.6, visitor)
+        words = refused.value.message
+        assert words.startswith(start) and len(words) > len(start) + 8
+        assert "/etc" not in words.replace(repr(value)[:37], "")  # the value quoted at most, no server path
+        assert str(trainer.workspaces.root) not in words
+
+
+def test_a_link_in_the_runs_folder_and_a_forged_token_are_refused(compared):
+    trainer = compared.trainer
+    other = trainer.workspaces.issue()
+    target = other.new_run()
+    (target / "config.json").write_text("{}")
+    link = trainer.workspaces.get(compared.token).runs / "run-20260101-000000-beef"
+    link.symlink_to(target, target_is_directory=True)
+    try:
+        with pytest.raises(gr.Error, match="is not one of your runs"):
+            trainer.compare(compared.names[0], link.name, compared.token, 0.6)
+        assert link.name not in [value for _, value in trainer.compare_open(compared.token, None, 0.6)[0]["choices"]]
+    finally:
+        link.unlink()
+    with pytest.raises(gr.Error, match="此页面还没有工作区"):
+        trainer.compare(compared.names[0], compared.names[1], "forged-token", 0.6, chinese_visitor())
+
+
+def test_stored_curves_keep_earlier_reports_and_are_read_defensively(tmp_path):
+    from genimg.training.runview import CurvePoint
+    from genimg.ui.compare_runs import CURVES_FILE_NAME, read_curves, save_curves
+
+    run = tmp_path / "run-20260101-000000-abcd"
+    run.mkdir()
+    save_curves(run, "gan", [CurvePoint(5, {"generator": 1.0}), CurvePoint(10, {"generator": 2.0})])
+    # resumed after a reload: the page's new view holds only the new reports; the earlier ones stay in front
+    save_curves(run, "gan", [CurvePoint(15, {"generator": 3.0, "d_real": float("nan")}),
+                             CurvePoint(20, {"generator": 4.0, "not a quantity": 1.0})])
+    family, points = read_curves(run)
+    assert family == "gan"
+    assert [(point.step, point.values) for point in points] == [
+        (5, {"generator": 1.0}), (10, {"generator": 2.0}), (15, {"generator": 3.0}), (20, {"generator": 4.0})]
+    stored = run / CURVES_FILE_NAME
+    for damaged in ("not json", "[" * 10_000 + "]" * 10_000, '{"family": "gan", "points": [[1, {"generator": "x"}]]}',
+                    '{"family": "../etc", "points": []}'):
+        stored.write_text(damaged)
+        family, points = read_curves(run)
+        assert points == [] or points[0].values == {}, damaged
+    stored.unlink()
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"format": 1, "family": "gan", "points": [[1, {"generator": 7.0}]]}')
+    stored.symlink_to(secret)
+    assert read_curves(run) == (None, [])  # a link is not followed
