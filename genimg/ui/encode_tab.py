@@ -6,13 +6,10 @@ Also the pieces the GAN tab shares: the drawing pad, reading a drawing or an upl
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import math
 import os
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +45,7 @@ from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
+from genimg.ui.guard import in_words
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 from genimg.ui.views import TabView, UrlKey, model_path
 
@@ -148,7 +146,7 @@ seed ($z\sim\mathcal{N}(0,I)$) or, for a VAE, from a drawing or a picture (its e
     "encode.bad_seed": "Seed {value} is not accepted: a seed is a whole number from 0 to 9,223,372,036,854,775,807.",
     "encode.bad_number": "{name}: {value} is not accepted; enter a number from {low} to {high}.",
     "encode.bad_whole": "{name}: {value} is not accepted; enter a whole number from {low} to {high}.",
-    "encode.failed": "This did not work ({problem}). Try again; if it keeps failing, pick another model or reload "
+    "encode.failed": "This did not work ({detail}). Try again; if it keeps failing, pick another model or reload "
                      "the page.",
     "encode.bad_source": "Choose where the picture comes from: the drawing, an upload or a seed.",
     "encode.inverted": "Your picture has a light background, so it was **inverted** to light strokes on black, like "
@@ -242,7 +240,7 @@ A、B、C 各自来自一个随机种子（$z\sim\mathcal{N}(0,I)$），或者�
     "encode.bad_seed": "不接受种子 {value}：种子必须是 0 到 9,223,372,036,854,775,807 之间的整数。",
     "encode.bad_number": "{name}：不接受 {value}；请输入 {low} 到 {high} 之间的数。",
     "encode.bad_whole": "{name}：不接受 {value}；请输入 {low} 到 {high} 之间的整数。",
-    "encode.failed": "这一步没有成功（{problem}）。请再试一次；如果一直失败，请换一个模型或刷新页面。",
+    "encode.failed": "这一步没有成功（{detail}）。请再试一次；如果一直失败，请换一个模型或刷新页面。",
     "encode.bad_source": "请选择图片来源：手绘、上传或随机种子。",
     "encode.inverted": "你的图片背景较浅，所以已**反色**为黑底白字，和 MNIST 一样。",
     "encode.kl_summary": "KL(q(z|x) ‖ p(z)) = **{kl:.2f} 奈特**；{dim} 维中有 **{active}** 维在使用（KL > {threshold} 奈特）。"
@@ -415,45 +413,6 @@ def check_number(value: Any, name_key: str, low: float, high: float, language: s
     return number
 
 
-def _language_of(handler: Callable, args: tuple, kwargs: dict) -> str:
-    try:
-        request = inspect.signature(handler).bind_partial(*args, **kwargs).arguments.get("request")
-    except TypeError:
-        request = None
-    return request_language(request)
-
-
-def _failure(problem: Exception, language: str) -> gr.Error:
-    detail = shown_value(f"{type(problem).__name__}: {problem}", 160)
-    return error("encode.failed", language, problem=detail)
-
-
-def in_words(handler: Callable) -> Callable:
-    """Wrap a handler (plain or streaming) so that a failure nobody foresaw still reaches the page as a sentence in
-    the user's language, not Gradio's bare "Error"; the handler's own gr.Error passes unchanged. Gradio reads the
-    wrapped signature (functools.wraps), so the request is still handed over."""
-    if inspect.isgeneratorfunction(handler):
-        @functools.wraps(handler)
-        def streaming(*args: Any, **kwargs: Any) -> Any:
-            try:
-                yield from handler(*args, **kwargs)
-            except gr.Error:
-                raise
-            except Exception as problem:  # shown to the user, in words
-                raise _failure(problem, _language_of(handler, args, kwargs)) from problem
-        return streaming
-
-    @functools.wraps(handler)
-    def plain(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return handler(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Exception as problem:  # shown to the user, in words
-            raise _failure(problem, _language_of(handler, args, kwargs)) from problem
-    return plain
-
-
 def draw_when_inked(sketch: Any) -> Any:
     """The source radio's value after a Sketchpad `input`: "draw" once the pad holds a stroke, else unchanged.
     Gradio 6.31's Sketchpad sends `input` with no drawing when it first appears (a tab opened), which turned a
@@ -529,7 +488,7 @@ class EncodeHandlers:
         return "\n\n".join(lines)
 
     # -- encode a drawing
-    @in_words
+    @in_words("encode.failed")
     def encode(self, path: str | None, class_name: str | None, decode_name: str | None, source: str | None,
                sketch: Any, upload: Any, request: gr.Request | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame, str]:
@@ -560,7 +519,7 @@ class EncodeHandlers:
                 latent_map.with_marker(encoding.mean, encoding.sigma), table, "\n\n".join(notes))
 
     # -- latent map
-    @in_words
+    @in_words("encode.failed")
     def show_map(self, path: str | None, class_name: str | None, request: gr.Request | None = None
                  ) -> tuple[np.ndarray, np.ndarray, str, None, str]:
         """→ the map, the manifold grid, a note, and an empty clicked-point image and text."""
@@ -570,7 +529,7 @@ class EncodeHandlers:
         grid = self.maps.memo(model, ("manifold", label), lambda: manifold_grid(model, latent_map.axes, label))
         return latent_map.image, grid, self.map_note(latent_map, language), None, ""
 
-    @in_words
+    @in_words("encode.failed")
     def pick(self, path: str | None, class_name: str | None, event: gr.SelectData,
              request: gr.Request | None = None) -> tuple[np.ndarray, np.ndarray, str]:
         """A click on the map (event.index = [x, y] in the picture's pixels) → map with a marker, decoded image, z."""
@@ -578,7 +537,8 @@ class EncodeHandlers:
         entry, model, latent_map = self.latent_map(path, language)
         label = class_index(entry, class_name, language)
         try:
-            x, y = (float(value) + 0.5 for value in event.index[:2])  # the centre of the clicked pixel
+            # the centre of the clicked pixel; a forged event may carry no index, or no event at all
+            x, y = (float(value) + 0.5 for value in getattr(event, "index", None)[:2])
         except (TypeError, ValueError, IndexError):
             raise error("encode.outside_map", language) from None
         z = latent_map.latent_at_pixel(x, y)
@@ -605,7 +565,7 @@ class EncodeHandlers:
         tensor, _ = prepare(picture, entry, config, language)
         return encode_image(model, tensor, label).mean
 
-    @in_words
+    @in_words("encode.failed")
     def arithmetic(self, path: str | None, class_name: str | None,
                    source_a: str | None, seed_a: Any, sketch_a: Any, upload_a: Any,
                    source_b: str | None, seed_b: Any, sketch_b: Any, upload_b: Any,

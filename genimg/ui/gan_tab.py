@@ -35,7 +35,6 @@ from genimg.ui.encode_tab import (
     class_index,
     class_update,
     draw_when_inked,
-    in_words,
     load,
     page_styles,
     picture_out,
@@ -48,6 +47,7 @@ from genimg.ui.encode_tab import (
 )
 from genimg.ui.explore import dependent_dropdown
 from genimg.ui.fields import LenientSlider
+from genimg.ui.guard import in_words
 from genimg.ui.i18n import message, register, request_language, t
 from genimg.ui.views import TabView, UrlKey, model_path, whole_number
 
@@ -219,7 +219,7 @@ class GanHandlers:
         tensor, _ = prepare(picture, entry, config, language)
         return entry, model, config, label, tensor, None
 
-    @in_words
+    @in_words("encode.failed")
     def invert(self, path: str | None, class_name: str | None, source: str | None, seed: Any, sketch: Any,
                upload: Any, steps: Any, restarts: Any, prior_weight: Any, request: gr.Request | None = None
                ) -> Iterator[tuple[np.ndarray, np.ndarray, pd.DataFrame, str]]:
@@ -282,7 +282,7 @@ class GanHandlers:
 
         return self.cache.memo(model, ("reference", label), compute)
 
-    @in_words
+    @in_words("encode.failed")
     def ask(self, path: str | None, class_name: str | None, source: str | None, seed: Any, sketch: Any, upload: Any,
             request: gr.Request | None = None) -> tuple[np.ndarray, str]:
         """→ the image D judged, and its verdict with a reference line (Markdown)."""

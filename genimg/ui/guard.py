@@ -16,7 +16,10 @@ a `HandlerFailed` in tests/test_fuzz_routes.py is a handler that needs its own v
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -79,8 +82,58 @@ class GuardedBlocks(gr.Blocks):
             raise failure from None
 
 
+def in_words(key: str = "guard.failed", title_key: str = "guard.title") -> Callable[[Callable], Callable]:
+    """Decorate a handler (plain or streaming) whose failures deserve a sentence of its own tab ("The image could not
+    be drawn (…)") rather than the page's general one: its own gr.Error passes unchanged; anything else becomes a
+    `HandlerFailed` with the sentence `key` ({detail}: the exception, shortened) and title `title_key`, in the
+    language of the handler's `language` argument or of its `request`, and the traceback goes to the server's log.
+
+    One mechanism for every tab, and a `HandlerFailed` all the same: the fuzz sweep (tests/test_fuzz_routes.py) still
+    sees a crash as a crash, however well it is worded. Gradio reads the wrapped signature (functools.wraps), so the
+    request is still handed over."""
+    def decorate(handler: Callable) -> Callable:
+        signature = inspect.signature(handler)
+
+        def failed(error: Exception, args: tuple, kwargs: dict) -> HandlerFailed:
+            try:
+                arguments = signature.bind_partial(*args, **kwargs).arguments
+            except TypeError:
+                arguments = {}
+            language = arguments.get("language")
+            if language not in ("en", "zh-CN"):
+                language = request_language(arguments.get("request"))
+            LOG.error("%s failed", getattr(handler, "__qualname__", handler), exc_info=error)
+            detail = str(error) or type(error).__name__
+            detail = detail if len(detail) <= 120 else detail[:119] + "…"
+            failure = HandlerFailed(message(key, language, detail=detail), title=message(title_key, language))
+            failure.cause = f"{type(error).__name__}: {error}"[:300]
+            return failure
+
+        if inspect.isgeneratorfunction(handler):
+            @functools.wraps(handler)
+            def streaming(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    yield from handler(*args, **kwargs)
+                except gr.Error:
+                    raise
+                except Exception as error:  # the point: whatever went wrong, the visitor reads a sentence
+                    raise failed(error, args, kwargs) from error
+            return streaming
+
+        @functools.wraps(handler)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:  # the point: whatever went wrong, the visitor reads a sentence
+                raise failed(error, args, kwargs) from error
+        return plain
+    return decorate
+
+
 def _name(block_fn: Any) -> str:
     return str(getattr(block_fn, "api_name", None) or getattr(block_fn, "name", None) or block_fn)
 
 
-__all__ = ["GuardedBlocks", "HandlerFailed", "RefusedInput"]
+__all__ = ["GuardedBlocks", "HandlerFailed", "RefusedInput", "in_words"]

@@ -36,10 +36,10 @@ from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
 from genimg.ui.fields import LenientNumber, LenientSlider
+from genimg.ui.guard import in_words
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 from genimg.ui.latent_tab import (
     FRAMED,
-    explained,
     failure,
     page_styles,
 )
@@ -254,7 +254,7 @@ class InterpolateHandlers:
         return value
 
     # ------------------------------------------------------------------ the work
-    @explained("interp.error.unexpected", "interp.error.title")
+    @in_words("interp.error.unexpected", "interp.error.title")
     def compute(self, model: str | None, mode: str | None, seed_a: Any = 0, seed_b: Any = 1, class_a: Any = 0,
                 class_b: Any = 1, frames: Any = DEFAULT_FRAMES, drawing_a: Any = None, drawing_b: Any = None,
                 language: str = "en") -> InterpolationView:
@@ -348,7 +348,7 @@ class InterpolateHandlers:
                        reference=walk.reference_norm, dim=walk.latent_dim, ratio=lerp_mid / ends if ends else 1.0)
 
     # ------------------------------------------------------------------ page callbacks
-    @explained("interp.error.unexpected", "interp.error.title")
+    @in_words("interp.error.unexpected", "interp.error.title")
     def run(self, model: str | None, mode: str | None, seed_a: Any, seed_b: Any, class_a: Any, class_b: Any,
             drawing_a: Any, drawing_b: Any, frames: Any, request: gr.Request = None) -> tuple:
         """→ (lerp GIF path, slerp GIF path, lerp strip, slerp strip, norm plot update, summary markdown).
@@ -370,7 +370,7 @@ class InterpolateHandlers:
             return tuple(gr.skip() for _ in range(6))
         return self.run(model, mode, seed_a, seed_b, class_a, class_b, drawing_a, drawing_b, frames, request)
 
-    @explained("interp.error.unexpected", "interp.error.title")
+    @in_words("interp.error.unexpected", "interp.error.title")
     def run_from_state(self, state: dict, request: gr.Request | None = None) -> tuple:
         """`run` for a JSON state {"model", "mode": "seeds"|"classes", "seed_a", "seed_b", "class_a", "class_b",
         "frames"} (missing keys take the page's defaults), e.g. from a lesson bundle or a URL."""
@@ -412,7 +412,7 @@ class InterpolateHandlers:
             offered.append("drawings")
         return offered
 
-    @explained("interp.error.unexpected", "interp.error.title")
+    @in_words("interp.error.unexpected", "interp.error.title")
     def controls(self, model: str | None, mode: str | None, class_a: Any = None, class_b: Any = None,
                  request: gr.Request = None) -> tuple:
         """After a model or mode change → updates for (mode, seed B, class A, class B, the drawings column)."""

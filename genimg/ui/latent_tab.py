@@ -6,14 +6,12 @@ Everything a request does is cheap: the model is cached by the renderer, the dir
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import numbers
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
@@ -41,6 +39,7 @@ from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
 from genimg.ui.fields import LenientNumber, LenientSlider
+from genimg.ui.guard import in_words
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 
 SLIDER_COUNT = 16  # Gradio needs a fixed set of components: these are shown, hidden and relabelled per model
@@ -233,34 +232,6 @@ _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 def failure(key: str, language: str = "en", title_key: str = "latent.error.title", **values: object) -> gr.Error:
     """A gr.Error whose title and sentence are both in the user's language (Gradio's default title is "Error")."""
     return gr.Error(message(key, language, **values), title=message(title_key, language))
-
-
-def explained(key: str, title_key: str) -> Callable[[Callable], Callable]:
-    """Decorate a handler so that no failure reaches the page as Gradio's bare "Error": a gr.Error passes
-    through, anything else becomes the sentence `key` (with {detail}: the exception, shortened) in the language
-    of the handler's `language` argument, or of its `request` argument when it has none."""
-    def decorate(method: Callable) -> Callable:
-        signature = inspect.signature(method)
-
-        @functools.wraps(method)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(*args, **kwargs)
-            except gr.Error:
-                raise
-            except Exception as error:  # the point: whatever went wrong, the user reads a sentence
-                try:
-                    arguments = signature.bind_partial(*args, **kwargs).arguments
-                except TypeError:
-                    arguments = {}
-                language = arguments.get("language")
-                if language not in ("en", "zh-CN"):
-                    language = request_language(arguments.get("request"))
-                detail = str(error) or type(error).__name__
-                detail = detail if len(detail) <= 120 else detail[:117] + "…"
-                raise failure(key, language, title_key, detail=detail) from error
-        return wrapper
-    return decorate
 
 
 def slider_label(index: int) -> str:
@@ -457,7 +428,7 @@ class LatentHandlers:
         }
 
     # ------------------------------------------------------------------ events
-    @explained("latent.error.unexpected", "latent.error.title")
+    @in_words("latent.error.unexpected", "latent.error.title")
     def render(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
                compare: Any, sliders: Sequence[Any], language: str = "en") -> tuple[ImageArray, ImageArray | None]:
         """The hot path (a slider moved): (image, compared image or None)."""
@@ -465,7 +436,7 @@ class LatentHandlers:
         return self._render(values["entry"], values["compare"], values["seed"], values["sliders"], values["label"],
                             values["direction"], values["strength"], values["truncation"], language)
 
-    @explained("latent.error.unexpected", "latent.error.title")
+    @in_words("latent.error.unexpected", "latent.error.title")
     def reseed(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
                compare: Any, language: str = "en") -> list[Any]:
         """A new seed: the 16 slider values (the seed's z) and both images, in one round trip."""
@@ -475,7 +446,7 @@ class LatentHandlers:
                                    language)
         return [*_pad(positions), image, _compare_update(other)]
 
-    @explained("latent.error.unexpected", "latent.error.title")
+    @in_words("latent.error.unexpected", "latent.error.title")
     def pick_model(self, model: Any, seed: Any, label: Any, truncation: Any, compare: Any,
                    language: str = "en") -> list[Any]:
         """A new model: sliders shown, labelled and set to the seed's z; directions listed (computed once per
@@ -493,7 +464,7 @@ class LatentHandlers:
                  "compare": None if other is None else str(other.path)}
         return self._layout(state, language)
 
-    @explained("latent.error.unexpected", "latent.error.title")
+    @in_words("latent.error.unexpected", "latent.error.title")
     def pick_compare(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
                      compare: Any, sliders: Sequence[Any], language: str = "en") -> list[Any]:
         """A new model to compare with: the class picker (it may now be needed) and both images."""
@@ -507,7 +478,7 @@ class LatentHandlers:
         image, second = self.render(model, seed, label, direction, strength, truncation, compare, sliders, language)
         return [class_update(source, label), image, _compare_update(second)]
 
-    @explained("latent.error.unexpected", "latent.error.title")
+    @in_words("latent.error.unexpected", "latent.error.title")
     def notes(self, model: Any, compare: Any, language: str = "en") -> str:
         """The line under the images: how many dimensions have sliders, and what the compared model renders."""
         entry = self.context.entry(model) if isinstance(model, str) else None
@@ -525,7 +496,7 @@ class LatentHandlers:
                                      dim=entry.latent_dim))
         return "\n\n".join(lines)
 
-    @explained("latent.error.unexpected", "latent.error.title")
+    @in_words("latent.error.unexpected", "latent.error.title")
     def strips(self, model: Any, seed: Any, label: Any, truncation: Any, compare: Any, sliders: Sequence[Any],
                language: str = "en") -> ImageArray | None:
         """The direction strips around the current z (the seed's z with the sliders, times ψ; no direction step):
@@ -560,7 +531,7 @@ class LatentHandlers:
         return random.randrange(0, RANDOM_SEEDS)
 
     # ------------------------------------------------------------------ state (URL state, lesson bundles)
-    @explained("latent.error.unexpected", "latent.error.title")
+    @in_words("latent.error.unexpected", "latent.error.title")
     def state(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
               compare: Any, sliders: Sequence[Any], language: str = "en") -> dict[str, Any]:
         """The page's values as a checked, JSON-serialisable dict (keys: STATE_KEYS).
@@ -590,7 +561,7 @@ class LatentHandlers:
                 "truncation": state.get("truncation", 1.0), "compare": state.get("compare"),
                 "sliders": state.get("sliders", [])}
 
-    @explained("latent.error.unexpected", "latent.error.title")
+    @in_words("latent.error.unexpected", "latent.error.title")
     def render_from_state(self, state: dict, language: str = "en") -> tuple[ImageArray, ImageArray | None]:
         """(image, compared image or None) for a state dict; the same pixels as the page shows for it.
 
@@ -599,7 +570,7 @@ class LatentHandlers:
         """
         return self.render(**self._state_values(state, language), language=language)
 
-    @explained("latent.error.unexpected", "latent.error.title")
+    @in_words("latent.error.unexpected", "latent.error.title")
     def apply_state(self, state: dict, language: str = "en") -> list[Any]:
         """gr.updates that put a state on the page, in the order of `components["state_outputs"]`:
         model, seed, truncation, compare, then what pick_model returns (16 sliders, direction, strength, class,
