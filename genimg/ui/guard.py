@@ -102,7 +102,7 @@ def in_words(key: str = "guard.failed", title_key: str = "guard.title") -> Calla
             language = arguments.get("language")
             if language not in ("en", "zh-CN"):
                 language = request_language(arguments.get("request"))
-            LOG.error("the handler %s failed", getattr(handler, "__qualname__", handler), exc_info=error)
+            LOG.log(logging.ERROR, "the handler %s failed", getattr(handler, "__qualname__", handler), exc_info=error)
             detail = str(error) or type(error).__name__
             detail = detail if len(detail) <= 120 else detail[:119] + "…"
             failure = HandlerFailed(message(key, language, detail=detail), title=message(title_key, language))
