@@ -63,6 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
                           help="first N test images for the IWAE bound (default 2000: minutes on a CPU)")
     evaluate.add_argument("--no-card", action="store_true", help="print only; leave the folder unchanged")
     evaluate.add_argument("--threads", type=positive_int, default=None)
+    fidelity = evaluate.add_argument_group(
+        "fidelity", "measures beyond FD, off by default (seconds for mnist-cdcgan on 2 CPU cores in brackets)")
+    fidelity.add_argument("--precision-recall", action="store_true",
+                          help="precision and recall of the samples on k-NN manifolds of judge features (~5 s)")
+    fidelity.add_argument("--memorisation", action="store_true",
+                          help="nearest training image of each sample, against test images' distances (~20 s)")
+    fidelity.add_argument("--cas", action="store_true",
+                          help="classification accuracy score: a recogniser trained on samples only, tested on "
+                               "real images, beside one trained on real images (conditional models; ~2 min)")
+    fidelity.add_argument("--all", action="store_true", help="all three")
+    fidelity.add_argument("--neighbours", type=positive_int, default=3, help="k of the k-NN manifolds (default 3)")
+    fidelity.add_argument("--memorisation-samples", type=positive_int, default=2_000,
+                          help="samples searched against every training image (default 2000)")
+    fidelity.add_argument("--memorisation-references", type=positive_int, default=2_000,
+                          help="test images whose distances to the training images set the reference (default 2000)")
+    fidelity.add_argument("--cas-images", type=positive_int, default=10_000,
+                          help="generated (and real) images each recogniser trains on (default 10000)")
+    fidelity.add_argument("--cas-epochs", type=positive_int, default=1, help="recogniser epochs (default 1)")
 
     export = commands.add_parser("export", help="copy a checkpoint without its optimiser state (for shipping)")
     export.add_argument("--checkpoint", required=True)
@@ -205,6 +223,7 @@ def _set_threads(args: argparse.Namespace) -> None:
 def command_eval(args: argparse.Namespace) -> int:
     from genimg.data.imaging import grid_columns, grid_image, png_bytes
     from genimg.eval.cards import write_card
+    from genimg.eval.fidelity import FidelityOptions
     from genimg.eval.judge import load_judge
     from genimg.eval.metrics import evaluate, generate_samples
     from genimg.models.loading import load_model
@@ -225,13 +244,30 @@ def command_eval(args: argparse.Namespace) -> int:
     elif not registry.get(model_config.kind).capabilities.encoder:  # nothing to measure without a judge
         raise UsageError(f"no judge classifier for {dataset!r} at {judge_path}; train one with "
                          f"`python -m genimg train-judge --dataset {dataset} --out {judge_path}`")
+    fidelity = FidelityOptions(precision_recall=args.precision_recall or args.all,
+                               memorisation=args.memorisation or args.all, cas=args.cas or args.all,
+                               neighbours=args.neighbours, memorisation_samples=args.memorisation_samples,
+                               memorisation_references=args.memorisation_references,
+                               cas_images=args.cas_images, cas_epochs=args.cas_epochs)
+    if fidelity.any and judge is None:
+        raise UsageError(f"precision/recall, memorisation and CAS need a judge classifier for {dataset!r}; train "
+                         f"one with `python -m genimg train-judge --dataset {dataset} --out {judge_path}`")
+    if fidelity.cas and not args.all and not model_config.num_classes:
+        raise UsageError("--cas: the classification accuracy score needs a class-conditional model")
     result = evaluate(model, dataset, judge, data_root=args.data_root, sample_count=args.samples, seed=args.seed,
-                      iwae_samples=args.iw_samples if registry.get(model_config.kind).capabilities.encoder else 0, iwae_images=args.iw_images,
-                      image_size=model_config.image_size, channels=model_config.channels)
+                      iwae_samples=args.iw_samples if registry.get(model_config.kind).capabilities.encoder else 0,
+                      iwae_images=args.iw_images, image_size=model_config.image_size,
+                      channels=model_config.channels, fidelity=fidelity)
     table = result.table()
     print(f"genimg eval: {args.checkpoint} (step {config.get('step')}, {dataset}, seed {args.seed}, "
           f"{result.seconds:.0f} s)")
     print(table)
+    if result.nearest_pairs:
+        closest = ", ".join(f"#{pair.sample_index} ↔ #{pair.training_index} ({pair.distance:.2f})"
+                            for pair in result.nearest_pairs[:5])
+        print(f"closest samples to training images (sample ↔ training image, pixel distance): {closest}")
+    if result.stage_seconds:
+        print("seconds: " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in result.stage_seconds.items()))
     if not args.no_card:
         metrics = {name: (round(value, 5) if isinstance(value, float) else value)
                    for name, value in result.metrics.items()}

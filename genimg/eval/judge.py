@@ -20,7 +20,12 @@ from torch import nn
 
 from genimg.config import JUDGE_KIND
 from genimg.data.datasets import ImageData, to_float
-from genimg.store.checkpoint import CheckpointError, load_checkpoint, load_weights_into, save_checkpoint
+from genimg.store.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights_into,
+    save_checkpoint,
+)
 
 FEATURES = 128
 
@@ -87,13 +92,16 @@ def predict(judge: Judge, images: torch.Tensor, batch_size: int = 500) -> tuple[
 
 
 def train_judge(train_data: ImageData, test_data: ImageData, *, epochs: int = 3, batch_size: int = 128,
-                seed: int = 0, out: str | Path | None = None) -> Iterator[JudgeProgress]:
-    """Train a Judge on labelled data, yielding progress; saves a checkpoint (with test accuracy) to `out`."""
+                seed: int = 0, out: str | Path | None = None, width: int = 32) -> Iterator[JudgeProgress]:
+    """Train a Judge on labelled data, yielding progress; saves a checkpoint (with test accuracy) to `out`.
+
+    width: channels of the first convolutions (the shipped judges use 32; a quick recogniser fewer).
+    """
     if train_data.labels is None or test_data.labels is None:
         raise ValueError(f"the judge needs labelled data; {train_data.name} has no labels")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        judge = Judge(train_data.channels, train_data.image_size, train_data.num_classes)
+        judge = Judge(train_data.channels, train_data.image_size, train_data.num_classes, width)
     optimizer = torch.optim.Adam(judge.parameters(), 1e-3)
     steps_per_epoch = len(train_data) // batch_size
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=epochs * steps_per_epoch)

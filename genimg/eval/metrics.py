@@ -1,4 +1,5 @@
-"""Quality numbers for trained models: classifier FD, confidence, mode coverage, ELBO and IWAE in nats.
+"""Quality numbers for trained models: classifier FD, confidence, mode coverage, ELBO and IWAE in nats, and
+(on request) precision/recall, memorisation and the classification accuracy score (genimg.eval.fidelity).
 
 Every number is deterministic for a seed: samples come from CPU-seeded latents and the VAE's
 posterior noise from a seeded generator.
@@ -8,12 +9,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from genimg.data.datasets import ImageData, load_dataset, to_float
+from genimg.eval.fidelity import (
+    FidelityOptions,
+    NearestPair,
+    classification_accuracy_score,
+    memorisation,
+    precision_recall,
+)
 from genimg.eval.judge import Judge, frechet_distance, predict
 from genimg.models import GenerativeModel, VAEBase, registry
 from genimg.models.latent import class_labels, seeded_latents
@@ -28,6 +37,11 @@ class Evaluation:
     class_shares: list[float] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # With memorisation on: the samples nearest to a training image, closest first (for side-by-side views).
+    nearest_pairs: list[NearestPair] = field(default_factory=list)
+    # Seconds each measurement took, by stage name (see EVALUATION_STAGES).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    from_cache: bool = False  # read back by genimg.eval.evaluation_cache rather than measured now
 
     def table(self) -> str:
         labels = {
@@ -45,14 +59,44 @@ class Evaluation:
                               f"test images, k = {self.metrics.get('iwae_samples', 0)})"),
             "active_dimensions": "active latent dimensions (Cov_x E[z|x] > 0.01)",
             "judge_test_accuracy": "judge's accuracy on the test set",
+            "precision": (f"precision: samples inside the test images' manifold "
+                          f"(k = {self.metrics.get('precision_recall_k', 3)})"),
+            "recall": "recall: test images inside the samples' manifold",
+            "memorisation_share": (f"samples closer to a training image than 95% of test images are "
+                                   f"(first {self.metrics.get('memorisation_samples', 0):,} samples)"),
+            "memorisation_baseline": "  expected for a model that does not copy",
+            "memorisation_threshold": "  threshold: test images' 5th-percentile pixel distance",
+            "nearest_training_distance_median": "median pixel distance, sample to nearest training image",
+            "test_nearest_training_distance_median": "median pixel distance, test image to nearest training image",
+            "cas_accuracy": (f"classification accuracy score: recogniser trained on "
+                             f"{self.metrics.get('cas_images', 0):,} samples, tested on real"),
+            "cas_real_accuracy": "  the same recogniser trained on as many real images",
+            "cas_ratio": "  generated ÷ real (1 = as useful as real data)",
         }
         rows = [(labels.get(name, name), _format(value)) for name, value in self.metrics.items()
-                if not name.startswith("iwae_") and name not in ("samples", "elbo_images")]
+                if not name.startswith("iwae_") and name not in HIDDEN_IN_TABLE]
         if self.class_shares:
             shares = " ".join(f"{name}:{share:.1%}" for name, share in zip(self.class_names, self.class_shares))
             rows.append(("class shares among samples", shares))
         width = max(len(label) for label, _ in rows)
         return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
+
+
+# Sizes that the table names inside other rows' labels instead of printing on rows of their own.
+HIDDEN_IN_TABLE = ("samples", "elbo_images", "precision_recall_k", "memorisation_samples", "cas_images",
+                   "cas_epochs")
+
+# What `evaluate` reports to its progress callback: stage name → what runs (English; a UI translates the name).
+EVALUATION_STAGES = {
+    "loading": "loading the test and training images",
+    "judging": "generating samples and judging them",
+    "precision_recall": "precision and recall in the judge's features",
+    "memorisation": "searching the training images nearest to samples",
+    "cas": "training recognisers on generated and on real images",
+    "likelihood": "test ELBO and importance-weighted bound",
+    "done": "finished",
+}
+ProgressCallback = Callable[[float, str], None]
 
 
 def _format(value: float) -> str:
@@ -148,18 +192,75 @@ def judge_samples(judge: Judge, images: torch.Tensor, requested: torch.Tensor | 
     return metrics, shares.tolist()
 
 
+def _stage_weights(judged: bool, fidelity: FidelityOptions, conditional: bool, encoder: bool) -> dict[str, float]:
+    """Rough shares of the run's time per stage (measured on 2 CPU cores), so the progress fraction moves evenly."""
+    weights = {"loading": 1.0}
+    if judged:
+        weights["judging"] = 2.0
+        if fidelity.precision_recall:
+            weights["precision_recall"] = 1.0
+        if fidelity.memorisation:
+            weights["memorisation"] = 4.0
+        if fidelity.cas and conditional:
+            weights["cas"] = 20.0
+    if encoder:
+        weights["likelihood"] = 6.0
+    return weights
+
+
 def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_root: str | Path | None = None,
              sample_count: int = 10_000, seed: int = 0, iwae_samples: int = 128, iwae_images: int = 2_000,
-             image_size: int | None = None, channels: int | None = None) -> Evaluation:
-    """All quality numbers for one model against the test split of `dataset` (see Evaluation.table)."""
+             image_size: int | None = None, channels: int | None = None, fidelity: FidelityOptions | None = None,
+             progress: ProgressCallback | None = None, test_data: ImageData | None = None,
+             train_data: ImageData | None = None) -> Evaluation:
+    """All quality numbers for one model against the test split of `dataset` (see Evaluation.table).
+
+    fidelity: which of precision/recall, memorisation and the classification accuracy score to add (they
+        need the judge; CAS runs for conditional models only). None: none of them.
+    progress: called as progress(fraction done in [0, 1], stage name from EVALUATION_STAGES) as the run goes.
+    test_data, train_data: the splits already in memory (a caller that evaluates many models loads them once);
+        None loads them by name. The FD floor uses as many training images as there are test images.
+    """
+    fidelity = fidelity or FidelityOptions()
     started = time.perf_counter()
     result = Evaluation()
-    test = load_dataset(dataset, root=data_root, split="test", image_size=image_size, channels=channels)
-    if judge is not None:
+    encoder = registry.kind_of(model).capabilities.encoder
+    conditional = bool(getattr(model, "num_classes", 0))
+    weights = _stage_weights(judge is not None, fidelity, conditional, encoder)
+    total_weight = sum(weights.values())
+    done_weight = 0.0
+    stage_started = time.perf_counter()
+
+    def begin(stage: str) -> None:
+        nonlocal stage_started
+        stage_started = time.perf_counter()
+        report(stage, 0.0)
+
+    def report(stage: str, fraction: float) -> None:
+        if progress is not None:
+            progress(min((done_weight + weights[stage] * fraction) / total_weight, 1.0), stage)
+
+    def finish(stage: str) -> None:
+        nonlocal done_weight
+        result.stage_seconds[stage] = time.perf_counter() - stage_started
+        done_weight += weights[stage]
+        if progress is not None:
+            progress(min(done_weight / total_weight, 1.0), stage)
+
+    begin("loading")
+    test = test_data if test_data is not None else load_dataset(dataset, root=data_root, split="test",
+                                                                image_size=image_size, channels=channels)
+    train = train_data
+    if judge is not None and train is None:
+        # The whole training split when memorisation searches it or CAS compares with it; else as many as the test set.
+        wants_all = fidelity.memorisation or (fidelity.cas and conditional)
         train = load_dataset(dataset, root=data_root, split="train", image_size=image_size, channels=channels,
-                             limit=len(test))
+                             limit=None if wants_all else len(test))
+    finish("loading")
+    if judge is not None:
+        begin("judging")
         test_probabilities, test_features = predict(judge, test.images)
-        _, train_features = predict(judge, train.images)
+        _, train_features = predict(judge, train.images[:len(test)])
         result.metrics["judge_test_accuracy"] = (test_probabilities.argmax(dim=1) == test.labels).float().mean().item()
         result.metrics["classifier_fd_floor"] = frechet_distance(train_features, test_features)
         images, requested = generate_samples(model, sample_count, seed)
@@ -169,7 +270,34 @@ def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_
         result.metrics["classifier_fd_ratio"] = judged["classifier_fd"] / floor if floor > 0 else float("nan")
         result.metrics["samples"] = sample_count
         result.class_shares, result.class_names = shares, test.class_names
-    if registry.kind_of(model).capabilities.encoder:  # the ELBO and its terms need q(z|x)
+        finish("judging")
+        if fidelity.precision_recall:
+            begin("precision_recall")
+            _, sample_features = predict(judge, images)
+            result.metrics.update(precision_recall(test_features, sample_features, fidelity.neighbours))
+            result.metrics["precision_recall_k"] = fidelity.neighbours
+            finish("precision_recall")
+        if fidelity.memorisation:
+            begin("memorisation")
+            count = min(fidelity.memorisation_samples, sample_count)
+            found, result.nearest_pairs = memorisation(
+                images[:count], train.images, test.images[:fidelity.memorisation_references], pairs=fidelity.pairs,
+                progress=lambda fraction: report("memorisation", fraction))
+            result.metrics.update(found)
+            result.metrics["memorisation_samples"] = count
+            finish("memorisation")
+        if fidelity.cas and conditional:
+            begin("cas")
+            if sample_count >= fidelity.cas_images:  # the first N samples are the same latents and classes
+                cas_images, cas_requested = images[:fidelity.cas_images], requested[:fidelity.cas_images]
+            else:
+                cas_images, cas_requested = generate_samples(model, fidelity.cas_images, seed)
+            result.metrics.update(classification_accuracy_score(
+                cas_images, cas_requested, train, test, epochs=fidelity.cas_epochs, width=fidelity.cas_width,
+                batch_size=fidelity.cas_batch_size, seed=seed, progress=lambda fraction: report("cas", fraction)))
+            finish("cas")
+    if encoder:  # the ELBO and its terms need q(z|x)
+        begin("likelihood")
         terms = vae_test_terms(model, test, seed)
         result.metrics.update({"test_neg_elbo": terms["neg_elbo"], "test_reconstruction": terms["reconstruction"],
                                "test_kl": terms["kl"], "active_dimensions": terms["active_dimensions"]})
@@ -179,5 +307,8 @@ def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_
             result.metrics["test_iwae_nll"] = iwae_bound(model, subset, iwae_samples, seed)
             result.metrics["iwae_samples"] = iwae_samples
             result.metrics["iwae_images"] = len(subset)
+        finish("likelihood")
     result.seconds = time.perf_counter() - started
+    if progress is not None:
+        progress(1.0, "done")
     return result
