@@ -262,6 +262,8 @@ def command_eval(args: argparse.Namespace) -> int:
     print(f"genimg eval: {args.checkpoint} (step {config.get('step')}, {dataset}, seed {args.seed}, "
           f"{result.seconds:.0f} s)")
     print(table)
+    if fidelity.cas and not model_config.num_classes:
+        print("classification accuracy score: not measured (it needs a class-conditional model)")
     if result.nearest_pairs:
         closest = ", ".join(f"#{pair.sample_index} ↔ #{pair.training_index} ({pair.distance:.2f})"
                             for pair in result.nearest_pairs[:5])

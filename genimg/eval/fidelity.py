@@ -118,17 +118,8 @@ def knn_radii(features: torch.Tensor, neighbours: int, chunk: int = 1024) -> tor
     return torch.cat(radii)
 
 
-def _share_inside(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, chunk: int = 1024) -> float:
-    """Share of points (N, D) inside at least one ball (centres (M, D), radii (M,))."""
-    inside = 0
-    for start in range(0, points.shape[0], chunk):
-        distances = pairwise_distances(points[start:start + chunk], centres)
-        inside += int((distances <= radii.unsqueeze(0)).any(dim=1).sum().item())
-    return inside / points.shape[0]
-
-
-def precision_recall(real_features: torch.Tensor, generated_features: torch.Tensor, neighbours: int = 3
-                     ) -> dict[str, float]:
+def precision_recall(real_features: torch.Tensor, generated_features: torch.Tensor, neighbours: int = 3,
+                     chunk: int = 1024) -> dict[str, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) of generated vs real features (N, D), (M, D).
 
     Each set's manifold is the union of balls around its points reaching their k-th nearest neighbour.
@@ -137,10 +128,15 @@ def precision_recall(real_features: torch.Tensor, generated_features: torch.Tens
     Both lie in [0, 1]; use sets of similar size, as the radii shrink as a set grows.
     """
     real, generated = real_features.float(), generated_features.float()
-    return {
-        "precision": _share_inside(generated, real, knn_radii(real, neighbours)),
-        "recall": _share_inside(real, generated, knn_radii(generated, neighbours)),
-    }
+    real_radii, generated_radii = knn_radii(real, neighbours), knn_radii(generated, neighbours)
+    generated_inside = torch.zeros(generated.shape[0], dtype=torch.bool)
+    real_inside = torch.zeros(real.shape[0], dtype=torch.bool)
+    # One pass over the generated-to-real distances serves both: rows for precision, columns for recall.
+    for start in range(0, generated.shape[0], chunk):
+        distances = pairwise_distances(generated[start:start + chunk], real)  # (chunk, N)
+        generated_inside[start:start + chunk] = (distances <= real_radii.unsqueeze(0)).any(dim=1)
+        real_inside |= (distances <= generated_radii[start:start + chunk].unsqueeze(1)).any(dim=0)
+    return {"precision": generated_inside.float().mean().item(), "recall": real_inside.float().mean().item()}
 
 
 def _flat(images: torch.Tensor) -> torch.Tensor:
@@ -198,7 +194,8 @@ def recogniser_accuracy(train_data: ImageData, test_data: ImageData, *, epochs: 
         raise ValueError(f"a recogniser needs at least one batch of {batch_size} training images; got {len(train_data)}")
     total_steps = epochs * (len(train_data) // batch_size)
     accuracy = None
-    for event in train_judge(train_data, test_data, epochs=epochs, batch_size=batch_size, seed=seed, width=width):
+    for event in train_judge(train_data, test_data, epochs=epochs, batch_size=batch_size, seed=seed, width=width,
+                             report_every=5):
         if progress is not None:
             progress(min(event.step / total_steps, 1.0))
         if event.test_accuracy is not None:

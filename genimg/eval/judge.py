@@ -92,10 +92,12 @@ def predict(judge: Judge, images: torch.Tensor, batch_size: int = 500) -> tuple[
 
 
 def train_judge(train_data: ImageData, test_data: ImageData, *, epochs: int = 3, batch_size: int = 128,
-                seed: int = 0, out: str | Path | None = None, width: int = 32) -> Iterator[JudgeProgress]:
+                seed: int = 0, out: str | Path | None = None, width: int = 32,
+                report_every: int = 100) -> Iterator[JudgeProgress]:
     """Train a Judge on labelled data, yielding progress; saves a checkpoint (with test accuracy) to `out`.
 
     width: channels of the first convolutions (the shipped judges use 32; a quick recogniser fewer).
+    report_every: steps between progress reports (each epoch's end reports too, with the test accuracy).
     """
     if train_data.labels is None or test_data.labels is None:
         raise ValueError(f"the judge needs labelled data; {train_data.name} has no labels")
@@ -122,7 +124,7 @@ def train_judge(train_data: ImageData, test_data: ImageData, *, epochs: int = 3,
             optimizer.step()
             scheduler.step()
             step += 1
-            if step % 100 == 0:
+            if step % report_every == 0:
                 yield JudgeProgress(epoch, step, loss.item(), None, time.perf_counter() - started)
         probabilities, _ = predict(judge, test_data.images)
         accuracy = (probabilities.argmax(dim=1) == test_data.labels).float().mean().item()

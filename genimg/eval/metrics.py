@@ -17,6 +17,7 @@ import torch
 
 from genimg.data.datasets import ImageData, load_dataset, to_float
 from genimg.eval.fidelity import (
+    MEMORISATION_PERCENTILE,
     FidelityOptions,
     NearestPair,
     classification_accuracy_score,
@@ -62,10 +63,11 @@ class Evaluation:
             "precision": (f"precision: samples inside the test images' manifold "
                           f"(k = {self.metrics.get('precision_recall_k', 3)})"),
             "recall": "recall: test images inside the samples' manifold",
-            "memorisation_share": (f"samples closer to a training image than 95% of test images are "
-                                   f"(first {self.metrics.get('memorisation_samples', 0):,} samples)"),
+            "memorisation_share": (f"samples closer to a training image than {100 - MEMORISATION_PERCENTILE:g}% of "
+                                   f"test images are (first {self.metrics.get('memorisation_samples', 0):,} samples)"),
             "memorisation_baseline": "  expected for a model that does not copy",
-            "memorisation_threshold": "  threshold: test images' 5th-percentile pixel distance",
+            "memorisation_threshold": (f"  threshold: test images' {MEMORISATION_PERCENTILE:g}th-percentile pixel "
+                                       f"distance"),
             "nearest_training_distance_median": "median pixel distance, sample to nearest training image",
             "test_nearest_training_distance_median": "median pixel distance, test image to nearest training image",
             "cas_accuracy": (f"classification accuracy score: recogniser trained on "
@@ -176,9 +178,13 @@ def iwae_bound(model: VAEBase, data: ImageData, samples: int = 128, seed: int = 
 
 
 def judge_samples(judge: Judge, images: torch.Tensor, requested: torch.Tensor | None,
-                  reference_features: torch.Tensor) -> tuple[dict[str, float], list[float]]:
-    """Classifier FD against reference features, mean confidence, class shares and conditional accuracy."""
-    probabilities, features = predict(judge, images)
+                  reference_features: torch.Tensor, predictions: tuple[torch.Tensor, torch.Tensor] | None = None
+                  ) -> tuple[dict[str, float], list[float]]:
+    """Classifier FD against reference features, mean confidence, class shares and conditional accuracy.
+
+    predictions: the judge's (probabilities, features) for `images` when the caller has them already.
+    """
+    probabilities, features = predictions if predictions is not None else predict(judge, images)
     predicted = probabilities.argmax(dim=1)
     shares = torch.bincount(predicted, minlength=judge.num_classes).float() / len(predicted)
     metrics = {
@@ -264,7 +270,8 @@ def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_
         result.metrics["judge_test_accuracy"] = (test_probabilities.argmax(dim=1) == test.labels).float().mean().item()
         result.metrics["classifier_fd_floor"] = frechet_distance(train_features, test_features)
         images, requested = generate_samples(model, sample_count, seed)
-        judged, shares = judge_samples(judge, images, requested, test_features)
+        sample_predictions = predict(judge, images)  # (probabilities, features), also for precision/recall
+        judged, shares = judge_samples(judge, images, requested, test_features, sample_predictions)
         result.metrics.update(judged)
         floor = result.metrics["classifier_fd_floor"]
         result.metrics["classifier_fd_ratio"] = judged["classifier_fd"] / floor if floor > 0 else float("nan")
@@ -273,8 +280,7 @@ def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_
         finish("judging")
         if fidelity.precision_recall:
             begin("precision_recall")
-            _, sample_features = predict(judge, images)
-            result.metrics.update(precision_recall(test_features, sample_features, fidelity.neighbours))
+            result.metrics.update(precision_recall(test_features, sample_predictions[1], fidelity.neighbours))
             result.metrics["precision_recall_k"] = fidelity.neighbours
             finish("precision_recall")
         if fidelity.memorisation:

@@ -270,3 +270,12 @@ def test_mnist_training_images_are_memorised_and_test_images_are_not(shared_data
         pair.sample_index for pair in pairs]
     fresh, _ = memorisation(test.images[500:900], train.images, test.images[:500])
     assert fresh["memorisation_share"] < 3 * fresh["memorisation_baseline"]
+
+
+def test_eval_command_refuses_cas_for_a_model_without_classes(tmp_path, shapes_judge, capsys):
+    config = ModelConfig(kind="dcgan", image_size=SIZE, channels=3, latent_dim=4, width=8)
+    folder = tmp_path / "unconditional"
+    save_checkpoint(folder, model_config=config.to_dict(), weights=build_model(config).state_dict(), step=0,
+                    dataset="shapes")
+    assert main(["eval", "--checkpoint", str(folder), "--judge", str(shapes_judge), "--cas"]) == 2
+    assert "needs a class-conditional model" in capsys.readouterr().err
