@@ -27,6 +27,7 @@ from genimg.store.limits import cache_policy, launch_options
 from genimg.store.workspace import Workspaces
 from genimg.ui.context import ExploreContext
 from genimg.ui.encode_tab import build_encode_tab
+from genimg.ui.evaluate_tab import EvaluateHandlers, build_evaluate_tab, model_picker
 from genimg.ui.explore import build_explore_tab
 from genimg.ui.gan_tab import build_gan_tab
 from genimg.ui.guard import GuardedBlocks
@@ -55,7 +56,7 @@ register(
 )
 
 TAB_TITLES = {"samples": "samples.tab", "latent": "latent.tab", "interpolate": "interp.tab", "encode": "encode.tab",
-              "gan": "gan.tab", "train": "train.tab", "learn": "learn.tab"}
+              "gan": "gan.tab", "train": "train.tab", "evaluate": "eval.tab", "learn": "learn.tab"}
 
 FONT_STACK = ('"Segoe UI"', '"Helvetica Neue"', "Helvetica", "Arial", '"Liberation Sans"', '"DejaVu Sans"',
               '"PingFang SC"', '"Hiragino Sans GB"', '"Microsoft YaHei"', '"Noto Sans CJK SC"', '"Source Han Sans SC"',
@@ -106,8 +107,8 @@ def configure_threads() -> None:
 
 
 def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None = None,
-               trainer: TrainHandlers | None = None) -> gr.Blocks:
-    """The page. Tests pass their own model folders, workspaces folder and Train tab handlers."""
+               trainer: TrainHandlers | None = None, evaluator: EvaluateHandlers | None = None) -> gr.Blocks:
+    """The page. Tests pass their own model folders, workspaces folder, Train and Evaluate tab handlers."""
     problems: list[str] = []
     entries = discover(*(folders if folders is not None else model_folders()), problems=problems)
     workspaces = workspaces or (trainer.workspaces if trainer is not None else Workspaces())
@@ -134,10 +135,13 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
                 views["encode"] = getattr(build_encode_tab(context), "view", None)
             with gr.Tab(t("gan.tab"), id="gan", elem_id="tab-gan") as tab_components["gan"]:
                 views["gan"] = getattr(build_gan_tab(context), "view", None)
+            evaluate_model = model_picker(context)  # before the Train tab, which adds saved models to every list
             with gr.Tab(t("train.tab"), id="train", elem_id="tab-train") as tab_components["train"]:
                 trainer = trainer or TrainHandlers(context, workspaces)
                 trainer.context = context
                 train = build_train_tab(context, trainer, token)
+            with gr.Tab(t("eval.tab"), id="evaluate", elem_id="tab-evaluate") as tab_components["evaluate"]:
+                build_evaluate_tab(context, evaluator, data_root=trainer.data_root, model=evaluate_model)
             with gr.Tab(t("learn.tab"), id="learn", elem_id="tab-learn") as tab_components["learn"]:
                 build_learn_tab()
         # What the page does as it opens, in order; a view named by the address is restored after it, or a default
