@@ -7,9 +7,12 @@ posterior noise from a seeded generator.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,6 +180,37 @@ def iwae_bound(model: VAEBase, data: ImageData, samples: int = 128, seed: int = 
     return total / len(data)
 
 
+# The judge's view of real images, kept per judge weights and image bytes: every evaluation against one data set
+# needs the same test and training features (two thirds of a small evaluation's time), so a page evaluating model
+# after model, or the test suite, computes them once. A few entries: each holds probabilities and features only.
+_REAL_FEATURES: OrderedDict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+_REAL_FEATURES_KEPT = 6
+_REAL_FEATURES_LOCK = threading.Lock()
+
+
+def _fingerprint(tensors: Iterable[torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def judged_real_images(judge: Judge, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """predict(judge, images) for real images, computed once per judge weights and image content."""
+    key = (_fingerprint(judge.state_dict().values()), _fingerprint([images]))
+    with _REAL_FEATURES_LOCK:
+        if key in _REAL_FEATURES:
+            _REAL_FEATURES.move_to_end(key)
+            return _REAL_FEATURES[key]
+    found = predict(judge, images)
+    with _REAL_FEATURES_LOCK:
+        _REAL_FEATURES[key] = found
+        while len(_REAL_FEATURES) > _REAL_FEATURES_KEPT:
+            _REAL_FEATURES.popitem(last=False)
+    return found
+
+
 def judge_samples(judge: Judge, images: torch.Tensor, requested: torch.Tensor | None,
                   reference_features: torch.Tensor, predictions: tuple[torch.Tensor, torch.Tensor] | None = None
                   ) -> tuple[dict[str, float], list[float]]:
@@ -265,8 +299,8 @@ def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_
     finish("loading")
     if judge is not None:
         begin("judging")
-        test_probabilities, test_features = predict(judge, test.images)
-        _, train_features = predict(judge, train.images[:len(test)])
+        test_probabilities, test_features = judged_real_images(judge, test.images)
+        _, train_features = judged_real_images(judge, train.images[:len(test)])
         result.metrics["judge_test_accuracy"] = (test_probabilities.argmax(dim=1) == test.labels).float().mean().item()
         result.metrics["classifier_fd_floor"] = frechet_distance(train_features, test_features)
         images, requested = generate_samples(model, sample_count, seed)

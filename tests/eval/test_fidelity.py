@@ -23,6 +23,7 @@ from genimg.eval.fidelity import (
     memorisation,
     nearest_neighbours,
     precision_recall,
+    recogniser_accuracy,
 )
 from genimg.eval.judge import load_judge
 from genimg.eval.metrics import EVALUATION_STAGES, evaluate
@@ -114,6 +115,16 @@ def test_cas_of_real_class_images_matches_real_data_and_wrong_classes_score_near
     # One that draws the next class instead of the requested one teaches a recogniser the wrong names.
     wrong = classification_accuracy_score(pool.images, (pool.labels + 1) % 3, train, test, batch_size=32)
     assert wrong["cas_accuracy"] < 0.2 and wrong["cas_real_accuracy"] == good["cas_real_accuracy"]
+
+
+def test_a_recogniser_scores_the_same_whatever_the_global_random_state(shapes_splits):
+    train, test = shapes_splits  # coloured shapes after 18 steps: far from 100 %, so dropout's draws would show
+    small = ImageData(images=train.images[:600], labels=train.labels[:600], class_names=train.class_names,
+                      name="shapes")
+    torch.manual_seed(1)
+    first = recogniser_accuracy(small, test, batch_size=32)
+    torch.manual_seed(2)
+    assert recogniser_accuracy(small, test, batch_size=32) == first and 0.2 < first < 1.0
 
 
 def class_copier(train: ImageData, num_classes: int) -> torch.nn.Module:
@@ -279,3 +290,25 @@ def test_eval_command_refuses_cas_for_a_model_without_classes(tmp_path, shapes_j
                     dataset="shapes")
     assert main(["eval", "--checkpoint", str(folder), "--judge", str(shapes_judge), "--cas"]) == 2
     assert "needs a class-conditional model" in capsys.readouterr().err
+
+
+def test_real_images_are_judged_once_per_judge_and_content(monkeypatch):
+    """The test and training features every evaluation needs are computed once per judge and images."""
+    from genimg.eval import metrics
+    from genimg.eval.judge import Judge
+
+    calls = []
+    real_predict = metrics.predict
+    monkeypatch.setattr(metrics, "predict", lambda judge, images: calls.append(len(images)) or real_predict(judge, images))
+    torch.manual_seed(0)
+    judge = Judge(channels=1, image_size=28, num_classes=10, width=4).eval()
+    images = torch.randint(0, 256, (12, 1, 28, 28), dtype=torch.uint8)
+    first = metrics.judged_real_images(judge, images)
+    again = metrics.judged_real_images(judge, images.clone())  # same content, another tensor
+    assert calls == [12] and torch.equal(first[1], again[1])
+    changed = images.clone()
+    changed[0, 0, 0, 0] ^= 1
+    metrics.judged_real_images(judge, changed)  # one pixel differs: judged anew
+    other = Judge(channels=1, image_size=28, num_classes=10, width=4).eval()
+    metrics.judged_real_images(other, images)  # another judge: judged anew
+    assert calls == [12, 12, 12]
