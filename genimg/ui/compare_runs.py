@@ -43,6 +43,9 @@ RUN_NAME = re.compile(r"run-(\d{8})-(\d{6})-[0-9a-f]{4}")
 QUANTITIES = {"gan": ("generator", "discriminator", "d_real", "d_fake"),
               "vae": ("neg_elbo", "reconstruction", "kl")}
 ALL_QUANTITIES = tuple(key for keys in QUANTITIES.values() for key in keys)
+# What a caption says of a run's settings (the training config's, latent_dim the model's): what a class changes
+# between two runs it compares.
+SETTINGS_SHOWN = ("lr_generator", "lr_discriminator", "beta", "batch_size", "latent_dim")
 
 register(
     {"train.compare": "Compare two runs", "train.compare_first": "First run", "train.compare_second": "Second run",
@@ -72,10 +75,9 @@ MESSAGES = {
     "compare_same": ("The same run is chosen twice: pick two different runs.", "两个列表选了同一次训练：请选两次不同的训练。"),
     "compare_choice": ("{title} · {when} · step {step}", "{title} · {when} · 第 {step} 步"),
     "compare_this_tab": ("{label} · in this tab", "{label} · 本页的训练"),
-    "compare_when": ("{day} {month} {hour:02d}:{minute:02d}", "{month_number}月{day}日 {hour:02d}:{minute:02d}"),
+    "compare_when": ("{day} {month} {time}", "{month_number}月{day}日 {time}"),
     "compare_series": ("{number} · {model} {time}", "{number} · {model} {time}"),
-    "compare_only": ("Only run {number} has this curve: the other run is a {family}, which does not report it.",
-                     "只有训练 {number} 有这条曲线：另一次训练是 {family}，不报告这个量。"),
+    "compare_only": ("only run {number} (a {family} does not report it)", "只有训练 {number}（{family} 不报告这个量）"),
     "compare_families": (("The two runs are of different model families ({first} and {second}): they share no "
                           "quantity, so each chart shows the one run that reports it."),
                          "两次训练属于不同的模型类别（{first} 和 {second}）：没有共同的量，所以每张图只显示报告该量的那次训练。"),
@@ -84,6 +86,11 @@ MESSAGES = {
     "compare_smoothed": ("Curves smoothed as set above ({smoothing}).", "曲线按上方的设置平滑（{smoothing}）。"),
     "compare_caption": ("**{number} · {title}**: step {step} · {speed} images/s · {elapsed} of training",
                         "**{number} · {title}**：第 {step} 步 · 每秒 {speed} 张图片 · 训练用时 {elapsed}"),
+    "compare_settings_gan": (("learning rates {lr_generator} (G) / {lr_discriminator} (D) · batch {batch_size} · latent "
+                             "size {latent_dim}"),
+                             "学习率 {lr_generator}（G）/ {lr_discriminator}（D）· 批大小 {batch_size} · 隐空间维度 {latent_dim}"),
+    "compare_settings_vae": ("learning rate {lr_generator} · β {beta} · batch {batch_size} · latent size {latent_dim}",
+                             "学习率 {lr_generator} · β {beta} · 批大小 {batch_size} · 隐空间维度 {latent_dim}"),
     "compare_no_grid": ("no sample grid was saved with this run", "这次训练没有保存样本网格"),
 }
 register({f"train.msg.{key}": english for key, (english, _) in MESSAGES.items()},
@@ -211,7 +218,7 @@ def read_curves(run: Path) -> tuple[str | None, list[CurvePoint]]:
 class RunSummary:
     """What a comparison shows of one run: its folder name, model kind, whether it is conditional, dataset and family
     (from its checkpoint), step, training seconds and images/s at its last save, its latest grid (uint8 (H, W) or
-    (H, W, 3), None without one) and its stored curve reports."""
+    (H, W, 3), None without one), its stored curve reports and the settings that tell two runs apart."""
 
     name: str
     kind: str
@@ -223,6 +230,7 @@ class RunSummary:
     images_per_second: float | None
     grid: np.ndarray | None = None
     points: list[CurvePoint] = field(default_factory=list)
+    settings: dict[str, float] = field(default_factory=dict)  # SETTINGS_SHOWN that its config holds as numbers
 
 
 def _number(value: Any) -> float | None:
@@ -244,6 +252,11 @@ def summarize(run: Path, family_of: Any) -> RunSummary:
                          step=step if isinstance(step, int) and not isinstance(step, bool) else 0,
                          elapsed_seconds=_number(config.get("elapsed_seconds")),
                          images_per_second=_number(metrics.get("images_per_second")), points=points)
+    training = config.get("training") if isinstance(config.get("training"), dict) else {}
+    for name in SETTINGS_SHOWN:
+        value = _number((model if name == "latent_dim" else training).get(name))
+        if value is not None:
+            summary.settings[name] = value
     try:
         with Image.open(io.BytesIO(read_model_file(run / "samples.png", max_bytes=MAX_GRID_BYTES,
                                                    what="sample grid"))) as picture:

@@ -64,6 +64,7 @@ from genimg.training.worker import (
 )
 from genimg.ui.compare_runs import (
     ALL_QUANTITIES,
+    SETTINGS_SHOWN,
     RunRefused,
     RunSummary,
     comparable_runs,
@@ -1178,7 +1179,7 @@ class TrainHandlers:
 
     def _comparison(self, workspace: Workspace, first: str, second: str, smoothing: Any, language: str) -> tuple:
         """The comparison's outputs for two run names of `workspace`: (note, *one plot per quantity, first grid, its
-        caption, second grid, its caption)."""
+        caption, second grid, its caption, each plot's colours for `recolour`)."""
         if first == second:
             return _empty_comparison(say("compare_same", language))
         try:
@@ -1200,29 +1201,44 @@ class TrainHandlers:
                              second=_family_name(families[1])))
         notes += [say("compare_no_curves", language, number=number)
                   for number, summary in enumerate(summaries, 1) if not summary.points]
-        plots_out = []
+        plots_out, colours = [], []
+        # Each run keeps its colour in every chart (also where it is drawn alone); sent by `recolour` once the data is
+        # in place (see there).
+        run_colours = {name: strong for (name, _), (strong, _) in zip(named, CURVE_COLOURS, strict=False)}
         for key in ALL_QUANTITIES:
             reporting = [(name, summary) for name, summary in named if any(key in point.values for point in summary.points)]
             frame = quantity_frame(key, reporting, weight)
             if frame.empty:  # an empty frame would leave the plot unable to draw lines again: it is hidden instead
-                plots_out.append(gr.update(visible=False))
+                plots_out.append(gr.update(visible=CHART_HIDDEN))
+                colours.append(None)
                 continue
-            caption = ""
+            label = _quantity_name(key, language)
             if len(reporting) == 1:
                 other = next(summary for _, summary in named if summary is not reporting[0][1])
-                if other.family != reporting[0][1].family:
-                    caption = say("compare_only", language, number=summaries.index(reporting[0][1]) + 1,
-                                  family=_family_name(other.family))
+                if other.family != reporting[0][1].family:  # said in the chart's own title
+                    label += " — " + say("compare_only", language, number=summaries.index(reporting[0][1]) + 1,
+                                         family=_family_name(other.family))
             plot = "loss" if key in LOSS_SERIES.get(reporting[0][1].family or "", {}) else "aux"
-            plots_out.append(gr.update(visible=True, value=frame, label=_quantity_name(key, language), caption=caption,
-                                       x_title=say("axis_step", language), y_title=say(f"axis_{plot}", language),
-                                       color_title=say("axis_series", language)))
+            plots_out.append(gr.update(visible=True, value=frame, label=label, x_title=say("axis_step", language),
+                                       y_title=say(f"axis_{plot}", language), color_title=say("axis_series", language)))
+            colours.append(run_colours)
         if weight > 0 and any(summary.points for summary in summaries):
             notes.append(say("compare_smoothed", language, smoothing=f"{weight:g}"))
         grids = []
         for number, summary in enumerate(summaries, 1):
             grids += [summary.grid, _comparison_caption(number, summary, language)]
-        return ("\n\n".join(notes), *plots_out, *grids)
+        return ("\n\n".join(notes), *plots_out, *grids, colours)
+
+    @staticmethod
+    def recolour(colours: Any) -> tuple:
+        """After a comparison is drawn: each shown chart's colours by run (`colours`: one {series: colour} per chart,
+        None for a hidden one). A second step because Gradio 6.31's LinePlot keeps the series it first drew: new data
+        with other series names updates the lines but not the colour scale (measured: a second comparison showed the
+        first one's legend and no lines), and a change of colours redraws the chart from scratch with the data it
+        holds, which must by then be the new comparison's."""
+        maps = colours if isinstance(colours, list) and len(colours) == len(ALL_QUANTITIES) else []
+        return tuple(gr.update(color_map=chosen) if isinstance(chosen, dict) and chosen else gr.skip()
+                     for chosen in (maps or [None] * len(ALL_QUANTITIES)))
 
     def _busy_runs(self) -> tuple[Path, ...]:
         """Runs training now (in any tab): making room never deletes them."""
@@ -1283,39 +1299,60 @@ def _when(started: time.struct_time | None, language: str) -> str:
     if started is None:
         return "?"
     return say("compare_when", language, day=started.tm_mday, month=MONTHS[started.tm_mon - 1],
-               month_number=started.tm_mon, hour=started.tm_hour, minute=started.tm_min)
+               month_number=started.tm_mon, time=_clock(started))
+
+
+def _clock(started: time.struct_time) -> str:
+    """When a run started, to the second: two runs of one class often start within the same minute."""
+    return f"{started.tm_hour:02d}:{started.tm_min:02d}:{started.tm_sec:02d}"
 
 
 def _run_choice_label(config: dict, name: str, language: str) -> str:
-    """How a run is listed: "DCGAN on Shapes (…) · 2 Dec 06:40 · step 120" (what it trains, when, how far)."""
+    """How a run is listed: "DCGAN on Shapes · 2 Dec 06:40:12 · step 120" (what it trains, when, how far)."""
     step = config.get("step")
-    return say("compare_choice", language, title=_resumed_title(config, language), when=_when(run_started(name), language),
+    return say("compare_choice", language, title=_short_title(config, language), when=_when(run_started(name), language),
                step=f"{step:,}" if isinstance(step, int) and not isinstance(step, bool) else "?")
 
 
 def _series_label(number: int, summary: RunSummary, language: str) -> str:
-    """A run's name in the charts' legends: "1 · DCGAN 06:40" (its place in the comparison keeps two runs of the same
+    """A run's name in the charts' legends: "1 · DCGAN 06:40:12" (its place in the comparison keeps two runs of the same
     model and minute apart)."""
     key = _preset_key(summary.kind, summary.conditional)
     model = message(f"train.preset.{key}", language) if key else summary.kind
     started = run_started(summary.name)
-    return say("compare_series", language, number=number, model=model,
-               time=f"{started.tm_hour:02d}:{started.tm_min:02d}" if started else "")
+    return say("compare_series", language, number=number, model=model, time=_clock(started) if started else "")
 
 
 def _comparison_caption(number: int, summary: RunSummary, language: str) -> str:
     """Under a run's grid: what it trains, its step, speed and training time at its last save."""
     config = {"model": {"kind": summary.kind, "num_classes": int(summary.conditional)}, "dataset": summary.dataset}
-    caption = say("compare_caption", language, number=number, title=_resumed_title(config, language),
+    caption = say("compare_caption", language, number=number, title=_short_title(config, language),
                   step=f"{summary.step:,}",
                   speed=f"{summary.images_per_second:,.0f}" if summary.images_per_second is not None else "?",
                   elapsed=_duration(summary.elapsed_seconds, language) if summary.elapsed_seconds is not None else "?")
+    if summary.family in ("gan", "vae"):
+        settings = {name: f"{summary.settings[name]:g}" if name in summary.settings else "?" for name in SETTINGS_SHOWN}
+        caption += "  \n" + say(f"compare_settings_{summary.family}", language, **settings)
     return caption if summary.grid is not None else f"{caption}  \n{say('compare_no_grid', language)}"
+
+
+def _short_title(config: dict, language: str) -> str:
+    """A run's title without the dataset's note in brackets ("DCGAN on Shapes", "DCGAN · Shapes 几何图形"): lists and
+    captions hold several of them side by side."""
+    return re.sub(r"\s*[（(][^（）()]*[)）]\s*$", "", _resumed_title(config, language))
+
+
+# How a compare chart is hidden: kept in the page, not removed from it. Gradio 6.31's LinePlot, once it has drawn,
+# throws "Cannot read properties of null (reading 'offsetWidth')" in the page when it is removed (visible=False): its
+# resize observer still reads the element it drew in (measured: three errors, one per VAE chart, each time a GAN and a
+# VAE gave way to two GANs).
+CHART_HIDDEN = "hidden"
 
 
 def _empty_comparison(note: str) -> tuple:
     """A comparison that shows only `note`: every chart hidden, no grids."""
-    return (note, *(gr.update(visible=False) for _ in ALL_QUANTITIES), None, "", None, "")
+    return (note, *(gr.update(visible=CHART_HIDDEN) for _ in ALL_QUANTITIES), None, "", None, "",
+            [None] * len(ALL_QUANTITIES))
 
 
 def _refusal(error: QueueRefused, language: str) -> str:
@@ -1434,6 +1471,12 @@ def _latent_pick_events() -> list[Any]:
         current = following
 
 
+# The compared grids fill their box (they come at their own size, cheaper to encode; the browser enlarges them), and a
+# band at the top of the box holds Gradio's fullscreen and download buttons, which otherwise cover the first samples.
+COMPARE_CSS = ("#train-compare-grids .image-container { padding-top: 2.6rem; }\n"
+               "#train-compare-grids img { width: 100%; height: 100%; object-fit: contain; }")
+
+
 def workspace_token(workspaces: Workspaces) -> gr.BrowserState:
     """The component that keeps a browser's workspace token in its local storage. Create it at the top of the
     page, outside any tab: a component in a tab the visitor has not opened yet is not mounted when the page
@@ -1539,6 +1582,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
     # Two of the visitor's runs side by side, read from their workspace (so they survive a reload): each run's latest
     # grid with its caption (the two columns stack on a phone: each keeps at least 300 px), then one chart per quantity.
     with gr.Accordion(t("train.compare"), open=False, elem_id="train-compare") as compare_accordion:
+        gr.HTML("", head=f"<style>{COMPARE_CSS}</style>", container=False, padding=False, elem_id="train-compare-styles")
         gr.Markdown(t("train.compare_intro"))
         with gr.Row():
             # Any value reaches the handler, which answers a forged one in the visitor's language.
@@ -1559,7 +1603,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                     compare_grids += [grid, gr.Markdown(elem_id=f"train-compare-caption-{number}")]
         with gr.Row(elem_id="train-compare-charts"):
             compare_plots = [gr.LinePlot(x="step", y="value", color="series", label=t(f"train.compare_q.{key}"),
-                                         visible=False, min_width=360, elem_id=f"train-compare-{key}",
+                                         visible=False, min_width=480, elem_id=f"train-compare-{key}",
                                          buttons=["fullscreen", "export"]) for key in ALL_QUANTITIES]
 
     explore_dropdowns = [dropdown for dropdown, _, _ in context.dropdowns]
@@ -1604,12 +1648,15 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
     open_step.click(handlers.open_step, [replay, token, view], [save_status, *model_outputs], api_name="open_step")
     delete.click(handlers.delete, [yours, token], [save_status, *model_outputs], api_name="delete_model")
     download.click(handlers.download, [yours, token], download_file, api_name="download_model")
-    compare_outputs = [compare_note, *compare_plots, *compare_grids]
+    compare_colours = gr.State([])
+    compare_outputs = [compare_note, *compare_plots, *compare_grids, compare_colours]
     compare_accordion.expand(handlers.compare_open, [token, view, smoothing], [compare_first, compare_second,
                                                                              *compare_outputs],
-                             show_progress="hidden", **private)
+                             show_progress="hidden", **private).success(
+        handlers.recolour, compare_colours, compare_plots, show_progress="hidden", **private)
     compare_button.click(handlers.compare, [compare_first, compare_second, token, smoothing], compare_outputs,
-                         api_name="compare_runs")
+                         api_name="compare_runs").success(
+        handlers.recolour, compare_colours, compare_plots, show_progress="hidden", **private)
     if can_open:
         event = open_latent.click(handlers.open_in_latent, [yours, token], [tabs, latent_dropdown], **private)
         for function in latent_events:  # then the Latent tab draws the model as when it is picked there

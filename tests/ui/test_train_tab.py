@@ -1273,13 +1273,14 @@ def test_compare_lists_the_workspaces_runs_newest_first_with_the_tabs_run_chosen
     assert second["value"] == compared.names[2]  # the newest other one
     labels = {value: label for label, value in first["choices"]}
     started = run_started(compared.names[0])
-    assert labels[compared.names[0]] == (f"DCGAN on Shapes (built in, no download) · {started.tm_mday} "
-                                         f"{time.strftime('%b', started)} {started.tm_hour:02d}:{started.tm_min:02d} "
+    assert labels[compared.names[0]] == (f"DCGAN on Shapes · {started.tm_mday} "
+                                         f"{time.strftime('%b %H:%M:%S', started)} "
                                          "· step 30 · in this tab")
     assert labels[compared.names[1]].startswith("VAE on Shapes") and "in this tab" not in labels[compared.names[1]]
     chinese, *_ = compared.trainer.compare_open(compared.token, compared.views[0], 0.6, chinese_visitor())
     label = {value: label for label, value in chinese["choices"]}[compared.names[0]]
-    assert "第 30 步" in label and "本页的训练" in label and f"{started.tm_mon}月{started.tm_mday}日" in label
+    assert label.startswith("DCGAN · Shapes 几何图形 · ") and label.endswith(" · 第 30 步 · 本页的训练")
+    assert f"{started.tm_mon}月{started.tm_mday}日" in label
     # After a reload the tab has no run: the newest is first, the one before it second.
     first, second, *_ = compared.trainer.compare_open(compared.token, None, 0.6)
     assert (first["value"], second["value"]) == (compared.names[2], compared.names[1])
@@ -1291,12 +1292,19 @@ def test_two_gans_share_one_chart_per_quantity_and_their_grids_sit_side_by_side(
     gan_1, gan_2 = compared.names[0], compared.names[2]
     note, *outputs = compared.trainer.compare(gan_1, gan_2, compared.token, 0)
     charts = dict(zip(ALL_QUANTITIES, outputs[:len(ALL_QUANTITIES)], strict=True))
-    grid_1, caption_1, grid_2, caption_2 = outputs[len(ALL_QUANTITIES):]
-    assert [key for key, chart in charts.items() if chart.get("visible")] == ["generator", "discriminator", "d_real",
-                                                                               "d_fake"]
+    grid_1, caption_1, grid_2, caption_2, colours = outputs[len(ALL_QUANTITIES):]
+    blue, orange = "#2563eb", "#ea580c"  # the Train tab's first two curve colours, one per run
+    assert colours[:4] == [dict(zip(sorted(plotted(charts["generator"])), (blue, orange), strict=True))] * 4
+    assert colours[4:] == [None] * 3
+    recoloured = compared.trainer.recolour(colours)
+    assert [update.get("color_map") for update in recoloured[:4]] == colours[:4]
+    assert all(update is not None and not update.get("color_map") for update in recoloured[4:])  # skipped
+    assert [key for key, chart in charts.items() if chart["visible"] is True] == ["generator", "discriminator",
+                                                                                  "d_real", "d_fake"]
+    assert all(chart == {"visible": "hidden", "__type__": "update"} for chart in outputs[4:7])
     for key, view in (("generator", compared.views[0]), ("d_fake", compared.views[2])):
         series = plotted(charts[key])
-        assert len(series) == 2 and all(not chart.get("caption") for chart in charts.values() if chart.get("visible"))
+        assert len(series) == 2 and all(" — " not in chart["label"] for chart in charts.values() if chart["visible"] is True)
         number = 1 if view is compared.views[0] else 2
         name = next(name for name in series if name.startswith(f"{number} · DCGAN "))
         # smoothing 0: the chart holds exactly the run's reported values, at their steps
@@ -1306,8 +1314,8 @@ def test_two_gans_share_one_chart_per_quantity_and_their_grids_sit_side_by_side(
     for grid, caption, view in ((grid_1, caption_1, compared.views[0]), (grid_2, caption_2, compared.views[2])):
         saved = np.asarray(Image.open(Path(view.run) / "samples.png").convert("RGB"))
         assert np.array_equal(grid, saved)
-        assert re.fullmatch(r"\*\*\d · DCGAN on Shapes \(built in, no download\)\*\*: step 30 · [\d,]+ images/s · "
-                            r"\d+ s of training", caption), caption
+        assert re.fullmatch(r"\*\*\d · DCGAN on Shapes\*\*: step 30 · [\d,]+ images/s · \d+ s of training  \n"
+                            r"learning rates 0.0002 \(G\) / 0.0002 \(D\) · batch 16 · latent size 8", caption), caption
     assert note == ""  # same family, curves stored, no smoothing: nothing to warn about
     assert "smoothed as set above (0.6)" in compared.trainer.compare(gan_1, gan_2, compared.token, 0.6)[0]
 
@@ -1324,18 +1332,19 @@ def test_a_gan_and_a_vae_are_compared_where_they_can_and_each_chart_says_which_r
         (series,) = plotted(chart)
         expected = 1 if key in ("neg_elbo", "reconstruction", "kl") else 2
         assert series.startswith(f"{expected} · {'VAE' if expected == 1 else 'DCGAN'} ")
-        assert chart["caption"] == (f"Only run {expected} has this curve: the other run is a "
-                                    f"{'GAN' if expected == 1 else 'VAE'}, which does not report it.")
+        assert chart["label"].endswith(f" — only run {expected} (a {'GAN' if expected == 1 else 'VAE'} does not "
+                                       "report it)")
     note, *outputs = compared.trainer.compare(vae, gan, compared.token, 0.6, chinese_visitor())
-    assert "不同的模型类别" in note and "只有训练 2 有这条曲线" in outputs[0]["caption"]
-    assert outputs[0]["label"] == "生成器损失" and outputs[0]["x_title"] == "步数"
+    assert "不同的模型类别" in note and outputs[0]["label"] == "生成器损失 — 只有训练 2（VAE 不报告这个量）"
+    assert outputs[0]["x_title"] == "步数"
     assert "第 30 步" in outputs[len(ALL_QUANTITIES) + 1] and "每秒" in outputs[len(ALL_QUANTITIES) + 1]
+    assert "学习率 0.0002 · β 1 · 批大小 16 · 隐空间维度 8" in outputs[len(ALL_QUANTITIES) + 1]  # the VAE's settings
 
 
 def test_a_run_compared_with_itself_gets_a_sentence_and_no_charts(compared):
     note, *outputs = compared.trainer.compare(compared.names[0], compared.names[0], compared.token, 0.6)
     assert note == "The same run is chosen twice: pick two different runs."
-    assert all(chart == {"visible": False, "__type__": "update"} for chart in outputs[:7])
+    assert all(chart == {"visible": "hidden", "__type__": "update"} for chart in outputs[:7])
 
 
 def test_runs_are_compared_again_after_a_server_restart(compared):
