@@ -194,12 +194,15 @@ def recogniser_accuracy(train_data: ImageData, test_data: ImageData, *, epochs: 
         raise ValueError(f"a recogniser needs at least one batch of {batch_size} training images; got {len(train_data)}")
     total_steps = epochs * (len(train_data) // batch_size)
     accuracy = None
-    for event in train_judge(train_data, test_data, epochs=epochs, batch_size=batch_size, seed=seed, width=width,
-                             report_every=5):
-        if progress is not None:
-            progress(min(event.step / total_steps, 1.0))
-        if event.test_accuracy is not None:
-            accuracy = event.test_accuracy
+    # Dropout draws from the global generator: seed it here (and restore it after) so a score repeats.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for event in train_judge(train_data, test_data, epochs=epochs, batch_size=batch_size, seed=seed,
+                                 width=width, report_every=5):
+            if progress is not None:
+                progress(min(event.step / total_steps, 1.0))
+            if event.test_accuracy is not None:
+                accuracy = event.test_accuracy
     if accuracy is None:  # train_judge reports a test accuracy after every epoch
         raise RuntimeError("the recogniser finished without a test accuracy")
     return accuracy

@@ -118,13 +118,11 @@ def test_cas_of_real_class_images_matches_real_data_and_wrong_classes_score_near
 
 
 def test_a_recogniser_scores_the_same_whatever_the_global_random_state(shapes_splits):
-    train, test = shapes_splits  # coloured shapes after 18 steps: far from 100 %, so dropout's draws would show
-    small = ImageData(images=train.images[:600], labels=train.labels[:600], class_names=train.class_names,
-                      name="shapes")
+    train, test = shapes_splits  # coloured shapes after 94 steps: far from 100 %, so dropout's draws would show
     torch.manual_seed(1)
-    first = recogniser_accuracy(small, test, batch_size=32)
+    first = recogniser_accuracy(train, test, batch_size=32, epochs=2)
     torch.manual_seed(2)
-    assert recogniser_accuracy(small, test, batch_size=32) == first and 0.2 < first < 1.0
+    assert recogniser_accuracy(train, test, batch_size=32, epochs=2) == first and 0.5 < first < 1.0
 
 
 def class_copier(train: ImageData, num_classes: int) -> torch.nn.Module:
