@@ -50,6 +50,9 @@ class ExploreContext:
     workspaces: Workspaces | None = None
     # Every model dropdown of the Explore tabs, with its filter, so the Train tab can add a saved model to all.
     dropdowns: list[tuple[Any, dict[str, Any], tuple[tuple[str, str], ...]]] = field(default_factory=list)
+    # What the page measured of a model, as Markdown for its card in a language ("" if nothing): set by the
+    # Evaluate tab, read by the model card under "About this model".
+    measured: Any = None
     _described: dict[tuple[str, int], ModelEntry | None] = field(default_factory=dict)
 
     def choices(self, *, needs: str | None = None, latent_dim: int | None = None,

@@ -9,9 +9,12 @@ settings (genimg.eval.evaluation_cache), so a second visitor, or the same one af
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,17 @@ import numpy as np
 import pandas as pd
 
 from genimg.data.datasets import DatasetError
-from genimg.eval.evaluation_cache import EvaluationError, EvaluationOptions, cached_evaluation
+from genimg.eval.evaluation_cache import (
+    EvaluationError,
+    EvaluationOptions,
+    cached_evaluation,
+    evaluation_from_json,
+    evaluation_to_json,
+)
 from genimg.eval.fidelity import FidelityOptions, NearestPair
 from genimg.eval.metrics import Evaluation
-from genimg.store.checkpoint import CheckpointError
+from genimg.explore.catalog import ModelEntry
+from genimg.store.checkpoint import CheckpointError, write_file_atomic
 from genimg.ui.context import ExploreContext
 from genimg.ui.guard import in_words
 from genimg.ui.i18n import LATEX, message, register, request_language, t
@@ -100,6 +110,8 @@ ENGLISH = {
     "eval.stage.likelihood": "Measuring the likelihood of test images",
     "eval.stage.done": "Done",
     "eval.busy": "Another evaluation is running on this server; yours starts when it ends.",
+    "eval.card_heading": "## Measured in this page",
+    "eval.card_when": "*The Evaluate tab, {count} samples, {date} UTC:*",
     "eval.class_name.circle": "circle",
     "eval.class_name.square": "square",
     "eval.class_name.triangle": "triangle",
@@ -167,6 +179,8 @@ CHINESE = {
     "eval.stage.likelihood": "测量测试图像的似然",
     "eval.stage.done": "完成",
     "eval.busy": "服务器上正在进行另一次评估；它结束后就轮到你的。",
+    "eval.card_heading": "## 在本页面测得",
+    "eval.card_when": "*评估标签页，{count} 个样本，{date}（UTC）：*",
     "eval.class_name.circle": "圆形",
     "eval.class_name.square": "正方形",
     "eval.class_name.triangle": "三角形",
@@ -254,6 +268,19 @@ def _prune(folder: Path, keep: int = MAX_CACHE_FILES) -> None:
         old.unlink(missing_ok=True)
 
 
+def weights_digest(folder: Path) -> str | None:
+    """SHA-256 of a model folder's weight files (what makes it this model), or None when it has none."""
+    digest = hashlib.sha256()
+    files = sorted(Path(folder).glob("weights-*.safetensors"))
+    if not files:
+        return None
+    for path in files:
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 class EvaluateHandlers:
     """The tab's callbacks, testable without a browser."""
 
@@ -270,6 +297,54 @@ class EvaluateHandlers:
             cache_dir = Path(root) / ".evaluations"  # inside the disk budget's folder: counted in its total
         self.cache_dir = Path(cache_dir)
         self.lock = threading.Lock()  # one evaluation at a time per server (also set on the event's queue)
+        self._digests: dict[tuple[str, int, int], str | None] = {}
+        if context is not None:
+            context.measured = self.card_section
+
+    # -- what the model's card shows afterwards
+    def _digest(self, folder: Path) -> str | None:
+        """weights_digest, remembered per folder and weight file time and size (a card is drawn at every pick)."""
+        files = sorted(Path(folder).glob("weights-*.safetensors"))
+        try:
+            stamp = (str(folder), *(files[-1].stat().st_mtime_ns, files[-1].stat().st_size)) if files else None
+        except OSError:
+            return None
+        if stamp is None:
+            return None
+        if stamp not in self._digests:
+            if len(self._digests) > 256:
+                self._digests.clear()
+            self._digests[stamp] = weights_digest(folder)
+        return self._digests[stamp]
+
+    def _latest_path(self, folder: Path) -> Path | None:
+        digest = self._digest(folder)
+        return self.cache_dir / "latest" / f"{digest}.json" if digest else None
+
+    def _keep_latest(self, folder: Path, result: Evaluation, count: int) -> None:
+        path = self._latest_path(folder)
+        if path is None or (result.from_cache and path.is_file()):  # a kept result keeps the date it was measured
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stored = {"samples": count, "measured_at": time.time(), "evaluation": evaluation_to_json(result)}
+        write_file_atomic(path, json.dumps(stored).encode())
+        _prune(path.parent)
+
+    def card_section(self, entry: ModelEntry, language: str) -> str:
+        """The newest evaluation of this model in this page, as Markdown for its card ("" when there is none)."""
+        path = self._latest_path(entry.path)
+        if path is None or not path.is_file():
+            return ""
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            result = evaluation_from_json(stored["evaluation"])
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(stored["measured_at"])))
+            count = int(stored["samples"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
+        return "\n\n".join([message("eval.card_heading", language),
+                              message("eval.card_when", language, count=f"{count:,}", date=when),
+                              results_table(result, language)])
 
     def measures(self, path: str | None) -> dict:
         """The measures offered for a model: CAS only for a conditional model."""
@@ -319,6 +394,7 @@ class EvaluateHandlers:
                 raise gr.Error(message("eval.broken", language, reason=str(problem)),
                                title=message("eval.title", language)) from None
         _prune(self.cache_dir)
+        self._keep_latest(entry.path, result, count)
         heading = message("eval.heading", language, model=entry.label, count=f"{count:,}")
         note = message("eval.from_cache", language) if result.from_cache else message(
             "eval.took", language, seconds=f"{result.seconds:,.0f}")
@@ -347,6 +423,7 @@ def build_evaluate_tab(context: ExploreContext, handlers: EvaluateHandlers | Non
     if handlers is None:
         handlers = EvaluateHandlers(context, data_root=data_root)
     handlers.context = context
+    context.measured = handlers.card_section  # the model's card shows what was measured here
     private = {"api_visibility": "private"}
     gr.Markdown(t("eval.intro"), latex_delimiters=LATEX, elem_id="eval-intro")
     model = model if model is not None else model_picker(context)

@@ -147,9 +147,9 @@ class ExploreHandlers:
         if entry is None:
             return ""
         language = request_language(request)
-        if not entry.card:
-            return message("samples.no_card", language, model=entry.name)
-        return card_for_page(entry, language)
+        text = card_for_page(entry, language) if entry.card else message("samples.no_card", language, model=entry.name)
+        measured = self.context.measured(entry, language) if self.context.measured is not None else ""
+        return text + "\n\n" + measured if measured else text
 
     def caption(self, path: str | None, count: float | None, chosen_class: str | None,
                 request: gr.Request | None = None) -> str:

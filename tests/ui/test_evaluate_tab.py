@@ -151,3 +151,18 @@ def test_a_pair_is_the_sample_then_its_training_image_enlarged():
     assert (picture[:, :8] == 0).all()  # the sample, left
     assert (picture[:, 8:10] == 128).all()  # the grey line between them
     assert (picture[:, 10:] == 255).all()  # the training image, right
+
+
+def test_the_models_card_shows_what_the_page_measured(handlers):
+    from genimg.ui.explore import ExploreHandlers
+
+    cards = ExploreHandlers(handlers.context)
+    path = path_of(handlers, "shapes-dcgan")
+    never = path_of(handlers, "shapes-vae")
+    handlers.evaluate(path, QUICK_SAMPLES, [], False, request())
+    english = cards.card(path, request())
+    assert "## Measured in this page" in english
+    assert "The Evaluate tab, 300 samples" in english or "The Evaluate tab, 400 samples" in english  # the newest
+    assert "| Judge's FD, samples vs test images (lower is better) |" in english
+    assert "## 在本页面测得" in cards.card(path, request("zh-CN"))
+    assert "Measured in this page" not in cards.card(never, request())  # nothing measured: the card as shipped

@@ -97,6 +97,13 @@ def test_a_shipped_model_in_chinese_on_a_phone_shows_numbers_shares_and_nearest_
     assert words == [], words
     # The page fits the phone: nothing wider than the screen.
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"] + 1
+    # Afterwards the model's card (Samples, "About this model") shows what was measured.
+    show_tab(page, "samples")
+    page.locator("#samples-model input").click()
+    page.get_by_role("option", name=re.compile("shapes-dcgan")).first.click()
+    page.locator("#tab-samples button.label-wrap", has_text="关于这个模型").first.click()
+    expect(page.locator("#tab-samples")).to_contain_text("在本页面测得", timeout=TIMEOUT)
+    expect(page.locator("#tab-samples")).to_contain_text("FD ÷ 下限")
     page.close()
 
 
