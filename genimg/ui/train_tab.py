@@ -1315,12 +1315,14 @@ def _run_choice_label(config: dict, name: str, language: str) -> str:
 
 
 def _series_label(number: int, summary: RunSummary, language: str) -> str:
-    """A run's name in the charts' legends: "1 · DCGAN 06:40:12" (its place in the comparison keeps two runs of the same
+    """A run's name in the charts' legends: "1 · DCGAN 06:40" (its place in the comparison keeps two runs of the same
     model and minute apart)."""
     key = _preset_key(summary.kind, summary.conditional)
     model = message(f"train.preset.{key}", language) if key else summary.kind
     started = run_started(summary.name)
-    return say("compare_series", language, number=number, model=model, time=_clock(started) if started else "")
+    # to the minute: the number already keeps the two apart, and a phone's chart has room for a short legend only
+    return say("compare_series", language, number=number, model=model,
+               time=f"{started.tm_hour:02d}:{started.tm_min:02d}" if started else "")
 
 
 def _comparison_caption(number: int, summary: RunSummary, language: str) -> str:
