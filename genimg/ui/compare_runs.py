@@ -75,7 +75,7 @@ MESSAGES = {
     "compare_same": ("The same run is chosen twice: pick two different runs.", "两个列表选了同一次训练：请选两次不同的训练。"),
     "compare_choice": ("{title} · {when} · step {step}", "{title} · {when} · 第 {step} 步"),
     "compare_this_tab": ("{label} · in this tab", "{label} · 本页的训练"),
-    "compare_when": ("{day} {month} {time}", "{month_number}月{day}日 {time}"),
+    "compare_when": ("{day} {month} {time}", "{month}{day}日 {time}"),  # month: "Dec" / "12月"
     "compare_series": ("{number} · {model} {time}", "{number} · {model} {time}"),
     "compare_only": ("only run {number} (a {family} does not report it)", "只有训练 {number}（{family} 不报告这个量）"),
     "compare_families": (("The two runs are of different model families ({first} and {second}): they share no "

@@ -53,6 +53,7 @@ class ExploreContext:
     # What the page measured of a model, as Markdown for its card in a language ("" if nothing): set by the
     # Evaluate tab, read by the model card under "About this model".
     measured: Any = None
+    dropdowns_taken: bool = False  # set by taken_dropdowns()
     _described: dict[tuple[str, int], ModelEntry | None] = field(default_factory=dict)
 
     def choices(self, *, needs: str | None = None, latent_dim: int | None = None,
@@ -110,7 +111,16 @@ class ExploreContext:
 
     def register(self, dropdown: Any, *, first: tuple[tuple[str, str], ...] = (), **filters: Any) -> None:
         """Remember a model dropdown and its filter (`first`: fixed choices shown before the models)."""
+        if self.dropdowns_taken:
+            raise RuntimeError("a model list was registered after the Train tab took the page's model lists; make it "
+                               "first (gr.Dropdown(render=False), rendered later) so the Train tab updates it too")
         self.dropdowns.append((dropdown, filters, first))
+
+    def taken_dropdowns(self) -> list[Any]:
+        """Every registered model dropdown, for a tab whose events update them all (the Train tab's load and save):
+        its outputs are fixed now, so a later registration would be left out and is refused (see `register`)."""
+        self.dropdowns_taken = True
+        return [dropdown for dropdown, _, _ in self.dropdowns]
 
     def dropdown_updates(self, extra: list[ModelEntry]) -> list[dict]:
         """New choices for every registered dropdown: the user's models, then the shipped ones."""

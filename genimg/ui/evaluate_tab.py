@@ -346,11 +346,14 @@ class EvaluateHandlers:
                               message("eval.card_when", language, count=f"{count:,}", date=when),
                               results_table(result, language)])
 
-    def measures(self, path: str | None) -> dict:
-        """The measures offered for a model: CAS only for a conditional model."""
+    def measures(self, path: str | None, request: gr.Request | None = None) -> dict:
+        """The measures offered for a model, labelled in the visitor's language (a handler's labels are not
+        translated by the browser): CAS only for a conditional model."""
+        language = request_language(request)
         entry = self.context.entry(path)
         conditional = bool(entry is not None and entry.num_classes)
-        choices = [(t("eval.measure." + name), name) for name in MEASURES if name != "cas" or conditional]
+        choices = [(message("eval.measure." + name, language), name) for name in MEASURES
+                   if name != "cas" or conditional]
         return gr.update(choices=choices)
 
     @in_words("eval.failed", "eval.title")

@@ -1298,8 +1298,8 @@ def _quantity_name(key: str, language: str) -> str:
 def _when(started: time.struct_time | None, language: str) -> str:
     if started is None:
         return "?"
-    return say("compare_when", language, day=started.tm_mday, month=MONTHS[started.tm_mon - 1],
-               month_number=started.tm_mon, time=_clock(started))
+    month = f"{started.tm_mon}月" if language == "zh-CN" else MONTHS[started.tm_mon - 1]
+    return say("compare_when", language, day=started.tm_mday, month=month, time=_clock(started))
 
 
 def _clock(started: time.struct_time) -> str:
@@ -1608,7 +1608,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                                          visible=False, min_width=480, elem_id=f"train-compare-{key}",
                                          buttons=["fullscreen", "export"]) for key in ALL_QUANTITIES]
 
-    explore_dropdowns = [dropdown for dropdown, _, _ in context.dropdowns]
+    explore_dropdowns = context.taken_dropdowns()
     model_outputs = [*explore_dropdowns, yours, usage]
     run_outputs = list(RunOutputs(status=status, progress=progress, losses=loss_plot, aux=aux_plot, samples=samples,
                                   alarms=alarms, replay=replay, replay_image=replay_image, caption=caption,

@@ -1,5 +1,6 @@
 """ExploreContext: which models a tab offers (by capability, latent size, conditioning) and which paths it accepts."""
 
+import pytest
 import torch
 
 from genimg.config import ModelConfig
@@ -40,3 +41,17 @@ def test_a_users_model_is_accepted_from_its_workspace_only_and_keeps_its_card(tm
     assert entry.metric("test_neg_elbo") == 101.5  # a ★ model ranks by its card's numbers like a shipped one
     assert context.entry(str(elsewhere)) is None  # a folder the page did not offer is never read
     assert context.entry(None) is None and context.entry(str(tmp_path)) is None
+
+
+def test_a_model_list_registered_after_the_train_tab_took_them_is_refused():
+    """The Train tab's load and save events update every model list registered when it was built; one registered
+    later would be missing from their outputs (Gradio then drops a value and the page's load fails), so it is refused
+    at build time with what to do instead."""
+    from genimg.explore.catalog import Renderer
+    from genimg.ui.context import ExploreContext
+
+    context = ExploreContext(Renderer("cpu"), [])
+    context.register("first list")
+    assert context.taken_dropdowns() == ["first list"]
+    with pytest.raises(RuntimeError, match="registered after the Train tab"):
+        context.register("late list")

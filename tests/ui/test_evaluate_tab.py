@@ -108,7 +108,9 @@ def test_hostile_input_gets_a_sentence(handlers, tmp_path):
     # model even when asked for).
     text, _, pairs, _ = handlers.evaluate(path_of(handlers, "shapes-dcgan"), 10**30, {"cas": 1}, "yes", request())
     assert "300 samples" in text and pairs["value"] == [] and pairs["visible"] is False and "Recogniser" not in text
-    assert handlers.measures(path_of(handlers, "shapes-dcgan"))["choices"][-1][1] == "memorisation"
+    assert handlers.measures(path_of(handlers, "shapes-dcgan"))["choices"][-1] == (
+        "Memorisation: nearest training images (under a minute)", "memorisation")
+    assert handlers.measures(path_of(handlers, "shapes-dcgan"), request("zh-CN"))["choices"][0][0] == "精确率和召回率（几秒钟）"
 
 
 def test_the_card_sample_count_is_the_card_setting(handlers):
