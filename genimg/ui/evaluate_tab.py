@@ -34,7 +34,7 @@ from genimg.eval.fidelity import FidelityOptions, NearestPair
 from genimg.eval.metrics import Evaluation
 from genimg.explore.catalog import ModelEntry
 from genimg.store.checkpoint import CheckpointError, write_file_atomic
-from genimg.ui.context import ExploreContext
+from genimg.ui.context import ExploreContext, client_address
 from genimg.ui.guard import in_words
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 
@@ -110,6 +110,8 @@ ENGLISH = {
     "eval.stage.likelihood": "Measuring the likelihood of test images",
     "eval.stage.done": "Done",
     "eval.busy": "Another evaluation is running on this server; yours starts when it ends.",
+    "eval.one_at_a_time": "You already have an evaluation waiting or running on this server; this one was not "
+                          "started. Wait for it to finish, then try again.",
     "eval.card_heading": "## Measured in this page",
     "eval.card_when": "*The Evaluate tab, {count} samples, {date} UTC:*",
     "eval.class_name.circle": "circle",
@@ -179,6 +181,7 @@ CHINESE = {
     "eval.stage.likelihood": "测量测试图像的似然",
     "eval.stage.done": "完成",
     "eval.busy": "服务器上正在进行另一次评估；它结束后就轮到你的。",
+    "eval.one_at_a_time": "你在这台服务器上已有一次评估正在等待或进行，所以这次没有开始。请等它结束后再试。",
     "eval.card_heading": "## 在本页面测得",
     "eval.card_when": "*评估标签页，{count} 个样本，{date}（UTC）：*",
     "eval.class_name.circle": "圆形",
@@ -296,7 +299,9 @@ class EvaluateHandlers:
             root = workspaces.root if workspaces is not None else Path("workspaces").resolve()
             cache_dir = Path(root) / ".evaluations"  # inside the disk budget's folder: counted in its total
         self.cache_dir = Path(cache_dir)
-        self.lock = threading.Lock()  # one evaluation at a time per server (also set on the event's queue)
+        self.lock = threading.Lock()  # one evaluation running at a time per server
+        self.guard = threading.Lock()  # protects in_flight
+        self.in_flight: set[str] = set()  # visitors' addresses with an evaluation waiting or running
         self._digests: dict[tuple[str, int, int], str | None] = {}
         if context is not None:
             context.measured = self.card_section
@@ -383,7 +388,16 @@ class EvaluateHandlers:
             progress(max(0.0, min(1.0, float(fraction))), desc=words)
 
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with self.lock:
+        # A fair share: one evaluation per visitor waiting or running (a second one is refused, not queued behind
+        # the first), and one running on the server at a time; the others wait here, told so by the progress bar.
+        address = client_address(request)
+        with self.guard:
+            if address in self.in_flight:
+                raise gr.Error(message("eval.one_at_a_time", language), title=message("eval.title", language))
+            self.in_flight.add(address)
+        try:
+            while not self.lock.acquire(timeout=0.5):
+                progress(0.0, desc=message("eval.busy", language))
             try:
                 result = cached_evaluation(entry.path, options, self.cache_dir, data_root=self.data_root,
                                            progress=report, recompute=again is True)
@@ -396,6 +410,11 @@ class EvaluateHandlers:
             except CheckpointError as problem:
                 raise gr.Error(message("eval.broken", language, reason=str(problem)),
                                title=message("eval.title", language)) from None
+            finally:
+                self.lock.release()
+        finally:
+            with self.guard:
+                self.in_flight.discard(address)
         _prune(self.cache_dir)
         self._keep_latest(entry.path, result, count)
         heading = message("eval.heading", language, model=entry.label, count=f"{count:,}")
@@ -450,10 +469,10 @@ def build_evaluate_tab(context: ExploreContext, handlers: EvaluateHandlers | Non
     pairs = gr.Gallery(label=t("eval.pairs"), columns=4, height="auto", object_fit="contain", preview=False,
                        elem_id="eval-pairs", elem_classes=["crisp"], visible=False)  # shown with pairs to show
     model.change(handlers.measures, model, measures, show_progress="hidden", **private)
-    # One evaluation at a time on the server: each takes both cores for seconds to a minute; Gradio's queue
-    # shows the others their place.
+    # The handler shares the server fairly (one evaluation per visitor, one running at a time, the others told to
+    # wait): Gradio's own queue would let one visitor line up evaluation after evaluation ahead of everyone.
     run.click(handlers.evaluate, [model, samples, measures, again], [results, shares, pairs, pairs_note],
-              api_name="evaluate", concurrency_limit=1, concurrency_id="evaluate")
+              api_name="evaluate", concurrency_limit=None)
     return handlers
 
 

@@ -168,3 +168,50 @@ def test_the_models_card_shows_what_the_page_measured(handlers):
     assert "| Judge's FD, samples vs test images (lower is better) |" in english
     assert "## 在本页面测得" in cards.card(path, request("zh-CN"))
     assert "Measured in this page" not in cards.card(never, request())  # nothing measured: the card as shipped
+
+
+def test_one_visitor_cannot_line_up_evaluations_and_others_wait_their_turn(handlers, monkeypatch):
+    """A visitor with an evaluation running gets a sentence for a second one; another visitor waits for the running
+    one to end, then runs."""
+    import threading
+    import time
+
+    from genimg.ui import evaluate_tab
+
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow(model_dir, options, cache_dir, **keywords):
+        order.append("start")
+        started.set()
+        release.wait(30)
+        order.append("end")
+        return Evaluation(metrics={"classifier_fd": 1.0}, seconds=1.0)
+
+    monkeypatch.setattr(evaluate_tab, "cached_evaluation", slow)
+
+    def visitor(address: str, language: str = "en") -> SimpleNamespace:
+        visit = request(language)
+        visit.client = SimpleNamespace(host=address)
+        return visit
+
+    path = path_of(handlers, "shapes-dcgan")
+    answers: list = []
+    first = threading.Thread(target=lambda: answers.append(handlers.evaluate(path, QUICK_SAMPLES, [], True,
+                                                                             visitor("192.0.2.1"))))
+    first.start()
+    assert started.wait(30)
+    with pytest.raises(gr.Error, match="already have an evaluation"):
+        handlers.evaluate(path, QUICK_SAMPLES, [], True, visitor("192.0.2.1"))
+    with pytest.raises(gr.Error, match="已有一次评估"):
+        handlers.evaluate(path, QUICK_SAMPLES, [], True, visitor("192.0.2.1", "zh-CN"))
+    second = threading.Thread(target=lambda: answers.append(handlers.evaluate(path, QUICK_SAMPLES, [], True,
+                                                                              visitor("192.0.2.2"))))
+    second.start()
+    time.sleep(1.0)
+    assert order == ["start"]  # the other visitor waits for the running evaluation
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert order == ["start", "end", "start", "end"] and len(answers) == 2
+    assert handlers.in_flight == set()
