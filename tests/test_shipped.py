@@ -55,3 +55,29 @@ def test_judge_loads(folder: Path):
     assert config["metrics"]["test_accuracy"] > 0.97
     logits, features = judge(torch.zeros(2, judge.channels, judge.image_size, judge.image_size))
     assert logits.shape == (2, judge.num_classes) and features.shape == (2, 128)
+
+
+def test_one_command_retrains_the_shipped_dcgan():
+    """`python -m genimg train --recipe mnist-dcgan` asks for the very settings the shipped mnist-dcgan was trained
+    with, for as many steps as it was trained."""
+    import argparse
+
+    from genimg import recipes
+    from genimg.config import ConfigError
+
+    saved = load_checkpoint(SHIPPED_DIR / "mnist-dcgan").config
+    parser = argparse.ArgumentParser()
+    recipes.add_recipe_options(parser)
+    config, _ = recipes.train_config_from_options(parser.parse_args(
+        ["--recipe", "mnist-dcgan", "--dataset", "shapes", "--data-limit", "8", "--image-size", "28",
+         "--channels", "1"]))  # shapes: no MNIST download needed to read the settings
+    trained = saved["training"]
+    asked = config.to_dict()
+    for name in ("batch_size", "lr_generator", "lr_discriminator", "adam_beta1", "gan_loss", "ema_decay", "seed"):
+        assert asked[name] == trained[name], name
+    for name in ("kind", "latent_dim", "width", "spectral_norm"):
+        assert asked["model"][name] == saved["model"][name], name
+    assert config.steps == saved["step"]
+    with pytest.raises(ConfigError, match="--recipe mnist-dcgan trains a dcgan, not a vae"):
+        recipes.train_config_from_options(parser.parse_args(["--recipe", "mnist-dcgan", "--model", "vae",
+                                                             "--dataset", "shapes", "--data-limit", "8"]))
