@@ -111,12 +111,16 @@ class TrainConfig:
     ema_decay > 0 keeps an exponential moving average of the generator (or VAE) weights, used for
     samples and saved as the model's weights.
     precision: "fp32", "bf16" (autocast) or "auto" (bf16 autocast on CUDA, fp32 elsewhere).
+    binarise: dynamically binarised training data: every pixel of every batch drawn becomes 1 with probability
+    equal to its grey level (a fresh draw each time, seeded by `seed`); the setting of the likelihood papers'
+    "binarised MNIST", and what tells an evaluation to score the model on a binarised test set.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: str = "mnist"
     data_root: str | None = None
     data_limit: int | None = None
+    binarise: bool = False
     steps: int = 2000
     batch_size: int = 64
     lr_generator: float = 2e-4
@@ -146,6 +150,7 @@ class TrainConfig:
                "a dataset name such as 'mnist', 'shapes' or 'folder:PATH'")
         _check(self.data_limit is None or (_is_int(self.data_limit) and self.data_limit >= 1), "data_limit",
                self.data_limit, "a positive integer or none")
+        _check(isinstance(self.binarise, bool), "binarise", self.binarise, "true or false")
         _check(_is_int(self.steps) and 1 <= self.steps <= MAX_STEPS, "steps", self.steps,
                f"an integer from 1 to {MAX_STEPS:,}")
         _check(_is_int(self.batch_size) and 1 <= self.batch_size <= MAX_BATCH_SIZE, "batch_size",

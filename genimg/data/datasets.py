@@ -807,6 +807,35 @@ def load_dataset(
 # Minibatches
 
 
+# Dynamic binarisation (MNIST likelihood papers: Burda et al. 2016 and later): each pixel becomes 1 with probability
+# equal to its grey level, drawn afresh every time a batch is drawn, so a model sees a new binary image each epoch.
+# Seeds of the binarisation's own generator are derived from the run's seed with this offset, so that a run's data
+# order and its binarisation are independent streams.
+BINARISATION_SEED_OFFSET = 0x62696E  # "bin"
+
+
+def binarise(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One Bernoulli draw per pixel: uint8 images (any shape, values 0..255) → uint8 of the same shape, 0 or 255.
+
+    A pixel of grey level v becomes 255 with probability v / 255 (u < v / 255 for u ~ U[0, 1) from `generator`, a
+    CPU torch.Generator), so the mean of many draws is the grey image. The draw happens on CPU and the result goes
+    to the images' device, so a seed gives the same binary images on every device.
+    """
+    if images.dtype != torch.uint8:
+        raise DatasetError(f"binarise expects uint8 images 0..255; got {images.dtype}")
+    uniform = torch.rand(images.shape, generator=generator)  # (same shape) in [0, 1), CPU
+    on = uniform.mul_(255.0) < images.cpu().to(torch.float32)  # u·255 < v  ⇔  u < v / 255
+    return on.to(torch.uint8).mul_(255).to(images.device)
+
+
+def binarised_copy(data: ImageData, seed: int = 0) -> ImageData:
+    """The whole set binarised once with a seeded generator: a fixed stochastic binarisation (for test sets, so
+    every evaluation of every model scores the same binary images). Labels, names and class names are kept."""
+    generator = torch.Generator(device="cpu").manual_seed(seed + BINARISATION_SEED_OFFSET)
+    return ImageData(images=binarise(data.images, generator), labels=data.labels, class_names=data.class_names,
+                     name=data.name)
+
+
 class BatchStream:
     """Endless shuffled minibatches from an ImageData, made on the training device.
 
@@ -815,9 +844,13 @@ class BatchStream:
     the leftover images wait for a later epoch's shuffle. The order comes from a CPU torch.Generator
     seeded with `seed`, so a seed means the same order on every device, and state_dict() /
     load_state_dict() resume it exactly.
+
+    binarise: each batch is dynamically binarised (see `binarise`) with a second CPU generator seeded from `seed`,
+    so every epoch sees fresh binary images, the same ones for the same seed; its state resumes too.
     """
 
-    def __init__(self, data: ImageData, batch_size: int, device: torch.device | str = "cpu", seed: int = 0) -> None:
+    def __init__(self, data: ImageData, batch_size: int, device: torch.device | str = "cpu", seed: int = 0,
+                 binarise: bool = False) -> None:
         count = len(data)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise DatasetError(f"batch_size={batch_size!r} is not valid; expected a positive integer")
@@ -834,6 +867,8 @@ class BatchStream:
         self._labels = data.labels.to(self.device) if data.labels is not None else None
         self._generator = torch.Generator(device="cpu")
         self._generator.manual_seed(seed)
+        self.binarise = bool(binarise)
+        self._binarise_generator = torch.Generator(device="cpu").manual_seed(seed + BINARISATION_SEED_OFFSET)
         self.epoch = 0  # completed epochs; counted as soon as an epoch's last batch has been handed out
         self.position = 0  # index of the next image in the current epoch's permutation
         self._set_permutation(torch.randperm(count, generator=self._generator))
@@ -863,6 +898,8 @@ class BatchStream:
         else:
             images = self._images.index_select(0, indices)
             labels = self._labels.index_select(0, indices) if self._labels is not None else None
+        if self.binarise:
+            images = binarise(images, self._binarise_generator)
         return images, labels
 
     def _start_next_epoch(self) -> None:
@@ -885,6 +922,7 @@ class BatchStream:
             "epoch": int(self.epoch),
             "batch_size": int(self.batch_size),
             "num_images": int(self.num_images),
+            "binarise_generator_state": self._binarise_generator.get_state().clone(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -904,5 +942,8 @@ class BatchStream:
             raise DatasetError(f"saved position {position} / epoch {epoch} are out of range for {self.num_images} images")
         self._generator.set_state(generator_state.to(torch.uint8).cpu())
         self._set_permutation(permutation.to(torch.int64).cpu().clone())
+        binarise_state = state.get("binarise_generator_state")
+        if binarise_state is not None:  # absent from states saved before binarisation existed
+            self._binarise_generator.set_state(binarise_state.to(torch.uint8).cpu())
         self.position = position
         self.epoch = epoch

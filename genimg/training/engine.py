@@ -180,7 +180,7 @@ class _Run:
         else:  # "vae": one optimiser for encoder and decoder
             self.optimizers = {"vae": torch.optim.Adam(self.model.parameters(), config.lr_generator, betas)}
 
-        self.stream = BatchStream(data, config.batch_size, self.device, seed=config.seed)
+        self.stream = BatchStream(data, config.batch_size, self.device, seed=config.seed, binarise=config.binarise)
         self.noise = torch.Generator(device=self.device)
         self.noise.manual_seed(config.seed + 1)
         self.step = 0
