@@ -151,6 +151,7 @@ def cached_evaluation(model_dir: str | os.PathLike, options: EvaluationOptions, 
     result = evaluate(model, dataset, judge, data_root=data_root, sample_count=options.sample_count,
                       seed=options.seed, iwae_samples=options.iwae_samples if encoder else 0,
                       iwae_images=options.iwae_images, image_size=model_config.image_size,
+                      binarised=bool((config.get("training") or {}).get("binarise", False)),
                       channels=model_config.channels, fidelity=options.fidelity, progress=progress,
                       test_data=test_data, train_data=train_data)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)

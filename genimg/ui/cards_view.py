@@ -29,7 +29,9 @@ from genimg.ui.i18n import message, register
 # Evaluation numbers in the order the English card lists them (genimg.eval.metrics.Evaluation.table).
 METRICS = ("judge_test_accuracy", "classifier_fd_floor", "classifier_fd", "mean_confidence", "min_class_share",
            "classes_covered", "conditional_accuracy", "classifier_fd_ratio", "test_neg_elbo", "test_reconstruction",
-           "test_kl", "test_iwae_nll", "active_dimensions")
+           "test_kl", "test_iwae_nll", "test_neg_elbo_binarised", "test_reconstruction_binarised", "test_kl_binarised",
+           "test_iwae_nll_binarised", "active_dimensions", "precision", "recall", "memorisation_share",
+           "memorisation_baseline", "cas_accuracy", "cas_real_accuracy", "cas_ratio")
 
 ENGLISH = {
     "card.description": "A {kind}{conditional}{latent}, for {size} images, trained on **{dataset}**{dataset_size} for "
@@ -65,6 +67,18 @@ ENGLISH = {
     "card.metric.test_kl": "of which KL(q(z|x) ‖ p(z))",
     "card.metric.test_iwae_nll": "importance-weighted NLL bound, nats (first {images} test images, k = {samples})",
     "card.metric.active_dimensions": "active latent dimensions (Cov_x E[z|x] > 0.01)",
+    "card.metric.test_neg_elbo_binarised": "binarised test set: negative ELBO, nats per image",
+    "card.metric.test_reconstruction_binarised": "of which reconstruction −log p(x|z)",
+    "card.metric.test_kl_binarised": "of which KL(q(z|x) ‖ p(z))",
+    "card.metric.test_iwae_nll_binarised": ("binarised test set: importance-weighted NLL bound, nats (first {images} "
+                                            "test images, k = {samples})"),
+    "card.metric.precision": "precision: samples inside the test images' manifold (k = 3)",
+    "card.metric.recall": "recall: test images inside the samples' manifold",
+    "card.metric.memorisation_share": "samples closer to a training image than 95% of test images are",
+    "card.metric.memorisation_baseline": "expected for a model that does not copy",
+    "card.metric.cas_accuracy": "classification accuracy score: recogniser trained on samples, tested on real",
+    "card.metric.cas_real_accuracy": "the same recogniser trained on as many real images",
+    "card.metric.cas_ratio": "generated ÷ real (1 = as useful as real data)",
     "card.kind.DCGAN": "DCGAN",
     "card.kind.convolutional VAE": "convolutional VAE",
     "card.dataset.mnist": "mnist",
@@ -105,6 +119,17 @@ CHINESE = {
     "card.metric.test_kl": "其中 KL(q(z|x) ‖ p(z))",
     "card.metric.test_iwae_nll": "重要性加权 NLL 上界，奈特（前 {images} 张测试图像，k = {samples}）",
     "card.metric.active_dimensions": "活跃的隐维度（Cov_x E[z|x] > 0.01）",
+    "card.metric.test_neg_elbo_binarised": "二值化测试集：负 ELBO（每张图像的奈特数）",
+    "card.metric.test_reconstruction_binarised": "其中重建项 −log p(x|z)",
+    "card.metric.test_kl_binarised": "其中 KL(q(z|x) ‖ p(z))",
+    "card.metric.test_iwae_nll_binarised": "二值化测试集：重要性加权 NLL 上界，奈特（前 {images} 张测试图像，k = {samples}）",
+    "card.metric.precision": "精确率：落在测试图像流形内的样本（k = 3）",
+    "card.metric.recall": "召回率：落在样本流形内的测试图像",
+    "card.metric.memorisation_share": "比 95% 的测试图像更接近某张训练图像的样本",
+    "card.metric.memorisation_baseline": "不复制训练图像的模型预期的比例",
+    "card.metric.cas_accuracy": "分类准确率分数：用样本训练、在真实图像上测试的识别器",
+    "card.metric.cas_real_accuracy": "用同样数量的真实图像训练的同一识别器",
+    "card.metric.cas_ratio": "生成 ÷ 真实（1 = 与真实数据一样有用）",
     "card.kind.DCGAN": "DCGAN",
     "card.kind.convolutional VAE": "卷积 VAE",
     "card.dataset.mnist": "MNIST 手写数字",

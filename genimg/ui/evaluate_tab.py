@@ -97,6 +97,8 @@ ENGLISH = {
     "eval.row.cas_ratio": "… samples ÷ real (1 = as useful as real data)",
     "eval.row.neg_elbo": "Test −ELBO, nats per image",
     "eval.row.iwae": "Importance-weighted NLL bound, nats (k = {k})",
+    "eval.row.neg_elbo_binarised": "Binarised test set: −ELBO, nats per image",
+    "eval.row.iwae_binarised": "Binarised test set: importance-weighted NLL bound, nats (k = {k})",
     "eval.row.judge_accuracy": "Judge's accuracy on real test images",
     "eval.measure": "Measure",
     "eval.value": "Value",
@@ -169,6 +171,8 @@ CHINESE = {
     "eval.row.cas_ratio": "… 样本 ÷ 真实（1 = 与真实数据一样有用）",
     "eval.row.neg_elbo": "测试集 −ELBO，每张图像的奈特数",
     "eval.row.iwae": "重要性加权 NLL 上界，奈特（k = {k}）",
+    "eval.row.neg_elbo_binarised": "二值化测试集：−ELBO，每张图像的奈特数",
+    "eval.row.iwae_binarised": "二值化测试集：重要性加权 NLL 上界，奈特（k = {k}）",
     "eval.row.judge_accuracy": "评判分类器在真实测试图像上的准确率",
     "eval.measure": "测量项",
     "eval.value": "数值",
@@ -208,6 +212,8 @@ ROWS = (
     ("eval.row.cas_ratio", "cas_ratio", "{:.2f}"),
     ("eval.row.neg_elbo", "test_neg_elbo", "{:.2f}"),
     ("eval.row.iwae", "test_iwae_nll", "{:.2f}"),
+    ("eval.row.neg_elbo_binarised", "test_neg_elbo_binarised", "{:.2f}"),
+    ("eval.row.iwae_binarised", "test_iwae_nll_binarised", "{:.2f}"),
     ("eval.row.judge_accuracy", "judge_test_accuracy", "{:.2%}"),
 )
 
