@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -293,8 +294,14 @@ def command_eval(args: argparse.Namespace) -> int:
         write_file_atomic(Path(args.checkpoint) / "samples.png",
                           png_bytes(grid_image(images, columns=grid_columns(64, model_config.num_classes))))
         shown = Path(args.checkpoint)
-        with_root = f" --data-root {args.data_root}" if args.data_root else ""
+        with_root = f" --data-root {shown_data_root(args.data_root)}" if args.data_root else ""
         command = f"python -m genimg eval --checkpoint checkpoints/{shown.name}{with_root}"
+        if args.all:
+            command += " --all"
+        else:
+            command += "".join(" " + flag for flag, asked in (("--precision-recall", args.precision_recall),
+                                                        ("--memorisation", args.memorisation),
+                                                        ("--cas", args.cas)) if asked)
         if args.seed:
             command += f" --seed {args.seed}"
         if args.iw_samples != 128:
@@ -304,6 +311,13 @@ def command_eval(args: argparse.Namespace) -> int:
         write_card(args.checkpoint, table, command, result.seconds)
         print(f"genimg eval: wrote the numbers into {shown / 'config.json'} and {shown / 'README.md'}")
     return 0
+
+
+def shown_data_root(data_root: str) -> str:
+    """The data folder as a model card may show it: relative to the current folder when it is near (a card carries
+    no server's absolute paths), else the placeholder DATA."""
+    relative = os.path.relpath(os.path.abspath(data_root))
+    return relative if relative.split(os.sep).count("..") <= 2 else "DATA"
 
 
 def command_export(args: argparse.Namespace) -> int:

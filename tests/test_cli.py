@@ -103,3 +103,16 @@ def test_module_entry_point_tampered_checkpoint(tmp_path):
     result = run_cli("sample", "--checkpoint", str(out), "--out", str(tmp_path / "x.png"))
     assert result.returncode == 2
     assert "config.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_card_shows_no_absolute_data_folder(tmp_path, monkeypatch):
+    """The eval command a model card repeats names the data folder relative to where it ran, or DATA when that
+    folder is far away: no server's absolute path goes into a shipped card."""
+    from genimg.cli import shown_data_root
+
+    work = tmp_path / "work" / "main"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    assert shown_data_root(str(tmp_path / "work" / "shared" / "data")) == "../shared/data"
+    assert shown_data_root("data") == "data"
+    assert shown_data_root(str(tmp_path.parent / "elsewhere")) == "DATA"  # three levels up: far away
