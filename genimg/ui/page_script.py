@@ -1,4 +1,5 @@
-"""Script for the page's <head>: Gradio's own English tooltips and screen-reader labels read in Chinese on a Chinese page.
+"""Script for the page's <head>: Gradio's own English tooltips and screen-reader labels read in Chinese on a Chinese page
+(and, in every language, a checkbox's tooltip says what its label says rather than the choice's internal value).
 
 Gradio picks the language of every label from the browser (`navigator.language`, read before any `head=` script
 runs, so a page cannot change it). Some of Gradio's own words are written into its components in English with no translation key: the tooltips and
@@ -70,6 +71,27 @@ GRADIO_TEMPLATES_ZH = [
 
 SCRIPT_TEMPLATE = """
 <script>
+(() => {
+  // Every language: Gradio gives each box of a CheckboxGroup the choice's internal value as its tooltip (title),
+  // e.g. "precision_recall"; the tooltip should say what the box's label says.
+  const retitle = (input) => {
+    const text = (input.closest("label") || {}).innerText;
+    if (text && text.trim() && input.getAttribute("title") !== text.trim()) input.setAttribute("title", text.trim());
+  };
+  const sweep = (root) => {
+    if (!root || root.nodeType !== Node.ELEMENT_NODE) return;
+    if (root.matches("input[type=checkbox][title]")) retitle(root);
+    for (const input of root.querySelectorAll("input[type=checkbox][title]")) retitle(input);
+  };
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      const target = change.target.nodeType === Node.ELEMENT_NODE ? change.target : change.target.parentElement;
+      sweep(target && (target.closest("label") || target));
+      for (const node of change.addedNodes || []) sweep(node);
+    }
+  }).observe(document.documentElement, { subtree: true, childList: true, characterData: true, attributes: true,
+                                         attributeFilter: ["title"] });
+})();
 (() => {
   if (!(navigator.language || "").toLowerCase().startsWith("zh")) return;
   const words = __WORDS__;

@@ -3,6 +3,8 @@ image fullscreen) read in Chinese on a Chinese page, and stay English on an Engl
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from genimg.ui.page_script import GRADIO_WORDS_ZH, head
@@ -64,4 +66,19 @@ def test_an_error_toast_is_headed_in_chinese(browser, url):  # noqa: F811
     expect(toast).to_be_visible(timeout=60_000)
     expect(toast).to_contain_text("出错了")
     assert "Error" not in toast.inner_text()
+    page.close()
+
+
+@pytest.mark.parametrize("locale, label", [("en-US", "Precision and recall"), ("zh-CN", "精确率和召回率")])
+def test_a_checkbox_tooltip_says_what_its_label_says(browser, url, locale, label):  # noqa: F811
+    """Gradio gives each box of a CheckboxGroup the choice's internal value as its tooltip ("precision_recall")."""
+    page = browser.new_page(locale=locale, viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.locator("#tab-evaluate-button").click()
+    box = page.locator("#eval-measures input[type=checkbox]").first
+    expect(box).to_be_attached(timeout=60_000)
+    expect(box).to_have_attribute("title", re.compile("^" + re.escape(label)), timeout=30_000)
+    titles = page.locator("#eval-measures").evaluate(
+        "(root) => [...root.querySelectorAll('input[type=checkbox]')].map((box) => box.getAttribute('title'))")
+    assert not any("_" in title or title in ("memorisation", "cas") for title in titles), titles
     page.close()
