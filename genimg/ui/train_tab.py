@@ -15,6 +15,7 @@ reopening the page in the same browser offers Resume from it, and the saved mode
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -1488,6 +1489,15 @@ def workspace_token(workspaces: Workspaces) -> gr.BrowserState:
     return gr.BrowserState("", storage_key=TOKEN_STORAGE_KEY, secret=workspaces.browser_key())
 
 
+def preset_values_script() -> str:
+    """The browser-side answer to a pick in the model menu: the preset's latent size, steps, batch size, learning
+    rates, GAN loss and EMA decay, in the order of the event's outputs (an unknown key keeps the DCGAN preset's)."""
+    values = {key: [chosen.recipe.latent_dim, chosen.recipe.steps, chosen.recipe.batch_size,
+                    chosen.recipe.learning_rate, chosen.recipe.lr_discriminator, chosen.recipe.gan_loss,
+                    chosen.recipe.ema_decay] for key, chosen in PRESETS.items()}
+    return f"(key) => {{ const presets = {json.dumps(values)}; return presets[key] || presets.dcgan; }}"
+
+
 def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                     token: gr.BrowserState | None = None, tabs: gr.Tabs | None = None) -> dict[str, Any]:
     """Lay out the tab inside the current gr.Blocks and wire its events; returns the components app.py
@@ -1615,14 +1625,15 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                                   start=start, stop=stop, resume=resume, view=view).as_tuple())
     settings = [model, dataset, upload, latent, steps, batch, lr_g, lr_d, beta, loss]
 
-    def preset_changed(key: str) -> tuple:
-        chosen = PRESETS.get(key, preset)
-        recipe, is_gan = chosen.recipe, chosen.model_kind.family == "gan"
-        return (recipe.latent_dim, recipe.steps, recipe.batch_size, recipe.learning_rate, recipe.lr_discriminator,
-                gr.update(visible=is_gan, value=recipe.gan_loss), gr.update(visible=not is_gan),
-                gr.update(visible=is_gan), gr.update(visible=not is_gan), recipe.ema_decay)
+    def preset_visibility(key: str) -> tuple:
+        is_gan = PRESETS.get(key, preset).model_kind.family == "gan"
+        return (gr.update(visible=is_gan), gr.update(visible=not is_gan), gr.update(visible=is_gan),
+                gr.update(visible=not is_gan))
 
-    model.input(preset_changed, model, [latent, steps, batch, lr_g, lr_d, loss, beta, spectral, warmup, ema], **private)
+    # A preset's numbers are set in the browser, at once: from the server they arrived a round trip later (seconds
+    # on a busy Space) and overwrote a step count typed meanwhile. Only which fields show goes to the server.
+    model.input(None, model, [latent, steps, batch, lr_g, lr_d, loss, ema], js=preset_values_script(), **private)
+    model.input(preset_visibility, model, [loss, beta, spectral, warmup], **private)
     dataset.change(lambda name: gr.update(visible=name == UPLOAD), dataset, upload, **private)
     # Start and Resume wait in the handlers' own fair line (TrainHandlers.queue), which shows a waiting user their
     # place and refuses a second job per visitor; Gradio's queue lets every job of that line reach it (at most

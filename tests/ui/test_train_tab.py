@@ -1026,11 +1026,24 @@ def test_more_settings_show_only_where_they_apply(trainer):
 
     with gr.Blocks() as demo:
         build_train_tab(trainer.context, trainer)
-    changed = next(function for function in demo.fns.values() if getattr(function.fn, "__name__", "") == "preset_changed")
+    changed = next(function for function in demo.fns.values()
+                   if getattr(function.fn, "__name__", "") == "preset_visibility")
     by_id = [component.elem_id for component in changed.outputs]
     for key, gan in (("dcgan", True), ("vae", False), ("cvae", False)):
         updates = dict(zip(by_id, changed.fn(key), strict=True))
         assert updates["train-spectral"]["visible"] is gan and updates["train-kl-warmup"]["visible"] is not gan
+        assert updates["train-loss"]["visible"] is gan and "value" not in updates["train-loss"]
+    # The numbers come from the browser (no round trip that could overwrite a field typed meanwhile): one event
+    # without a server function, whose script holds every preset's numbers in the order of its outputs.
+    numbers = next(function for function in demo.fns.values() if function.fn is None and function.js
+                   and [component.elem_id for component in function.outputs][:2] == ["train-latent", "train-steps"])
+    assert [component.elem_id for component in numbers.outputs] == [
+        "train-latent", "train-steps", "train-batch", "train-lr-g", "train-lr-d", "train-loss", "train-ema"]
+    script = numbers.js
+    from genimg.recipes import PRESETS
+
+    for key, chosen in PRESETS.items():
+        assert f'"{key}": [{chosen.recipe.latent_dim}, {chosen.recipe.steps}, {chosen.recipe.batch_size}' in script
     start = next(function for function in demo.fns.values() if function.api_name == "train")
     assert [component.elem_id for component in start.inputs][-5:] == [
         "train-width", "train-ema", "train-spectral", "train-kl-warmup", "train-seed"]
