@@ -17,7 +17,7 @@ SHIPPED_DIR = PROJECT_ROOT / "checkpoints"  # the trained models the page opens 
 DEVICES_HINT = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
 # Hard limits that keep a typo from turning into a week-long run or an out-of-memory crash.
-MAX_LATENT_DIM = 1024
+MAX_LATENT_DIM = 3 * 64 * 64  # a flow's latent is its noise image: 3×64×64 at most
 MAX_WIDTH = 512
 MAX_IMAGE_SIZE = 1024
 # The kind stored by the judge classifier's checkpoints: a classifier beside the generators, not a model kind.

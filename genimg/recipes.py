@@ -63,6 +63,8 @@ PRESETS: dict[str, Preset] = {preset.key: preset for preset in (
     Preset("seed-gan", "Seed article GAN", "seed-gan", False,
            registry.get("seed-gan").recipe.replace(width=32, ema_decay=0.999)),
     Preset("seed-vae", "Seed article VAE", "seed-vae", False, registry.get("seed-vae").recipe),
+    Preset("flow", "Flow matching", "flow", False, registry.get("flow").recipe),
+    Preset("cflow", "Conditional flow matching", "flow", True, registry.get("flow").recipe),
 )}
 
 
@@ -205,7 +207,8 @@ def train_config_from_options(args: argparse.Namespace) -> tuple[TrainConfig, Im
     image_size = args.image_size or kind.fit_image_size(default_size)  # e.g. the seed GAN draws 28×28 data at 32
     channels = args.channels or default_channels
     model = ModelConfig(kind=kind.name, image_size=image_size, channels=channels,
-                        latent_dim=_given(args.latent_dim, recipe.latent_dim), width=_given(args.width, recipe.width),
+                        latent_dim=_given(args.latent_dim, kind.fixed_latent_dim(image_size, channels) or recipe.latent_dim),
+                        width=_given(args.width, recipe.width),
                         likelihood=args.likelihood or default_likelihood(kind, channels),
                         spectral_norm=args.spectral_norm, depth=args.depth)
     registry.check(model)  # before the data is loaded: a size or setting the kind cannot build is said at once

@@ -25,34 +25,41 @@ from genimg.ui.encode_tab import EncodeHandlers
 from genimg.ui.explore import ExploreHandlers
 from genimg.ui.gan_tab import GanHandlers
 from genimg.ui.interpolate_tab import InterpolateHandlers
-from genimg.ui.latent_tab import LatentHandlers
+from genimg.ui.latent_tab import LatentHandlers, shown_dims
 
 LATENT = 6
 
 
+def latent_size(name: str, channels: int = 1) -> int:
+    """The tiny models' latent size: LATENT, or what the kind's smallest pictures fix (a flow's noise image)."""
+    kind = registry.get(name)
+    return kind.fixed_latent_dim(min(kind.image_sizes), channels) or LATENT
+
+
 def tiny_model_config(name: str, num_classes: int = 0, channels: int = 1) -> ModelConfig:
     kind = registry.get(name)
-    return ModelConfig(kind=name, image_size=min(kind.image_sizes), channels=channels, latent_dim=LATENT,
+    return ModelConfig(kind=name, image_size=min(kind.image_sizes), channels=channels, latent_dim=latent_size(name),
                        num_classes=num_classes, width=8)
 
 
 def check_model(name: str) -> None:
     """Builds, draws images in [0, 1] of the right shape, and keeps every promise its capabilities make."""
     kind = registry.get(name)
+    latent = latent_size(name)
     for num_classes in (0, 3):
         torch.manual_seed(0)
         config = tiny_model_config(name, num_classes)
         model = build_model(config).eval()
         assert model.kind == name and registry.kind_of(model) is kind
         size = config.image_size
-        z = torch.randn(4, LATENT)
+        z = torch.randn(4, latent)
         labels = torch.tensor([0, 1, 2, 0]) if num_classes else None
         with torch.no_grad():
             images = model.generate(z, labels)
             assert images.shape == (4, 1, size, size)
             assert images.min() >= 0 and images.max() <= 1
             inputs = model.condition(z, labels)
-            assert inputs.shape == (4, LATENT + num_classes)
+            assert inputs.shape == (4, latent + num_classes)
             assert torch.allclose(model.generate_from_input(inputs), images, atol=1e-6)
             features = model.first_features(inputs)
             assert features.ndim == 2 and features.shape[0] == 4
@@ -60,12 +67,12 @@ def check_model(name: str) -> None:
             assert torch.allclose(model.generate_with(model.sampling_network(), z, labels), images, atol=1e-6)
             if kind.capabilities.encoder:
                 mean, log_variance = model.encode(images, labels)
-                assert mean.shape == log_variance.shape == (4, LATENT)
+                assert mean.shape == log_variance.shape == (4, latent)
             if kind.capabilities.discriminator:
                 logits = model.discriminator_logits(images, labels)
                 assert logits.shape == (4,) and torch.isfinite(logits).all()
         if num_classes:  # the class changes the picture
-            same = torch.zeros(2, LATENT)
+            same = torch.zeros(2, latent)
             with torch.no_grad():
                 pair = model.generate(same, torch.tensor([0, 2]))
             assert not torch.allclose(pair[0], pair[1])
@@ -110,10 +117,10 @@ def check_explore(name: str, tmp_path: Path) -> None:
 
     model, _ = context.renderer.model(path)
     directions = principal_directions(model, count=3, samples=256)
-    assert directions.vectors.shape == (len(directions), LATENT) and 1 <= len(directions) <= 3
+    assert directions.vectors.shape == (len(directions), latent_size(name)) and 1 <= len(directions) <= 3
     assert torch.allclose(directions.vectors.norm(dim=1), torch.ones(len(directions)), atol=1e-4)
     latent = LatentHandlers(context, DirectionCache(samples=256))
-    still, moved = (latent.render(path, 5, None, 0, strength, 1.0, None, [0.0] * LATENT)[0]
+    still, moved = (latent.render(path, 5, None, 0, strength, 1.0, None, [0.0] * shown_dims(latent_size(name)))[0]
                     for strength in (0.0, 3.0))
     assert isinstance(still, np.ndarray) and still.shape == moved.shape
     assert not np.array_equal(still, moved)  # a step along the first direction changes the picture
@@ -124,7 +131,7 @@ def check_explore(name: str, tmp_path: Path) -> None:
         assert frames.shape[0] == 5 and frames.dtype == np.uint8
         assert view.gifs[method][:6] in (b"GIF87a", b"GIF89a")
     with torch.no_grad():  # the walk starts at seed 0's picture
-        start = model.generate(seeded_latents(0, 1, LATENT))[0, 0]
+        start = model.generate(seeded_latents(0, 1, latent_size(name)))[0, 0]
     assert np.abs(frames[0].astype(int) - (start * 255).round().numpy().astype(int)).max() <= 1
 
 
@@ -147,7 +154,7 @@ def check_tools(name: str, tmp_path: Path) -> None:
     if capabilities.encoder:
         prepared, reconstruction, chart, latent_map, numbers, notes = encode.encode(
             path, None, None, "draw", sketch_of_a_one(), None)
-        assert reconstruction.shape == prepared.shape and len(numbers) == LATENT and notes
+        assert reconstruction.shape == prepared.shape and len(numbers) == latent_size(name) and notes
 
 
 def check_cli(name: str, tmp_path: Path) -> None:
@@ -156,7 +163,7 @@ def check_cli(name: str, tmp_path: Path) -> None:
     size = min(registry.get(name).image_sizes)
     code = cli.main(["train", "--model", name, "--dataset", "shapes", "--data-limit", "32", "--image-size",
                      str(size), "--channels", "1", "--steps", "2", "--batch-size", "8", "--width", "8",
-                     "--latent-dim", str(LATENT), "--device", "cpu", "--precision", "fp32", "--out", str(out),
+                     "--latent-dim", str(latent_size(name)), "--device", "cpu", "--precision", "fp32", "--out", str(out),
                      "--quiet"])
     assert code == 0
     grid = tmp_path / "grid.png"

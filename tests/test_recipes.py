@@ -22,7 +22,8 @@ def test_every_preset_names_a_registered_kind_and_starts_from_its_recipe():
         base = preset.model_kind.recipe
         assert preset.recipe.latent_dim == base.latent_dim  # the classroom changes speed settings, never z
     assert {key: preset.conditional for key, preset in recipes.PRESETS.items()} == {
-        "dcgan": False, "cdcgan": True, "vae": False, "cvae": True, "seed-gan": False, "seed-vae": False}
+        "dcgan": False, "cdcgan": True, "vae": False, "cvae": True, "seed-gan": False, "seed-vae": False,
+        "flow": False, "cflow": True}
 
 
 def test_the_classroom_gan_recipe():
@@ -38,7 +39,9 @@ def test_flags_left_out_take_the_kind_recipe():
         recipe = registry.get(name).recipe
         assert (config.model.latent_dim, config.model.width, config.lr_generator, config.lr_discriminator,
                 config.adam_beta1, config.steps, config.batch_size, config.ema_decay, config.gan_loss, config.beta) == (
-            recipe.latent_dim, recipe.width, recipe.learning_rate, recipe.lr_discriminator, recipe.adam_beta1,
+            # a flow's latent is its noise image: the data's shape, not the recipe, decides it
+            registry.get(name).fixed_latent_dim(32, 3) or recipe.latent_dim, recipe.width, recipe.learning_rate,
+            recipe.lr_discriminator, recipe.adam_beta1,
             recipe.steps, recipe.batch_size, recipe.ema_decay, recipe.gan_loss, recipe.beta)
         assert len(data) == 16
 

@@ -14,6 +14,9 @@ classes) is just another input row: that is how the Interpolate tab moves betwee
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,6 +67,13 @@ class GenerativeModel(nn.Module):
         network = self.sampling_network()
         name = next(name for name, module in self.named_modules() if module is network)
         return f"{name}." if name else ""
+
+    @contextlib.contextmanager
+    def previewing(self, network: nn.Module) -> Iterator[None]:
+        """Inside it, `generate_with(network, …)` may draw a faster, rougher picture (`network`: this model's
+        `sampling_network()` or a copy of it): what a training run's frequent sample grids use. Most models draw in
+        one pass and change nothing; a flow takes fewer ODE steps."""
+        yield
 
     def generate_with(self, network: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images (B, C, S, S) in [0, 1] drawn by `network`, a copy of `sampling_network()` (an EMA of its

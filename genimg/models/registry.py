@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from genimg.config import ConfigError, ModelConfig, Recipe
 from genimg.models.base import GenerativeModel
 
-FAMILIES = ("gan", "vae")  # each has a training step in genimg.training.engine and health rules
-FAMILY_NAMES = {"gan": "GAN", "vae": "VAE"}
+FAMILIES = ("gan", "vae", "flow")  # each has a training step in genimg.training.engine and health rules
+FAMILY_NAMES = {"gan": "GAN", "vae": "VAE", "flow": "flow"}
 # ModelConfig settings that only some kinds read, with their defaults; a kind lists the ones it reads in `options`.
 # A non-default `depth` on a kind that ignores it is refused (it changes the network's shape, so a config claiming
 # it would describe a different network); `likelihood` and `spectral_norm` are ignored where unused, as they always
@@ -38,17 +38,23 @@ class Capabilities:
     class_mixing: a conditional model accepts a soft class vector in place of the one-hot one that `condition`
         appends to z (the Interpolate tab's class-to-class path); a kind whose `condition` does something else
         sets it False.
+    ode: it draws by integrating an ODE from its latent (a flow): how (steps, solver, guidance) can be chosen per
+        call with genimg.models.flow.drawing, and `model.invert(images, labels)` runs the ODE backwards to the
+        latents that draw the pictures, with no encoder and no optimisation.
     """
 
     encoder: bool = False
     discriminator: bool = False
     class_mixing: bool = True
+    ode: bool = False
 
     @property
     def inversion(self) -> str:
-        """How a picture is put into latent space: "encoder" (one pass of q(z|x)) or "optimise" (gradient descent
-        on z so that the generator redraws the picture)."""
-        return "encoder" if self.encoder else "optimise"
+        """How a picture is put into latent space: "encoder" (one pass of q(z|x)), "ode" (a flow's ODE run
+        backwards) or "optimise" (gradient descent on z so that the generator redraws the picture)."""
+        if self.encoder:
+            return "encoder"
+        return "ode" if self.ode else "optimise"
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class ModelKind:
     image_sizes: the image sides it can draw.
     options: the optional ModelConfig settings (see OPTIONAL_SETTINGS) it reads.
     recipe: default training settings (the command line's defaults; a Train tab preset starts here).
+    latent_size: for a kind whose latent is fixed by the picture's shape (a flow's is a noise image),
+        (image_size, channels) → latent_dim; None when latent_dim is a free choice.
     """
 
     name: str
@@ -73,17 +81,27 @@ class ModelKind:
     capabilities: Capabilities = field(default_factory=Capabilities)
     options: frozenset[str] = frozenset()
     aliases: tuple[str, ...] = ()
+    latent_size: Callable[[int, int], int] | None = None
 
     def check(self, config: ModelConfig) -> None:
         """Raise ConfigError, naming the setting, when `config` asks for something this kind cannot build."""
         if config.image_size not in self.image_sizes:
             raise ConfigError(f"image_size = {config.image_size!r} is not accepted: expected one of "
                               f"{self.image_sizes} for {self.name}")
+        fixed = self.fixed_latent_dim(config.image_size, config.channels)
+        if fixed is not None and config.latent_dim != fixed:
+            raise ConfigError(f"latent_dim = {config.latent_dim!r} is not accepted: a {self.name}'s latent is its "
+                              f"noise image, {config.channels}×{config.image_size}×{config.image_size} = {fixed} "
+                              "numbers")
         for setting in REFUSED_WHEN_UNUSED:
             default = OPTIONAL_SETTINGS[setting]
             if setting not in self.options and getattr(config, setting) != default:
                 raise ConfigError(f"{setting} = {getattr(config, setting)!r} is not accepted: {self.name} does not "
                                   f"use it (leave it at {default!r})")
+
+    def fixed_latent_dim(self, image_size: int, channels: int) -> int | None:
+        """The latent size pictures of this shape fix for this kind, or None when it is a free choice."""
+        return self.latent_size(image_size, channels) if self.latent_size is not None else None
 
     def fit_image_size(self, size: int) -> int:
         """The image side this kind draws for data of side `size`: `size` itself, or the next larger side it

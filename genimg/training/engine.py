@@ -4,7 +4,8 @@
         if isinstance(event, Progress): print(event.step, event.losses, event.images_per_second)
 
 Each model kind's family (genimg.models.registry) picks the step: GANs train with the non-saturating (or
-hinge) loss, two Adam optimisers and the settings of their recipe; VAEs minimise reconstruction + β·KL and report the negative ELBO in nats per image. A run saves checkpoints into
+hinge) loss, two Adam optimisers and the settings of their recipe; VAEs minimise reconstruction + β·KL and
+report the negative ELBO in nats per image; flows minimise the flow-matching loss (genimg.models.flow). A run saves checkpoints into
 `config.out` at intervals and at its end, resumes from one with the same step count, optimiser and
 random-number state, and ends with a Diverged event (keeping the last good checkpoint) when a loss
 stops being finite.
@@ -42,6 +43,9 @@ from genimg.store.checkpoint import (
 )
 
 SAMPLE_COUNT = 64
+# A flow's losses on each third of the path from noise (t = 0) to picture (t = 1), reported beside its loss.
+FLOW_THIRDS = ("loss_near_noise", "loss_middle", "loss_near_picture")
+FLOW_CLASS_DROP = 0.1  # the share of a conditional flow's rows trained without their class (guidance)
 STOPPED_BY_USER = "stopped by the user"  # Stopped.reason when the stop signal was set (else the time limit)
 # Room left for what a checkpoint writes besides its tensors: config.json, samples.png, torch.save's framing.
 SAVE_OVERHEAD_BYTES = 64 * 1024
@@ -163,7 +167,7 @@ class _Run:
             self.model = build_model(self.model_config)
         self.model.to(self.device).train()
         self.family = registry.kind_of(self.model).family  # picks the training step and the optimisers
-        if self.family not in ("gan", "vae"):
+        if self.family not in ("gan", "vae", "flow"):
             raise ConfigError(f"model kind {self.model_config.kind!r}: the engine has no training step for its "
                               f"family {self.family!r}")
         self.sampler: nn.Module = self.model.sampling_network()
@@ -177,8 +181,8 @@ class _Run:
                 "generator": torch.optim.Adam(self.model.generator.parameters(), config.lr_generator, betas),
                 "discriminator": torch.optim.Adam(self.model.discriminator.parameters(), config.lr_discriminator, betas),
             }
-        else:  # "vae": one optimiser for encoder and decoder
-            self.optimizers = {"vae": torch.optim.Adam(self.model.parameters(), config.lr_generator, betas)}
+        else:  # "vae" (encoder and decoder) or "flow" (the velocity network): one optimiser
+            self.optimizers = {self.family: torch.optim.Adam(self.model.parameters(), config.lr_generator, betas)}
 
         self.stream = BatchStream(data, config.batch_size, self.device, seed=config.seed, binarise=config.binarise)
         self.noise = torch.Generator(device=self.device)
@@ -299,6 +303,33 @@ class _Run:
         return {"neg_elbo": terms["neg_elbo"].detach(), "reconstruction": terms["reconstruction"].detach(),
                 "kl": terms["kl"].detach()}
 
+    def flow_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Flow matching on the straight path from noise to the batch. Times are stratified (one per equal slice
+        of [0, 1], shuffled), so every third of the path is in every batch: the loss per third is a health signal
+        (the middle of the path, where noise and picture mix, is the hardest to learn)."""
+        pictures = to_float(images, "signed")
+        count = pictures.shape[0]
+        noise = torch.randn(pictures.shape, device=self.device, generator=self.noise)
+        offsets = torch.rand(count, device=self.device, generator=self.noise)
+        order = torch.randperm(count, device=self.device, generator=self.noise)
+        times = (order.float() + offsets) / count
+        drop = None
+        if self.model_config.num_classes:
+            drop = torch.rand(count, device=self.device, generator=self.noise) < FLOW_CLASS_DROP
+        with self._autocast():
+            terms = self.model.loss_terms(pictures, labels, noise, times, drop)
+        optimizer = self.optimizers["flow"]
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+        per_image = terms["per_image"].detach()
+        thirds = (times * 3).long().clamp(max=2)
+        losses = {"loss": terms["loss"].detach()}
+        for index, name in enumerate(FLOW_THIRDS):
+            chosen = thirds == index
+            losses[name] = (per_image * chosen).sum() / chosen.sum().clamp(min=1)
+        return losses
+
     def ema_decay(self) -> float:
         """The EMA decay for this step, warmed up as min(decay, (1 + t) / (10 + t)): a plain 0.999 would keep
         most of the random initial weights for the first few thousand steps."""
@@ -338,7 +369,8 @@ class _Run:
         network = self.ema if self.ema is not None else self.sampler
         was_training = network.training
         network.eval()
-        images = self.model.generate_with(network, self.fixed_latents, self.fixed_labels).float()
+        with self.model.previewing(network):
+            images = self.model.generate_with(network, self.fixed_latents, self.fixed_labels).float()
         network.train(was_training)
         spread = _mean_pairwise_distance(images)
         self.last_diversity = spread / self.real_spread if self.real_spread > 0 else None
@@ -494,7 +526,7 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
     sums: dict[str, torch.Tensor] = {}
     window_steps, window_start = 0, time.perf_counter()
     sync = torch.cuda.synchronize if run.device.type == "cuda" else (lambda: None)
-    step_function = {"gan": run.gan_step, "vae": run.vae_step}[run.family]
+    step_function = {"gan": run.gan_step, "vae": run.vae_step, "flow": run.flow_step}[run.family]
     finished_normally = False
     last_sample_at = time.perf_counter()
     try:

@@ -57,14 +57,14 @@ ALARMS = {
 
 
 # The families whose symptoms this module knows (genimg.models.registry.FAMILIES).
-FAMILY_RULES = ("gan", "vae")
+FAMILY_RULES = ("gan", "vae", "flow")  # a flow has one loss to watch: only divergence applies to it
 
 
 @dataclass
 class HealthMonitor:
     """Feed it every report of a run; `alarms` holds the ones currently raised (in a stable order)."""
 
-    family: str  # "gan" or "vae"
+    family: str  # "gan", "vae" or "flow"
     streaks: dict[str, int] = field(default_factory=dict)
     raised: dict[str, Alarm] = field(default_factory=dict)
     early_grad_norm: float = 0.0

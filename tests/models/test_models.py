@@ -104,6 +104,7 @@ def test_seed_presets_fix_the_article():
     (dict(kind="seed-gan", image_size=28), "image_size = 28 .* one of \\(32, 64\\) for seed-gan"),
     (dict(kind="dcgan", depth=1), "depth = 1 .* dcgan does not use it"),
     (dict(kind="seed-vae", depth=2), "depth = 2 .* seed-vae does not use it"),
+    (dict(kind="flow", latent_dim=100), "latent_dim = 100 .* noise image, 1×28×28 = 784"),
 ])
 def test_settings_a_kind_cannot_build_are_refused_by_the_registry(settings, needle):
     config = ModelConfig(**settings)  # generic checks pass: only the kind knows these are wrong

@@ -56,7 +56,7 @@ def test_aliases_load_as_their_kind(registered):
 
 @pytest.mark.parametrize("name", ["ddpm", "", None, 3, "x" * 500])
 def test_an_unknown_kind_names_the_registered_ones(name):
-    with pytest.raises(ConfigError, match="expected one of dcgan, vae, seed-gan, seed-vae") as raised:
+    with pytest.raises(ConfigError, match="expected one of dcgan, vae, seed-gan, seed-vae, flow") as raised:
         registry.get(name)
     assert len(str(raised.value)) < 200  # an enormous name is shortened
 

@@ -166,5 +166,5 @@ def test_alarms_are_listed_in_a_fixed_order_whatever_order_they_came_in():
 
 
 def test_a_family_without_health_rules_is_refused():
-    with pytest.raises(ValueError, match="no health rules for the 'flow' family"):
-        HealthMonitor("flow")
+    with pytest.raises(ValueError, match="no health rules for the 'diffusion' family"):
+        HealthMonitor("diffusion")
