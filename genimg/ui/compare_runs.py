@@ -41,7 +41,8 @@ MAX_RUNS_LISTED = 50          # the newest runs offered; a workspace's disk shar
 RUN_NAME = re.compile(r"run-(\d{8})-(\d{6})-[0-9a-f]{4}")
 # Each quantity a run reports, by family, in the order the charts show them (the engine's loss names).
 QUANTITIES = {"gan": ("generator", "discriminator", "d_real", "d_fake"),
-              "vae": ("neg_elbo", "reconstruction", "kl")}
+              "vae": ("neg_elbo", "reconstruction", "kl"),
+              "flow": ("loss", "loss_near_noise", "loss_middle", "loss_near_picture")}
 ALL_QUANTITIES = tuple(key for keys in QUANTITIES.values() for key in keys)
 # What a caption says of a run's settings (the training config's, latent_dim the model's): what a class changes
 # between two runs it compares.
@@ -91,6 +92,7 @@ MESSAGES = {
                              "学习率 {lr_generator}（G）/ {lr_discriminator}（D）· 批大小 {batch_size} · 隐空间维度 {latent_dim}"),
     "compare_settings_vae": ("learning rate {lr_generator} · β {beta} · batch {batch_size} · latent size {latent_dim}",
                              "学习率 {lr_generator} · β {beta} · 批大小 {batch_size} · 隐空间维度 {latent_dim}"),
+    "compare_settings_flow": ("learning rate {lr_generator} · batch {batch_size}", "学习率 {lr_generator} · 批大小 {batch_size}"),
     "compare_no_grid": ("no sample grid was saved with this run", "这次训练没有保存样本网格"),
 }
 register({f"train.msg.{key}": english for key, (english, _) in MESSAGES.items()},

@@ -40,11 +40,13 @@ from genimg.explore.encode import (
     to_picture,
 )
 from genimg.explore.latent import latent_norm
+from genimg.explore.trajectory import noise_picture, round_trip
 from genimg.models import GenerativeModel
 from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
+from genimg.ui.flow_controls import build_flow_controls, sampling_for, shown_for
 from genimg.ui.guard import in_words
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 from genimg.ui.views import TabView, UrlKey, model_path
@@ -52,6 +54,7 @@ from genimg.ui.views import TabView, UrlKey, model_path
 LOG = logging.getLogger("genimg.page")
 CANVAS = 280
 SCALE = 8  # 28 px → 224 px on the page
+SEED_FOUND = 0.05  # mean |noise found − seed's noise| below which the round trip says it found the seed's noise
 TABLE_DIGITS = 3  # significant digits of the numbers table: μ, σ and KL are read by eye, not copied
 TABLE_WIDTH = 320  # px the numbers table needs for its four columns (a phone is 390 px wide)
 
@@ -171,6 +174,27 @@ seed ($z\sim\mathcal{N}(0,I)$) or, for a VAE, from a drawing or a picture (its e
                           "find a drawing's z in the GAN tab).",
     "encode.arith_norms": "‖z‖/√D — A {a:.2f}, B {b:.2f}, C {c:.2f}, result {result:.2f}. Prior samples sit near 1; "
                       "a result far from 1 lies where the model was rarely trained and may decode poorly.",
+    "encode.sub_ode": "Flow: run it backwards",
+    "encode.ode_intro": (
+        "A flow model draws by carrying a noise image $z$ along an ODE it learned, $dx/dt = v(x, t)$, from $t = 0$ "
+        "(noise) to $t = 1$ (a picture). Run the same ODE **backwards** and a picture goes to the exact noise image "
+        "that draws it: no encoder (a VAE's guess of a code) and no search (a GAN's inversion by gradient descent, "
+        "which only comes close). The only error left is the solver's: fewer steps, larger error."),
+    "encode.no_flow": "**No flow model was found.** Train one (`python -m genimg train --model flow --conditional "
+                      "...`) and reload the page.",
+    "encode.ode_model": "Flow model",
+    "encode.ode_run": "Run the ODE backwards, then forwards",
+    "encode.ode_noise": "The noise image found (z at t = 0)",
+    "encode.ode_redrawn": "Drawn again from that noise",
+    "encode.ode_path": "The way back to the picture: x at t = 0 … 1",
+    "encode.pick_flow": "Pick a flow model from the list first.",
+    "encode.ode_note": ("**Round trip error: {error:.4f}** on average per pixel (worst pixel {worst:.3f}; pixels from "
+                        "0 to 1), in {steps} {solver} steps each way: {calls} network calls, {seconds:.1f} s. "),
+    "encode.ode_seed": ("The seed's own noise and the noise found differ by {distance:.4f} on average (the noise "
+                        "itself spreads about 0.8): the ODE found the latent that drew the picture."),
+    "encode.ode_seed_far": ("The seed's own noise and the noise found differ by {distance:.4f} on average (the noise "
+                            "itself spreads about 0.8): with this few steps the solver strays; more steps bring it "
+                            "back to the seed's noise."),
 }
 ZH = {
     "encode.tab": "编码",
@@ -260,6 +284,23 @@ A、B、C 各自来自一个随机种子（$z\sim\mathcal{N}(0,I)$），或者�
     "encode.arith_needs_vae": "只有 VAE 能编码手绘或图片；对 GAN，请为 A、B、C 选择随机种子（或在 GAN 标签页中求出手绘对应的 z）。",
     "encode.arith_norms": "‖z‖/√D — A {a:.2f}，B {b:.2f}，C {c:.2f}，结果 {result:.2f}。先验样本大约在 1 附近；"
                       "结果离 1 很远时，它位于模型很少训练到的区域，解码效果可能较差。",
+    "encode.sub_ode": "流模型：反向运行",
+    "encode.ode_intro": (
+        "流模型沿着它学到的常微分方程 $dx/dt = v(x, t)$，把噪声图像 $z$ 从 $t = 0$（噪声）带到 $t = 1$（图片）。"
+        "把同一个方程**反向**运行，一张图片就会回到恰好能画出它的那张噪声图像：不需要编码器（VAE 对编码的估计），"
+        "也不需要搜索（GAN 用梯度下降求逆，只能接近）。剩下的误差只来自求解器：步数越少，误差越大。"),
+    "encode.no_flow": "**没有找到流模型。** 请先训练一个（`python -m genimg train --model flow --conditional ...`），然后刷新页面。",
+    "encode.ode_model": "流模型",
+    "encode.ode_run": "反向运行 ODE，再正向运行",
+    "encode.ode_noise": "找到的噪声图像（t = 0 时的 z）",
+    "encode.ode_redrawn": "从这张噪声重新生成",
+    "encode.ode_path": "回到图片的路径：t = 0 … 1 时的 x",
+    "encode.pick_flow": "请先从列表中选择一个流模型。",
+    "encode.ode_note": "**往返误差：平均每像素 {error:.4f}**（最差的像素 {worst:.3f}；像素取值 0 到 1），每个方向 {steps} 步"
+                       "（{solver}）：{calls} 次网络调用，用时 {seconds:.1f} 秒。",
+    "encode.ode_seed": "种子自己的噪声与找到的噪声平均相差 {distance:.4f}（噪声本身的分散程度约为 0.8）：ODE 找到了画出这张图片的隐向量。",
+    "encode.ode_seed_far": "种子自己的噪声与找到的噪声平均相差 {distance:.4f}（噪声本身的分散程度约为 0.8）：步数这么少，求解器会偏离；"
+                           "步数多一些就能回到种子的噪声。",
 }
 register(MESSAGES_EN, MESSAGES_ZH)
 register(EN, ZH)
@@ -339,7 +380,8 @@ def prepare(picture: np.ndarray, entry: ModelEntry, config: Any, language: str) 
 
 
 # What to ask for when a tab needs a capability the chosen model lacks.
-PICK_MESSAGES = {None: "encode.pick_model", "encoder": "encode.pick_vae", "discriminator": "encode.pick_gan"}
+PICK_MESSAGES = {None: "encode.pick_model", "encoder": "encode.pick_vae", "discriminator": "encode.pick_gan",
+                 "ode": "encode.pick_flow"}
 
 
 def load(context: ExploreContext, path: str | None, language: str, needs: str | None = None
@@ -549,6 +591,45 @@ class EncodeHandlers:
         return latent_map.with_marker(z), to_picture(image, SCALE), message("encode.picked_z", language, values=values)
 
     # -- arithmetic
+    # -- a flow's ODE, run backwards
+    def flow_choices(self) -> list[tuple[str, str]]:
+        return self.context.choices(needs="ode")
+
+    def flow_shown(self, path: str | None, steps: Any, solver: Any, guidance: Any,
+                   request: gr.Request | None = None) -> list[Any]:
+        """The flow controls for the picked flow (guidance only for a conditional one), in the visitor's language."""
+        return shown_for(self.context.entry(path), steps, solver, guidance, request_language(request))
+
+    @in_words("encode.failed")
+    def ode_round_trip(self, path: str | None, class_name: str | None, source: str | None, seed: Any, sketch: Any,
+                       upload: Any, steps: Any = None, solver: Any = None, guidance: Any = None,
+                       request: gr.Request | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+        """→ the picture as the flow sees it, the noise image found, that noise drawn again, the path from noise to
+        picture, and a note with the round trip's error (and, for a seed's picture, how close the seed's noise was)."""
+        language = request_language(request)
+        entry, model, config = load(self.context, path, language, needs="ode")
+        sampling = sampling_for(entry, steps, solver, guidance, language)
+        label = class_index(entry, class_name, language)
+        seed_noise = None
+        if source == "seed":  # the seed's drawing as the flow made it, before it was clipped to [0, 1] for the screen
+            seed_noise = seeded_latents(check_seed(seed, language), 1, config.latent_dim)
+            classes = torch.eye(entry.num_classes)[[label]] if label is not None else None
+            with torch.no_grad():
+                picture = (model.integrate(seed_noise.view(1, *model.image_shape), classes, 0.0, 1.0, sampling) + 1) / 2
+        else:
+            picture, _ = prepare(read_picture(source, sketch, upload, language), entry, config, language)
+        trip = round_trip(model, picture, label, sampling)
+        note = message("encode.ode_note", language, error=trip.error, worst=trip.worst, steps=sampling.steps,
+                       solver=message(f"samples.solver.{sampling.solver}", language), calls=trip.network_calls,
+                       seconds=trip.seconds)
+        if seed_noise is not None:
+            distance = float((trip.noise - seed_noise).abs().mean())
+            note += message("encode.ode_seed" if distance < SEED_FOUND else "encode.ode_seed_far", language,
+                            distance=distance)
+        shape = tuple(model.image_shape)
+        return (to_picture(picture.clamp(0, 1), SCALE), to_picture(noise_picture(trip.noise, shape), SCALE),
+                to_picture(trip.redrawn, SCALE), to_picture(trip.path, 4, columns=len(trip.path)), note)
+
     def arithmetic_class(self, path: str | None) -> dict:
         return class_update(self.context.entry(path))
 
@@ -559,10 +640,13 @@ class EncodeHandlers:
             return seeded_latents(check_seed(seed, language), 1, config.latent_dim)[0]
         if source not in ("draw", "upload"):
             raise error("encode.bad_source", language)
-        if not entry.capabilities.encoder:
+        if not (entry.capabilities.encoder or entry.capabilities.ode):
             raise error("encode.arith_needs_vae", language)
         picture = read_picture(source, sketch, upload, language)
         tensor, _ = prepare(picture, entry, config, language)
+        if entry.capabilities.ode:  # a flow's exact latent: its ODE run backwards
+            labels = torch.tensor([label]) if label is not None else None
+            return model.invert(tensor, labels)[0]
         return encode_image(model, tensor, label).mean
 
     @in_words("encode.failed")
@@ -697,6 +781,45 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                     tab="encode", title_key="encode.tab",
                     keys=(UrlKey("model", model, kind="path"), UrlKey("map", map_model, kind="path")),
                     trigger=model, restore=handlers.restore, outputs=[model, class_name, decode_name, map_model])
+
+        with gr.Tab(t("encode.sub_ode"), id="encode-ode"):
+            gr.Markdown(t("encode.ode_intro"), latex_delimiters=LATEX)
+            flows = handlers.flow_choices()
+            if not flows:
+                gr.Markdown(t("encode.no_flow"))
+            else:
+                with gr.Row():
+                    ode_model = gr.Dropdown(flows, value=flows[0][1], label=t("encode.ode_model"), elem_id="ode-model")
+                    context.register(ode_model, needs="ode")
+                    update = class_update(context.entry(flows[0][1]))
+                    ode_class = dependent_dropdown(update["choices"], value=update["value"], visible=update["visible"],
+                                                   label=t("encode.class"), elem_id="ode-class")
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=300):
+                        ode_source = source_radio(True, "seed", elem_id="ode-source")
+                        ode_seed = gr.Number(value=0, label=t("encode.seed"), elem_id="ode-seed")
+                        ode_sketch = sketchpad(visible=False, elem_id="ode-sketch")
+                        ode_upload = upload_box(visible=False, elem_id="ode-upload")
+                        ode_flow = build_flow_controls("ode", context.entry(flows[0][1]), steps=50)
+                        ode_run = gr.Button(t("encode.ode_run"), variant="primary", elem_id="ode-run")
+                    with gr.Column(scale=2):
+                        with gr.Row():
+                            ode_pictures = [picture_out(key, elem_id=f"ode-{name}") for name, key in
+                                            (("picture", "encode.prepared"), ("noise", "encode.ode_noise"),
+                                             ("redrawn", "encode.ode_redrawn"))]
+                        ode_note = gr.Markdown(elem_id="ode-note")
+                ode_path = picture_out("encode.ode_path", wide=True, elem_id="ode-path")
+                ode_source.change(
+                    lambda chosen: (gr.update(visible=chosen == "seed"), gr.update(visible=chosen == "draw"),
+                                    gr.update(visible=chosen == "upload")),
+                    ode_source, [ode_seed, ode_sketch, ode_upload], **private)
+                ode_inputs = [ode_model, ode_class, ode_source, ode_seed, ode_sketch, ode_upload, *ode_flow.inputs]
+                ode_outputs = [*ode_pictures, ode_path, ode_note]
+                ode_run.click(handlers.ode_round_trip, ode_inputs, ode_outputs, api_name="ode_round_trip")
+                ode_model.change(lambda path, keep: handlers.model_changed(path, keep)[0], [ode_model, ode_class],
+                                 ode_class, **private)
+                ode_model.change(handlers.flow_shown, [ode_model, *ode_flow.inputs], ode_flow.outputs,
+                                 show_progress="hidden", **private)
 
         with gr.Tab(t("encode.sub_arithmetic"), id="encode-arithmetic"):
             gr.Markdown(t("encode.arith_intro"), latex_delimiters=LATEX)

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import gradio as gr
 import numpy as np
 
 from genimg.data.imaging import grid_columns
 from genimg.explore.catalog import ModelEntry, rank_generators
+from genimg.models.flow import drawing
 from genimg.models.latent import MAX_SEED, parse_seed
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.cards_view import card_for_page
 from genimg.ui.context import ExploreContext
+from genimg.ui.flow_controls import build_flow_controls, sampling_for, shown_for
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 from genimg.ui.views import LanguageRequest, TabView, UrlKey, model_path, whole_number
 
@@ -28,7 +31,8 @@ ENGLISH = {
         "A **generator** turns a latent vector $z$ into an image, $x = G(z)$. The **seed** picks $z$ from a standard "
         "normal distribution, $z \\sim \\mathcal{N}(0, I)$, drawn on the CPU so that a seed shows the same images on "
         "every machine and every visit. A GAN's generator learned to fool a discriminator; a VAE's decoder learned to "
-        "rebuild images from their codes. Conditional models also take the class they should draw. Each model's card "
+        "rebuild images from their codes; a flow model carries the noise image $z$ to a picture step by step along an "
+        "ODE it learned. Conditional models also take the class they should draw. Each model's card "
         "(under **About this model**) says how it was trained and how good it is, in numbers."
     ),
     "samples.model": "Model",
@@ -58,6 +62,19 @@ ENGLISH = {
     "samples.things.fashion-mnist": "pieces of clothing",
     "samples.things.shapes": "shapes",
     "samples.things.other": "images",
+    "samples.flow_settings": "How the flow draws",
+    "samples.steps": "ODE steps (more: finer, slower)",
+    "samples.solver": "Solver",
+    "samples.solver.euler": "Euler (1 network call a step)",
+    "samples.solver.heun": "Heun (2 calls a step, more exact)",
+    "samples.guidance": "Guidance (1 = none; higher: more typical of the class)",
+    "samples.bad_steps": "The number of steps must be a whole number from 1 to {most}.",
+    "samples.bad_solver": "{value} is not a solver this page offers: choose Euler or Heun.",
+    "samples.bad_guidance": "The guidance must be a number from 0 to {most}.",
+    "samples.flow_note": "A flow draws in **{steps} steps** of its ODE ({calls} network calls per image{guided}): "
+                         "fewer steps are faster and rougher.",
+    "samples.flow_guided": ", twice over for guidance",
+    "samples.family.flow": "flow model",
 }
 CHINESE = {
     "samples.tab": "样本",
@@ -65,7 +82,7 @@ CHINESE = {
         "### 样本\n"
         "**生成器**把隐向量 $z$ 变成图像，$x = G(z)$。**种子**从标准正态分布中取出 $z$，$z \\sim \\mathcal{N}(0, I)$；"
         "它在 CPU 上生成，所以同一个种子在任何机器、任何时候都给出同样的图像。GAN 的生成器学会了骗过判别器；"
-        "VAE 的解码器学会了从编码重建图像。条件模型还需要知道要画哪一类。模型卡（在 **关于这个模型** 中）用数字说明模型如何训练、效果如何。"
+        "VAE 的解码器学会了从编码重建图像；流模型则沿着它学到的常微分方程（ODE），一步一步把噪声图像 $z$ 变成图片。条件模型还需要知道要画哪一类。模型卡（在 **关于这个模型** 中）用数字说明模型如何训练、效果如何。"
     ),
     "samples.model": "模型",
     "samples.seed": "种子",
@@ -92,8 +109,26 @@ CHINESE = {
     "samples.things.fashion-mnist": "服饰图像",
     "samples.things.shapes": "形状",
     "samples.things.other": "图像",
+    "samples.flow_settings": "流模型如何生成",
+    "samples.steps": "ODE 步数（越多越精细，也越慢）",
+    "samples.solver": "求解器",
+    "samples.solver.euler": "Euler 法（每步 1 次网络调用）",
+    "samples.solver.heun": "Heun 法（每步 2 次调用，更精确）",
+    "samples.guidance": "引导强度（1 = 不引导；越高越像该类别的典型样子）",
+    "samples.bad_steps": "步数必须是 1 到 {most} 之间的整数。",
+    "samples.bad_solver": "{value} 不是本页提供的求解器：请选择 Euler 或 Heun。",
+    "samples.bad_guidance": "引导强度必须是 0 到 {most} 之间的数字。",
+    "samples.flow_note": "流模型沿它的 ODE 走 **{steps} 步**来生成（每张图 {calls} 次网络调用{guided}）：步数越少越快，也越粗糙。",
+    "samples.flow_guided": "，引导时再加倍",
+    "samples.family.flow": "流模型",
 }
 register(ENGLISH, CHINESE)
+
+
+def family_name(entry: ModelEntry, language: str) -> str:
+    """What a caption calls the model's family: "GAN" and "VAE" in every language; others in the visitor's."""
+    key = f"samples.family.{entry.family}"
+    return message(key, language) if key in ENGLISH else entry.model_kind.family_name
 
 
 def landing_count(entry: ModelEntry) -> int:
@@ -164,7 +199,7 @@ class ExploreHandlers:
             count = landing_count(entry)
         things_key = f"samples.things.{entry.dataset}"
         things = message(things_key if things_key in ENGLISH else "samples.things.other", language)
-        values = {"count": count, "things": things, "family": entry.model_kind.family_name, "model": entry.name}
+        values = {"count": count, "things": things, "family": family_name(entry, language), "model": entry.name}
         if not entry.num_classes:
             return message("samples.caption", language, **values)
         if chosen_class in entry.class_names:
@@ -172,9 +207,12 @@ class ExploreHandlers:
         return message("samples.caption_conditional", language, **values)
 
     def samples(self, path: str | None, seed: float | None, count: float, chosen_class: str | None,
+                steps: float | None = None, solver: str | None = None, guidance: float | None = None,
                 request: gr.Request | None = None) -> np.ndarray:
+        """The grid. steps, solver, guidance: how a flow draws (genimg.ui.flow_controls; ignored for others)."""
         language = request_language(request)
         entry = self.entry(path, language)
+        sampling = sampling_for(entry, steps, solver, guidance, language)
         seed = parse_seed(seed)
         if seed is None:
             raise gr.Error(message("samples.bad_seed", language))
@@ -191,7 +229,8 @@ class ExploreHandlers:
             raise gr.Error(message("samples.bad_count", language))
         count = int(min(max(count, 1), 64))
         try:
-            return self.renderer.sample_grid(entry.path, int(seed), count, class_index, scale=4)
+            with drawing(sampling):
+                return self.renderer.sample_grid(entry.path, int(seed), count, class_index, scale=4)
         except (ValueError, CheckpointError) as error:
             raise gr.Error(message("samples.failed", language, error=error)) from None
 
@@ -201,6 +240,11 @@ class ExploreHandlers:
             return self.samples(path, 0, count, EVERY_CLASS)
         except Exception:  # noqa: BLE001 - a broken checkpoint must not keep the page from opening; picking it shows the error
             return None
+
+    def flow_shown(self, path: str | None, steps: Any, solver: Any, guidance: Any,
+                   request: gr.Request | None = None) -> list[Any]:
+        """The flow controls for the picked model (shown only for a flow), with their note in the visitor's language."""
+        return shown_for(self.context.entry(path), steps, solver, guidance, request_language(request))
 
     @staticmethod
     def random_seed() -> int:
@@ -220,7 +264,7 @@ class ExploreHandlers:
             return None
         request = LanguageRequest(language)
         try:
-            grid = self.samples(path, seed, count, chosen_class, request)
+            grid = self.samples(path, seed, count, chosen_class, request=request)
         except gr.Error:
             return None
         return [gr.update(value=path), gr.update(value=seed), gr.update(value=count),
@@ -263,15 +307,22 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
             count = gr.Slider(1, 64, value=first_count, step=1, label=t("samples.count"), elem_id="samples-count")
             chosen_class = dependent_dropdown([(t("samples.every_class"), EVERY_CLASS)], value=EVERY_CLASS,
                                               label=t("samples.class"), elem_id="samples-class")
+            flow = build_flow_controls("samples", best)
     # The card's evaluation numbers and verdicts matter to someone comparing models, not at first sight.
     with gr.Accordion(t("samples.about"), open=False, elem_id="samples-about"):
         card = gr.Markdown(handlers.card(first), elem_id="samples-card")
     gr.Markdown(t("samples.intro"), latex_delimiters=LATEX)
 
-    inputs = [model, seed, count, chosen_class]
+    inputs = [model, seed, count, chosen_class, *flow.inputs]
     shown = model.change(handlers.class_choices, [model, chosen_class], chosen_class, api_visibility="private").then(
         handlers.card, model, card, api_visibility="private").then(handlers.samples, inputs, grid, api_name="samples")
     seed.submit(handlers.samples, inputs, grid, api_visibility="private")
+    # A flow's controls show for a flow; dragging the steps redraws on release (each step is a network call).
+    flow_inputs = [model, *flow.inputs]
+    model.change(handlers.flow_shown, flow_inputs, flow.outputs, show_progress="hidden", api_visibility="private")
+    for control in (flow.steps.release, flow.solver.input, flow.guidance.release):
+        control(handlers.samples, inputs, grid, trigger_mode="always_last", api_visibility="private")
+        control(handlers.flow_shown, flow_inputs, flow.outputs, show_progress="hidden", api_visibility="private")
     count.input(handlers.samples, inputs, grid, trigger_mode="always_last", show_progress="hidden",
                 api_visibility="private")
     chosen_class.input(handlers.samples, inputs, grid, api_visibility="private")
@@ -283,7 +334,8 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
     # default caption could arrive last and replace the shared view's.
     handlers.opening = gr.context.Context.root_block.load(
         handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private").then(
-        handlers.card, model, card, show_progress="hidden", api_visibility="private")  # the card in their language
+        handlers.card, model, card, show_progress="hidden", api_visibility="private").then(  # in their language
+        handlers.flow_shown, flow_inputs, flow.outputs, show_progress="hidden", api_visibility="private")
     shown.then(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")
     for trigger in (count.input, chosen_class.input):
         trigger(handlers.caption, caption_inputs, caption, show_progress="hidden", api_visibility="private")

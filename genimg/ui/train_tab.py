@@ -236,7 +236,8 @@ DATASET_NAMES_SHOWN = {"mnist": ("MNIST digits", "MNIST 手写数字"), "fashion
 # The Chinese name of each model preset (genimg/recipes.py labels them in English); a preset added later without
 # one shows its English label.
 PRESET_NAMES_CHINESE = {"dcgan": "DCGAN", "cdcgan": "条件 DCGAN", "vae": "VAE", "cvae": "条件 VAE",
-                        "seed-gan": "原始文章的 GAN", "seed-vae": "原始文章的 VAE"}
+                        "seed-gan": "原始文章的 GAN", "seed-vae": "原始文章的 VAE", "flow": "流匹配",
+                        "cflow": "条件流匹配"}
 GAN_LOSS_NAMES = {"nonsaturating": ("non-saturating", "非饱和"), "hinge": ("hinge", "铰链（hinge）")}
 register({**{f"train.data.{key}": english for key, (english, _) in DATASET_NAMES_SHOWN.items()},
           **{f"train.preset.{key}": preset.label for key, preset in PRESETS.items()},
@@ -393,13 +394,14 @@ def build_config(model_key: str, dataset: str, latent_dim: Any, steps: Any, batc
         width = _number(more.width, "width", 1, MAX_WIDTH, integer=True, field="train.width")
     ema = _number(more.ema, "EMA", 0, MAX_EMA, field="train.ema") if _given(more.ema) else recipe.ema_decay
     warmup = _number(more.kl_warmup, "KL warm-up", 0, limits.max_steps, integer=True, field="train.kl_warmup") \
-        if _given(more.kl_warmup) and not is_gan else 0
+        if _given(more.kl_warmup) and kind.family == "vae" else 0
     seed = _number(more.seed, "seed", 0, MAX_SEED, integer=True, field="train.seed") if _given(more.seed) else 0
     seed = seed or 1 + int(time.time()) % 100_000
     model = ModelConfig(kind=preset.kind, image_size=image_size, channels=channels,
                         spectral_norm=is_gan and more.spectral_norm is True,
-                        latent_dim=_number(latent_dim, "latent size", 2 if kind.family == "gan" else 1, MAX_LATENT,
-                                           integer=True, field="train.latent"),
+                        latent_dim=kind.fixed_latent_dim(image_size, channels) or _number(
+                            latent_dim, "latent size", 2 if kind.family == "gan" else 1, MAX_LATENT, integer=True,
+                            field="train.latent"),
                         num_classes=classes if preset.conditional else 0, width=width or recipe.width)
     total = _number(steps, "steps", 1, limits.max_steps, integer=True, field="train.steps")
     return TrainConfig(
@@ -525,9 +527,14 @@ def status_text(status: Status, language: str) -> str:
 # Each curve's name in the legend, (English, Chinese), by the loss the engine reports.
 LOSS_SERIES = {"gan": {"generator": ("generator loss", "生成器损失"), "discriminator": ("discriminator loss", "判别器损失")},
                "vae": {"neg_elbo": ("−ELBO (nats)", "−ELBO（nats）"),
-                       "reconstruction": ("reconstruction (nats)", "重建（nats）")}}
+                       "reconstruction": ("reconstruction (nats)", "重建（nats）")},
+               "flow": {"loss": ("flow-matching loss", "流匹配损失")}}
 AUX_SERIES = {"gan": {"d_real": ("D(x), real", "D(x)，真实"), "d_fake": ("D(G(z)), generated", "D(G(z))，生成")},
-              "vae": {"kl": ("KL (nats)", "KL（nats）")}}
+              "vae": {"kl": ("KL (nats)", "KL（nats）")},
+              # the loss on each third of the path from noise (t = 0) to picture (t = 1): genimg.training.engine
+              "flow": {"loss_near_noise": ("loss near the noise (t < ⅓)", "靠近噪声处的损失（时间 < ⅓）"),
+                       "loss_middle": ("loss mid-path (⅓ ≤ t < ⅔)", "路径中段的损失（⅓ ≤ 时间 < ⅔）"),
+                       "loss_near_picture": ("loss near the picture (t ≥ ⅔)", "靠近图像处的损失（时间 ≥ ⅔）")}}
 
 
 def series_name(names: tuple[str, str], language: str) -> str:
@@ -1333,7 +1340,7 @@ def _comparison_caption(number: int, summary: RunSummary, language: str) -> str:
                   step=f"{summary.step:,}",
                   speed=f"{summary.images_per_second:,.0f}" if summary.images_per_second is not None else "?",
                   elapsed=_duration(summary.elapsed_seconds, language) if summary.elapsed_seconds is not None else "?")
-    if summary.family in ("gan", "vae"):
+    if summary.family in ("gan", "vae", "flow"):
         settings = {name: f"{summary.settings[name]:g}" if name in summary.settings else "?" for name in SETTINGS_SHOWN}
         caption += "  \n" + say(f"compare_settings_{summary.family}", language, **settings)
     return caption if summary.grid is not None else f"{caption}  \n{say('compare_no_grid', language)}"
@@ -1626,14 +1633,16 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
     settings = [model, dataset, upload, latent, steps, batch, lr_g, lr_d, beta, loss]
 
     def preset_visibility(key: str) -> tuple:
-        is_gan = PRESETS.get(key, preset).model_kind.family == "gan"
-        return (gr.update(visible=is_gan), gr.update(visible=not is_gan), gr.update(visible=is_gan),
-                gr.update(visible=not is_gan))
+        kind = PRESETS.get(key, preset).model_kind
+        is_gan, is_vae = kind.family == "gan", kind.family == "vae"
+        # a flow's latent is its noise image: no size to choose
+        return (gr.update(visible=is_gan), gr.update(visible=is_vae), gr.update(visible=is_gan),
+                gr.update(visible=is_vae), gr.update(visible=kind.latent_size is None), gr.update(visible=is_gan))
 
     # A preset's numbers are set in the browser, at once: from the server they arrived a round trip later (seconds
     # on a busy Space) and overwrote a step count typed meanwhile. Only which fields show goes to the server.
     model.input(None, model, [latent, steps, batch, lr_g, lr_d, loss, ema], js=preset_values_script(), **private)
-    model.input(preset_visibility, model, [loss, beta, spectral, warmup], **private)
+    model.input(preset_visibility, model, [loss, beta, spectral, warmup, latent, lr_d], **private)
     dataset.change(lambda name: gr.update(visible=name == UPLOAD), dataset, upload, **private)
     # Start and Resume wait in the handlers' own fair line (TrainHandlers.queue), which shows a waiting user their
     # place and refuses a second job per visitor; Gradio's queue lets every job of that line reach it (at most

@@ -824,7 +824,9 @@ def test_everything_the_tab_writes_during_a_run_reads_in_chinese(trainer):
     monitor.raised = dict(ALARMS)
     texts["alarms"] = alarms_text(monitor, "zh-CN")
     for family, values in (("gan", {"generator": 1.0, "discriminator": 1.2, "d_real": 0.6, "d_fake": 0.4}),
-                           ("vae", {"neg_elbo": 90.0, "reconstruction": 80.0, "kl": 10.0})):
+                           ("vae", {"neg_elbo": 90.0, "reconstruction": 80.0, "kl": 10.0}),
+                           ("flow", {"loss": 0.3, "loss_near_noise": 0.5, "loss_middle": 0.3,
+                                     "loss_near_picture": 0.1})):
         view = RunView(family=family, language="zh-CN", rows=[CurvePoint(1, values), CurvePoint(2, values)])
         texts[f"{family} curves"] = " ".join(" ".join(frame["series"]) for frame in plots(view))
     found = {name: english_words(text) for name, text in texts.items() if english_words(text)}
@@ -1308,7 +1310,7 @@ def test_two_gans_share_one_chart_per_quantity_and_their_grids_sit_side_by_side(
     grid_1, caption_1, grid_2, caption_2, colours = outputs[len(ALL_QUANTITIES):]
     blue, orange = "#2563eb", "#ea580c"  # the Train tab's first two curve colours, one per run
     assert colours[:4] == [dict(zip(sorted(plotted(charts["generator"])), (blue, orange), strict=True))] * 4
-    assert colours[4:] == [None] * 3
+    assert colours[4:] == [None] * (len(ALL_QUANTITIES) - 4)
     recoloured = compared.trainer.recolour(colours)
     assert [update.get("color_map") for update in recoloured[:4]] == colours[:4]
     assert all(update is not None and not update.get("color_map") for update in recoloured[4:])  # skipped
@@ -1334,13 +1336,16 @@ def test_two_gans_share_one_chart_per_quantity_and_their_grids_sit_side_by_side(
 
 
 def test_a_gan_and_a_vae_are_compared_where_they_can_and_each_chart_says_which_run_it_shows(compared):
-    from genimg.ui.compare_runs import ALL_QUANTITIES
+    from genimg.ui.compare_runs import ALL_QUANTITIES, QUANTITIES
 
     vae, gan = compared.names[1], compared.names[2]
     note, *outputs = compared.trainer.compare(vae, gan, compared.token, 0.6)
     charts = dict(zip(ALL_QUANTITIES, outputs[:len(ALL_QUANTITIES)], strict=True))
     assert "different model families (VAE and GAN)" in note
     for key, chart in charts.items():
+        if key in QUANTITIES["flow"]:  # neither run reports it
+            assert chart["visible"] == "hidden"
+            continue
         assert chart["visible"] is True
         (series,) = plotted(chart)
         expected = 1 if key in ("neg_elbo", "reconstruction", "kl") else 2

@@ -1,0 +1,165 @@
+"""Flow models in the Explore tabs: the Samples tab's ODE controls, the Encode tab's round trip through the ODE, and
+latent arithmetic on drawings; every refusal in the visitor's language."""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from genimg.explore.catalog import Renderer, discover
+from genimg.models.flow import Sampling, drawing
+from genimg.ui.context import ExploreContext
+from genimg.ui.encode_tab import EncodeHandlers, build_encode_tab
+from genimg.ui.explore import EVERY_CLASS, ExploreHandlers
+from genimg.ui.views import LanguageRequest
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+CHINESE = LanguageRequest("zh-CN")
+
+
+@pytest.fixture(scope="module")
+def flows(tmp_path_factory, tiny_models):
+    """Tiny flows trained a few steps on blobs (one conditional), beside the tiny GAN and VAE: their context."""
+    from genimg.training.engine import train
+    from tests.helpers import blob_data, tiny_config
+
+    folder = tmp_path_factory.mktemp("tiny-flows")
+    for name, classes in (("flow", 0), ("cflow", 10)):
+        config = tiny_config("flow", num_classes=classes, steps=3, out=str(folder / name))
+        config = config.replace(model=config.model.__class__(**{**config.model.to_dict(), "latent_dim": 784}))
+        for _ in train(config, data=blob_data(64, 28, 1, num_classes=10)):
+            pass
+    entries = [*discover(folder), *discover(tiny_models["gan"].parent)]
+    return ExploreContext(Renderer("cpu"), entries)
+
+
+def path_of(context, name):
+    return next(str(entry.path) for entry in context.entries if entry.name == name)
+
+
+def test_the_samples_tab_draws_a_flow_with_the_steps_solver_and_guidance_asked_for(flows):
+    handlers = ExploreHandlers(flows)
+    path = path_of(flows, "cflow")
+    default = handlers.samples(path, 3, 6, EVERY_CLASS)
+    assert np.array_equal(default, handlers.samples(path, 3, 6, EVERY_CLASS, 20, "heun", 2.0))  # the defaults
+    for other in ((1, "euler", 2.0), (20, "euler", 2.0), (20, "heun", 0.0)):
+        assert not np.array_equal(default, handlers.samples(path, 3, 6, EVERY_CLASS, *other)), other
+    # an unconditional flow ignores guidance (there is no class to guide towards)
+    plain = path_of(flows, "flow")
+    assert np.array_equal(handlers.samples(plain, 3, 4, EVERY_CLASS, 5, "euler", 0.0),
+                          handlers.samples(plain, 3, 4, EVERY_CLASS, 5, "euler", 7.0))
+
+
+@pytest.mark.parametrize("steps,solver,guidance,english,chinese", [
+    (0, "heun", 2, "whole number from 1 to 100", "1 到 100 之间的整数"),
+    (2.5, "heun", 2, "whole number from 1 to 100", "1 到 100 之间的整数"),
+    ("many", "heun", 2, "whole number from 1 to 100", "1 到 100 之间的整数"),
+    (10**9, "heun", 2, "whole number from 1 to 100", "1 到 100 之间的整数"),
+    (5, "rk4", 2, "'rk4' is not a solver", "'rk4' 不是本页提供的求解器"),
+    (5, ["heun"], 2, "is not a solver", "不是本页提供的求解器"),
+    (5, "euler", float("nan"), "number from 0 to 10", "0 到 10 之间的数字"),
+    (5, "euler", 1e30, "number from 0 to 10", "0 到 10 之间的数字"),
+    (5, "euler", -1, "number from 0 to 10", "0 到 10 之间的数字"),
+])
+def test_absurd_flow_settings_are_refused_in_the_visitors_language(flows, steps, solver, guidance, english, chinese):
+    handlers = ExploreHandlers(flows)
+    path = path_of(flows, "cflow")
+    with pytest.raises(gr.Error, match=english):
+        handlers.samples(path, 0, 4, EVERY_CLASS, steps, solver, guidance)
+    with pytest.raises(gr.Error, match=chinese):
+        handlers.samples(path, 0, 4, EVERY_CLASS, steps, solver, guidance, request=CHINESE)
+
+
+def test_flow_settings_sent_with_a_gan_are_ignored(flows):
+    handlers = ExploreHandlers(flows)
+    gan = path_of(flows, "gan")
+    assert np.array_equal(handlers.samples(gan, 1, 4, EVERY_CLASS), handlers.samples(gan, 1, 4, EVERY_CLASS, 0, "x", -5))
+
+
+def test_the_flow_controls_show_for_flows_only_with_guidance_for_a_conditional_one(flows):
+    handlers = ExploreHandlers(flows)
+    for name, group, guidance in (("gan", False, False), ("flow", True, False), ("cflow", True, True)):
+        group_update, guidance_update, note = handlers.flow_shown(path_of(flows, name), 20, "heun", 2)
+        assert (group_update["visible"], guidance_update["visible"]) == (group, guidance), name
+        assert ("20 steps" in note) == group
+    *_, note = handlers.flow_shown(path_of(flows, "cflow"), 10, "euler", 2, request=CHINESE)
+    assert "10 步" in note and "20 次网络调用" not in note  # 10 Euler steps: 10 calls per image, twice for guidance
+
+
+def test_one_visitors_step_count_does_not_change_what_another_visitor_draws(flows):
+    model, _ = flows.renderer.model(path_of(flows, "flow"))
+    seen = {}
+    inside, done = threading.Event(), threading.Event()
+
+    def other_visitor():
+        with drawing(Sampling(steps=1, solver="euler")):
+            seen["other"] = model.current_sampling
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=other_visitor)
+    thread.start()
+    inside.wait(10)
+    seen["mine"] = model.current_sampling
+    done.set()
+    thread.join()
+    assert seen["other"] == Sampling(steps=1, solver="euler") and seen["mine"] == model.sampling
+
+
+def test_the_ode_round_trip_finds_the_seeds_own_noise_and_redraws_the_picture(flows):
+    handlers = EncodeHandlers(flows)
+    assert [label for label, _ in handlers.flow_choices()] == [entry.label for entry in flows.entries
+                                                             if entry.capabilities.ode]
+    path = path_of(flows, "cflow")
+    picture, noise, redrawn, path_strip, note = handlers.ode_round_trip(path, "3", "seed", 7, None, None, 50, "heun",
+                                                                        2.0)
+    assert picture.shape == noise.shape == redrawn.shape == (224, 224)
+    assert np.abs(picture.astype(int) - redrawn.astype(int)).mean() < 0.02 * 255
+    assert path_strip.shape[1] > 7 * path_strip.shape[0]  # 8 frames in a row
+    error = float(note.split("**Round trip error: ")[1].split("**")[0])
+    distance = float(note.split("differ by ")[1].split(" ")[0])
+    assert error <= 0.02 and distance < 0.05, note
+    # one Euler step each way leaves a larger error: the solver's steps are what make the inverse exact
+    coarse = handlers.ode_round_trip(path, "3", "seed", 7, None, None, 1, "euler", 2.0)[-1]
+    assert float(coarse.split("**Round trip error: ")[1].split("**")[0]) > error
+    chinese = handlers.ode_round_trip(path, "3", "seed", 7, None, None, 5, "heun", 2.0, request=CHINESE)[-1]
+    assert "往返误差" in chinese and "种子自己的噪声" in chinese
+
+
+def test_the_ode_round_trip_takes_a_drawing_and_refuses_what_is_not_a_flow(flows):
+    handlers = EncodeHandlers(flows)
+    sketch = {"background": np.zeros((280, 280), np.uint8), "layers": [], "composite": np.zeros((280, 280), np.uint8)}
+    sketch["composite"][60:220, 120:160] = 255
+    picture, *_, note = handlers.ode_round_trip(path_of(flows, "flow"), None, "draw", None, sketch, None, 10,
+                                                "euler", 1.0)
+    assert picture.max() == 255 and "Round trip error" in note
+    with pytest.raises(gr.Error, match="Pick a flow model"):
+        handlers.ode_round_trip(path_of(flows, "gan"), None, "seed", 1, None, None)
+    with pytest.raises(gr.Error, match="请先从列表中选择一个流模型"):
+        handlers.ode_round_trip("/etc", None, "seed", 1, None, None, request=CHINESE)
+
+
+def test_latent_arithmetic_takes_drawings_on_a_flow_through_its_ode(flows):
+    handlers = EncodeHandlers(flows)
+    sketch = {"background": np.zeros((280, 280), np.uint8), "layers": [], "composite": np.zeros((280, 280), np.uint8)}
+    sketch["composite"][100:180, 100:180] = 255
+    path = path_of(flows, "flow")
+    *pictures, note = handlers.arithmetic(path, None, "draw", None, sketch, None, "seed", 2, None, None,
+                                          "seed", 3, None, None)
+    assert len(pictures) == 4 and all(picture.shape == (224, 224) for picture in pictures)
+    assert "‖z‖/√D" in note and torch.isfinite(torch.tensor(pictures[3], dtype=torch.float32)).all()
+
+
+def test_the_encode_tab_offers_the_round_trip_only_when_a_flow_is_there(flows, tiny_models):
+    with gr.Blocks() as page:
+        build_encode_tab(flows)
+    ids = {getattr(block, "elem_id", None) for block in page.blocks.values()}
+    assert {"ode-model", "ode-run", "ode-steps", "ode-guidance", "ode-path"} <= ids
+    without = ExploreContext(Renderer("cpu"), discover(tiny_models["gan"].parent))
+    with gr.Blocks() as page:
+        build_encode_tab(without)
+    assert "ode-model" not in {getattr(block, "elem_id", None) for block in page.blocks.values()}
