@@ -35,7 +35,9 @@ NAMES = {
     "pytorch", "torch", "gradio", "python", "hugging", "face", "ganspace", "stylegan", "github", "http", "https",
     "lang", "zh", "cn", "en", "min", "max",  # min(…), max(…) in plain-text formulas
     # authors cited by the lessons
-    "goodfellow", "kingma", "welling", "jensen", "shannon", "radford", "karras", "härkönen",
+    "goodfellow", "kingma", "welling", "jensen", "shannon", "radford", "karras", "härkönen", "lipman", "liu",
+    # a flow's ODE and its solvers, named after their authors as Chinese textbooks do (Euler 法, Heun 法)
+    "ode", "euler", "heun",
 }
 HIDE_FORMULAS = """() => { const style = document.createElement('style'); style.id = 'scan-hide-formulas';
   style.textContent = '.katex, .katex-display, .katex-mathml, code, pre { display: none !important; }';
