@@ -6,6 +6,7 @@ Everything a request does is cheap: the model is cached by the renderer, the dir
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import random
@@ -430,11 +431,30 @@ class LatentHandlers:
     # ------------------------------------------------------------------ events
     @in_words("latent.error.unexpected", "latent.error.title")
     def render(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
-               compare: Any, sliders: Sequence[Any], language: str = "en") -> tuple[ImageArray, ImageArray | None]:
-        """The hot path (a slider moved): (image, compared image or None)."""
+               compare: Any, sliders: Sequence[Any], language: str = "en",
+               preview: bool = False) -> tuple[ImageArray, ImageArray | None]:
+        """The hot path (a slider moved): (image, compared image or None). `preview`: while a slider is dragged, a
+        model that draws in many steps (a flow) draws a rough picture in few (its `previewing`); the others draw as
+        always. `finish` then draws the full picture when the drag ends."""
         values = self._checked(model, seed, label, direction, strength, truncation, compare, sliders, language)
-        return self._render(values["entry"], values["compare"], values["seed"], values["sliders"], values["label"],
-                            values["direction"], values["strength"], values["truncation"], language)
+        with contextlib.ExitStack() as stack:
+            if preview:
+                for entry in (values["entry"], values["compare"]):
+                    if entry is not None:
+                        network, _ = self._model(entry, language)
+                        stack.enter_context(network.previewing(network))
+            return self._render(values["entry"], values["compare"], values["seed"], values["sliders"],
+                                values["label"], values["direction"], values["strength"], values["truncation"],
+                                language)
+
+    def finish(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
+               compare: Any, sliders: Sequence[Any], language: str = "en") -> tuple[Any, Any]:
+        """A drag ended: the full pictures where the preview was rough (a flow is shown, or compared); gr.skip()
+        for models whose preview is their picture."""
+        entries = [self.context.entry(model), self.context.entry(compare) if compare else None]
+        if not any(entry is not None and entry.capabilities.ode for entry in entries):
+            return gr.skip(), gr.skip()
+        return self.render(model, seed, label, direction, strength, truncation, compare, sliders, language)
 
     @in_words("latent.error.unexpected", "latent.error.title")
     def reseed(self, model: Any, seed: Any, label: Any, direction: Any, strength: Any, truncation: Any,
@@ -716,6 +736,10 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
 
     def render_event(request: gr.Request, model, seed, label, direction, strength, truncation, compare, *values):
         return handlers.render(model, seed, label, direction, strength, truncation, compare, values,
+                               request_language(request), preview=True)
+
+    def finish_event(request: gr.Request, model, seed, label, direction, strength, truncation, compare, *values):
+        return handlers.finish(model, seed, label, direction, strength, truncation, compare, values,
                                request_language(request))
 
     def reseed_event(request: gr.Request, model, seed, label, direction, strength, truncation, compare):
@@ -751,6 +775,11 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
     gr.on([slider.input for slider in sliders] + [strength.input, truncation.input, direction.input, label.input],
           render_event, render_inputs, images, trigger_mode="always_last", show_progress="hidden",
           api_name="latent_render")
+    # A flow's preview while dragging is rough (few ODE steps): its full picture follows when the drag ends.
+    gr.on([slider.release for slider in sliders] + [strength.release, truncation.release, direction.input,
+                                                    label.input],
+          finish_event, render_inputs, images, trigger_mode="always_last", show_progress="hidden",
+          api_visibility="private")
     model.input(model_event, [model, seed, label, truncation, compare], [*sliders, direction, strength, label, *images],
                 show_progress="minimal", api_visibility="undocumented", api_name="latent_pick_model"
                 ).then(**redraw_strips)

@@ -163,3 +163,20 @@ def test_the_encode_tab_offers_the_round_trip_only_when_a_flow_is_there(flows, t
     with gr.Blocks() as page:
         build_encode_tab(without)
     assert "ode-model" not in {getattr(block, "elem_id", None) for block in page.blocks.values()}
+
+
+def test_the_latent_tab_previews_a_flow_while_dragging_and_draws_it_in_full_when_the_drag_ends(flows):
+    from genimg.explore.directions import DirectionCache
+    from genimg.ui.latent_tab import LatentHandlers, shown_dims
+
+    handlers = LatentHandlers(flows, DirectionCache(samples=64))
+    flow, gan = path_of(flows, "cflow"), path_of(flows, "gan")
+    sliders = [0.3] * shown_dims(784)
+    preview, _ = handlers.render(flow, 4, 2, None, 0.0, 1.0, None, sliders, preview=True)
+    full, _ = handlers.finish(flow, 4, 2, None, 0.0, 1.0, None, sliders)
+    assert not np.array_equal(preview, full)  # ten Euler steps, then the flow's own twenty Heun steps
+    assert np.array_equal(full, handlers.render(flow, 4, 2, None, 0.0, 1.0, None, sliders)[0])
+    # a GAN's preview is its picture: nothing more to draw when the drag ends
+    skipped = handlers.finish(gan, 4, None, None, 0.0, 1.0, None, [0.1] * 8)
+    assert all(isinstance(update, dict) and update.get("__type__") == "update" and len(update) == 1
+               for update in skipped), skipped
