@@ -289,6 +289,8 @@ def command_eval(args: argparse.Namespace) -> int:
                    for name, value in result.metrics.items()}
         if result.class_shares:
             metrics["class_shares"] = [round(share, 5) for share in result.class_shares]
+        if result.steps_curve:
+            metrics["steps_curve"] = result.steps_curve
         update_metrics(args.checkpoint, metrics)
         images, _ = generate_samples(model, grid_columns(64, model_config.num_classes) * 8, seed=0)
         write_file_atomic(Path(args.checkpoint) / "samples.png",

@@ -82,6 +82,7 @@ def evaluation_to_json(result: Evaluation) -> dict:
         "class_names": result.class_names,
         "seconds": result.seconds,
         "stage_seconds": result.stage_seconds,
+        "steps_curve": result.steps_curve,
         "nearest_pairs": [{"sample": _image_to_json(pair.sample), "training": _image_to_json(pair.training),
                            "distance": pair.distance, "sample_index": pair.sample_index,
                            "training_index": pair.training_index} for pair in result.nearest_pairs],
@@ -97,7 +98,8 @@ def evaluation_from_json(stored: dict) -> Evaluation:
                          training_index=int(pair["training_index"])) for pair in stored["nearest_pairs"]]
     return Evaluation(metrics=dict(stored["metrics"]), class_shares=list(stored["class_shares"]),
                       class_names=list(stored["class_names"]), seconds=float(stored["seconds"]),
-                      nearest_pairs=pairs, stage_seconds=dict(stored["stage_seconds"]))
+                      nearest_pairs=pairs, stage_seconds=dict(stored["stage_seconds"]),
+                      steps_curve=[dict(row) for row in stored.get("steps_curve", [])])
 
 
 def default_judge_dir(dataset: str) -> Path:

@@ -46,6 +46,8 @@ class Evaluation:
     # Seconds each measurement took, by stage name (see EVALUATION_STAGES).
     stage_seconds: dict[str, float] = field(default_factory=dict)
     from_cache: bool = False  # read back by genimg.eval.evaluation_cache rather than measured now
+    # A flow's judged quality against its ODE steps (see steps_curve); [] for models that draw in one pass.
+    steps_curve: list[dict[str, float]] = field(default_factory=list)
 
     def table(self) -> str:
         labels = {
@@ -83,12 +85,21 @@ class Evaluation:
                              f"{self.metrics.get('cas_images', 0):,} samples, tested on real"),
             "cas_real_accuracy": "  the same recogniser trained on as many real images",
             "cas_ratio": "  generated ÷ real (1 = as useful as real data)",
+            "sampling_steps": "ODE steps each sample was drawn in",
+            "network_calls": "  network calls per sample (NFE; guidance doubles them)",
+            "sampling_guidance": "  classifier-free guidance (1 = none)",
+            "sampling_heun": "  Heun's solver (1) or Euler's (0)",
         }
         rows = [(labels.get(name, name), _format(value)) for name, value in self.metrics.items()
                 if not name.startswith("iwae_") and name not in HIDDEN_IN_TABLE]
         if self.class_shares:
             shares = " ".join(f"{name}:{share:.1%}" for name, share in zip(self.class_names, self.class_shares))
             rows.append(("class shares among samples", shares))
+        for row in self.steps_curve:
+            accuracy = (f", requested class {row['conditional_accuracy']:.1%}" if "conditional_accuracy" in row
+                        else "")
+            rows.append((f"  at {row['steps']} ODE steps", f"confidence {row['mean_confidence']:.3f}{accuracy}, "
+                                                           f"{1000 * row['seconds_per_image']:.1f} ms per image"))
         width = max(len(label) for label, _ in rows)
         return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
 
@@ -105,8 +116,12 @@ EVALUATION_STAGES = {
     "memorisation": "searching the training images nearest to samples",
     "cas": "training recognisers on generated and on real images",
     "likelihood": "test ELBO and importance-weighted bound",
+    "steps": "judging samples drawn in more and more ODE steps",
     "done": "finished",
 }
+# A flow's quality against its ODE steps: the step counts measured, each on STEPS_CURVE_SAMPLES samples.
+STEPS_CURVE = (1, 2, 5, 10, 20, 50)
+STEPS_CURVE_SAMPLES = 1_000
 ProgressCallback = Callable[[float, str], None]
 # The seed of the one binarisation of a test set that binarised models are scored on: fixed, so numbers compare.
 BINARISED_TEST_SEED = 0
@@ -133,6 +148,42 @@ def generate_samples(model: GenerativeModel, count: int, seed: int = 0, batch_si
         y = labels[start:start + batch_size].to(device) if labels is not None else None
         chunks.append(model.generate(z, y).float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu())
     return torch.cat(chunks), labels
+
+
+def sampling_settings(model: GenerativeModel) -> dict[str, float]:
+    """How a flow's samples above were drawn: its ODE steps, network calls per image (NFE, guidance counted) and
+    guidance (1 = none)."""
+    sampling = model.current_sampling
+    guided = bool(model.num_classes) and sampling.guidance != 1.0
+    return {"sampling_steps": sampling.steps, "network_calls": sampling.network_calls * (2 if guided else 1),
+            "sampling_guidance": float(sampling.guidance) if model.num_classes else 1.0,
+            "sampling_heun": 1 if sampling.solver == "heun" else 0}
+
+
+@torch.inference_mode()
+def steps_curve(model: GenerativeModel, judge: Judge, seed: int = 0,
+                progress: Callable[[float], None] | None = None) -> list[dict[str, float]]:
+    """A flow's judged quality against its ODE steps: for each count in STEPS_CURVE, STEPS_CURVE_SAMPLES samples drawn
+    with the model's solver and guidance → {steps, mean_confidence, conditional_accuracy (conditional models),
+    seconds_per_image}. The same latents at every count, so only the steps differ."""
+    from genimg.models.flow import Sampling, drawing
+
+    own = model.current_sampling
+    rows = []
+    for index, steps in enumerate(STEPS_CURVE):
+        started = time.perf_counter()
+        with drawing(Sampling(steps=steps, solver=own.solver, guidance=own.guidance)):
+            images, requested = generate_samples(model, STEPS_CURVE_SAMPLES, seed)
+        seconds = (time.perf_counter() - started) / STEPS_CURVE_SAMPLES
+        probabilities, _ = predict(judge, images)
+        row = {"steps": steps, "mean_confidence": round(probabilities.max(dim=1).values.mean().item(), 4),
+               "seconds_per_image": round(seconds, 5)}
+        if requested is not None:
+            row["conditional_accuracy"] = round((probabilities.argmax(dim=1) == requested).float().mean().item(), 4)
+        rows.append(row)
+        if progress is not None:
+            progress((index + 1) / len(STEPS_CURVE))
+    return rows
 
 
 @torch.inference_mode()
@@ -261,11 +312,14 @@ def judge_samples(judge: Judge, images: torch.Tensor, requested: torch.Tensor | 
     return metrics, shares.tolist()
 
 
-def _stage_weights(judged: bool, fidelity: FidelityOptions, conditional: bool, encoder: bool) -> dict[str, float]:
+def _stage_weights(judged: bool, fidelity: FidelityOptions, conditional: bool, encoder: bool,
+                   ode: bool = False) -> dict[str, float]:
     """Rough shares of the run's time per stage (measured on 2 CPU cores), so the progress fraction moves evenly."""
     weights = {"loading": 1.0}
     if judged:
-        weights["judging"] = 2.0
+        weights["judging"] = 20.0 if ode else 2.0  # a flow draws each sample in tens of network calls
+        if ode:
+            weights["steps"] = 10.0
         if fidelity.precision_recall:
             weights["precision_recall"] = 1.0
         if fidelity.memorisation:
@@ -299,8 +353,9 @@ def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_
     started = time.perf_counter()
     result = Evaluation()
     encoder = registry.kind_of(model).capabilities.encoder
+    ode = registry.kind_of(model).capabilities.ode
     conditional = bool(getattr(model, "num_classes", 0))
-    weights = _stage_weights(judge is not None, fidelity, conditional, encoder)
+    weights = _stage_weights(judge is not None, fidelity, conditional, encoder, ode)
     total_weight = sum(weights.values())
     done_weight = 0.0
     stage_started = time.perf_counter()
@@ -346,6 +401,11 @@ def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_
         result.metrics["samples"] = sample_count
         result.class_shares, result.class_names = shares, test.class_names
         finish("judging")
+        if ode:
+            begin("steps")
+            result.metrics.update(sampling_settings(model))
+            result.steps_curve = steps_curve(model, judge, seed, lambda fraction: report("steps", fraction))
+            finish("steps")
         if fidelity.precision_recall:
             begin("precision_recall")
             result.metrics.update(precision_recall(test_features, sample_predictions[1], fidelity.neighbours))

@@ -31,7 +31,8 @@ METRICS = ("judge_test_accuracy", "classifier_fd_floor", "classifier_fd", "mean_
            "classes_covered", "conditional_accuracy", "classifier_fd_ratio", "test_neg_elbo", "test_reconstruction",
            "test_kl", "test_iwae_nll", "test_neg_elbo_binarised", "test_reconstruction_binarised", "test_kl_binarised",
            "test_iwae_nll_binarised", "active_dimensions", "precision", "recall", "memorisation_share",
-           "memorisation_baseline", "cas_accuracy", "cas_real_accuracy", "cas_ratio")
+           "memorisation_baseline", "cas_accuracy", "cas_real_accuracy", "cas_ratio", "sampling_steps", "network_calls",
+           "sampling_guidance")
 
 ENGLISH = {
     "card.description": "A {kind}{conditional}{latent}, for {size} images, trained on **{dataset}**{dataset_size} for "
@@ -79,6 +80,12 @@ ENGLISH = {
     "card.metric.cas_accuracy": "classification accuracy score: recogniser trained on samples, tested on real",
     "card.metric.cas_real_accuracy": "the same recogniser trained on as many real images",
     "card.metric.cas_ratio": "generated ÷ real (1 = as useful as real data)",
+    "card.metric.sampling_steps": "ODE steps each sample was drawn in",
+    "card.metric.network_calls": "network calls per sample (NFE; guidance doubles them)",
+    "card.metric.sampling_guidance": "classifier-free guidance (1 = none)",
+    "card.steps_row": "at {steps} ODE steps",
+    "card.steps_value": "confidence {confidence}{accuracy}, {milliseconds} ms per image",
+    "card.steps_accuracy": ", requested class {accuracy}",
     "card.kind.DCGAN": "DCGAN",
     "card.kind.convolutional VAE": "convolutional VAE",
     "card.dataset.mnist": "mnist",
@@ -130,6 +137,12 @@ CHINESE = {
     "card.metric.cas_accuracy": "分类准确率分数：用样本训练、在真实图像上测试的识别器",
     "card.metric.cas_real_accuracy": "用同样数量的真实图像训练的同一识别器",
     "card.metric.cas_ratio": "生成 ÷ 真实（1 = 与真实数据一样有用）",
+    "card.metric.sampling_steps": "每个样本生成时走的 ODE 步数",
+    "card.metric.network_calls": "每个样本的网络调用次数（NFE；引导使其加倍）",
+    "card.metric.sampling_guidance": "无分类器引导强度（1 = 不引导）",
+    "card.steps_row": "{steps} 步 ODE 时",
+    "card.steps_value": "置信度 {confidence}{accuracy}，每张图 {milliseconds} 毫秒",
+    "card.steps_accuracy": "，请求类别的准确率 {accuracy}",
     "card.kind.DCGAN": "DCGAN",
     "card.kind.convolutional VAE": "卷积 VAE",
     "card.dataset.mnist": "MNIST 手写数字",
@@ -217,6 +230,16 @@ def _metric_rows(metrics: dict[str, Any], entry: ModelEntry, language: str) -> l
         names = list(entry.class_names) if len(entry.class_names) == len(shares) else [str(i) for i in range(len(shares))]
         rows.append((message("card.class_shares", language),
                      " ".join(f"{name}:{share:.1%}" for name, share in zip(names, shares, strict=True))))
+    curve = metrics.get("steps_curve")
+    for row in curve if isinstance(curve, list) else []:
+        try:
+            accuracy = (message("card.steps_accuracy", language, accuracy=f"{float(row['conditional_accuracy']):.1%}")
+                        if "conditional_accuracy" in row else "")
+            rows.append((message("card.steps_row", language, steps=int(row["steps"])),
+                         message("card.steps_value", language, confidence=f"{float(row['mean_confidence']):.3f}",
+                                 accuracy=accuracy, milliseconds=f"{1000 * float(row['seconds_per_image']):.1f}")))
+        except (KeyError, TypeError, ValueError):
+            continue  # a hand-edited row: the card shows the others
     return rows
 
 

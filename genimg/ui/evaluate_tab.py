@@ -110,6 +110,7 @@ ENGLISH = {
     "eval.stage.memorisation": "Searching the training images nearest to samples",
     "eval.stage.cas": "Training recognisers on generated and on real images",
     "eval.stage.likelihood": "Measuring the likelihood of test images",
+    "eval.stage.steps": "Judging samples drawn in more and more ODE steps",
     "eval.stage.done": "Done",
     "eval.busy": "Another evaluation is running on this server; yours starts when it ends.",
     "eval.one_at_a_time": "You already have an evaluation waiting or running on this server; this one was not "
@@ -183,6 +184,7 @@ CHINESE = {
     "eval.stage.memorisation": "为样本寻找最近的训练图像",
     "eval.stage.cas": "分别用生成图像和真实图像训练识别器",
     "eval.stage.likelihood": "测量测试图像的似然",
+    "eval.stage.steps": "评判用越来越多的 ODE 步数生成的样本",
     "eval.stage.done": "完成",
     "eval.busy": "服务器上正在进行另一次评估；它结束后就轮到你的。",
     "eval.one_at_a_time": "你在这台服务器上已有一次评估正在等待或进行，所以这次没有开始。请等它结束后再试。",

@@ -58,9 +58,11 @@ def test_the_reproduce_command_asks_for_the_same_run(kind):
     assert args.depth == model.depth and args.spectral_norm == model.spectral_norm
     if family == "gan":  # the discriminator's settings, and no VAE flags
         assert (args.lr_d, args.gan_loss, args.beta) == (config.lr_discriminator, config.gan_loss, None)
-    else:
+    elif family == "vae":
         assert (args.beta, args.kl_warmup, args.likelihood, args.lr_d) == (
             config.beta, config.kl_warmup_steps, model.likelihood, None)
+    else:  # a flow reads neither the discriminator's nor the VAE's settings
+        assert (args.beta, args.kl_warmup, args.likelihood, args.lr_d, args.gan_loss) == (None, 0, None, None, None)
     assert args.ema == (config.ema_decay or None)
 
 

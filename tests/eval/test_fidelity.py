@@ -158,7 +158,7 @@ def test_evaluate_with_every_option_on_a_copying_conditional_model(shapes_judge,
     assert metrics["cas_ratio"] == pytest.approx(metrics["cas_accuracy"] / metrics["cas_real_accuracy"])
     fractions = [fraction for fraction, _ in reports]
     assert fractions == sorted(fractions) and reports[-1] == (1.0, "done")
-    assert {stage for _, stage in reports} == set(EVALUATION_STAGES) - {"likelihood"}
+    assert {stage for _, stage in reports} == set(EVALUATION_STAGES) - {"likelihood", "steps"}  # not a flow
     assert set(result.stage_seconds) == {"loading", "judging", "precision_recall", "memorisation", "cas"}
     table = result.table()
     assert "precision" in table and "closer to a training image" in table and "classification accuracy" in table
@@ -310,3 +310,27 @@ def test_real_images_are_judged_once_per_judge_and_content(monkeypatch):
     other = Judge(channels=1, image_size=28, num_classes=10, width=4).eval()
     metrics.judged_real_images(other, images)  # another judge: judged anew
     assert calls == [12, 12, 12]
+
+
+def test_a_flows_evaluation_says_how_it_drew_and_judges_it_at_every_step_count(shapes_judge, shapes_splits,
+                                                                               monkeypatch):
+    from genimg.eval import metrics as metrics_module
+
+    monkeypatch.setattr(metrics_module, "STEPS_CURVE_SAMPLES", 120)
+    judge, _ = load_judge(shapes_judge)
+    train, test = shapes_splits
+    torch.manual_seed(0)
+    flow = build_model(ModelConfig(kind="flow", image_size=SIZE, channels=3, num_classes=3,
+                                   latent_dim=3 * SIZE * SIZE, width=8)).eval()
+    reports = []
+    result = evaluate(flow, "shapes", judge, sample_count=120, test_data=test, train_data=train,
+                      progress=lambda fraction, stage: reports.append(stage))
+    metrics = result.metrics
+    assert (metrics["sampling_steps"], metrics["network_calls"], metrics["sampling_guidance"]) == (20, 80, 2.0)
+    assert [row["steps"] for row in result.steps_curve] == [1, 2, 5, 10, 20, 50] and "steps" in reports
+    assert all(0 <= row["mean_confidence"] <= 1 and 0 <= row["conditional_accuracy"] <= 1
+               and row["seconds_per_image"] > 0 for row in result.steps_curve)
+    # the same latents at the flow's own 20 steps: the curve's row is the main judgement
+    at_twenty = next(row for row in result.steps_curve if row["steps"] == 20)
+    assert at_twenty["mean_confidence"] == pytest.approx(metrics["mean_confidence"], abs=1e-4)
+    assert "at 50 ODE steps" in result.table()

@@ -129,3 +129,21 @@ def test_every_shipped_generator_has_chinese_notes_with_no_english_words(name):
     chinese_numbers = re.findall(r"\d[\d,.]*", prose)
     # the same numbers, each as often, as the English notes (a translation changes words, not figures)
     assert sorted(n.rstrip(".,") for n in chinese_numbers) == sorted(n.rstrip(".,") for n in english_numbers)
+
+
+def test_a_flows_card_lists_its_steps_and_the_quality_at_each_step_count_in_both_languages():
+    from types import SimpleNamespace
+
+    from genimg.ui.cards_view import _metric_rows
+
+    metrics = {"sampling_steps": 20, "network_calls": 80, "sampling_guidance": 2.0,
+               "steps_curve": [{"steps": 1, "mean_confidence": 0.41, "conditional_accuracy": 0.5,
+                                "seconds_per_image": 0.0004},
+                               {"steps": 20, "mean_confidence": 0.987, "seconds_per_image": 0.012},
+                               {"steps": "many"}]}  # a hand-edited row is left out
+    english = dict(_metric_rows(metrics, SimpleNamespace(class_names=()), "en"))
+    assert english["ODE steps each sample was drawn in"] == "20"
+    assert english["at 1 ODE steps"] == "confidence 0.410, requested class 50.0%, 0.4 ms per image"
+    assert english["at 20 ODE steps"] == "confidence 0.987, 12.0 ms per image" and len(english) == 5
+    chinese = dict(_metric_rows(metrics, SimpleNamespace(class_names=()), "zh-CN"))
+    assert chinese["1 步 ODE 时"] == "置信度 0.410，请求类别的准确率 50.0%，每张图 0.4 毫秒"
