@@ -57,20 +57,22 @@ def test_judge_loads(folder: Path):
     assert logits.shape == (2, judge.num_classes) and features.shape == (2, 128)
 
 
-def test_one_command_retrains_the_shipped_dcgan():
-    """`python -m genimg train --recipe mnist-dcgan` asks for the very settings the shipped mnist-dcgan was trained
-    with, for as many steps as it was trained."""
+@pytest.mark.parametrize("name", ["mnist-dcgan", "shapes-dcgan"])
+def test_one_command_retrains_a_shipped_model(name):
+    """`python -m genimg train --recipe NAME` asks for the very settings the shipped model NAME was trained with, for
+    as many steps as it was trained."""
     import argparse
 
     from genimg import recipes
     from genimg.config import ConfigError
 
-    saved = load_checkpoint(SHIPPED_DIR / "mnist-dcgan").config
+    assert name in recipes.NAMED_RECIPES
+    saved = load_checkpoint(SHIPPED_DIR / name).config
     parser = argparse.ArgumentParser()
     recipes.add_recipe_options(parser)
     config, _ = recipes.train_config_from_options(parser.parse_args(
-        ["--recipe", "mnist-dcgan", "--dataset", "shapes", "--data-limit", "8", "--image-size", "28",
-         "--channels", "1"]))  # shapes: no MNIST download needed to read the settings
+        ["--recipe", name, "--dataset", "shapes", "--data-limit", "8", "--image-size",
+         str(saved["model"]["image_size"]), "--channels", str(saved["model"]["channels"])]))  # no MNIST needed
     trained = saved["training"]
     asked = config.to_dict()
     for name in ("batch_size", "lr_generator", "lr_discriminator", "adam_beta1", "gan_loss", "ema_decay", "seed"):
