@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from genimg.bench.explore import run_explore
-from genimg.bench.inference import run_inference_bench
+from genimg.bench.inference import add_inference_arguments, extra_checkpoints, run_inference_bench
 from genimg.bench.measure import Plan, report_main
 from genimg.bench.train import run_train_bench
 from genimg.config import SHIPPED_DIR
@@ -18,7 +18,7 @@ def all_sections(plan: Plan, args: argparse.Namespace, progress: Callable[[str],
     sections = ["```\n" + run_explore(SHIPPED_DIR, args.repeats, with_training=False) + "\n```",
                 run_train_bench(plan, progress=progress)]
     progress("generator inference")
-    sections.append(run_inference_bench(plan))
+    sections.append(run_inference_bench(plan, checkpoints=extra_checkpoints(args)))
     if not plan.synthetic and mnist_available(args.data_root):
         from genimg.bench.page import format_report, page_time_to_digits  # loads Gradio: only when it runs
 
@@ -29,6 +29,7 @@ def all_sections(plan: Plan, args: argparse.Namespace, progress: Callable[[str],
 
 def add_all_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=300, help="explore: calls per handler")
+    add_inference_arguments(parser)
 
 
 def main(argv: list[str]) -> int:
