@@ -182,8 +182,12 @@ def rank_encoders(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
     return sorted(encoders, key=key)
 
 
-def rank_generators(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
+def rank_generators(entries: Iterable[ModelEntry], one_pass_first: bool = False) -> list[ModelEntry]:
     """Every model, the one whose samples look best first; the Samples tab (the page's landing) opens on it.
+
+    one_pass_first: models that draw in one network pass come before those that draw in many ODE steps (a flow),
+    whatever their numbers: on a CPU a flow's landing grid takes seconds, a GAN's milliseconds (the page passes it
+    when it runs on a CPU).
 
     The rule, in order, on the numbers a model card carries (config.json "metrics", written by `genimg eval`):
     1. MNIST first (the data set a newcomer recognises), then the other data sets in the order given: the judge
@@ -193,7 +197,8 @@ def rank_generators(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
     3. Then the judge's mean top-class confidence on samples ("mean_confidence"; higher means more recognisable
        samples), highest first, those without one after.
     4. Then the name, so the order never depends on the folder listing.
-    Family and conditioning play no part: a conditional model is chosen when its samples measure better.
+    Family and conditioning play no part (but for one_pass_first): a conditional model is chosen when its samples
+    measure better.
     """
     entries = list(entries)
     datasets: dict[str, int] = {}
@@ -203,7 +208,7 @@ def rank_generators(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
     def key(entry: ModelEntry) -> tuple:
         distance = entry.metric("classifier_fd")
         confidence = entry.metric("mean_confidence")
-        return (entry.dataset != "mnist", datasets[entry.dataset],
+        return (entry.dataset != "mnist", datasets[entry.dataset], one_pass_first and entry.capabilities.ode,
                 distance is None, distance if distance is not None else 0.0,
                 confidence is None, -confidence if confidence is not None else 0.0, entry.name)
 

@@ -284,7 +284,7 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
         gr.Markdown(t("samples.none"))
         return handlers
     # The landing opens on the model whose samples measure best (catalog.rank_generators), not the first listed.
-    best = rank_generators(context.entries)[0]
+    best = rank_generators(context.entries, one_pass_first=context.renderer.device.type == "cpu")[0]
     first = str(best.path)
     first_count = landing_count(best)
     # Filled per visitor on load (its language and numbers): see the root_block.load below.
