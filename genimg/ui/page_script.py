@@ -1,5 +1,6 @@
 """Script for the page's <head>: Gradio's own English tooltips and screen-reader labels read in Chinese on a Chinese page
-(and, in every language, a checkbox's tooltip says what its label says rather than the choice's internal value).
+(and, in every language, a checkbox's tooltip says what its label says rather than the choice's internal value, and a
+slider moved with the keyboard sends `release` as a drag does).
 
 Gradio picks the language of every label from the browser (`navigator.language`, read before any `head=` script
 runs, so a page cannot change it). Some of Gradio's own words are written into its components in English with no translation key: the tooltips and
@@ -71,6 +72,18 @@ GRADIO_TEMPLATES_ZH = [
 
 SCRIPT_TEMPLATE = """
 <script>
+(() => {
+  // Every language: a slider moved with the keyboard (arrows, Home, End, Page Up/Down) ends its move as a drag does.
+  // Gradio sends a slider's `release` on pointerup only, so what a tab draws when a move ends (the Latent tab's
+  // strips, a flow's full picture after its quick preview) never came for keyboard users.
+  const KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"]);
+  document.addEventListener("keyup", (event) => {
+    const target = event.target;
+    if (KEYS.has(event.key) && target instanceof HTMLInputElement && target.type === "range") {
+      target.dispatchEvent(new PointerEvent("pointerup", { bubbles: true }));
+    }
+  }, true);
+})();
 (() => {
   // Every language: Gradio gives each box of a CheckboxGroup the choice's internal value as its tooltip (title),
   // e.g. "precision_recall"; the tooltip should say what the box's label says.

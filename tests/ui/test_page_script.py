@@ -82,3 +82,20 @@ def test_a_checkbox_tooltip_says_what_its_label_says(browser, url, locale, label
         "(root) => [...root.querySelectorAll('input[type=checkbox]')].map((box) => box.getAttribute('title'))")
     assert not any("_" in title or title in ("memorisation", "cas") for title in titles), titles
     page.close()
+
+
+def test_a_slider_moved_with_the_keyboard_ends_its_move_as_a_drag_does(browser, url):  # noqa: F811
+    """Gradio sends `release` on pointerup only: the Latent tab's strips (drawn when a move ends) followed a drag but
+    never the arrow keys."""
+    page = browser.new_page(locale="en-US", viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.locator("#tab-latent-button").click()
+    strips = page.locator("#latent-strips img")
+    expect(strips).to_be_visible(timeout=60_000)
+    before = strips.get_attribute("src")
+    slider = page.locator("#latent-z0 input[type=range]")
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    expect(strips).not_to_have_attribute("src", before, timeout=30_000)
+    page.close()
