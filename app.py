@@ -46,11 +46,11 @@ from genimg.ui.train_tab import TrainHandlers, build_train_tab, workspace_token
 from genimg.ui.views import TabView
 
 register(
-    {"app.title": "# genimg — a latent-space lab for GANs and VAEs",
+    {"app.title": "# genimg — a latent-space lab for GANs, VAEs and flows",
      "app.subtitle": "Move through the latent space of trained generative models: samples, sliders, "
                      "interpolations, your own drawings. Every model here was trained by genimg; its card gives its "
                      "numbers."},
-    {"app.title": "# genimg — GAN 与 VAE 的隐空间实验室",
+    {"app.title": "# genimg — GAN、VAE 与流模型的隐空间实验室",
      "app.subtitle": "在训练好的生成模型的隐空间中漫游：样本、滑块、插值，还有你自己的手绘。这里的每个模型都由 genimg "
                      "训练，模型卡给出了它的各项指标。"},
 )

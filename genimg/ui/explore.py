@@ -71,8 +71,8 @@ ENGLISH = {
     "samples.bad_steps": "The number of steps must be a whole number from 1 to {most}.",
     "samples.bad_solver": "{value} is not a solver this page offers: choose Euler or Heun.",
     "samples.bad_guidance": "The guidance must be a number from 0 to {most}.",
-    "samples.flow_note": "A flow draws in **{steps} steps** of its ODE ({calls} network calls per image{guided}): "
-                         "fewer steps are faster and rougher.",
+    "samples.flow_note": "ODE steps: **{steps}**, {calls} network calls per image{guided}. Fewer steps are faster "
+                         "and rougher.",
     "samples.flow_guided": ", twice over for guidance",
     "samples.family.flow": "flow model",
 }
@@ -118,7 +118,7 @@ CHINESE = {
     "samples.bad_steps": "步数必须是 1 到 {most} 之间的整数。",
     "samples.bad_solver": "{value} 不是本页提供的求解器：请选择 Euler 或 Heun。",
     "samples.bad_guidance": "引导强度必须是 0 到 {most} 之间的数字。",
-    "samples.flow_note": "流模型沿它的 ODE 走 **{steps} 步**来生成（每张图 {calls} 次网络调用{guided}）：步数越少越快，也越粗糙。",
+    "samples.flow_note": "ODE 步数：**{steps}**，每张图 {calls} 次网络调用{guided}。步数越少越快，也越粗糙。",
     "samples.flow_guided": "，引导时再加倍",
     "samples.family.flow": "流模型",
 }

@@ -85,9 +85,9 @@ def test_the_flow_controls_show_for_flows_only_with_guidance_for_a_conditional_o
     for name, group, guidance in (("gan", False, False), ("flow", True, False), ("cflow", True, True)):
         group_update, guidance_update, note = handlers.flow_shown(path_of(flows, name), 20, "heun", 2)
         assert (group_update["visible"], guidance_update["visible"]) == (group, guidance), name
-        assert ("20 steps" in note) == group
+        assert ("ODE steps: **20**" in note) == group
     *_, note = handlers.flow_shown(path_of(flows, "cflow"), 10, "euler", 2, request=CHINESE)
-    assert "10 步" in note and "20 次网络调用" not in note  # 10 Euler steps: 10 calls per image, twice for guidance
+    assert "ODE 步数：**10**" in note and "每张图 10 次网络调用，引导时再加倍" in note  # Euler: a call a step
 
 
 def test_one_visitors_step_count_does_not_change_what_another_visitor_draws(flows):
@@ -122,7 +122,7 @@ def test_the_ode_round_trip_finds_the_seeds_own_noise_and_redraws_the_picture(fl
     assert path_strip.shape[1] > 7 * path_strip.shape[0]  # 8 frames in a row
     error = float(note.split("**Round trip error: ")[1].split("**")[0])
     distance = float(note.split("differ by ")[1].split(" ")[0])
-    assert error <= 0.02 and distance < 0.05, note
+    assert error <= 0.02 and distance < 0.15 * 0.8 and "the ODE found the latent" in note, note
     # one Euler step each way leaves a larger error: the solver's steps are what make the inverse exact
     coarse = handlers.ode_round_trip(path, "3", "seed", 7, None, None, 1, "euler", 2.0)[-1]
     assert float(coarse.split("**Round trip error: ")[1].split("**")[0]) > error

@@ -1,0 +1,118 @@
+"""A flow model in every Explore tab of the page as it ships, in a real browser, in English and Chinese, on a desktop
+and a phone: Samples in the steps asked for, the Latent tab's sliders (a quick preview, then the full picture), an
+interpolation, and the Encode tab's round trip through the ODE (a seed's drawing and your own).
+
+Skipped where checkpoints/ holds no flow (mnist-cflow) or no browser can be started.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from genimg.explore.catalog import discover
+from genimg.ui.i18n import message
+from tests.ui.test_browser import MISSING, browser, screenshot  # noqa: F401  (fixture)
+from tests.ui.test_journeys_explore import (
+    TIMEOUT,
+    draw_stroke,
+    errors_on_page,
+    open_page,
+    pick_option,
+    shipped_url,  # noqa: F401  (fixture)
+    wait_until_shown,
+)
+
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+expect = pytest.importorskip("playwright.sync_api").expect
+FLOW = "mnist-cflow"
+VIEWS = ["desktop-en", "desktop-zh", "phone-en", "phone-zh"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def a_flow_ships():
+    import app
+
+    if not any(entry.name == FLOW for entry in discover(*app.model_folders())):
+        pytest.skip(f"checkpoints/{FLOW} is not in this checkout")
+
+
+def source_of(page, selector: str) -> str | None:
+    return page.locator(f"{selector} img").first.get_attribute("src")
+
+
+def press(page, slider: str, key: str, times: int = 1) -> None:
+    page.locator(f"{slider} input[type=range]").focus()
+    for _ in range(times):
+        page.keyboard.press(key)
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_samples_draw_a_flow_in_the_steps_asked_for(browser, shipped_url, name):  # noqa: F811
+    page, language, problems = open_page(browser, shipped_url, name, "samples")
+    pick_option(page, "#samples-model", FLOW)
+    expect(page.locator("#samples-flow").first).to_be_visible(timeout=TIMEOUT)  # Gradio writes a group's id twice
+    expect(page.locator("#samples-guidance")).to_be_visible(timeout=TIMEOUT)  # a conditional flow
+    note = page.locator("#samples-flow-note")
+    expect(note).to_contain_text(re.compile(r"(ODE steps|ODE 步数)：?:? ?20"), timeout=TIMEOUT)
+    expect(page.locator("#samples-caption")).to_contain_text("流模型" if language == "zh-CN" else "flow model",
+                                                             timeout=TIMEOUT)
+    wait_until_shown(page, "#samples-grid")
+    drawn = source_of(page, "#samples-grid")
+    press(page, "#samples-steps", "Home")  # one Euler… no: one Heun step, a rough grid
+    expect(note).to_contain_text(re.compile(r"(ODE steps|ODE 步数)：?:? ?1\b"), timeout=TIMEOUT)
+    expect(page.locator("#samples-grid img").first).not_to_have_attribute("src", drawn, timeout=TIMEOUT)
+    screenshot(page, f"flow-samples-{name}")
+    assert errors_on_page(page) == [] and problems == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_the_encode_tab_runs_a_flow_backwards_and_forwards(browser, shipped_url, name):  # noqa: F811
+    page, language, problems = open_page(browser, shipped_url, name, "encode")
+    page.get_by_role("tab", name=message("encode.sub_ode", language)).click()
+    expect(page.locator("#ode-model")).to_be_visible(timeout=TIMEOUT)
+    page.locator("#ode-model").scroll_into_view_if_needed()
+    page.locator("#ode-run").click()
+    note = page.locator("#ode-note")
+    expect(note).to_contain_text("往返误差" if language == "zh-CN" else "Round trip error", timeout=TIMEOUT)
+    text = note.inner_text()
+    error = float(re.search(r"(?:Round trip error: |往返误差：平均每像素 )([0-9.]+)", text).group(1))
+    assert error <= 0.02, text  # 50 Heun steps each way (the tab's default)
+    assert ("ODE 找到了" if language == "zh-CN" else "the ODE found the latent") in text, text
+    wait_until_shown(page, "#ode-picture", "#ode-noise", "#ode-redrawn", "#ode-path")
+    screenshot(page, f"flow-encode-seed-{name}")
+    # now a drawing of one's own
+    page.locator("#ode-source").get_by_text(message("encode.source_draw", language), exact=True).click()
+    draw_stroke(page, "#ode-sketch")
+    before = note.inner_text()
+    page.locator("#ode-run").click()
+    expect(note).not_to_have_text(before, timeout=TIMEOUT)
+    expect(note).to_contain_text("往返误差" if language == "zh-CN" else "Round trip error", timeout=TIMEOUT)
+    screenshot(page, f"flow-encode-drawing-{name}")
+    assert errors_on_page(page) == [] and problems == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("name", ["desktop-en", "phone-zh"])
+def test_the_latent_and_interpolate_tabs_take_a_flow(browser, shipped_url, name):  # noqa: F811
+    page, language, problems = open_page(browser, shipped_url, name, "latent")
+    pick_option(page, "#latent-model", FLOW)
+    wait_until_shown(page, "#latent-image")
+    expect(page.locator("#latent-z0")).to_be_visible(timeout=TIMEOUT)
+    page.wait_for_timeout(1_500)  # the model's own picture may still be on its way
+    drawn = source_of(page, "#latent-image")
+    press(page, "#latent-z0", "ArrowRight", 5)
+    expect(page.locator("#latent-image img").first).not_to_have_attribute("src", drawn, timeout=TIMEOUT)
+    screenshot(page, f"flow-latent-{name}")
+    assert errors_on_page(page) == [] and problems == []
+    page.context.close()
+
+    page, language, problems = open_page(browser, shipped_url, name, "interpolate")
+    pick_option(page, "#interp-model", FLOW)
+    expect(page.locator("#interp-summary")).to_contain_text("784", timeout=TIMEOUT)  # a flow's z: 1×28×28
+    wait_until_shown(page, "#interp-lerp-strip", "#interp-slerp-strip")
+    screenshot(page, f"flow-interpolate-{name}")
+    assert errors_on_page(page) == [] and problems == []
+    page.context.close()
