@@ -83,7 +83,7 @@ from genimg.ui.i18n import message, register, request_language, t
 register(disk_limits.ENGLISH, disk_limits.CHINESE)
 register(
     {"train.tab": "Train",
-     "train.intro": "Train a GAN or a VAE from scratch and watch it learn: the loss curves, a grid of samples from "
+     "train.intro": "Train a GAN, a VAE or a flow from scratch and watch it learn: the loss curves, a grid of samples from "
                     "fixed latent vectors, and alarms in plain words when training goes wrong. **Save as** puts the "
                     "model in every Explore tab (marked ★).",
      "train.model": "Model", "train.dataset": "Dataset", "train.upload": "Your images (a .zip of pictures; "
@@ -94,6 +94,7 @@ register(
      "train.start": "Start", "train.stop": "Stop", "train.resume": "Resume",
      "train.save_name": "Name", "train.save": "Save as", "train.samples": "Samples (fixed latents)",
      "train.losses": "Losses", "train.aux": "Discriminator outputs / KL", "train.alarms": "Health",
+     "train.aux_gan": "Discriminator outputs", "train.aux_vae": "KL", "train.aux_flow": "Loss on each third of the path",
      "train.replay": "Replay: training time", "train.replay_image": "Samples at that step",
      "train.open_step": "Open this step in Explore", "train.yours": "Your models",
      "train.delete": "Delete", "train.status": "Status", "train.save_placeholder": "my-digits",
@@ -106,7 +107,7 @@ register(
      "train.ema": "EMA of the weights (e.g. 0.999; 0 = off)", "train.spectral": "Spectral norm in the discriminator",
      "train.kl_warmup": "KL warm-up (steps to ramp β up from 0)", "train.seed": "Seed (0 = a random one)"},
     {"train.tab": "训练",
-     "train.intro": "从零训练一个 GAN 或 VAE 并看着它学习：损失曲线、固定隐向量的样本网格，以及训练出问题时的通俗警报。"
+     "train.intro": "从零训练一个 GAN、VAE 或流模型并看着它学习：损失曲线、固定隐向量的样本网格，以及训练出问题时的通俗警报。"
                     "**另存为** 会把模型放进所有探索页（标 ★）。",
      "train.model": "模型", "train.dataset": "数据集", "train.upload": "你的图片（图片 .zip；子文件夹即类别）",
      "train.latent": "隐空间维度", "train.steps": "步数", "train.batch": "批大小",
@@ -115,6 +116,7 @@ register(
      "train.start": "开始", "train.stop": "停止", "train.resume": "继续",
      "train.save_name": "名称", "train.save": "另存为", "train.samples": "样本（固定隐向量）",
      "train.losses": "损失", "train.aux": "判别器输出 / KL", "train.alarms": "健康状况",
+     "train.aux_gan": "判别器输出", "train.aux_vae": "KL", "train.aux_flow": "路径每三分之一段上的损失",
      "train.replay": "回放：训练时间", "train.replay_image": "该步的样本",
      "train.open_step": "在探索页打开这一步", "train.yours": "你的模型",
      "train.delete": "删除", "train.status": "状态", "train.save_placeholder": "我的数字",
@@ -537,6 +539,9 @@ AUX_SERIES = {"gan": {"d_real": ("D(x), real", "D(x)，真实"), "d_fake": ("D(G
                        "loss_near_picture": ("loss near the picture (t ≥ ⅔)", "靠近图像处的损失（时间 ≥ ⅔）")}}
 
 
+AUX_LABELS = ("train.aux_gan", "train.aux_vae", "train.aux_flow")
+
+
 def series_name(names: tuple[str, str], language: str) -> str:
     return names[1] if language == "zh-CN" else names[0]
 
@@ -630,6 +635,8 @@ def plot_update(frame: pd.DataFrame | None, plot: str, language: str, family: st
     extra = {}
     if plot == "loss":
         extra["label"] = message("train.losses_log" if curves.log_scale else "train.losses", language)
+    elif f"train.aux_{family}" in AUX_LABELS:  # what the second plot shows depends on the family
+        extra["label"] = message(f"train.aux_{family}", language)
     return gr.update(value=frame, x_title=say("axis_step", language), y_title=say(f"axis_{plot}", language),
                      color_title=say("axis_series", language), color_map=colours, **extra)
 

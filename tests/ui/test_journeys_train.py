@@ -367,3 +367,37 @@ def test_more_settings_show_where_they_apply_and_refuse_absurd_values(browser, t
     expect(page.locator("#train-start")).to_be_enabled()
     screenshot(page, "train-more-settings")
     page.close()
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_a_flow_trains_in_the_page_and_opens_in_samples_with_its_ode_controls(browser, train_page_url, locale):  # noqa: F811
+    """The conditional flow preset: only the settings a flow reads show, its curves are the flow-matching loss and the
+    loss on each third of the path (in the visitor's language), and the saved model draws in the Samples tab."""
+    language = "zh-CN" if locale.startswith("zh") else "en"
+    page = train_page(browser, train_page_url, locale)
+    choose(page, "train-model", message("train.preset.cflow", language) if language == "en" else "条件流匹配")
+    expect(page.locator("#train-latent")).to_be_hidden(timeout=TIMEOUT)  # a flow's latent is its noise image
+    expect(page.locator("#train-loss")).to_be_hidden()
+    expect(page.locator("#train-lr-d")).to_be_hidden()
+    choose(page, "train-dataset", message("train.data.shapes", language))
+    set_number(page, "train-steps", "30")
+    page.locator("#train-start").click()
+    expect(page.locator("#train-status")).to_contain_text("训练完成" if language == "zh-CN" else "Run finished",  # ended
+                                                          timeout=TIMEOUT)
+    expect(page.locator("#train-losses g.mark-line path")).to_have_count(2, timeout=TIMEOUT)  # smoothed + raw
+    expect(page.locator("#train-aux g.mark-line path")).to_have_count(6, timeout=TIMEOUT)  # three thirds, twice
+    legend = " ".join(svg_texts(page, "#train-aux g.role-legend-label text"))
+    assert ("靠近噪声处的损失" if language == "zh-CN" else "loss near the noise") in legend, legend
+    expect(page.locator("#train-aux")).to_contain_text(message("train.aux_flow", language))  # not "D(x) / KL"
+    screenshot(page, f"train-flow-{language}")
+    page.locator("#train-save-name textarea, #train-save-name input").first.fill(f"flow demo {language}")
+    page.locator("#train-save").click()
+    expect(page.locator("#train-save-status")).to_contain_text("已保存" if language == "zh-CN" else "Saved",
+                                                               timeout=TIMEOUT)
+    page.get_by_role("tab", name=message("samples.tab", language), exact=True).click()
+    page.locator("#samples-model input").click()
+    page.get_by_role("option", name=re.compile(f"flow demo {language}")).first.click()
+    expect(page.locator("#samples-flow").first).to_be_visible(timeout=TIMEOUT)
+    wait_until_shown(page, "#samples-grid")
+    assert errors_on_page(page) == []
+    page.close()
