@@ -825,8 +825,9 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                 ode_run.click(handlers.ode_round_trip, ode_inputs, ode_outputs, api_name="ode_round_trip")
                 ode_model.change(lambda path, keep: handlers.model_changed(path, keep)[0], [ode_model, ode_class],
                                  ode_class, **private)
-                ode_model.change(handlers.flow_shown, [ode_model, *ode_flow.inputs], ode_flow.outputs,
-                                 show_progress="hidden", **private)
+                # On load (the note in the visitor's language) and whenever the model or a setting changes.
+                gr.on(None, handlers.flow_shown, [ode_model, *ode_flow.inputs], ode_flow.outputs,
+                      show_progress="hidden", **private)
 
         with gr.Tab(t("encode.sub_arithmetic"), id="encode-arithmetic"):
             gr.Markdown(t("encode.arith_intro"), latex_delimiters=LATEX)
