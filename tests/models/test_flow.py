@@ -11,6 +11,8 @@ from genimg.models import build_model, registry
 from genimg.models.flow import MAX_STEPS, FlowModel, Sampling
 from genimg.training.engine import FLOW_THIRDS, Progress, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is quickest
+
 
 def tiny_flow(num_classes: int = 0, image_size: int = 28, channels: int = 1, seed: int = 0) -> FlowModel:
     torch.manual_seed(seed)
@@ -118,7 +120,7 @@ def test_training_reports_the_loss_on_each_third_of_the_path_and_lowers_it(tmp_p
     data = ImageData(images=images, labels=torch.tensor([0, 1] * 32), class_names=["square", "blank"],
                      name="two pictures")
     config = TrainConfig(model=ModelConfig(kind="flow", latent_dim=784, width=8, num_classes=2), dataset="shapes",
-                         steps=120, batch_size=32, lr_generator=3e-3, log_every=10, sample_every=1000,
+                         steps=60, batch_size=16, lr_generator=3e-3, log_every=10, sample_every=1000,
                          checkpoint_every=1000, ema_decay=0.0, device="cpu", precision="fp32",
                          out=str(tmp_path / "run"))
     reports = [event for event in train(config, data=data) if isinstance(event, Progress)]
