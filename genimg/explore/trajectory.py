@@ -46,6 +46,7 @@ def round_trip(model: FlowModel, picture: torch.Tensor, label: int | None, sampl
     `picture` may stray outside [0, 1] (a flow's own drawing before it is clipped for the screen): it is inverted as
     it is, so a flow's drawing goes back to the very noise that drew it."""
     started = time.perf_counter()
+    picture = picture.to(next(model.parameters()).device)  # the model's device (a GPU on a GPU Space)
     labels = torch.tensor([label], device=picture.device) if label is not None else None
     noise = model.invert(picture, labels, sampling)  # (1, C·S·S)
     classes = F.one_hot(labels, model.num_classes).to(picture.dtype) if labels is not None else None
@@ -58,5 +59,5 @@ def round_trip(model: FlowModel, picture: torch.Tensor, label: int | None, sampl
     path = torch.cat([((every[index] + 1) / 2).clamp(0, 1) for index in chosen])
     difference = (redrawn - picture).abs()
     calls = 2 * sampling.network_calls * (2 if classes is not None and sampling.guidance != 1.0 else 1)
-    return RoundTrip(noise=noise, redrawn=redrawn.clamp(0, 1), path=path, error=float(difference.mean()),
+    return RoundTrip(noise=noise.cpu(), redrawn=redrawn.clamp(0, 1).cpu(), path=path.cpu(), error=float(difference.mean()),
                      worst=float(difference.max()), seconds=time.perf_counter() - started, network_calls=calls)

@@ -54,11 +54,12 @@ class Sampling:
     guidance: float = 2.0
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.steps, int) and 1 <= self.steps <= MAX_STEPS):
+        if not (isinstance(self.steps, int) and not isinstance(self.steps, bool) and 1 <= self.steps <= MAX_STEPS):
             raise ValueError(f"steps = {self.steps!r} is not accepted: expected a whole number from 1 to {MAX_STEPS}")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver = {self.solver!r} is not accepted: expected one of {SOLVERS}")
-        if not (isinstance(self.guidance, (int, float)) and math.isfinite(self.guidance) and 0 <= self.guidance <= 10):
+        if not (isinstance(self.guidance, (int, float)) and not isinstance(self.guidance, bool)
+                and math.isfinite(self.guidance) and 0 <= self.guidance <= 10):
             raise ValueError(f"guidance = {self.guidance!r} is not accepted: expected a number from 0 to 10")
 
     @property

@@ -305,8 +305,9 @@ class _Run:
 
     def flow_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Flow matching on the straight path from noise to the batch. Times are stratified (one per equal slice
-        of [0, 1], shuffled), so every third of the path is in every batch: the loss per third is a health signal
-        (the middle of the path, where noise and picture mix, is the hardest to learn)."""
+        of [0, 1], shuffled), so each third of the path holds a row in every batch of 6 or more (each third then
+        covers a whole slice): the loss per third is a health signal (near the noise it stays highest: there the
+        picture the path leads to is least determined). Smaller batches report the loss alone."""
         pictures = to_float(images, "signed")
         count = pictures.shape[0]
         noise = torch.randn(pictures.shape, device=self.device, generator=self.noise)
@@ -325,9 +326,10 @@ class _Run:
         per_image = terms["per_image"].detach()
         thirds = (times * 3).long().clamp(max=2)
         losses = {"loss": terms["loss"].detach()}
-        for index, name in enumerate(FLOW_THIRDS):
-            chosen = thirds == index
-            losses[name] = (per_image * chosen).sum() / chosen.sum().clamp(min=1)
+        if count >= 2 * len(FLOW_THIRDS):  # a third (width 1/3) then contains a whole slice (width 1/count)
+            for index, name in enumerate(FLOW_THIRDS):
+                chosen = thirds == index
+                losses[name] = (per_image * chosen).sum() / chosen.sum()
         return losses
 
     def ema_decay(self) -> float:

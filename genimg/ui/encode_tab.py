@@ -39,7 +39,7 @@ from genimg.explore.encode import (
     render_code_chart,
     to_picture,
 )
-from genimg.explore.latent import latent_norm
+from genimg.explore.latent import latent_norm, model_device
 from genimg.explore.trajectory import noise_picture, round_trip
 from genimg.models import GenerativeModel
 from genimg.models.latent import parse_seed, seeded_latents
@@ -618,15 +618,17 @@ class EncodeHandlers:
         label = class_index(entry, class_name, language)
         seed_noise = None
         if source == "seed":  # the seed's drawing as the flow made it, before it was clipped to [0, 1] for the screen
-            seed_noise = seeded_latents(check_seed(seed, language), 1, config.latent_dim)
-            classes = torch.eye(entry.num_classes)[[label]] if label is not None else None
+            device = model_device(model)
+            seed_noise = seeded_latents(check_seed(seed, language), 1, config.latent_dim)  # drawn on the CPU
+            classes = torch.eye(entry.num_classes, device=device)[[label]] if label is not None else None
             with torch.no_grad():
-                picture = (model.integrate(seed_noise.view(1, *model.image_shape), classes, 0.0, 1.0, sampling) + 1) / 2
+                start = seed_noise.to(device).view(1, *model.image_shape)
+                picture = ((model.integrate(start, classes, 0.0, 1.0, sampling) + 1) / 2).cpu()
         else:
             picture, _ = prepare(read_picture(source, sketch, upload, language), entry, config, language)
         trip = round_trip(model, picture, label, sampling)
         note = message("encode.ode_note", language, error=trip.error, worst=trip.worst, steps=sampling.steps,
-                       solver=message(f"samples.solver.{sampling.solver}", language), calls=trip.network_calls,
+                       solver=message(f"samples.solver_name.{sampling.solver}", language), calls=trip.network_calls,
                        seconds=trip.seconds)
         if seed_noise is not None:
             distance = float((trip.noise - seed_noise).abs().mean())
@@ -652,8 +654,10 @@ class EncodeHandlers:
         picture = read_picture(source, sketch, upload, language)
         tensor, _ = prepare(picture, entry, config, language)
         if entry.capabilities.ode:  # a flow's exact latent: its ODE run backwards
-            labels = torch.tensor([label]) if label is not None else None
-            return model.invert(tensor, labels)[0]
+            device = model_device(model)
+            labels = torch.tensor([label], device=device) if label is not None else None
+            with torch.no_grad():
+                return model.invert(tensor.to(device), labels)[0].cpu()
         return encode_image(model, tensor, label).mean
 
     @in_words("encode.failed")

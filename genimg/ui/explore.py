@@ -17,7 +17,7 @@ from genimg.models.latent import MAX_SEED, parse_seed
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.cards_view import card_for_page
 from genimg.ui.context import ExploreContext
-from genimg.ui.flow_controls import build_flow_controls, sampling_for, shown_for
+from genimg.ui.flow_controls import build_flow_controls, check_work, sampling_for, shown_for
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 from genimg.ui.views import LanguageRequest, TabView, UrlKey, model_path, whole_number
 
@@ -62,18 +62,6 @@ ENGLISH = {
     "samples.things.fashion-mnist": "pieces of clothing",
     "samples.things.shapes": "shapes",
     "samples.things.other": "images",
-    "samples.flow_settings": "How the flow draws",
-    "samples.steps": "ODE steps (more: finer, slower)",
-    "samples.solver": "Solver",
-    "samples.solver.euler": "Euler (1 network call a step)",
-    "samples.solver.heun": "Heun (2 calls a step, more exact)",
-    "samples.guidance": "Guidance (1 = none; higher: more typical of the class)",
-    "samples.bad_steps": "The number of steps must be a whole number from 1 to {most}.",
-    "samples.bad_solver": "{value} is not a solver this page offers: choose Euler or Heun.",
-    "samples.bad_guidance": "The guidance must be a number from 0 to {most}.",
-    "samples.flow_note": "ODE steps: **{steps}**, {calls} network calls per image{guided}. Fewer steps are faster "
-                         "and rougher.",
-    "samples.flow_guided": ", twice over for guidance",
     "samples.family.flow": "flow model",
 }
 CHINESE = {
@@ -109,17 +97,6 @@ CHINESE = {
     "samples.things.fashion-mnist": "服饰图像",
     "samples.things.shapes": "形状",
     "samples.things.other": "图像",
-    "samples.flow_settings": "流模型如何生成",
-    "samples.steps": "ODE 步数（越多越精细，也越慢）",
-    "samples.solver": "求解器",
-    "samples.solver.euler": "Euler 法（每步 1 次网络调用）",
-    "samples.solver.heun": "Heun 法（每步 2 次调用，更精确）",
-    "samples.guidance": "引导强度（1 = 不引导；越高越像该类别的典型样子）",
-    "samples.bad_steps": "步数必须是 1 到 {most} 之间的整数。",
-    "samples.bad_solver": "{value} 不是本页提供的求解器：请选择 Euler 或 Heun。",
-    "samples.bad_guidance": "引导强度必须是 0 到 {most} 之间的数字。",
-    "samples.flow_note": "ODE 步数：**{steps}**，每张图 {calls} 次网络调用{guided}。步数越少越快，也越粗糙。",
-    "samples.flow_guided": "，引导时再加倍",
     "samples.family.flow": "流模型",
 }
 register(ENGLISH, CHINESE)
@@ -228,6 +205,7 @@ class ExploreHandlers:
         if not math.isfinite(count):
             raise gr.Error(message("samples.bad_count", language))
         count = int(min(max(count, 1), 64))
+        check_work(entry, sampling, count, language)
         try:
             with drawing(sampling):
                 return self.renderer.sample_grid(entry.path, int(seed), count, class_index, scale=4)

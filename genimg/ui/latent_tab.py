@@ -738,6 +738,10 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
         return handlers.render(model, seed, label, direction, strength, truncation, compare, values,
                                request_language(request), preview=True)
 
+    def full_event(request: gr.Request, model, seed, label, direction, strength, truncation, compare, *values):
+        return handlers.render(model, seed, label, direction, strength, truncation, compare, values,
+                               request_language(request))
+
     def finish_event(request: gr.Request, model, seed, label, direction, strength, truncation, compare, *values):
         return handlers.finish(model, seed, label, direction, strength, truncation, compare, values,
                                request_language(request))
@@ -772,14 +776,17 @@ def build_latent_tab(context: ExploreContext) -> LatentHandlers:
     strip_inputs = [model, seed, label, truncation, compare, *sliders]
     redraw_strips = {"fn": strips_event, "inputs": strip_inputs, "outputs": strips, "show_progress": "hidden",
                      "api_visibility": "private"}
-    gr.on([slider.input for slider in sliders] + [strength.input, truncation.input, direction.input, label.input],
+    gr.on([slider.input for slider in sliders] + [strength.input, truncation.input],
           render_event, render_inputs, images, trigger_mode="always_last", show_progress="hidden",
           api_name="latent_render")
-    # A flow's preview while dragging is rough (few ODE steps): its full picture follows when the drag ends.
-    gr.on([slider.release for slider in sliders] + [strength.release, truncation.release, direction.input,
-                                                    label.input],
+    # A flow's preview while dragging is rough (few ODE steps): its full picture follows when the drag ends (a
+    # keyboard move ends with a release too: genimg.ui.page_script). A pick of a direction or a class is no drag:
+    # it draws the full picture at once.
+    gr.on([slider.release for slider in sliders] + [strength.release, truncation.release],
           finish_event, render_inputs, images, trigger_mode="always_last", show_progress="hidden",
           api_visibility="private")
+    gr.on([direction.input, label.input], full_event, render_inputs, images, trigger_mode="always_last",
+          show_progress="hidden", api_visibility="private")
     model.input(model_event, [model, seed, label, truncation, compare], [*sliders, direction, strength, label, *images],
                 show_progress="minimal", api_visibility="undocumented", api_name="latent_pick_model"
                 ).then(**redraw_strips)

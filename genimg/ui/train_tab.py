@@ -1212,8 +1212,8 @@ class TrainHandlers:
         notes = []
         families = [summary.family for summary in summaries]
         if families[0] != families[1]:
-            notes.append(say("compare_families", language, first=_family_name(families[0]),
-                             second=_family_name(families[1])))
+            notes.append(say("compare_families", language, first=_family_name(families[0], language),
+                             second=_family_name(families[1], language)))
         notes += [say("compare_no_curves", language, number=number)
                   for number, summary in enumerate(summaries, 1) if not summary.points]
         plots_out, colours = [], []
@@ -1232,7 +1232,7 @@ class TrainHandlers:
                 other = next(summary for _, summary in named if summary is not reporting[0][1])
                 if other.family != reporting[0][1].family:  # said in the chart's own title
                     label += " — " + say("compare_only", language, number=summaries.index(reporting[0][1]) + 1,
-                                         family=_family_name(other.family))
+                                         family=_family_name(other.family, language))
             plot = "loss" if key in LOSS_SERIES.get(reporting[0][1].family or "", {}) else "aux"
             plots_out.append(gr.update(visible=True, value=frame, label=label, x_title=say("axis_step", language),
                                        y_title=say(f"axis_{plot}", language), color_title=say("axis_series", language)))
@@ -1297,8 +1297,11 @@ def _family_of(kind: str) -> str | None:
         return None
 
 
-def _family_name(family: str | None) -> str:
-    return (family or "?").upper()  # GAN, VAE: the same in both languages
+def _family_name(family: str | None, language: str = "en") -> str:
+    """GAN, VAE: the same in every language; a flow in the visitor's words."""
+    if family == "flow":
+        return message("samples.family.flow", language)
+    return (family or "?").upper()
 
 
 def _quantity_name(key: str, language: str) -> str:

@@ -316,21 +316,23 @@ def test_a_flows_evaluation_says_how_it_drew_and_judges_it_at_every_step_count(s
                                                                                monkeypatch):
     from genimg.eval import metrics as metrics_module
 
-    monkeypatch.setattr(metrics_module, "STEPS_CURVE_SAMPLES", 120)
+    assert metrics_module.steps_curve_samples(10_000) == 1_000 and metrics_module.steps_curve_samples(500) == 100
     judge, _ = load_judge(shapes_judge)
     train, test = shapes_splits
     torch.manual_seed(0)
     flow = build_model(ModelConfig(kind="flow", image_size=SIZE, channels=3, num_classes=3,
                                    latent_dim=3 * SIZE * SIZE, width=8)).eval()
     reports = []
-    result = evaluate(flow, "shapes", judge, sample_count=120, test_data=test, train_data=train,
+    result = evaluate(flow, "shapes", judge, sample_count=1_000, test_data=test, train_data=train,
                       progress=lambda fraction, stage: reports.append(stage))
     metrics = result.metrics
     assert (metrics["sampling_steps"], metrics["network_calls"], metrics["sampling_guidance"]) == (20, 80, 2.0)
     assert [row["steps"] for row in result.steps_curve] == [1, 2, 5, 10, 20, 50] and "steps" in reports
     assert all(0 <= row["mean_confidence"] <= 1 and 0 <= row["conditional_accuracy"] <= 1
                and row["seconds_per_image"] > 0 for row in result.steps_curve)
-    # the same latents at the flow's own 20 steps: the curve's row is the main judgement
+    assert all(row["samples"] == 100 for row in result.steps_curve)  # a tenth of the samples
+    # the same (first) latents at the flow's own 20 steps: the curve's row is the main judgement of those samples
     at_twenty = next(row for row in result.steps_curve if row["steps"] == 20)
-    assert at_twenty["mean_confidence"] == pytest.approx(metrics["mean_confidence"], abs=1e-4)
+    first = evaluate(flow, "shapes", judge, sample_count=100, test_data=test, train_data=train)
+    assert at_twenty["mean_confidence"] == pytest.approx(first.metrics["mean_confidence"], abs=1e-4)
     assert "at 50 ODE steps" in result.table()

@@ -129,3 +129,28 @@ def test_training_reports_the_loss_on_each_third_of_the_path_and_lowers_it(tmp_p
     # stratified times: each third holds a third of the batch, so the thirds' mean is the loss
     assert abs(sum(last[name] for name in FLOW_THIRDS) / 3 - last["loss"]) < 0.05 * last["loss"] + 1e-3
     assert last["loss"] < 0.5 * first["loss"], (first, last)
+
+
+@pytest.mark.parametrize("batch", [2, 6, 7])
+def test_every_third_of_the_path_is_in_every_batch_of_six_or_more_and_small_batches_report_the_loss_alone(batch):
+    from genimg.training.engine import _Run
+
+    torch.manual_seed(0)
+    images = torch.zeros(16, 1, 28, 28, dtype=torch.uint8)
+    data = ImageData(images=images, labels=None, class_names=[], name="blank")
+    config = TrainConfig(model=ModelConfig(kind="flow", latent_dim=784, width=8), dataset="shapes", steps=5,
+                         batch_size=batch, device="cpu", precision="fp32")
+    run = _Run(config, data, None)
+    seen = []
+    original = run.model.loss_terms
+    run.model.loss_terms = lambda pictures, labels, noise, times, drop: (seen.append(times.clone()),
+                                                                         original(pictures, labels, noise, times,
+                                                                                  drop))[1]
+    for _ in range(20):
+        losses = run.flow_step(images[:batch], None)
+        if batch < 6:
+            assert set(losses) == {"loss"}
+            continue
+        assert set(losses) == {"loss", *FLOW_THIRDS}
+        counts = torch.bincount((seen[-1] * 3).long().clamp(max=2), minlength=3)
+        assert counts.min() >= 1 and counts.max() - counts.min() <= 2, counts  # stratified, not uniform at random

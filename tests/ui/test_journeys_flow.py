@@ -102,10 +102,11 @@ def test_the_encode_tab_runs_a_flow_backwards_and_forwards(browser, shipped_url,
 @pytest.mark.parametrize("name", ["desktop-en", "phone-zh"])
 def test_the_latent_and_interpolate_tabs_take_a_flow(browser, shipped_url, name):  # noqa: F811
     page, language, problems = open_page(browser, shipped_url, name, "latent")
-    pick_option(page, "#latent-model", FLOW)
     wait_until_shown(page, "#latent-image")
+    before = source_of(page, "#latent-image")
+    pick_option(page, "#latent-model", FLOW)
+    expect(page.locator("#latent-image img").first).not_to_have_attribute("src", before, timeout=TIMEOUT)
     expect(page.locator("#latent-z0")).to_be_visible(timeout=TIMEOUT)
-    page.wait_for_timeout(1_500)  # the model's own picture may still be on its way
     drawn = source_of(page, "#latent-image")
     press(page, "#latent-z0", "ArrowRight", 5)
     expect(page.locator("#latent-image img").first).not_to_have_attribute("src", drawn, timeout=TIMEOUT)
