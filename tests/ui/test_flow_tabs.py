@@ -209,3 +209,17 @@ def test_the_latent_tab_previews_a_flow_while_dragging_and_draws_it_in_full_when
     skipped = handlers.finish(gan, 4, None, None, 0.0, 1.0, None, [0.1] * 8)
     assert all(isinstance(update, dict) and update.get("__type__") == "update" and len(update) == 1
                for update in skipped), skipped
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: the flow's inputs must follow it there")
+def test_the_round_trip_and_arithmetic_run_where_the_model_lives(flows):
+    context = ExploreContext(Renderer("cuda"), flows.entries)
+    handlers = EncodeHandlers(context)
+    path = path_of(context, "cflow")
+    *_, note = handlers.ode_round_trip(path, "3", "seed", 7, None, None, 10, "heun", 2.0)
+    assert "Round trip error" in note
+    sketch = {"background": np.zeros((280, 280), np.uint8), "layers": [], "composite": np.zeros((280, 280), np.uint8)}
+    sketch["composite"][100:180, 100:180] = 255
+    assert handlers.ode_round_trip(path, "3", "draw", None, sketch, None)[-1]
+    assert len(handlers.arithmetic(path_of(context, "flow"), None, "draw", None, sketch, None, "seed", 2, None,
+                                   None, "seed", 3, None, None)) == 5
