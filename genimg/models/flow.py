@@ -51,7 +51,9 @@ class Sampling:
 
     steps: int = 20
     solver: str = "heun"
-    guidance: float = 2.0
+    # 1.5 measured on mnist-cflow (2,000 samples, 10 Heun steps): judge FD 4.1x its floor and 99.7% of samples the
+    # requested class; 1.0 gave 4.2x and 95.6%, 2.0 gave about 10x and 99.96% (guidance trades variety for class).
+    guidance: float = 1.5
 
     def __post_init__(self) -> None:
         if not (isinstance(self.steps, int) and not isinstance(self.steps, bool) and 1 <= self.steps <= MAX_STEPS):

@@ -45,8 +45,8 @@ def test_the_samples_tab_draws_a_flow_with_the_steps_solver_and_guidance_asked_f
     handlers = ExploreHandlers(flows)
     path = path_of(flows, "cflow")
     default = handlers.samples(path, 3, 6, EVERY_CLASS)
-    assert np.array_equal(default, handlers.samples(path, 3, 6, EVERY_CLASS, 20, "heun", 2.0))  # the defaults
-    for other in ((1, "euler", 2.0), (20, "euler", 2.0), (20, "heun", 0.0)):
+    assert np.array_equal(default, handlers.samples(path, 3, 6, EVERY_CLASS, 20, "heun", 1.5))  # the defaults
+    for other in ((1, "euler", 1.5), (20, "euler", 1.5), (20, "heun", 0.0), (20, "heun", 2.0)):
         assert not np.array_equal(default, handlers.samples(path, 3, 6, EVERY_CLASS, *other)), other
     # an unconditional flow ignores guidance (there is no class to guide towards)
     plain = path_of(flows, "flow")
