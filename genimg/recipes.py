@@ -163,8 +163,8 @@ def finite_float(text: str) -> float:
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     """The flags that choose a model, its data and its optimisation (`train`'s, also read by `bench digits`).
     A flag left out takes the kind's recipe value."""
-    parser.add_argument("--model", choices=registry.names(), default="dcgan",
-                        help="model kind (default dcgan)")
+    parser.add_argument("--model", choices=registry.names(), default=None,
+                        help="model kind (default dcgan, or the kind of --recipe)")
     parser.add_argument("--recipe", choices=sorted(NAMED_RECIPES), default=None,
                         help="start from a shipped model's measured settings instead of the kind's recipe "
                              "(flags given still win), e.g. mnist-dcgan")
@@ -211,8 +211,8 @@ def _given(value, default):
 def train_config_from_options(args: argparse.Namespace) -> tuple[TrainConfig, ImageData]:
     """The TrainConfig the recipe flags ask for, and the loaded training data (its classes decide
     `--conditional`). Raises ConfigError (a bad combination), DatasetError (data that cannot be had)."""
-    kind = registry.get(args.model)
     named = NAMED_RECIPES[args.recipe] if args.recipe else None
+    kind = registry.get(args.model or (named.kind if named is not None else "dcgan"))  # a named recipe knows its kind
     if named is not None and named.kind != kind.name:
         raise ConfigError(f"--recipe {named.name} trains a {named.kind}, not a {kind.name}: leave out --model or "
                           f"give --model {named.kind}")
