@@ -84,7 +84,8 @@ def test_the_encode_tab_runs_a_flow_backwards_and_forwards(browser, shipped_url,
     text = note.inner_text()
     error = float(re.search(r"(?:Round trip error: |往返误差：平均每像素 )([0-9.]+)", text).group(1))
     assert error <= 0.02, text  # 50 Heun steps each way (the tab's default)
-    assert ("ODE 找到了" if language == "zh-CN" else "the ODE found the latent") in text, text
+    assert ("种子自己的噪声与找到的噪声平均相差" if language == "zh-CN" else "The seed's own noise and the noise found") \
+        in text, text  # how near the seed's noise it came, as a share of the noise's size
     wait_until_shown(page, "#ode-picture", "#ode-noise", "#ode-redrawn", "#ode-path")
     screenshot(page, f"flow-encode-seed-{name}")
     # now a drawing of one's own
