@@ -37,6 +37,8 @@ def train_page(browser, url: str, locale: str):  # noqa: F811 - `browser` is tes
     page.wait_for_function(VIEW_RESTORED, timeout=TIMEOUT)
     language = "zh-CN" if locale.startswith("zh") else "en"
     open_tab(page, message("train.tab", language))
+    if language == "zh-CN":  # the tab's own load event has run (it writes the device line in the visitor's language)
+        expect(page.locator("#train-device")).to_contain_text("训练在", timeout=TIMEOUT)
     page.locator("#tab-train").get_by_text(message("train.advanced", language), exact=True).first.click()
     expect(page.locator("#train-steps input")).to_be_visible(timeout=TIMEOUT)
     return page
