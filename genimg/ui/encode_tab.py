@@ -30,6 +30,7 @@ from genimg.data.pictures import (
 from genimg.explore.catalog import ModelEntry, rank_encoders
 from genimg.explore.encode import (
     ACTIVE_KL,
+    CLASS_COLOURS,
     LatentMap,
     LatentMapCache,
     decode,
@@ -41,12 +42,15 @@ from genimg.explore.encode import (
 )
 from genimg.explore.latent import latent_norm, model_device
 from genimg.explore.trajectory import noise_picture, round_trip
+from genimg.explore.velocity import PARTICLES, VelocityField, calls_per_particle, draw_field, frame_of, velocity_field
 from genimg.models import GenerativeModel
 from genimg.models.latent import parse_seed, seeded_latents
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.context import ExploreContext
 from genimg.ui.explore import dependent_dropdown
-from genimg.ui.flow_controls import build_flow_controls, sampling_for, shown_for
+from genimg.ui.fields import LenientSlider
+from genimg.ui.evaluate_tab import class_label
+from genimg.ui.flow_controls import MAX_WORK, build_flow_controls, sampling_for, shown_for
 from genimg.ui.guard import in_words
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 from genimg.ui.views import TabView, UrlKey, model_path
@@ -192,6 +196,22 @@ seed ($z\sim\mathcal{N}(0,I)$) or, for a VAE, from a drawing or a picture (its e
     "encode.ode_redrawn": "Drawn again from that noise",
     "encode.ode_path": "The way back to the picture: x at t = 0 … 1",
     "encode.pick_flow": "Pick a flow model from the list first.",
+    "encode.field_heading": "### The velocity field, seen on a plane",
+    "encode.field_intro": (
+        "The seed's first drawings in Samples start as noise and are carried by the velocity the flow learned. "
+        "A picture has hundreds of numbers, so the page shows the plane in which the finished drawings differ "
+        "most (their two principal directions). **Dots**: where each drawing is at time $t$; **arrows**: its "
+        "velocity $v(x_t, t)$ times 0.1, where it would be one frame later; **faint lines**: the whole way. "
+        "Flow matching trains for straight ways, so a few big steps already land near the end."),
+    "encode.field_run": "Draw the velocity field",
+    "encode.field_time": "Time t (0 = noise, 1 = drawing)",
+    "encode.field_picture": "Particles at time t, with their velocity",
+    "encode.field_note": ("**{count} drawings** (the seed's first {count} in Samples) carried from noise to "
+                          "pictures in {steps} {solver} steps, frame by frame: {calls} network calls, "
+                          "{seconds:.1f} s. The plane holds {first:.0%} and {second:.0%} of the finished drawings' "
+                          "spread. The ringed dot is the first drawing; its picture at time t is in the top left."),
+    "encode.field_legend": "Colours: ",
+    "encode.field_first": "Press **Draw the velocity field** first.",
     "encode.ode_note": ("**Round trip error: {error:.4f}** on average per pixel (worst pixel {worst:.3f}; pixels from "
                         "0 to 1), in {steps} {solver} steps each way: {calls} network calls, {seconds:.1f} s. "),
     "encode.ode_seed": ("The seed's own noise and the noise found differ by {distance:.3f} on average, {share} of "
@@ -303,6 +323,20 @@ A、B、C 各自来自一个随机种子（$z\sim\mathcal{N}(0,I)$），或者�
     "encode.ode_redrawn": "从这张噪声重新生成",
     "encode.ode_path": "回到图片的路径：t = 0 … 1 时的 x",
     "encode.pick_flow": "请先从列表中选择一个流模型。",
+    "encode.field_heading": "### 速度场：投影到一个平面上看",
+    "encode.field_intro": (
+        "这个种子在“样本”页的前几张图从噪声出发，被流模型学到的速度一路带走。一张图有几百个数，所以本页只显示"
+        "最终图片彼此差别最大的那个平面（它们的两个主方向）。**圆点**：每张图在时间 $t$ 的位置；**箭头**：它的速度 "
+        "$v(x_t, t)$ 乘以 0.1，即下一帧它会到的地方；**淡线**：整条路径。流匹配训练的目标就是直的路径，"
+        "所以几大步就能走到终点附近。"),
+    "encode.field_run": "画出速度场",
+    "encode.field_time": "时间 t（0 = 噪声，1 = 图片）",
+    "encode.field_picture": "时间 t 时的粒子及其速度",
+    "encode.field_note": ("**{count} 张图**（该种子在“样本”页的前 {count} 张）从噪声逐帧带到图片，共 {steps} 步"
+                          "（{solver}）：{calls} 次网络调用，用时 {seconds:.1f} 秒。这个平面包含最终图片差异的 "
+                          "{first:.0%} 和 {second:.0%}。带圈的点是第一张图，它在时间 t 的样子显示在左上角。"),
+    "encode.field_legend": "颜色：",
+    "encode.field_first": "请先点击**画出速度场**。",
     "encode.ode_note": "**往返误差：平均每像素 {error:.4f}**（最差的像素 {worst:.3f}；像素取值 0 到 1），每个方向 {steps} 步"
                        "（{solver}）：{calls} 次网络调用，用时 {seconds:.1f} 秒。",
     "encode.ode_seed": "种子自己的噪声与找到的噪声平均相差 {distance:.3f}，是噪声本身大小（{size:.2f}）的 {share}："
@@ -642,6 +676,39 @@ class EncodeHandlers:
         return (to_picture(picture.clamp(0, 1), SCALE), to_picture(noise_picture(trip.noise, shape), SCALE),
                 to_picture(trip.redrawn, SCALE), to_picture(trip.path, 4, columns=len(trip.path)), note)
 
+    @in_words("encode.failed")
+    def velocity_field(self, path: str | None, seed: Any, steps: Any = None, solver: Any = None, guidance: Any = None,
+                       time_value: Any = 1.0, request: gr.Request | None = None
+                       ) -> tuple[VelocityField, np.ndarray, str]:
+        """→ the field (kept in the visitor's state), its picture at time `time_value`, and a note. As many of the
+        seed's drawings as the page's work budget allows at these settings (40 at the flow's own; a whole number of
+        rows of classes for a conditional flow)."""
+        language = request_language(request)
+        entry, model, _ = load(self.context, path, language, needs="ode")
+        sampling = sampling_for(entry, steps, solver, guidance, language)
+        frame = frame_of(check_number(time_value, "encode.field_time", 0, 1, language))
+        per_drawing = calls_per_particle(sampling, bool(entry.num_classes) and sampling.guidance != 1.0)
+        count = max(1, min(PARTICLES, MAX_WORK // per_drawing))
+        if entry.num_classes and count >= entry.num_classes:
+            count -= count % entry.num_classes
+        field = velocity_field(model, check_seed(seed, language), sampling, particles=count)
+        note = message("encode.field_note", language, count=field.count, steps=sampling.steps,
+                       solver=message(f"samples.solver_name.{sampling.solver}", language), calls=field.network_calls,
+                       seconds=field.seconds, first=field.explained[0], second=field.explained[1])
+        if field.labels is not None:  # which colour is which class
+            names = [class_label(name, language) for name in entry.class_names]
+            note += "\n\n" + message("encode.field_legend", language) + " ".join(
+                f'<span style="color:{CLASS_COLOURS[index % len(CLASS_COLOURS)]}">●</span> {name}'
+                for index, name in enumerate(names))
+        return field, draw_field(field, frame), note
+
+    def field_frame(self, field: Any, time_value: Any, request: gr.Request | None = None) -> np.ndarray:
+        """The kept field at another time: no network call."""
+        language = request_language(request)
+        if not isinstance(field, VelocityField):
+            raise error("encode.field_first", language)
+        return draw_field(field, frame_of(check_number(time_value, "encode.field_time", 0, 1, language)))
+
     def arithmetic_class(self, path: str | None) -> dict:
         return class_update(self.context.entry(path))
 
@@ -823,6 +890,17 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                                              ("redrawn", "encode.ode_redrawn"))]
                         ode_note = gr.Markdown(elem_id="ode-note")
                 ode_path = picture_out("encode.ode_path", wide=True, elem_id="ode-path")
+                gr.Markdown(t("encode.field_heading"))
+                gr.Markdown(t("encode.field_intro"), latex_delimiters=LATEX)
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=300):
+                        field_run = gr.Button(t("encode.field_run"), elem_id="field-run")
+                        field_time = LenientSlider(0, 1, value=1, step=0.1, label=t("encode.field_time"),
+                                                   elem_id="field-time")
+                        field_note = gr.Markdown(elem_id="field-note")
+                    with gr.Column(scale=2):
+                        field_picture = picture_out("encode.field_picture", elem_id="field-picture")
+                field_state = gr.State(None)
                 ode_source.change(
                     lambda chosen: (gr.update(visible=chosen == "seed"), gr.update(visible=chosen == "draw"),
                                     gr.update(visible=chosen == "upload")),
@@ -830,6 +908,10 @@ def build_encode_tab(context: ExploreContext, maps: LatentMapCache | None = None
                 ode_inputs = [ode_model, ode_class, ode_source, ode_seed, ode_sketch, ode_upload, *ode_flow.inputs]
                 ode_outputs = [*ode_pictures, ode_path, ode_note]
                 ode_run.click(handlers.ode_round_trip, ode_inputs, ode_outputs, api_name="ode_round_trip")
+                field_run.click(handlers.velocity_field, [ode_model, ode_seed, *ode_flow.inputs, field_time],
+                                [field_state, field_picture, field_note], api_name="velocity_field")
+                field_time.input(handlers.field_frame, [field_state, field_time], field_picture,
+                                 trigger_mode="always_last", show_progress="hidden", **private)
                 ode_model.change(lambda path, keep: handlers.model_changed(path, keep)[0], [ode_model, ode_class],
                                  ode_class, **private)
                 # On load (the note in the visitor's language) and whenever the model or a setting changes.

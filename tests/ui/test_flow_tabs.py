@@ -156,6 +156,55 @@ def test_the_ode_round_trip_finds_the_seeds_own_noise_and_redraws_the_picture(fl
     assert "往返误差" in chinese and "种子自己的噪声" in chinese
 
 
+def test_the_velocity_field_carries_the_seeds_drawings_and_redraws_frames_without_the_network(flows):
+    from genimg.explore.velocity import FRAME_STEP, FRAMES, VelocityField
+
+    handlers = EncodeHandlers(flows)
+    path = path_of(flows, "cflow")
+    field, picture, note = handlers.velocity_field(path, 7, 20, "heun", 1.5, 1.0)
+    assert isinstance(field, VelocityField) and picture.shape == (560, 560, 3)
+    assert field.count == 40 and field.labels[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]  # the Samples tab's classes
+    assert field.positions.shape == field.arrows.shape == (FRAMES, 40, 2)
+    # the first frame is the seed's own noise, and the last frame its drawing as the Samples tab draws it
+    from genimg.models.latent import seeded_latents
+
+    model, _ = flows.renderer.model(path)
+    noise = seeded_latents(7, 40, 784)
+    assert torch.allclose(field.pictures[0].flatten(), ((noise[0] + 1) / 2).clamp(0, 1), atol=1e-6)
+    with torch.no_grad():  # 10 stretches of 2 Heun steps are the 20 steps the Samples tab takes
+        drawn = model.integrate(noise[:1].view(1, 1, 28, 28), torch.eye(10)[:1], 0.0, 1.0,
+                                Sampling(steps=20, solver="heun", guidance=1.5))
+    assert torch.allclose(field.pictures[-1], ((drawn[0] + 1) / 2).clamp(0, 1), atol=1e-4)
+    # each arrow is the velocity over one frame: a frame's position plus its arrow is near the next frame's position
+    # (the paths are straight where the flow has learned them; a tiny flow is far from straight, so only the
+    # direction is checked, on average)
+    step = field.positions[1:] - field.positions[:-1]
+    cosine = (step * field.arrows[:-1]).sum(-1) / (np.linalg.norm(step, axis=-1) * np.linalg.norm(field.arrows[:-1],
+                                                                                                  axis=-1) + 1e-9)
+    assert float(cosine.mean()) > 0.5, cosine.mean()
+    assert FRAME_STEP == pytest.approx(0.1)
+    assert "**40 drawings**" in note and "Colours:" in note and "#1f77b4" in note
+    # another time redraws from the kept field, and differs from the last frame
+    earlier = handlers.field_frame(field, 0.3)
+    assert earlier.shape == picture.shape and np.abs(earlier.astype(int) - picture.astype(int)).mean() > 1
+    # more steps: fewer drawings, so one request stays within the page's budget; a conditional flow keeps whole rows
+    many = handlers.velocity_field(path, 7, 100, "heun", 1.5, 0.5)[0]
+    assert many.count == 10
+
+
+@pytest.mark.parametrize("time_value", [-0.5, 1.5, float("nan"), "x", True])
+def test_the_velocity_field_refuses_absurd_times_in_the_visitors_language(flows, time_value):
+    handlers = EncodeHandlers(flows)
+    with pytest.raises(gr.Error, match="时间 t"):
+        handlers.velocity_field(path_of(flows, "flow"), 1, 5, "euler", 1.0, time_value, request=CHINESE)
+    with pytest.raises(gr.Error, match="Time t"):
+        handlers.field_frame(handlers.velocity_field(path_of(flows, "flow"), 1, 5, "euler", 1.0, 1)[0], time_value)
+    with pytest.raises(gr.Error, match="请先点击"):
+        handlers.field_frame(None, 0.5, request=CHINESE)
+    with pytest.raises(gr.Error, match="Pick a flow model"):
+        handlers.velocity_field(path_of(flows, "gan"), 1, 5, "euler", 1.0, 0.5)
+
+
 def test_the_ode_round_trip_takes_a_drawing_and_refuses_what_is_not_a_flow(flows):
     handlers = EncodeHandlers(flows)
     sketch = {"background": np.zeros((280, 280), np.uint8), "layers": [], "composite": np.zeros((280, 280), np.uint8)}

@@ -122,3 +122,27 @@ def test_the_latent_and_interpolate_tabs_take_a_flow(browser, shipped_url, name)
     screenshot(page, f"flow-interpolate-{name}")
     assert errors_on_page(page) == [] and problems == []
     page.context.close()
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_the_velocity_field_is_drawn_and_moves_with_time(browser, shipped_url, name):  # noqa: F811
+    page, language, problems = open_page(browser, shipped_url, name, "encode")
+    page.get_by_role("tab", name=message("encode.sub_ode", language)).click()
+    page.locator("#field-run").scroll_into_view_if_needed()
+    page.locator("#field-run").click()
+    note = page.locator("#field-note")
+    # 50 guided Heun steps (the sub-tab's default) leave room for 20 drawings in one request: two of each class
+    expect(note).to_contain_text("20 张图" if language == "zh-CN" else "20 drawings", timeout=TIMEOUT)
+    expect(note).to_contain_text("颜色：" if language == "zh-CN" else "Colours:")
+    wait_until_shown(page, "#field-picture")
+    last = source_of(page, "#field-picture")
+    screenshot(page, f"flow-field-end-{name}")
+    press(page, "#field-time", "Home")  # back to the noise: t = 0
+    expect(page.locator("#field-time input[type=number]")).to_have_value("0")
+    expect(page.locator("#field-picture img").first).not_to_have_attribute("src", last, timeout=TIMEOUT)
+    first = source_of(page, "#field-picture")
+    press(page, "#field-time", "ArrowRight", 5)  # halfway
+    expect(page.locator("#field-picture img").first).not_to_have_attribute("src", first, timeout=TIMEOUT)
+    screenshot(page, f"flow-field-middle-{name}")
+    assert errors_on_page(page) == [] and problems == []
+    page.context.close()
