@@ -60,6 +60,7 @@ class ExploreHandlerSet:
     interpolate: Any
     encode: Any
     samples: Any
+    flow: str | None = None  # a flow model's path, when the folder has one
 
 
 def explore_handlers(folder: Path, command: str) -> ExploreHandlerSet:
@@ -81,7 +82,9 @@ def explore_handlers(folder: Path, command: str) -> ExploreHandlerSet:
         latent = build_latent_tab(context)
         interpolate = build_interpolate_tab(context)
         encode = build_encode_tab(context)
-    return ExploreHandlerSet(gan, vae, latent, interpolate, encode, ExploreHandlers(context))
+    flow = by_name.get("mnist-cflow") or next((str(entry.path) for entry in context.entries
+                                               if entry.capabilities.ode), None)
+    return ExploreHandlerSet(gan, vae, latent, interpolate, encode, ExploreHandlers(context), flow)
 
 
 def explore_suite(folder: Path, repeats: int) -> list[tuple[str, dict[str, float]]]:
@@ -111,6 +114,21 @@ def explore_suite(folder: Path, repeats: int) -> list[tuple[str, dict[str, float
     sketch = sketch_of_a_one()
     results.append(("encode a drawing (VAE): prepare, encode, decode, chart",
                     time_calls(lambda i: encode.encode(vae, None, None, "draw", sketch, None), max(10, repeats // 5))))
+    if handlers.flow is not None:  # a flow draws in many network calls: its drag preview, and the full picture
+        flow = handlers.flow
+        flow_sliders = list(latent.state(flow, 7, None, 0, 0.0, 1.0, None, [], language="en")["sliders"])
+
+        def flow_move(index: int, preview: bool) -> None:
+            moved = list(flow_sliders)
+            moved[0] = round(-3 + (index % 600) * 0.01, 2)
+            latent.render(flow, 7, None, 0, 0.0, 1.0, None, moved, preview=preview)
+
+        results.append(("flow slider drag → preview (10 Euler steps)",
+                        time_calls(lambda i: flow_move(i, True), max(10, repeats // 5))))
+        results.append(("flow slider release → full picture (own steps)",
+                        time_calls(lambda i: flow_move(i, False), max(10, repeats // 10))))
+        results.append(("new seed → 16-sample grid (flow, own steps)",
+                        time_calls(lambda i: samples.samples(flow, i, 16, EVERY_CLASS), max(10, repeats // 10))))
     return results
 
 
