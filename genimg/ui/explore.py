@@ -88,10 +88,10 @@ CHINESE = {
     "samples.bad_count": "样本数必须是 1 到 64 之间的数字。",
     "samples.skipped": "有些检查点文件夹无法使用",
     "samples.about": "关于这个模型",
-    "samples.caption": "**{count} 个{things}，由 {family}（{model}）从隐空间中的随机点生成。** 换一个种子，再看 {count} 个新的。",
-    "samples.caption_conditional": "**{count} 个{things}，由条件 {family}（{model}）从隐空间中的随机点生成——每列一个类别。** "
+    "samples.caption": "**{count} 个{things}，由{family}（{model}）从隐空间中的随机点生成。** 换一个种子，再看 {count} 个新的。",
+    "samples.caption_conditional": "**{count} 个{things}，由条件{family}（{model}）从隐空间中的随机点生成——每列一个类别。** "
                                    "换一个种子，再看 {count} 个新的。",
-    "samples.caption_one_class": "**{count} 个类别为 {label} 的{things}，由条件 {family}（{model}）从隐空间中的随机点生成。** "
+    "samples.caption_one_class": "**{count} 个类别为 {label} 的{things}，由条件{family}（{model}）从隐空间中的随机点生成。** "
                                  "换一个种子，再看 {count} 个新的。",
     "samples.things.mnist": "数字",
     "samples.things.fashion-mnist": "服饰图像",
@@ -176,7 +176,10 @@ class ExploreHandlers:
             count = landing_count(entry)
         things_key = f"samples.things.{entry.dataset}"
         things = message(things_key if things_key in ENGLISH else "samples.things.other", language)
-        values = {"count": count, "things": things, "family": family_name(entry, language), "model": entry.name}
+        family = family_name(entry, language)
+        if language == "zh-CN" and family.isascii():  # a Latin name keeps a space from the Chinese before it
+            family = " " + family
+        values = {"count": count, "things": things, "family": family, "model": entry.name}
         if not entry.num_classes:
             return message("samples.caption", language, **values)
         if chosen_class in entry.class_names:

@@ -272,3 +272,11 @@ def test_the_round_trip_and_arithmetic_run_where_the_model_lives(flows):
     assert handlers.ode_round_trip(path, "3", "draw", None, sketch, None)[-1]
     assert len(handlers.arithmetic(path_of(context, "flow"), None, "draw", None, sketch, None, "seed", 2, None,
                                    None, "seed", 3, None, None)) == 5
+
+
+def test_the_chinese_caption_puts_a_space_before_a_latin_family_name_only(flows):
+    handlers = ExploreHandlers(flows)
+    flow = handlers.caption(path_of(flows, "cflow"), 16, EVERY_CLASS, request=CHINESE)
+    gan = handlers.caption(path_of(flows, "gan"), 16, EVERY_CLASS, request=CHINESE)
+    assert "由条件流模型（cflow）" in flow, flow
+    assert "由 GAN（" in gan or "由条件 GAN（" in gan, gan
