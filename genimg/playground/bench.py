@@ -14,34 +14,15 @@ from PIL import Image
 
 from genimg.playground import views
 from genimg.playground.distributions import get_distribution
-from genimg.playground.models import FAMILIES, FlowTrainer, GanTrainer, Trainer, VaeTrainer, make_trainer
+from genimg.playground.models import FAMILIES, Trainer, make_trainer
 from genimg.playground.render import render_view
 
 FRAME_SAMPLES = 500  # points per frame, real and generated each
-TRAJECTORY_COUNT = 32
-
-
-def frame_layers(trainer: Trainer, real: torch.Tensor) -> dict:
-    """The family's main view as the page draws it while training: render_view's keyword arguments, computed now."""
-    if isinstance(trainer, FlowTrainer):
-        # One integration serves both: the trajectories are the first particles of the samples' own paths.
-        paths = views.trajectories(trainer, count=FRAME_SAMPLES)
-        return {"real": real, "generated": paths[-1], "arrows": views.velocity_field(trainer, 0.5),
-                "trajectories": paths[:, :TRAJECTORY_COUNT]}
-    layers: dict = {"real": real, "generated": trainer.samples(FRAME_SAMPLES)}
-    if isinstance(trainer, GanTrainer):
-        layers.update(heatmap=views.discriminator_heatmap(trainer), mesh=views.generator_manifold(trainer),
-                      arrows=views.generator_gradients(trainer))
-    elif isinstance(trainer, VaeTrainer):
-        layers.update(mesh=views.decoder_mesh(trainer))
-    else:
-        raise ValueError(f"trainer {trainer!r:.60} is not accepted: a GAN, VAE or flow trainer")
-    return layers
 
 
 def family_frame(trainer: Trainer, real: torch.Tensor) -> Image.Image:
-    """One picture of the family's main view: its views computed and rendered."""
-    return render_view(**frame_layers(trainer, real))
+    """One picture of the family's main view (views.main_view): its views computed and rendered."""
+    return render_view(**views.main_view(trainer, real, FRAME_SAMPLES))
 
 
 def _median_milliseconds(action: Callable[[], object], repeats: int) -> float:
@@ -76,7 +57,7 @@ def updates_per_second(family: str, distribution: str = "moons", seconds: float 
         real = trainer.distribution.sample(FRAME_SAMPLES, torch.Generator().manual_seed(0))
         family_frame(trainer, real)
         frame_ms = _median_milliseconds(lambda: family_frame(trainer, real), frames)
-        layers = frame_layers(trainer, real)
+        layers = views.main_view(trainer, real, FRAME_SAMPLES)
         render_ms = _median_milliseconds(lambda: render_view(**layers), frames)
     finally:
         torch.set_num_threads(threads)

@@ -183,7 +183,8 @@ class Trainer:
     def _real_batch(self, count: int) -> torch.Tensor:
         return self.distribution.sample(count, self.generator)
 
-    def _display_generator(self, seed: int | None) -> torch.Generator:
+    def display_generator(self, seed: int | None = None) -> torch.Generator:
+        """A fresh generator for the display noise: the same every call for a given trainer seed (or `seed`)."""
         return torch.Generator().manual_seed(self.seed + DISPLAY_SEED_OFFSET if seed is None else seed)
 
     @staticmethod
@@ -260,7 +261,7 @@ class GanTrainer(Trainer):
     def samples(self, count: int, seed: int | None = None) -> torch.Tensor:
         """G's points for `count` fixed noise vectors (the same for a given trainer seed, or `seed`): (count, 2)."""
         self._check_sample_count(count)
-        return self.generator_network(self.noise(count, self._display_generator(seed)))
+        return self.generator_network(self.noise(count, self.display_generator(seed)))
 
 
 class VaeTrainer(Trainer):
@@ -320,7 +321,7 @@ class VaeTrainer(Trainer):
     def samples(self, count: int, seed: int | None = None) -> torch.Tensor:
         """decoder(z) + σ·ε for fixed z ~ N(0, I) and ε (the same for a given trainer seed, or `seed`): (count, 2)."""
         self._check_sample_count(count)
-        generator = self._display_generator(seed)
+        generator = self.display_generator(seed)
         latents = torch.randn(count, self.settings.latent_dim, generator=generator)
         return self.decode(latents) + self.decoder_std * torch.randn(count, 2, generator=generator)
 
@@ -383,7 +384,7 @@ class FlowTrainer(Trainer):
     def samples(self, count: int, seed: int | None = None) -> torch.Tensor:
         """The flow's end points for `count` fixed noise points (the same for a given trainer seed, or `seed`): (count, 2)."""
         self._check_sample_count(count)
-        return self.integrate(torch.randn(count, 2, generator=self._display_generator(seed)))[-1]
+        return self.integrate(torch.randn(count, 2, generator=self.display_generator(seed)))[-1]
 
 
 TRAINER_CLASSES: dict[str, type[Trainer]] = {"gan": GanTrainer, "vae": VaeTrainer, "flow": FlowTrainer}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from genimg.playground.distributions import PLOT_LIMIT
-from genimg.playground.models import FlowTrainer, GanTrainer, VaeTrainer
+from genimg.playground.models import FlowTrainer, GanTrainer, Trainer, VaeTrainer
 
 LATENT_LIMIT = 2.5  # latent grids span [-2.5, 2.5] per axis: ±2.5σ of the N(0, I) prior
 
@@ -136,5 +136,28 @@ def velocity_field(trainer: FlowTrainer, time: float, resolution: int = 17) -> A
 def trajectories(trainer: FlowTrainer, count: int = 32, steps: int | None = None, sampler: str | None = None) -> torch.Tensor:
     """The first `count` display particles (the same noise as samples()) carried from noise to data: (steps + 1, count, 2)."""
     _check_whole("count", count, 1, 1024)
-    start = torch.randn(count, 2, generator=trainer._display_generator(None))
+    start = torch.randn(count, 2, generator=trainer.display_generator())
     return trainer.integrate(start, steps, sampler)
+
+
+# ------------------------------------------------------------------------------------------------- the main view
+def main_view(trainer: Trainer, real: torch.Tensor, sample_count: int = 500, trajectory_count: int = 32,
+              time: float = 0.5) -> dict:
+    """Each family's main picture while training, as render_view's keyword arguments: real (N, 2) and
+    `sample_count` generated points, plus for a GAN D's heat map, the manifold and G's arrows; for a VAE the decoder's
+    mesh; for a flow the velocity field at `time` and the paths of the first `trajectory_count` samples."""
+    if isinstance(trainer, FlowTrainer):
+        _check_whole("trajectory_count", trajectory_count, 1, sample_count)
+        # One integration serves both: the trajectories are the first particles of the samples' own paths.
+        paths = trajectories(trainer, count=sample_count)
+        return {"real": real, "generated": paths[-1], "arrows": velocity_field(trainer, time),
+                "trajectories": paths[:, :trajectory_count]}
+    layers: dict = {"real": real, "generated": trainer.samples(sample_count)}
+    if isinstance(trainer, GanTrainer):
+        layers.update(heatmap=discriminator_heatmap(trainer), mesh=generator_manifold(trainer),
+                      arrows=generator_gradients(trainer))
+    elif isinstance(trainer, VaeTrainer):
+        layers.update(mesh=decoder_mesh(trainer))
+    else:
+        raise ValueError(f"trainer {trainer!r:.60} is not accepted: a GAN, VAE or flow trainer")
+    return layers
