@@ -28,9 +28,9 @@ TRAJECTORY_COLOUR = (120, 120, 120, 70)
 # Distinct colours for chosen points and their posterior ellipses (Okabe-Ito, readable with colour-blindness).
 MARK_COLOURS = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233), (230, 159, 0),
                 (0, 0, 0), (240, 228, 66)]
-HEAT_LOW = numpy.array([245, 160, 90], dtype=numpy.float32)  # D(x) = 0: "generated"
+HEAT_LOW = numpy.array([250, 200, 155], dtype=numpy.float32)  # D(x) = 0: "generated"
 HEAT_MID = numpy.array([255, 255, 255], dtype=numpy.float32)
-HEAT_HIGH = numpy.array([95, 160, 215], dtype=numpy.float32)  # D(x) = 1: "real"
+HEAT_HIGH = numpy.array([160, 200, 235], dtype=numpy.float32)  # D(x) = 1: "real"
 ARROW_FRACTION = 0.08  # unscaled arrows: the longest is this share of the plot's width
 
 
