@@ -1,6 +1,6 @@
 """How fast the playground trains and draws on one CPU thread: updates per second and milliseconds per rendered frame.
 
-`python -m genimg bench` routes here (wired in genimg/bench); the page needs ≥ 10 frames a second while training.
+For `python -m genimg bench` (genimg/bench routes here); the page needs ≥ 10 frames a second while training.
 """
 
 from __future__ import annotations

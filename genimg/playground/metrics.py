@@ -23,8 +23,8 @@ def _check_points(name: str, points: torch.Tensor) -> None:
 def mmd(samples: torch.Tensor, reference: torch.Tensor, bandwidth: float = MMD_BANDWIDTH) -> float:
     """The maximum mean discrepancy between samples (N, 2) and reference (M, 2) with the kernel exp(-|x-y|² / (2 h²)).
 
-    The square root of the biased (V-statistic) MMD², so ≥ 0 and in [0, √2]; two draws of 2000 points from the same
-    toy distribution give about 0.01-0.02 here, a model far off 0.3 or more.
+    The square root of the biased (V-statistic) MMD², so in [0, √2]. Measured with 2000 points each: two draws of the
+    same toy distribution 0.02-0.035; a toy distribution against N(0, I) 0.12-0.30; an untrained GAN or VAE 0.8-1.0.
     """
     _check_points("samples", samples)
     _check_points("reference", reference)
