@@ -35,7 +35,9 @@ from genimg.ui.i18n import build_i18n, register, t
 from genimg.ui.interpolate_tab import build_interpolate_tab
 from genimg.ui.latent_tab import build_latent_tab
 from genimg.ui.learn_tab import build_learn_tab
+from genimg.ui.mcp_tools import AssistantTools, build_tools, hide_other_endpoints, mcp_requested
 from genimg.ui.page_script import head
+from genimg.ui.playground_tab import build_playground_tab
 from genimg.ui.share import (
     ShareHandlers,
     build_share_panel,
@@ -56,7 +58,8 @@ register(
 )
 
 TAB_TITLES = {"samples": "samples.tab", "latent": "latent.tab", "interpolate": "interp.tab", "encode": "encode.tab",
-              "gan": "gan.tab", "train": "train.tab", "evaluate": "eval.tab", "learn": "learn.tab"}
+              "gan": "gan.tab", "train": "train.tab", "evaluate": "eval.tab", "playground": "playground.tab",
+              "learn": "learn.tab"}
 
 FONT_STACK = ('"Segoe UI"', '"Helvetica Neue"', "Helvetica", "Arial", '"Liberation Sans"', '"DejaVu Sans"',
               '"PingFang SC"', '"Hiragino Sans GB"', '"Microsoft YaHei"', '"Noto Sans CJK SC"', '"Source Han Sans SC"',
@@ -107,8 +110,10 @@ def configure_threads() -> None:
 
 
 def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None = None,
-               trainer: TrainHandlers | None = None, evaluator: EvaluateHandlers | None = None) -> gr.Blocks:
-    """The page. Tests pass their own model folders, workspaces folder, Train and Evaluate tab handlers."""
+               trainer: TrainHandlers | None = None, evaluator: EvaluateHandlers | None = None,
+               mcp: bool = False) -> gr.Blocks:
+    """The page. Tests pass their own model folders, workspaces folder, Train and Evaluate tab handlers. `mcp`: also
+    the tools for AI assistants (genimg/ui/mcp_tools.py), the only endpoints listed; launch with mcp_server=True."""
     problems: list[str] = []
     entries = discover(*(folders if folders is not None else model_folders()), problems=problems)
     workspaces = workspaces or (trainer.workspaces if trainer is not None else Workspaces())
@@ -141,7 +146,9 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
                 trainer.context = context
                 train = build_train_tab(context, trainer, token)
             with gr.Tab(t("eval.tab"), id="evaluate", elem_id="tab-evaluate") as tab_components["evaluate"]:
-                build_evaluate_tab(context, evaluator, data_root=trainer.data_root, model=evaluate_model)
+                evaluator = build_evaluate_tab(context, evaluator, data_root=trainer.data_root, model=evaluate_model)
+            with gr.Tab(t("playground.tab"), id="playground", elem_id="tab-playground") as tab_components["playground"]:
+                build_playground_tab()
             with gr.Tab(t("learn.tab"), id="learn", elem_id="tab-learn") as tab_components["learn"]:
                 build_learn_tab()
         # What the page does as it opens, in order; a view named by the address is restored after it, or a default
@@ -159,6 +166,10 @@ def build_demo(folders: list[str] | None = None, workspaces: Workspaces | None =
         share = ShareHandlers(context, page_views, interpolate if context.entries else None)
         build_share_panel(share, tabs, tab_components, after=opening)
         demo.load(train["on_load"], train["token"], train["load_outputs"], api_visibility="private")
+        if mcp:
+            build_tools(AssistantTools(context, evaluator))
+    if mcp:
+        hide_other_endpoints(demo)
     demo.share_handlers = share  # the page's views, for tests and tools: share.views, share.inputs
     return demo
 
@@ -170,8 +181,10 @@ def launch(demo: gr.Blocks, **options):
     return demo.launch(**{**settings, **options})  # the upload cap (max_file_size) from GENIMG_UPLOAD_MB
 
 
-demo = build_demo()
+# Tools for AI assistants (MCP) only when asked for: `python app.py --mcp`, or GENIMG_MCP=1 (e.g. a Space's variable).
+MCP = mcp_requested(sys.argv)
+demo = build_demo(mcp=MCP)
 
 if __name__ == "__main__":
     configure_threads()
-    launch(demo)
+    launch(demo, mcp_server=MCP)

@@ -44,10 +44,10 @@ def mcp_url(tiny_models):
 
 def with_session(url: str, action):
     from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
+    from mcp.client.streamable_http import streamable_http_client
 
     async def run():
-        async with streamablehttp_client(url) as (read, write, _), ClientSession(read, write) as session:
+        async with streamable_http_client(url) as (read, write, _), ClientSession(read, write) as session:
             await session.initialize()
             return await action(session)
 
@@ -108,3 +108,15 @@ def test_bad_arguments_come_back_as_sentences_and_the_server_stays_up(mcp_url, a
     else:
         assert result.isError and words in result.content[0].text, result.content[0].text
     assert not still_up.isError and "gan" in still_up.content[0].text
+
+
+def test_the_page_lists_only_the_tools_with_mcp_on_and_none_without(tiny_models, tmp_path):
+    import app
+    from genimg.store.workspace import Workspaces
+
+    folder = [str(tiny_models["gan"].parent)]
+    on = app.build_demo(folder, workspaces=Workspaces(tmp_path / "on"), mcp=True)
+    assert set(on.get_api_info()["named_endpoints"]) == {f"/tool_{name}" for name in TOOLS}
+    off = app.build_demo(folder, workspaces=Workspaces(tmp_path / "off"))
+    endpoints = set(off.get_api_info()["named_endpoints"])
+    assert "/samples" in endpoints and "/train" in endpoints and not any("/tool_" in name for name in endpoints)
