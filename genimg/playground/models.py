@@ -299,7 +299,7 @@ class VaeTrainer(Trainer):
     @property
     def decoder_std(self) -> float:
         """The decoder's σ (learned or fixed), in plot units."""
-        return float(self.log_decoder_std.exp())
+        return float(self.log_decoder_std.detach().exp())
 
     def step(self) -> dict[str, float]:
         s = self.settings

@@ -120,3 +120,38 @@ def test_bad_families_seeds_settings_and_counts_are_rejected():
         make_trainer("flow", "moons")
     with pytest.raises(ValueError, match="sample count 0"):
         make_trainer("flow", distribution, SMALL["flow"]).samples(0)
+
+
+def test_the_vae_decoder_std_is_learned_only_when_asked_and_then_matches_the_reconstruction_error():
+    distribution = get_distribution("moons")
+    fixed = make_trainer("vae", distribution, VaeSettings(width=32, batch_size=64, decoder_std=0.5))
+    learned = make_trainer("vae", distribution, VaeSettings(width=32, batch_size=64, decoder_std=1.0,
+                                                             learn_decoder_std=True))
+    for _ in range(400):
+        fixed.step()
+        learned.step()
+    assert fixed.decoder_std == pytest.approx(0.5)
+    # The Gaussian likelihood is best when σ² is the mean squared error per coordinate.
+    points = distribution.sample(2000, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        mean, log_variance = learned.encode(points)
+        latents = mean + torch.exp(0.5 * log_variance) * torch.randn(mean.shape, generator=torch.Generator().manual_seed(2))
+        error = float((learned.decode(latents) - points).square().mean().sqrt())
+    print(f"learned decoder sigma {learned.decoder_std:.3f}, reconstruction error per coordinate {error:.3f}")
+    assert learned.decoder_std == pytest.approx(error, rel=0.15)
+    assert learned.decoder_std < 0.7  # it moved from where it started
+
+
+def test_a_flow_learns_a_drawn_distribution():
+    points = [(-1.0, 1.0), (1.0, 1.0), (0.0, -1.0)]
+    trainer = make_trainer("flow", get_distribution("drawn", points), FlowSettings(width=32, batch_size=64), seed=0)
+    anchors = torch.tensor(points)
+
+    def mean_distance() -> float:
+        return float(torch.cdist(trainer.samples(500), anchors).min(dim=1).values.mean())
+
+    before = mean_distance()
+    for _ in range(300):
+        trainer.step()
+    after = mean_distance()
+    assert after < 0.5 * before and after < 0.25
