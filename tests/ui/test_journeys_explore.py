@@ -288,7 +288,7 @@ def test_stop_says_the_inversion_stopped(browser, shipped_url, name):  # noqa: F
     page.context.close()
 
 
-TOP_TABS = ("samples", "latent", "interpolate", "encode", "gan", "train", "evaluate", "learn")
+TOP_TABS = ("samples", "latent", "interpolate", "encode", "gan", "train", "evaluate", "playground", "learn")
 
 
 @pytest.mark.parametrize("name", ["desktop-en", "phone-en"])

@@ -1,6 +1,6 @@
 """The whole page in Chinese, in a real browser, on the shipped checkpoints: every tab, every folded section opened.
 
-A Chinese-speaking student opens `?lang=zh-CN` (or a browser set to zh-CN) and reads each of the 8 tabs with its
+A Chinese-speaking student opens `?lang=zh-CN` (or a browser set to zh-CN) and reads each of the 9 tabs with its
 accordions and sub-tabs opened. The visible text must hold no English word outside a short list of names (genimg,
 GAN, VAE, MNIST, model folder names, units, symbols), must write "latent" one way only (genimg/ui/glossary.py:
 隐空间/隐向量/隐维度, never 潜在), and no tab may show a bare "Error". The English page, scanned the same way, must
@@ -24,7 +24,7 @@ expect = pytest.importorskip("playwright.sync_api").expect
 
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
-TABS = ("samples", "latent", "interpolate", "encode", "gan", "train", "evaluate", "learn")
+TABS = ("samples", "latent", "interpolate", "encode", "gan", "train", "evaluate", "playground", "learn")
 # Names and symbols that stay as they are in a Chinese page: the product, model families and datasets, file formats,
 # units, devices, and the letters of formulas. Model folder names are added from the catalog.
 NAMES = {

@@ -22,7 +22,7 @@ from tests.ui.test_journeys_presenter import settle, show_tab
 
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
-TAB_IDS = ("samples", "latent", "interpolate", "encode", "gan", "train", "evaluate", "learn")
+TAB_IDS = ("samples", "latent", "interpolate", "encode", "gan", "train", "evaluate", "playground", "learn")
 MOST_HIDDEN = 2  # the bar for a phone: at most 2 tabs behind an overflow menu
 
 
