@@ -12,9 +12,21 @@ from genimg.models import GenerativeModel, build_model, registry
 from genimg.store.checkpoint import CheckpointError, load_checkpoint, load_weights_into
 
 
+ZEROGPU_VARIABLE = "SPACES_ZERO_GPU"  # set by Hugging Face on a ZeroGPU Space
+
+
+def on_zerogpu() -> bool:
+    """True on a ZeroGPU Space: there the main process sees `torch.cuda.is_available()` as True, but CUDA work is
+    only allowed inside functions decorated with `spaces.GPU` (genimg/ui/gpu.py), which run in another process."""
+    return bool(os.environ.get(ZEROGPU_VARIABLE))
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' → CUDA if available, then Apple MPS, else CPU; an explicit name must be usable."""
+    """'auto' → CUDA if available, then Apple MPS, else CPU; an explicit name must be usable. On a ZeroGPU Space
+    'auto' is the CPU: the GPU is only lent to `spaces.GPU` functions, which ask for 'cuda' themselves."""
     if name == "auto":
+        if on_zerogpu():
+            return torch.device("cpu")
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -14,10 +14,12 @@ from genimg.data.imaging import grid_columns
 from genimg.explore.catalog import ModelEntry, rank_generators
 from genimg.models.flow import drawing
 from genimg.models.latent import MAX_SEED, parse_seed
+from genimg.models.loading import on_zerogpu
 from genimg.store.checkpoint import CheckpointError
 from genimg.ui.cards_view import card_for_page
 from genimg.ui.context import ExploreContext
 from genimg.ui.flow_controls import build_flow_controls, check_work, sampling_for, shown_for
+from genimg.ui.gpu import draw_grid
 from genimg.ui.i18n import LATEX, message, register, request_language, t
 from genimg.ui.views import LanguageRequest, TabView, UrlKey, model_path, whole_number
 
@@ -210,6 +212,8 @@ class ExploreHandlers:
         count = int(min(max(count, 1), 64))
         check_work(entry, sampling, count, language)
         try:
+            if on_zerogpu():  # the page's process has no CUDA there: the grid is drawn where the GPU is lent
+                return draw_grid(str(entry.path), int(seed), count, class_index, sampling)
             with drawing(sampling):
                 return self.renderer.sample_grid(entry.path, int(seed), count, class_index, scale=4)
         except (ValueError, CheckpointError) as error:

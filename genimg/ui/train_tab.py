@@ -32,7 +32,7 @@ import pandas as pd
 from genimg.config import GAN_LOSSES, ConfigError, ModelConfig, TrainConfig
 from genimg.data.datasets import DATASET_NAMES, mnist_available
 from genimg.models import registry
-from genimg.models.loading import resolve_device
+from genimg.models.loading import on_zerogpu, resolve_device
 from genimg.recipes import PRESETS, dataset_shape, training_precision
 from genimg.store import limits as disk_limits
 from genimg.store.checkpoint import (
@@ -201,6 +201,9 @@ _MESSAGES = {
     "device_mps": ("Apple GPU (MPS)", "Apple GPU（MPS）"),
     "device_cpu_one": ("CPU (1 thread)", "CPU（1 个线程）"),
     "device_cpu_many": ("CPU ({threads} threads)", "CPU（{threads} 个线程）"),
+    # A ZeroGPU Space lends its GPU to short drawing calls only; a run of minutes trains on the CPU.
+    "device_zerogpu": ("CPU ({threads} thread(s); on this ZeroGPU Space the GPU is lent to drawing pictures only)",
+                       "CPU（{threads} 个线程；在这个 ZeroGPU Space 上，GPU 只借给生成图片使用）"),
     "axis_step": ("step", "步数"), "axis_loss": ("loss", "损失"), "axis_aux": ("value", "数值"),
     "axis_series": ("curve", "曲线"),
     "raw_series": ("{name} · raw", "{name} · 原始"),
@@ -679,7 +682,8 @@ class TrainHandlers:
             where = say("device_mps", language)
         else:
             threads = self.limits.threads or 1
-            where = say("device_cpu_many" if threads > 1 else "device_cpu_one", language, threads=threads)
+            where = say("device_zerogpu" if on_zerogpu() else "device_cpu_many" if threads > 1 else "device_cpu_one",
+                        language, threads=threads)
         return say("device", language, where=where, steps=f"{self.limits.max_steps:,}",
                    minutes=f"{self.limits.max_seconds / 60:g}", slots=self.limits.slots,
                    hours=f"{self.workspaces.ttl_seconds / 3600:g}", quota=f"{self.workspaces.quota_bytes / 2**20:.0f}")
