@@ -150,3 +150,49 @@ def test_a_conditional_model_trained_in_the_page_gets_its_classification_accurac
     page.locator("#eval-run").click()
     expect(page.locator("#eval-results")).to_contain_text("Saved result of an earlier evaluation", timeout=TIMEOUT)
     page.close()
+
+
+@pytest.fixture(scope="module")
+def mnist_evaluate_url(tmp_path_factory, shared_data_root):
+    """The page over the shipped models with MNIST beside it (the development machines' ../shared/data)."""
+    import app
+    from genimg.explore.catalog import Renderer, discover
+    from genimg.store.workspace import Workspaces
+    from genimg.ui.context import ExploreContext
+    from genimg.ui.evaluate_tab import EvaluateHandlers
+    from genimg.ui.train_tab import Limits, TrainHandlers
+
+    if not (SHIPPED_DIR / "mnist-cflow").is_dir() or not (SHIPPED_DIR / "mnist-judge").is_dir():
+        pytest.skip("needs the shipped mnist-cflow and mnist judge in checkpoints/")
+    workspaces = Workspaces(tmp_path_factory.mktemp("workspaces"))
+    context = ExploreContext(Renderer("cpu"), discover(str(SHIPPED_DIR)), workspaces=workspaces)
+    trainer = TrainHandlers(context, workspaces, limits=Limits(5000, 300.0, 1, 1), width=8,
+                            data_root=str(shared_data_root))
+    evaluator = EvaluateHandlers(context, cache_dir=tmp_path_factory.mktemp("evaluations"), sizes=SMALL,
+                                 data_root=str(shared_data_root))
+    demo = app.build_demo([str(SHIPPED_DIR)], trainer=trainer, evaluator=evaluator)
+    _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+    trainer.pool.shutdown()
+
+
+@pytest.mark.slow  # about 1.5 minutes per language on 2 CPU cores: a flow draws each sample in 80 network calls
+@pytest.mark.parametrize("locale, viewport", [("en-US", DESKTOP), ("zh-CN", PHONE)])
+def test_a_flow_is_evaluated_like_the_other_families(browser, mnist_evaluate_url, locale, viewport):  # noqa: F811
+    """The conditional flow: its ODE draws the samples; the numbers, the requested-class row and the shares come."""
+    page = open_page(browser, mnist_evaluate_url, locale, viewport)
+    show_tab(page, "evaluate")
+    pick_model(page, re.compile("mnist-cflow"))
+    page.locator("#eval-run").click()
+    results = page.locator("#eval-results")
+    chinese = locale.startswith("zh")
+    expect(results).to_contain_text("FD ÷ 下限" if chinese else "FD ÷ floor", timeout=EVALUATION_TIMEOUT)
+    expect(results).to_contain_text("被判为所要求类别的样本" if chinese else "Samples judged as the class asked for")
+    expect(page.locator("#eval-shares svg, #eval-shares canvas").first).to_be_visible(timeout=TIMEOUT)
+    screenshot(page, f"evaluate-flow-{'phone-zh' if chinese else 'desktop-en'}")
+    assert errors_on_page(page) == []
+    if chinese:
+        words = english_words(page.locator("#tab-evaluate").inner_text(), NAMES | {"mnist", "cflow"})
+        assert words == [], words
+    page.close()
