@@ -23,6 +23,7 @@ $D$ is trained to tell real from generated; $G$ is trained to make $D$ wrong. ge
 perfect $D$, the game minimises the Jensen–Shannon divergence between the data and the generator's distribution.
 What to watch in the Train tab: $D(x)$ (how real $D$ finds real images) and $D(G(z))$; if $D(G(z))$ stays near 0,
 the generator is losing; if the samples all look alike, the generator has **collapsed** onto a few modes.
+To see it happen on points you can see, with a VAE and a flow learning the same distribution beside it, open the [Playground](?view=playground) tab.
 """,
     "learn.vae": r"""
 ### VAE: compress, sample, rebuild
@@ -80,6 +81,7 @@ $D$ 学习区分真实与生成的图像；$G$ 学习让 $D$ 判断出错。geni
 在训练初期 $D$ 轻易获胜时仍能提供足够强的梯度。若 $D$ 是最优的，这个博弈等价于最小化数据分布与生成分布之间的
 Jensen–Shannon 散度。在“训练”页中请留意 $D(x)$（判别器认为真实图像有多真）和 $D(G(z))$：若 $D(G(z))$ 一直接近 0，
 说明生成器在输；若所有样本看起来都差不多，说明生成器发生了**模式崩溃**。
+想在看得见的二维点上亲眼看到这一点，并看 VAE 和流模型在旁边学习同一个分布，请打开[游乐场](?view=playground&lang=zh-CN)页。
 """,
     "learn.vae": r"""
 ### VAE：压缩、采样、重建

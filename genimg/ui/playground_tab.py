@@ -42,6 +42,7 @@ FAMILY_CHOICES = ("gan", "vae", "flow", "all")
 FAMILIES_OF = {"gan": ("gan",), "vae": ("vae",), "flow": ("flow",), "all": ("gan", "vae", "flow")}
 MAX_PLAY_SECONDS = 180.0  # a play stops by itself after 3 minutes: the CPU is shared with every other visitor
 PLAY_SLOTS = 3  # plays running at once, server-wide; a fourth visitor's Play waits in Gradio's queue
+STOP_WAIT_SECONDS = 3.0  # how long Pause / Step / Reset wait for a running loop to end before going on anyway
 MIN_FRAME_SECONDS = 0.05  # at most 20 frames a second: more would only cost the shared CPU
 LOSS_EVERY_SECONDS = 1.0  # the loss plot is redrawn about once a second while playing
 SAMPLES_ALONE = 500  # generated points in a lone model's picture
@@ -346,6 +347,12 @@ def read_setup(values: Sequence[Any], language: str) -> tuple[Setup, int]:
 
 
 # ------------------------------------------------------------------------------------------------------- the session
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass(eq=False)
 class PlaygroundSession:
     """One visitor's playground: the models (genimg.playground's Playground) and what Play's loop reads. Built per
@@ -359,6 +366,7 @@ class PlaygroundSession:
     playing: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    idle: threading.Event = field(default_factory=_set_event)  # set while no loop runs
 
     def __deepcopy__(self, memo: dict) -> PlaygroundSession:
         # Gradio deep-copies a State's value for each visitor; the class is the value, so each copy is a fresh
@@ -500,7 +508,10 @@ def _prepare(session: PlaygroundSession, values: Sequence[Any], language: str, f
 
 
 def _pause_running_play(session: PlaygroundSession) -> None:
+    """Raise the flag a running loop reads and wait for the loop to end: Gradio has then sent its last frame, so the
+    status written next (paused, one update, reset) is the one the page keeps, not a late "playing" frame."""
     session.stop.set()
+    session.idle.wait(STOP_WAIT_SECONDS)
 
 
 def _diverged(session: PlaygroundSession) -> str | None:
@@ -548,56 +559,62 @@ def step(session: PlaygroundSession, *values: Any, request: gr.Request | None = 
             legend_text(session.setup.family, language)
 
 
-def pause(session: PlaygroundSession, request: gr.Request | None = None) -> str:
-    """Raise the flag Play's loop reads; it ends after the frame it is drawing. → the status."""
+def pause(session: PlaygroundSession, request: gr.Request | None = None) -> tuple[str, str]:
+    """Stop a running play (it ends after the batch of updates it may be running): the status names the update the
+    models stopped at. → (status, loss HTML)."""
     language = _language(request)
     if not isinstance(session, PlaygroundSession):
         raise gr.Error(message("guard.refused", language))
     _pause_running_play(session)
-    return message("playground.status.paused", language, update=session.update_count)
+    with session.lock:  # a loop checks the flag under this lock before each batch: none starts after it was raised
+        return message("playground.status.paused", language, update=session.update_count), loss_html(session, language)
 
 
 def play(session: PlaygroundSession, *values: Any, request: gr.Request | None = None,
          max_seconds: float = MAX_PLAY_SECONDS) -> Iterator[tuple[Any, Any, Any, Any]]:
-    """Train live: `speed` updates of every model, one frame, yield; until Pause / Step / Reset, a newer Play of the
-    same visitor, `max_seconds`, or a NaN loss. Yields (status, view HTML, loss HTML or gr.skip(), legend)."""
+    """Train live: `speed` updates of every model, one frame, yield; until Pause / Step / Reset (whichever stopped it
+    writes the status), a newer Play of the same visitor, `max_seconds`, or a NaN loss. Yields (status, view HTML,
+    loss HTML or gr.skip(), legend or gr.skip())."""
     language = _language(request)
     with session.lock:
         _prepare(session, values, language)
         session.play_id += 1
         play_id = session.play_id
         session.stop.clear()
+        session.idle.clear()
         session.playing = True
         legend = legend_text(session.setup.family, language)
+        first = message("playground.status.playing", language, models=models_text(session, language),
+                        update=session.update_count, speed=session.speed)
     started = last_loss = time.monotonic()
     try:
-        yield (message("playground.status.playing", language, models=models_text(session, language),
-                       update=session.update_count, speed=session.speed), gr.skip(), gr.skip(), legend)
+        yield first, gr.skip(), gr.skip(), legend
         while True:
             frame_started = time.monotonic()
-            if session.play_id != play_id:
-                return  # a newer Play of this visitor runs now
-            if session.stop.is_set():
-                yield message("playground.status.paused", language, update=session.update_count), gr.skip(), \
-                    gr.skip(), gr.skip()
-                return
-            if frame_started - started > max_seconds:
-                with session.lock:
-                    yield (message("playground.status.capped", language, minutes=f"{max_seconds / 60:g}",
-                                   update=session.update_count), gr.skip(), loss_html(session, language), gr.skip())
-                return
             with session.lock:
-                for _ in range(session.speed):
-                    session.playground.step()
-                diverged = _diverged(session)
-                view = frame_html(session, language)
-                loss = gr.skip()
-                if diverged or frame_started - last_loss >= LOSS_EVERY_SECONDS:
-                    loss, last_loss = loss_html(session, language), frame_started
-                status = (message("playground.status.diverged", language, family=family_name(diverged, language),
-                                  update=session.update_count) if diverged else
-                          message("playground.status.playing", language, models=models_text(session, language),
-                                  update=session.update_count, speed=session.speed))
+                # Checked under the lock, so a Pause that took the lock after raising the flag saw the last batch.
+                if session.play_id != play_id or session.stop.is_set():
+                    return  # a newer Play, or Pause / Step / Reset, which write the status themselves
+                if frame_started - started > max_seconds:
+                    status = message("playground.status.capped", language, minutes=f"{max_seconds / 60:g}",
+                                     update=session.update_count)
+                    final = (status, gr.skip(), loss_html(session, language), gr.skip())
+                else:
+                    final = None
+                    for _ in range(session.speed):
+                        session.playground.step()
+                    diverged = _diverged(session)
+                    view = frame_html(session, language)
+                    loss = gr.skip()
+                    if diverged or frame_started - last_loss >= LOSS_EVERY_SECONDS:
+                        loss, last_loss = loss_html(session, language), frame_started
+                    status = (message("playground.status.diverged", language, family=family_name(diverged, language),
+                                      update=session.update_count) if diverged else
+                              message("playground.status.playing", language, models=models_text(session, language),
+                                      update=session.update_count, speed=session.speed))
+            if final is not None:  # yielded outside the lock: a consumer that never resumes must not hold it
+                yield final
+                return
             yield status, view, loss, gr.skip()
             if diverged:
                 return
@@ -605,6 +622,7 @@ def play(session: PlaygroundSession, *values: Any, request: gr.Request | None = 
     finally:
         if session.play_id == play_id:
             session.playing = False
+            session.idle.set()
 
 
 def show_unless_undrawn(session: PlaygroundSession, *values: Any,
@@ -755,7 +773,7 @@ def build_playground_tab() -> PlaygroundTab:
     quick = {"show_progress": "hidden", "concurrency_limit": 4, "concurrency_id": "playground-quick", **private}
     play_event = play_button.click(for_page(play), inputs, outputs, show_progress="hidden", concurrency_limit=PLAY_SLOTS,
                                    concurrency_id="playground-play", **private)
-    pause_button.click(pause, session, status, show_progress="hidden", concurrency_limit=None, **private)
+    pause_button.click(pause, session, [status, loss], show_progress="hidden", concurrency_limit=None, **private)
     step_button.click(for_page(step), inputs, outputs, **quick)
     reset_button.click(for_page(reset), inputs, outputs, **quick)
     use_drawing.click(for_page(reset), inputs, outputs, **quick)

@@ -44,35 +44,57 @@ def frame_sources(view: str) -> list[str]:
     return re.findall(r'src="(data:image/png;base64,[^"]+)"', view)
 
 
+class Playing:
+    """Play consumed on another thread, as Gradio's worker consumes it while Pause, Step or Reset arrive."""
+
+    def __init__(self, session, language: str = "en", **changes) -> None:
+        import threading
+
+        self.outputs: list = []
+        self.frames = tab.play(session, *controls(**changes), request=request(language))
+        self.thread = threading.Thread(target=lambda: self.outputs.extend(self.frames))
+        self.thread.start()
+
+    def wait_for(self, count: int) -> None:
+        """Until `count` outputs (the first is the status alone, then one per frame) or the loop ended."""
+        import threading
+
+        while len(self.outputs) < count and self.thread.is_alive():
+            threading.Event().wait(0.002)
+
+    def ended(self) -> bool:
+        self.thread.join(timeout=30)
+        return not self.thread.is_alive()
+
+
 def test_play_streams_frames_until_pause():
     session = tab.new_session()
-    frames = tab.play(session, *controls(speed=3), request=request("en"))
-    status, view, _, legend = next(frames)
-    assert "Playing" in status and isinstance(legend, str)
-    counts, sources = [], []
-    for _ in range(3):
-        status, view, _, _ = next(frames)
-        counts.append(session.update_count)
-        sources += frame_sources(view)
-    assert counts == [3, 6, 9]  # `speed` updates per frame
-    assert len(sources) == 3 and len(set(sources)) == 3  # a new picture every frame
-    assert tab.pause(session, request=request("en")) == message("playground.status.paused", "en", update=9)
-    status, *_ = next(frames)
-    assert status == message("playground.status.paused", "en", update=9)
-    with pytest.raises(StopIteration):
-        next(frames)
-    assert session.update_count == 9 and not session.playing
+    playing = Playing(session, speed=3)
+    playing.wait_for(4)
+    status, loss = tab.pause(session, request=request("en"))
+    assert playing.ended() and not session.playing
+    frames = playing.outputs[1:]
+    assert "Playing" in playing.outputs[0][0] and len(frames) >= 3
+    assert session.update_count == 3 * len(frames)  # `speed` updates per frame, whole batches only
+    sources = [source for output in frames for source in frame_sources(output[1])]
+    assert len(sources) == len(frames) == len(set(sources))  # a new picture every frame
+    assert status == message("playground.status.paused", "en", update=session.update_count)
+    assert loss.count("<polyline") == 2  # the GAN's two curves, up to the last update
+    assert all(message("playground.status.paused", "en", update=session.update_count) != output[0]
+               for output in playing.outputs)  # the loop wrote no status of its own: Pause's is the last
 
 
 def test_play_after_pause_goes_on_from_where_it_stopped():
     session = tab.new_session()
-    first = tab.play(session, *controls(speed=2))
-    next(first), next(first)
+    first = Playing(session, speed=2)
+    first.wait_for(3)
     tab.pause(session)
-    list(first)
-    again = tab.play(session, *controls(speed=2))
-    next(again), next(again)
-    assert session.update_count == 4  # the same models, not new ones
+    assert first.ended()
+    stopped_at = session.update_count
+    second = Playing(session, speed=2)
+    second.wait_for(3)
+    tab.pause(session)
+    assert second.ended() and session.update_count == stopped_at + 2 * (len(second.outputs) - 1)
 
 
 def test_a_second_play_of_the_same_visitor_replaces_the_first():
@@ -85,6 +107,8 @@ def test_a_second_play_of_the_same_visitor_replaces_the_first():
         next(first)
     next(second)
     assert session.playing and session.update_count == 2
+    second.close()
+    assert not session.playing and session.idle.is_set()  # a closed tab ends the loop (Gradio closes the generator)
 
 
 def test_play_stops_itself_after_its_time_cap_with_a_sentence():
@@ -122,14 +146,14 @@ def test_step_is_exactly_one_update_of_each_model_shown():
     assert session.update_count == 2
 
 
-def test_step_while_playing_pauses_the_play_first():
+def test_step_while_playing_stops_the_play_first_and_has_the_last_word():
     session = tab.new_session()
-    frames = tab.play(session, *controls(speed=4))
-    next(frames), next(frames)
-    tab.step(session, *controls(speed=4))
-    assert session.update_count == 5
-    assert "Paused" in next(frames)[0]
-    assert list(frames) == [] and session.update_count == 5
+    playing = Playing(session, speed=4)
+    playing.wait_for(3)
+    status, *_ = tab.step(session, *controls(speed=4))
+    assert playing.ended()  # Step returned only after the loop's last frame
+    assert session.update_count == 4 * (len(playing.outputs) - 1) + 1
+    assert status == message("playground.status.stepped", "en", update=session.update_count)
 
 
 def test_reset_starts_over_and_the_first_frame_is_the_pages_own():
@@ -160,6 +184,7 @@ def test_speed_changes_a_running_play_at_its_next_frame():
     tab.set_speed(session, 5)
     next(frames)
     assert session.update_count == 6
+    frames.close()
     with pytest.raises(gr.Error):
         tab.set_speed(session, 10_000)
 
@@ -270,3 +295,24 @@ def test_the_page_handlers_refuse_in_the_visitors_language_through_gradio():
     with pytest.raises(gr.Error) as refused:
         wrapped(*inputs)
     assert HAN.search(refused.value.message)
+
+
+def test_pause_names_the_update_the_models_stopped_at_even_mid_batch():
+    """Pause arrives while the loop runs a batch of 50 updates: it waits for the batch and the loop's end."""
+    session = tab.new_session()
+    playing = Playing(session, speed=50)
+    while session.update_count < 60 and playing.thread.is_alive():  # inside the second batch or later
+        playing.wait_for(len(playing.outputs) + 1)
+    status, _ = tab.pause(session)
+    assert playing.ended()
+    assert status == message("playground.status.paused", "en", update=session.update_count)
+    assert session.update_count % 50 == 0  # whole batches only
+
+
+def test_the_learn_tab_links_to_the_playground_in_both_languages():
+    import app
+    from genimg.ui.learn_tab import CHINESE, ENGLISH
+
+    assert "playground" in app.TAB_TITLES  # ?view=playground opens the tab (genimg.ui.share)
+    assert re.search(r"\[Playground\]\(\?view=playground\)", ENGLISH["learn.gan"])
+    assert re.search(r"\[游乐场\]\(\?view=playground&lang=zh-CN\)", CHINESE["learn.gan"])
