@@ -19,6 +19,7 @@ SUITES = {
     "page-digits": "the same, from pressing Start in the served Train tab (genimg/bench/page.py)",
     "load": "simulated users on the Explore handlers, with memory over time (genimg/bench/load.py)",
     "faults": "SIGKILL mid-save, a full disk mid-save, a diverging run (genimg/bench/faults.py)",
+    "playground": "frames/s the Playground tab delivers to a real browser, per family (genimg/bench/playground.py)",
 }
 
 
@@ -40,6 +41,8 @@ def suite_main(suite: str) -> Callable[[list[str]], int]:
         from genimg.bench.load import main
     elif suite == "faults":
         from genimg.bench.faults import main
+    elif suite == "playground":
+        from genimg.bench.playground import main
     else:
         raise ValueError(f"bench suite {suite!r} is not one of {', '.join(SUITES)}")
     return main

@@ -47,6 +47,8 @@ MIN_FRAME_SECONDS = 0.05  # at most 20 frames a second: more would only cost the
 LOSS_EVERY_SECONDS = 1.0  # the loss plot is redrawn about once a second while playing
 SAMPLES_ALONE = 500  # generated points in a lone model's picture
 SAMPLES_SIDE_BY_SIDE = 300  # and in each of three side by side (three frames must still fit in a tenth of a second)
+SIZE_ALONE = 420  # pixels: a lone picture fills its column on a desktop
+SIZE_SIDE_BY_SIDE = 320  # three share a desktop column (~280 px each) or stack on a phone (~360 px): half the pixels
 MARKED_POINTS = 5  # the VAE's chosen points, whose posteriors are drawn in the latent plane
 LOSS_POINTS = 300  # the loss plot shows at most this many points per curve (averaged over windows)
 SKETCH_SIZE = 280
@@ -428,7 +430,8 @@ def frame_html(session: PlaygroundSession, language: str) -> str:
         if family == "vae":
             layers["marked"] = session.marked
         caption = message("playground.caption.plane", language, family=family_name(family, language)) if several else ""
-        figures.append(_figure(render_view(**layers), caption))
+        size = SIZE_SIDE_BY_SIDE if len(session.trainers) > 1 else SIZE_ALONE
+        figures.append(_figure(render_view(size=size, **layers), caption))
         if family == "vae" and len(session.trainers) == 1:
             ellipses = views.posterior_ellipses(trainer, session.marked)
             figures.append(_figure(render_view(ellipses=ellipses, prior_circles=True),
