@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genimg.config import SHIPPED_DIR, ConfigError, TrainConfig
 from genimg.models import registry
@@ -16,6 +17,10 @@ from genimg.recipes import (
     positive_int,
     train_config_from_options,
 )
+
+if TYPE_CHECKING:  # imported where used, so that `python -m genimg --help` stays quick
+    from genimg.data.datasets import ImageData
+    from genimg.training.distributed import Ranks
 
 # The sample grid a folder ships (samples.png, about 20 KB) is copied by export; anything larger is not genimg's.
 MAX_SAMPLES_BYTES = 16 * 1024 * 1024
@@ -110,18 +115,8 @@ def _format_losses(losses: dict[str, float]) -> str:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from genimg.store.checkpoint import load_checkpoint
-    from genimg.training.engine import (
-        CheckpointSaved,
-        Diverged,
-        Finished,
-        Progress,
-        Started,
-        Stopped,
-        train,
-    )
+    from genimg.training import distributed
 
     if args.out is None and args.resume is None:
         raise UsageError("--out is required: the checkpoint folder to write (for example checkpoints/my-dcgan)")
@@ -146,13 +141,53 @@ def command_train(args: argparse.Namespace) -> int:
                              "or continue it with --resume")
 
     _set_threads(args)
+    if distributed.launched_by_torchrun():
+        # One process of several started by torchrun: join the others (after every rank has checked its
+        # arguments above, so none of them has written into --out yet) and leave the group at the end.
+        with distributed.session(distributed.device_for_rank(config.device)) as ranks:
+            return _show_training(args, config, data, ranks)
+    return _show_training(args, config, data, distributed.SINGLE)
+
+
+def _show_training(args: argparse.Namespace, config: TrainConfig, data: ImageData | None, ranks: Ranks) -> int:
+    """Train and show the events; under torchrun only rank 0 prints, the other ranks train silently."""
+    import torch
+    from tqdm import tqdm
+
+    from genimg.training import distributed
+    from genimg.training.engine import (
+        CheckpointSaved,
+        Diverged,
+        Finished,
+        Progress,
+        Started,
+        Stopped,
+        train,
+    )
+
     bar = None
+    device = None
     try:
         for event in train(config, data=data, resume=args.resume):
             if isinstance(event, Started):
+                device = torch.device(event.device)
+            if isinstance(event, (Finished, Stopped)) and ranks.distributed:
+                # Every rank ends here at the same step: rank 0 reports each rank's last step.
+                steps = distributed.gather_ints(ranks, event.step, device)
+                if ranks.is_main:
+                    print(f"genimg: {ranks.world_size} ranks ({ranks.backend}) trained to steps "
+                          f"{', '.join(map(str, steps))}", flush=True)
+            if not ranks.is_main:
+                if isinstance(event, Diverged):
+                    return 3
+                continue
+            if isinstance(event, Started):
+                where = (f", {event.world_size} processes ({ranks.backend}), {config.batch_size // event.world_size} "
+                         f"images each per step" if event.world_size > 1 else "")
                 print(f"genimg: training {event.config.model.kind} ({event.parameters:,} parameters) on "
                       f"{event.dataset} ({event.dataset_size:,} images), device {event.device}, "
-                      f"precision {event.precision}" + (f", resumed at step {event.step}" if event.resumed_from else ""),
+                      f"precision {event.precision}" + where
+                      + (f", resumed at step {event.step}" if event.resumed_from else ""),
                       flush=True)
                 if not args.quiet:
                     bar = tqdm(total=event.total_steps, initial=event.step, unit="step", dynamic_ncols=True,

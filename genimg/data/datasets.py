@@ -13,11 +13,15 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:  # PIL is imported where pictures are read
+    from PIL import Image
 
 DATASET_NAMES = ("mnist", "fashion-mnist", "cifar10", "shapes")
 # Each named data set's own (image side, channels, classes); a folder: set is FOLDER_DEFAULT_IMAGE_SIZE colour.
@@ -847,10 +851,16 @@ class BatchStream:
 
     binarise: each batch is dynamically binarised (see `binarise`) with a second CPU generator seeded from `seed`,
     so every epoch sees fresh binary images, the same ones for the same seed; its state resumes too.
+
+    part (rank, world_size): for distributed training (DistributedSampler's idea). batch_size stays the global
+    batch and every rank walks the same seeded order; next() hands out only the rank-th of world_size equal
+    consecutive blocks of each global batch, so the ranks' batches joined in rank order are exactly the batch
+    of a single process. The position, epoch and state_dict() are the global ones, so a state saved by any
+    number of ranks resumes with any other.
     """
 
     def __init__(self, data: ImageData, batch_size: int, device: torch.device | str = "cpu", seed: int = 0,
-                 binarise: bool = False) -> None:
+                 binarise: bool = False, part: tuple[int, int] = (0, 1)) -> None:
         count = len(data)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise DatasetError(f"batch_size={batch_size!r} is not valid; expected a positive integer")
@@ -859,6 +869,13 @@ class BatchStream:
                 f"batch_size={batch_size} is larger than the dataset {data.name}, which holds {count} images; "
                 f"use a batch size of at most {count}"
             )
+        rank, world_size = part
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise DatasetError(f"part={part!r} is not valid; expected (rank, world_size) with 0 <= rank < world_size")
+        if batch_size % world_size:
+            raise DatasetError(f"batch_size={batch_size} cannot be split evenly across {world_size} processes; "
+                               f"choose a multiple of {world_size}")
+        self.part = (rank, world_size)
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.num_images = count
@@ -883,13 +900,30 @@ class BatchStream:
         return self.num_images // self.batch_size
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The next batch: uint8 (B, C, H, W) on the device, and int64 labels (B,) or None."""
+        """The next batch: uint8 (B, C, H, W) on the device, and int64 labels (B,) or None; B = batch_size, or
+        batch_size // world_size with `part`."""
         if self.position + self.batch_size > self.num_images:  # only after loading a state saved with another batch size
             self._start_next_epoch()
         indices = self._device_permutation[self.position : self.position + self.batch_size]
         self.position += self.batch_size
         if self.position + self.batch_size > self.num_images:  # the epoch is complete: count it and reshuffle now
             self._start_next_epoch()
+        rank, world_size = self.part
+        if world_size > 1 and not self.binarise:
+            share = self.batch_size // world_size
+            indices = indices[rank * share : (rank + 1) * share]
+        images, labels = self._gather(indices)
+        if self.binarise:
+            # Drawn for the whole global batch, so every rank keeps the binarisation a single process would make.
+            images = binarise(images, self._binarise_generator)
+            if world_size > 1:
+                share = self.batch_size // world_size
+                images = images[rank * share : (rank + 1) * share]
+                labels = labels[rank * share : (rank + 1) * share] if labels is not None else None
+        return images, labels
+
+    def _gather(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The images (N, C, H, W) and labels (N,) or None at `indices` (N,), on the device."""
         if self.device.type == "cpu":
             # numpy's gather is single-threaded: a small batch copy then never waits on a second, busy core.
             index_array = indices.numpy()
@@ -898,8 +932,6 @@ class BatchStream:
         else:
             images = self._images.index_select(0, indices)
             labels = self._labels.index_select(0, indices) if self._labels is not None else None
-        if self.binarise:
-            images = binarise(images, self._binarise_generator)
         return images, labels
 
     def _start_next_epoch(self) -> None:

@@ -9,6 +9,11 @@ report the negative ELBO in nats per image; flows minimise the flow-matching los
 `config.out` at intervals and at its end, resumes from one with the same step count, optimiser and
 random-number state, and ends with a Diverged event (keeping the last good checkpoint) when a loss
 stops being finite.
+
+Under torchrun (genimg.training.distributed) the same loop runs on every rank with DistributedDataParallel: each
+rank trains on its block of every global batch (config.batch_size) and of the noise drawn for it, gradients are
+averaged across ranks, logged losses are averaged too, and rank 0 alone samples and writes checkpoints. The
+data order, noise and random state stay global, so a checkpoint resumes with any number of ranks.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from genimg.config import ConfigError, ModelConfig, TrainConfig
 from genimg.data.datasets import BatchStream, ImageData, load_dataset, to_float
@@ -41,6 +47,7 @@ from genimg.store.checkpoint import (
     save_checkpoint,
     write_file_atomic,
 )
+from genimg.training import distributed
 
 SAMPLE_COUNT = 64
 # A flow's losses on each third of the path from noise (t = 0) to picture (t = 1), reported beside its loss.
@@ -72,6 +79,8 @@ class Started(Event):
     # The live network that samples come from (the EMA copy when one is kept), for tools that watch a run
     # (bench digits copies its weights as it trains). Not part of the event's value.
     sampling_network: nn.Module | None = field(default=None, repr=False, compare=False)
+    # Processes training together (torchrun's WORLD_SIZE; 1 without it), each on its share of the global batch.
+    world_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,15 @@ class _Run:
                                   f"at step {checkpoint.step}; ask for more steps to continue training")
         self.config = config
         self.model_config = config.model
-        self.device = resolve_device(config.device)
+        self.ranks = distributed.current()
+        if config.batch_size % self.ranks.world_size:
+            raise ConfigError(f"batch_size = {config.batch_size} cannot be split across {self.ranks.world_size} "
+                              f"processes: the global batch must be a multiple of the world size "
+                              f"({self.ranks.world_size}); choose for example "
+                              f"{self.ranks.world_size * max(1, round(config.batch_size / self.ranks.world_size))}")
+        # One GPU per rank (cuda:LOCAL_RANK) under torchrun; config.device is kept as asked for the saved config.
+        self.device = resolve_device(distributed.device_for_rank(config.device) if self.ranks.distributed
+                                     else config.device)
         self.autocast_dtype = resolve_precision(config.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -184,7 +201,8 @@ class _Run:
         else:  # "vae" (encoder and decoder) or "flow" (the velocity network): one optimiser
             self.optimizers = {self.family: torch.optim.Adam(self.model.parameters(), config.lr_generator, betas)}
 
-        self.stream = BatchStream(data, config.batch_size, self.device, seed=config.seed, binarise=config.binarise)
+        self.stream = BatchStream(data, config.batch_size, self.device, seed=config.seed, binarise=config.binarise,
+                                  part=(self.ranks.rank, self.ranks.world_size))
         self.noise = torch.Generator(device=self.device)
         self.noise.manual_seed(config.seed + 1)
         self.step = 0
@@ -206,6 +224,38 @@ class _Run:
         self.last_diversity: float | None = None
         self.last_posterior: tuple[torch.Tensor, torch.Tensor] | None = None  # a VAE's last (mean, log-variance)
         self.real_spread = _mean_pairwise_distance(to_float(data.images[:count], "unit").float())
+        self._wrap_for_ranks()
+
+    def _wrap_for_ranks(self) -> None:
+        """Under torchrun, the DistributedDataParallel wrappers the steps call (self.model stays the plain network:
+        its state dict, saved by rank 0, has no "module." prefixes). GAN: G and D separately; VAE and flow: the
+        network's loss, so DDP sees the forward that the backward follows. On CUDA, BatchNorm becomes SyncBatchNorm
+        (statistics over the global batch); gloo on the CPU has no SyncBatchNorm, so there each rank normalises
+        with its own share's statistics. Buffers are not broadcast: training uses batch statistics, and rank 0's
+        running statistics are the ones saved."""
+        self.wrapped: dict[str, nn.Module] = {}
+        if not self.ranks.distributed:
+            return
+        distributed.share_random_state(self.ranks, self.device)  # (after a resume every rank holds it already)
+        if self.device.type == "cuda":  # in place: the parameters (which the optimisers hold) are kept
+            nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+
+        def wrap(network: nn.Module) -> nn.Module:
+            return DistributedDataParallel(network, device_ids=device_ids, forward_sync_buffers=False)
+
+        if self.family == "gan":
+            self.wrapped = {"generator": wrap(self.model.generator), "discriminator": wrap(self.model.discriminator)}
+        else:
+            self.wrapped = {"loss": wrap(_LossOf(self.model))}
+
+    def _global_draw(self, draw: Callable[[int], torch.Tensor], count: int) -> torch.Tensor:
+        """This rank's rows of `draw(count · world_size)`: noise for the whole global batch comes from the same
+        generator on every rank, so a run on N ranks sees the noise of a single process. (count,) + rest."""
+        world_size = self.ranks.world_size
+        if world_size == 1:
+            return draw(count)
+        return draw(count * world_size)[self.ranks.part(count * world_size)]
 
     # -- setup helpers
     def _check_data(self, data: ImageData) -> None:
@@ -261,8 +311,11 @@ class _Run:
     def gan_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         generator, discriminator = self.model.generator, self.model.discriminator
         real = to_float(images, "signed")
-        z = torch.randn(real.shape[0], self.model_config.latent_dim, device=self.device, generator=self.noise)
+        z = self._global_draw(lambda count: torch.randn(count, self.model_config.latent_dim, device=self.device,
+                                                        generator=self.noise), real.shape[0])
         hinge = self.config.gan_loss == "hinge"
+        if self.wrapped:
+            return self._gan_step_distributed(real, z, labels, hinge)
         with self._autocast():
             fake = generator(z, labels)
             real_logits = discriminator(real, labels).float()
@@ -288,13 +341,52 @@ class _Run:
                 "d_real": torch.sigmoid(real_logits.detach()).mean(),
                 "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
 
+    def _gan_step_distributed(self, real: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None,
+                              hinge: bool) -> dict[str, torch.Tensor]:
+        """gan_step on one rank's share. D still sees the real and the fake batch in two forward passes (its
+        BatchNorm normalises each on its own, as in one process), but DDP accepts one backward per forward: the
+        real half's gradient accumulates locally under no_sync() and the fake half's backward averages the sum
+        across ranks, which is the gradient of the same loss_d."""
+        generator, discriminator = self.wrapped["generator"], self.wrapped["discriminator"]
+        optimizer_d = self.optimizers["discriminator"]
+        optimizer_d.zero_grad(set_to_none=True)
+        with self._autocast():
+            fake = generator(z, labels)
+        with discriminator.no_sync():
+            with self._autocast():
+                real_logits = discriminator(real, labels).float()
+                loss_real = F.relu(1 - real_logits).mean() if hinge else F.softplus(-real_logits).mean()
+            loss_real.backward()
+        with self._autocast():
+            fake_logits = discriminator(fake.detach(), labels).float()
+            loss_fake = F.relu(1 + fake_logits).mean() if hinge else F.softplus(fake_logits).mean()
+        loss_fake.backward()
+        optimizer_d.step()
+        loss_d = loss_real.detach() + loss_fake.detach()
+
+        with self._autocast():
+            # The plain D: its gradients here are thrown away (zeroed before its next step), so none are averaged.
+            generated_logits = self.model.discriminator(fake, labels).float()
+            loss_g = -generated_logits.mean() if hinge else F.softplus(-generated_logits).mean()
+        optimizer_g = self.optimizers["generator"]
+        optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizer_g.step()
+        return {"generator": loss_g.detach(), "discriminator": loss_d,
+                "d_real": torch.sigmoid(real_logits.detach()).mean(),
+                "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+
     def vae_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         config = self.config
         beta = config.beta
         if config.kl_warmup_steps:
             beta *= min(1.0, (self.step + 1) / config.kl_warmup_steps)
         with self._autocast():
-            terms = self.model.loss_terms(to_float(images, "unit"), labels, beta=beta)
+            if self.wrapped:
+                with _global_reparameterisation(self.model, self.ranks, images.shape[0] * self.ranks.world_size):
+                    terms = self.wrapped["loss"](to_float(images, "unit"), labels, beta=beta)
+            else:
+                terms = self.model.loss_terms(to_float(images, "unit"), labels, beta=beta)
         optimizer = self.optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
@@ -309,27 +401,37 @@ class _Run:
         covers a whole slice): the loss per third is a health signal (near the noise it stays highest: there the
         picture the path leads to is least determined). Smaller batches report the loss alone."""
         pictures = to_float(images, "signed")
-        count = pictures.shape[0]
-        noise = torch.randn(pictures.shape, device=self.device, generator=self.noise)
-        offsets = torch.rand(count, device=self.device, generator=self.noise)
-        order = torch.randperm(count, device=self.device, generator=self.noise)
-        times = (order.float() + offsets) / count
+        count = pictures.shape[0]  # this rank's rows; the global batch has count · world_size
+        world_size = self.ranks.world_size
+        global_count = count * world_size
+        rows = self.ranks.part(global_count)
+        # Drawn for the global batch in a single process's order, then this rank's rows taken (all rows alone).
+        noise = torch.randn((global_count, *pictures.shape[1:]), device=self.device, generator=self.noise)[rows]
+        offsets = torch.rand(global_count, device=self.device, generator=self.noise)
+        order = torch.randperm(global_count, device=self.device, generator=self.noise)
+        global_times = (order.float() + offsets) / global_count
+        times = global_times[rows]
         drop = None
         if self.model_config.num_classes:
-            drop = torch.rand(count, device=self.device, generator=self.noise) < FLOW_CLASS_DROP
+            drop = (torch.rand(global_count, device=self.device, generator=self.noise) < FLOW_CLASS_DROP)[rows]
         with self._autocast():
-            terms = self.model.loss_terms(pictures, labels, noise, times, drop)
+            if self.wrapped:
+                terms = self.wrapped["loss"](pictures, labels, noise, times, drop)
+            else:
+                terms = self.model.loss_terms(pictures, labels, noise, times, drop)
         optimizer = self.optimizers["flow"]
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
         per_image = terms["per_image"].detach()
         thirds = (times * 3).long().clamp(max=2)
+        global_thirds = (global_times * 3).long().clamp(max=2)
         losses = {"loss": terms["loss"].detach()}
-        if count >= 2 * len(FLOW_THIRDS):  # a third (width 1/3) then contains a whole slice (width 1/count)
+        if global_count >= 2 * len(FLOW_THIRDS):  # a third (width 1/3) then contains a whole slice (width 1/count)
             for index, name in enumerate(FLOW_THIRDS):
                 chosen = thirds == index
-                losses[name] = (per_image * chosen).sum() / chosen.sum()
+                # ÷ the global batch's rows in this third ÷ world_size: the ranks' mean is then the global mean
+                losses[name] = (per_image * chosen).sum() / ((global_thirds == index).sum() / world_size)
         return losses
 
     def ema_decay(self) -> float:
@@ -419,6 +521,42 @@ class _Run:
         return str(path)
 
 
+class _LossOf(nn.Module):
+    """A model whose forward is its `loss_terms`, so that DistributedDataParallel sees the forward pass whose
+    backward it must average (DDP hooks only `forward`). Holds the model itself, parameters shared."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        return self.model.loss_terms(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _global_reparameterisation(model: nn.Module, ranks: distributed.Ranks, global_count: int) -> Iterator[None]:
+    """While the block runs, the VAE's reparameterisation draws ε ~ N(0, I) for the whole global batch (global_count
+    rows, from the device's default generator as a single process does with randn_like) and uses this rank's rows,
+    so N ranks see the ε of one process. A model without `reparameterize` is left as it is."""
+    original = getattr(type(model), "reparameterize", None)
+    if original is None:
+        yield
+        return
+
+    def reparameterize(mean: torch.Tensor, log_variance: torch.Tensor,
+                       noise: torch.Tensor | None = None) -> torch.Tensor:
+        if noise is None:
+            noise = torch.randn((global_count, *mean.shape[1:]), dtype=mean.dtype,
+                                device=mean.device)[ranks.part(global_count)]
+        return original(mean, log_variance, noise)
+
+    model.reparameterize = reparameterize  # this instance only, for this block
+    try:
+        yield
+    finally:
+        del model.reparameterize
+
+
 def _tensor_bytes(value: Any) -> int:
     """Bytes of every tensor in a nested dict / list / tuple."""
     if isinstance(value, torch.Tensor):
@@ -492,8 +630,13 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
     and the last checkpoint that was written (the workspace quota and the disk budget, checked while it writes).
     Closing the generator early (a closed browser tab) also saves a checkpoint when `config.out` is set.
     Setup problems raise ConfigError, DatasetError or CheckpointError before the first event.
+
+    Under torchrun (a process group of several ranks, see genimg.training.distributed) every rank calls `train`
+    with the same config: each yields the same events with losses averaged over the ranks, except that Samples
+    and CheckpointSaved come from rank 0 alone, which writes the checkpoints (the other ranks' paths are None).
     """
     run = _Run(config, data, resume)
+    ranks = run.ranks
     if prepare_model is not None:
         prepare_model(run.model)
     config = run.config
@@ -502,7 +645,7 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
                   precision=str(run.autocast_dtype or "fp32").replace("torch.", ""),
                   parameters=count_parameters(run.model), dataset=run.data.name, dataset_size=len(run.data),
                   resumed_from=run.resumed_from, config=config,
-                  sampling_network=run.ema if run.ema is not None else run.sampler)
+                  sampling_network=run.ema if run.ema is not None else run.sampler, world_size=ranks.world_size)
 
     saved_step, saved_path = -1, None
     if run.resumed_from is not None:
@@ -513,16 +656,23 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
 
     refused: str | None = None  # why the disk guard refused a save, which ends the run
 
-    def save() -> str | None:
+    def save(together: bool = True) -> str | None:
+        """Rank 0 writes; with `together` (every rank calls it at the same step) the ranks wait for the write and
+        learn whether the disk guard refused it. Alone, after an error on some rank, only rank 0 writes."""
         nonlocal saved_step, saved_path, refused
         if config.out is None or saved_step == run.step or refused is not None:
             return saved_path
-        if disk_guard is not None:
+        if ranks.is_main and disk_guard is not None:
             refused = disk_guard(run.save_bytes())
-            if refused is not None:
-                return saved_path
-        saved_path = run.save(elapsed())
+        if together and distributed.any_rank(ranks, refused is not None, run.device) and refused is None:
+            refused = "rank 0 could not write the checkpoint"
+        if refused is not None:
+            return saved_path
+        if ranks.is_main:
+            saved_path = run.save(elapsed())
         saved_step = run.step
+        if together:
+            distributed.barrier(ranks)  # no rank runs ahead of a checkpoint that is being written
         return saved_path
 
     sums: dict[str, torch.Tensor] = {}
@@ -546,12 +696,14 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
 
             last = run.step == config.steps
             due_sample = run.step % config.sample_every == 0 or last or run.step == 1
-            if config.sample_every_seconds is not None and not due_sample:
+            # (by the clock only in one process: ranks must agree on the steps they log at, and clocks differ)
+            if config.sample_every_seconds is not None and not due_sample and not ranks.distributed:
                 due_sample = time.perf_counter() - last_sample_at >= config.sample_every_seconds
             due_checkpoint = run.step % config.checkpoint_every == 0 or last
             if run.step % config.log_every == 0 or due_sample or due_checkpoint:
                 sync()
                 now = time.perf_counter()
+                sums = distributed.average(ranks, sums)  # the global batch's losses
                 means = {name: float(total) / window_steps for name, total in sums.items()}
                 for name, value in means.items():
                     if not math.isfinite(value):
@@ -564,7 +716,7 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
                                images_per_second=run.last_images_per_second, elapsed_seconds=elapsed(),
                                total_steps=config.steps, signals=run.signals())
                 sums, window_steps = {}, 0
-                if due_sample:
+                if due_sample and ranks.is_main:
                     last_sample_at = time.perf_counter()
                     run.last_grid = run.sample_grid()
                     yield Samples(step=run.step, grid=run.last_grid, columns=run.grid_columns,
@@ -573,7 +725,8 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
                     path = save()
                     if refused is not None:
                         break
-                    yield CheckpointSaved(step=run.step, path=str(path))
+                    if ranks.is_main:
+                        yield CheckpointSaved(step=run.step, path=str(path))
                 window_start = time.perf_counter()
             if run.stream.epoch != epoch_before:
                 yield EpochEnd(step=run.step, epoch=run.stream.epoch)
@@ -583,9 +736,15 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
                 reason = STOPPED_BY_USER
             elif config.max_seconds is not None and time.perf_counter() - started_at >= config.max_seconds:
                 reason = f"time limit of {config.max_seconds:g} s reached"
+            # Under torchrun every rank stops at the same step when one of them (its clock or its signal) says so.
+            if (ranks.distributed and (stop is not None or config.max_seconds is not None)
+                    and distributed.any_rank(ranks, reason is not None, run.device) and reason is None):
+                reason = (f"time limit of {config.max_seconds:g} s reached" if config.max_seconds is not None
+                          else STOPPED_BY_USER)
             if reason is not None and run.step < config.steps:
                 if window_steps:  # make the saved metrics and the final Progress reflect the last steps
                     sync()
+                    sums = distributed.average(ranks, sums)
                     means = {name: float(total) / window_steps for name, total in sums.items()}
                     if all(math.isfinite(value) for value in means.values()):
                         run.last_losses = means
@@ -604,4 +763,4 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
             # The consumer went away (closed tab, Ctrl-C): keep what was learned, unless it diverged.
             with contextlib.suppress(Exception):
                 if all(math.isfinite(float(value)) for value in sums.values()):
-                    save()
+                    save(together=False)  # the other ranks may be gone: rank 0 writes what it holds
