@@ -164,8 +164,11 @@ def test_steps_on_two_ranks_after_resuming_match_one_process(runs):
 
 
 def test_a_two_rank_checkpoint_resumes_in_one_process(runs):
-    _, paths, _ = runs
+    kind, paths, _ = runs
     assert load_checkpoint(paths["two_then_one"]).step == 4
+    if kind != "vae":  # (a VAE's two starts differ, see above) 2 steps on two ranks + 2 in one process ≈ 4 in one
+        assert_losses_close(losses(paths["two_then_one"]), losses(paths["one_then_one"]), RESUMED_TOLERANCE[kind],
+                            f"{kind}: step 4 of a two-rank checkpoint resumed in one process, relative differences")
     # The data stream's state is global: 16 images a step, whichever world size wrote it.
     for name, step in (("two", 2), ("two_then_one", 4), ("one_then_two", 4)):
         state = load_checkpoint(paths[name], with_training_state=True).training_state
