@@ -2,7 +2,7 @@
 
 Serves the tab, opens it in headless Chromium, presses Play and counts the pictures the browser actually receives (a
 MutationObserver on the view's <img> sources) over a few seconds; the updates per second come from the page's own
-status line. Then the library's updates/s on one thread (genimg.playground.bench), for comparison. With
+progress line. Then the library's updates/s on one thread (genimg.playground.bench), for comparison. With
 `--transport image` the same GAN frames also go through a gr.Image generator, the alternative the tab does not use.
 
     python -m genimg bench playground [--seconds 5] [--families gan,vae,flow,all] [--transport image]
@@ -57,7 +57,6 @@ def browser_frames(families: list[str], seconds: float = 5.0, warm_up: float = 1
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
             page = browser.new_page(locale="en-US", viewport={"width": 1366, "height": 900})
             page.goto(url)
-            status = page.locator("#playground-status")
             page.locator("#playground-view img").first.wait_for(timeout=60_000)
             for family in families:
                 page.locator("#playground-family label").filter(has_text=FAMILY_LABELS[family]).click()
@@ -71,10 +70,11 @@ def browser_frames(families: list[str], seconds: float = 5.0, warm_up: float = 1
                 page.locator("#playground-play").click()
                 page.wait_for_function("() => window.benchFrames >= 2", timeout=60_000)
                 time.sleep(warm_up)
-                frames_before, update_before = page.evaluate("() => window.benchFrames"), _update_number(status.inner_text())
+                progress = page.locator("#playground-progress")  # the count while playing
+                frames_before, update_before = page.evaluate("() => window.benchFrames"), _update_number(progress.inner_text())
                 started = time.monotonic()
                 time.sleep(seconds)
-                frames_after, update_after = page.evaluate("() => window.benchFrames"), _update_number(status.inner_text())
+                frames_after, update_after = page.evaluate("() => window.benchFrames"), _update_number(progress.inner_text())
                 elapsed = time.monotonic() - started
                 page.locator("#playground-pause").click()
                 page.wait_for_function("() => document.querySelector('#playground-status').innerText"

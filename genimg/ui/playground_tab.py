@@ -85,7 +85,7 @@ ENGLISH = {
     "playground.use_drawing": "Use my drawing",
     "playground.play": "▶ Play",
     "playground.pause": "⏸ Pause",
-    "playground.step": "Step (one update)",
+    "playground.step": "⏭ Step",
     "playground.reset": "Reset",
     "playground.speed": "Speed: updates per frame",
     "playground.seed": "Seed",
@@ -166,7 +166,7 @@ CHINESE = {
     "playground.use_drawing": "使用我的手绘",
     "playground.play": "▶ 播放",
     "playground.pause": "⏸ 暂停",
-    "playground.step": "单步（一次更新）",
+    "playground.step": "⏭ 单步",
     "playground.reset": "重置",
     "playground.speed": "速度：每帧的更新次数",
     "playground.seed": "种子",
@@ -574,10 +574,15 @@ def pause(session: PlaygroundSession, request: gr.Request | None = None) -> tupl
 
 
 def play(session: PlaygroundSession, *values: Any, request: gr.Request | None = None,
-         max_seconds: float = MAX_PLAY_SECONDS) -> Iterator[tuple[Any, Any, Any, Any]]:
-    """Train live: `speed` updates of every model, one frame, yield; until Pause / Step / Reset (whichever stopped it
-    writes the status), a newer Play of the same visitor, `max_seconds`, or a NaN loss. Yields (status, view HTML,
-    loss HTML or gr.skip(), legend or gr.skip())."""
+         max_seconds: float = MAX_PLAY_SECONDS) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+    """Train live: `speed` updates of every model, one frame, yield; until Pause / Step / Reset, a newer Play of the
+    same visitor, `max_seconds`, or a NaN loss. Yields (status, progress, view HTML, loss HTML, legend), gr.skip()
+    where nothing changed.
+
+    While playing, the count goes to the progress line, not the status: when a generator ends, Gradio sends its last
+    yielded values once more, after the handler that stopped it may have written its own status. So the last yield
+    after a stop only clears the progress line and skips everything else, and nothing the stopper wrote is undone.
+    """
     language = _language(request)
     with session.lock:
         _prepare(session, values, language)
@@ -589,38 +594,40 @@ def play(session: PlaygroundSession, *values: Any, request: gr.Request | None = 
         legend = legend_text(session.setup.family, language)
         first = message("playground.status.playing", language, models=models_text(session, language),
                         update=session.update_count, speed=session.speed)
+    skip = gr.skip
     started = last_loss = time.monotonic()
     try:
-        yield first, gr.skip(), gr.skip(), legend
+        yield "", first, skip(), skip(), legend
         while True:
             frame_started = time.monotonic()
             with session.lock:
                 # Checked under the lock, so a Pause that took the lock after raising the flag saw the last batch.
-                if session.play_id != play_id or session.stop.is_set():
-                    return  # a newer Play, or Pause / Step / Reset, which write the status themselves
-                if frame_started - started > max_seconds:
-                    status = message("playground.status.capped", language, minutes=f"{max_seconds / 60:g}",
-                                     update=session.update_count)
-                    final = (status, gr.skip(), loss_html(session, language), gr.skip())
+                if session.play_id != play_id:
+                    return  # a newer Play of this visitor shows its own progress
+                if session.stop.is_set():
+                    final = (skip(), "", skip(), skip(), skip())  # Pause / Step / Reset write the status
+                elif frame_started - started > max_seconds:
+                    final = (message("playground.status.capped", language, minutes=f"{max_seconds / 60:g}",
+                                     update=session.update_count), "", skip(), loss_html(session, language), skip())
                 else:
                     final = None
                     for _ in range(session.speed):
                         session.playground.step()
                     diverged = _diverged(session)
                     view = frame_html(session, language)
-                    loss = gr.skip()
+                    loss = skip()
                     if diverged or frame_started - last_loss >= LOSS_EVERY_SECONDS:
                         loss, last_loss = loss_html(session, language), frame_started
-                    status = (message("playground.status.diverged", language, family=family_name(diverged, language),
-                                      update=session.update_count) if diverged else
-                              message("playground.status.playing", language, models=models_text(session, language),
-                                      update=session.update_count, speed=session.speed))
+                    if diverged:
+                        final = (message("playground.status.diverged", language,
+                                         family=family_name(diverged, language), update=session.update_count),
+                                 "", view, loss, skip())
+                    progress = message("playground.status.playing", language, models=models_text(session, language),
+                                       update=session.update_count, speed=session.speed)
             if final is not None:  # yielded outside the lock: a consumer that never resumes must not hold it
                 yield final
                 return
-            yield status, view, loss, gr.skip()
-            if diverged:
-                return
+            yield skip(), progress, view, loss, skip()
             time.sleep(max(0.0, MIN_FRAME_SECONDS - (time.monotonic() - frame_started)))
     finally:
         if session.play_id == play_id:
@@ -715,7 +722,14 @@ def build_playground_tab() -> PlaygroundTab:
     session = gr.State(new_session)  # a function, called for each visitor (a dataclass class would be serialised)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
+            # The buttons sit above the pictures: on a phone the settings column comes after all of them.
+            with gr.Row():
+                play_button = gr.Button(t("playground.play"), variant="primary", elem_id="playground-play", min_width=80)
+                pause_button = gr.Button(t("playground.pause"), elem_id="playground-pause", min_width=80)
+                step_button = gr.Button(t("playground.step"), elem_id="playground-step", min_width=80)
+                reset_button = gr.Button(t("playground.reset"), elem_id="playground-reset", min_width=80)
             status = gr.Markdown(t("playground.status.initial"), elem_id="playground-status")
+            progress = gr.Markdown("", elem_id="playground-progress")
             # The first frame (an untrained GAN on two moons, seed 0: what the default controls build) is drawn once
             # for every visitor; it has no words in it, so it suits both languages.
             view = gr.HTML(initial_frame(), elem_id="playground-view")
@@ -723,12 +737,6 @@ def build_playground_tab() -> PlaygroundTab:
             legend = gr.Markdown(t("playground.legend.gan"), elem_id="playground-legend")
             loss = gr.HTML("", elem_id="playground-loss")
         with gr.Column(scale=1, min_width=300):
-            with gr.Row():
-                play_button = gr.Button(t("playground.play"), variant="primary", elem_id="playground-play", min_width=80)
-                pause_button = gr.Button(t("playground.pause"), elem_id="playground-pause", min_width=80)
-            with gr.Row():
-                step_button = gr.Button(t("playground.step"), elem_id="playground-step", min_width=80)
-                reset_button = gr.Button(t("playground.reset"), elem_id="playground-reset", min_width=80)
             speed = gr.Slider(*SPEED_LIMITS, value=5, step=1, label=t("playground.speed"), elem_id="playground-speed")
             distribution = gr.Dropdown([(t(f"playground.dist.{name}"), name) for name in DISTRIBUTION_NAMES],
                                        value="moons", label=t("playground.distribution"),
@@ -774,7 +782,7 @@ def build_playground_tab() -> PlaygroundTab:
     inputs = [session, *controls]
     outputs = [status, view, loss, legend]
     quick = {"show_progress": "hidden", "concurrency_limit": 4, "concurrency_id": "playground-quick", **private}
-    play_event = play_button.click(for_page(play), inputs, outputs, show_progress="hidden", concurrency_limit=PLAY_SLOTS,
+    play_event = play_button.click(for_page(play), inputs, [status, progress, view, loss, legend], show_progress="hidden", concurrency_limit=PLAY_SLOTS,
                                    concurrency_id="playground-play", **private)
     pause_button.click(pause, session, [status, loss], show_progress="hidden", concurrency_limit=None, **private)
     step_button.click(for_page(step), inputs, outputs, **quick)

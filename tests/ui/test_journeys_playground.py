@@ -89,7 +89,8 @@ def test_play_pause_step_switch_and_draw(browser, shipped_url, name):  # noqa: F
 
     # Play: pictures keep arriving while the status says it plays
     page.locator("#playground-play").click()
-    expect(status).to_contain_text(status_pattern("playground.status.playing", language), timeout=TIMEOUT)
+    progress = page.locator("#playground-progress")
+    expect(progress).to_contain_text(status_pattern("playground.status.playing", language), timeout=TIMEOUT)
     page.wait_for_function("() => window.playgroundFrames >= 10", timeout=TIMEOUT)
     screenshot(page, f"playground-playing-{name}")
 
@@ -98,6 +99,7 @@ def test_play_pause_step_switch_and_draw(browser, shipped_url, name):  # noqa: F
     expect(status).to_contain_text(status_pattern("playground.status.paused", language), timeout=TIMEOUT)
     paused_at = shown_update(page, "playground.status.paused", language)
     assert paused_at >= 10
+    expect(progress).to_have_text("", timeout=TIMEOUT)  # the playing line is cleared, not left counting
     before = view_sources(page)
     page.locator("#playground-step").click()
     expect(status).to_have_text(message("playground.status.stepped", language, update=paused_at + 1), timeout=TIMEOUT)

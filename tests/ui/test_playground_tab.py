@@ -73,15 +73,19 @@ def test_play_streams_frames_until_pause():
     playing.wait_for(4)
     status, loss = tab.pause(session, request=request("en"))
     assert playing.ended() and not session.playing
-    frames = playing.outputs[1:]
-    assert "Playing" in playing.outputs[0][0] and len(frames) >= 3
+    *frames, last = playing.outputs[1:]
+    assert playing.outputs[0][:2] == ("", message("playground.status.playing", "en", models="GAN", update=0, speed=3))
+    assert len(frames) >= 3
     assert session.update_count == 3 * len(frames)  # `speed` updates per frame, whole batches only
-    sources = [source for output in frames for source in frame_sources(output[1])]
+    assert [frame[1] for frame in frames] == [message("playground.status.playing", "en", models="GAN",
+                                                      update=3 * index, speed=3) for index in range(1, len(frames) + 1)]
+    sources = [source for output in frames for source in frame_sources(output[2])]
     assert len(sources) == len(frames) == len(set(sources))  # a new picture every frame
     assert status == message("playground.status.paused", "en", update=session.update_count)
     assert loss.count("<polyline") == 2  # the GAN's two curves, up to the last update
-    assert all(message("playground.status.paused", "en", update=session.update_count) != output[0]
-               for output in playing.outputs)  # the loop wrote no status of its own: Pause's is the last
+    # After a stop the loop's last yield only clears its progress line: Gradio sends a finished generator's last
+    # values again, possibly after Pause's answer, and they must not undo it.
+    assert last[1] == "" and all(isinstance(value, type(gr.skip())) for value in (last[0], *last[2:]))
 
 
 def test_play_after_pause_goes_on_from_where_it_stopped():
@@ -94,7 +98,7 @@ def test_play_after_pause_goes_on_from_where_it_stopped():
     second = Playing(session, speed=2)
     second.wait_for(3)
     tab.pause(session)
-    assert second.ended() and session.update_count == stopped_at + 2 * (len(second.outputs) - 1)
+    assert second.ended() and session.update_count == stopped_at + 2 * (len(second.outputs) - 2)
 
 
 def test_a_second_play_of_the_same_visitor_replaces_the_first():
@@ -152,7 +156,7 @@ def test_step_while_playing_stops_the_play_first_and_has_the_last_word():
     playing.wait_for(3)
     status, *_ = tab.step(session, *controls(speed=4))
     assert playing.ended()  # Step returned only after the loop's last frame
-    assert session.update_count == 4 * (len(playing.outputs) - 1) + 1
+    assert session.update_count == 4 * (len(playing.outputs) - 2) + 1  # the frames, then the stop's own yield
     assert status == message("playground.status.stepped", "en", update=session.update_count)
 
 
@@ -283,7 +287,7 @@ def test_gradio_hands_the_page_handlers_the_visitors_request(handler):
     assert inputs[-1] is chinese and len(inputs) == 2 + tab.CONTROL_COUNT
     assert inspect.isgeneratorfunction(wrapped) == inspect.isgeneratorfunction(handler)
     answer = wrapped(*inputs)
-    status = (next(answer) if inspect.isgeneratorfunction(handler) else answer)[0]
+    status = next(answer)[1] if inspect.isgeneratorfunction(handler) else answer[0]  # Play: its progress line
     assert HAN.search(status), status
 
 
