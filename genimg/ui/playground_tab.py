@@ -659,7 +659,7 @@ def set_speed(session: PlaygroundSession, speed: Any, request: gr.Request | None
 def collapse_preset(request: gr.Request | None = None) -> tuple[Any, ...]:
     """The controls for mode collapse: a GAN on the 8-Gaussians ring with the settings that collapse (the library's
     MODE_COLLAPSE_PRESET), the fix off. → updates for (distribution, family, rate_g, rate_d, gan_width, d_steps, fix,
-    status)."""
+    the sentence that says what to watch)."""
     language = _language(request)
     preset = MODE_COLLAPSE_PRESET
     return ("gaussians8", "gan", preset.generator_learning_rate, preset.discriminator_learning_rate, preset.width,
@@ -795,6 +795,7 @@ def build_playground_tab() -> PlaygroundTab:
         # A drawn distribution waits for "Use my drawing" (the pad may still be empty when it is picked).
         control.change(for_page(show_unless_undrawn), inputs, outputs, trigger_mode="always_last", **quick)
     speed.change(set_speed, [session, speed], None, show_progress="hidden", concurrency_limit=None, **private)
-    collapse.click(collapse_preset, None, [distribution, family, rate_g, rate_d, gan_width, d_steps, fix, status],
+    # Its sentence goes to the progress line: the controls' change events that follow rewrite the status.
+    collapse.click(collapse_preset, None, [distribution, family, rate_g, rate_d, gan_width, d_steps, fix, progress],
                    show_progress="hidden", **private)
     return PlaygroundTab(session, controls, outputs, play_event)

@@ -147,8 +147,18 @@ def test_play_pause_step_switch_and_draw(browser, shipped_url, name):  # noqa: F
 
 
 @pytest.mark.parametrize("name", ["phone-zh"])
-def test_a_bad_learning_rate_is_refused_in_the_pages_language(browser, shipped_url, name):  # noqa: F811
+def test_the_collapse_preset_then_a_bad_rate_refused_in_the_pages_language(browser, shipped_url, name):  # noqa: F811
+    from genimg.playground.models import MODE_COLLAPSE_PRESET
+
     page, language, problems = open_page(browser, shipped_url, name, "playground")
+    page.locator("#playground-collapse").click()
+    expect(page.locator("#playground-progress")).to_have_text(message("playground.status.collapse", language),
+                                                              timeout=TIMEOUT)
+    expect(page.locator("#playground-distribution input")).to_have_value(
+        message("playground.dist.gaussians8", language), timeout=TIMEOUT)
+    expect(page.locator("#playground-rate-g input")).to_have_value(f"{MODE_COLLAPSE_PRESET.generator_learning_rate:g}")
+    expect(page.locator("#playground-status")).to_contain_text(status_pattern("playground.status.ready", language),
+                                                               timeout=TIMEOUT)  # the preset's models are built
     rate = page.locator("#playground-rate-g input")
     rate.fill("5")
     rate.press("Enter")
