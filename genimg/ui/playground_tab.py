@@ -110,6 +110,9 @@ ENGLISH = {
     "playground.legend.vae": "**VAE**: the grey mesh is the decoder's image of a grid in the latent space; the "
                              "coloured dots are chosen points, and in the second picture (the latent plane, with the "
                              "prior's 1σ and 2σ circles) their posteriors, in the same colours.",
+    "playground.legend.vae_side": "**VAE**: the grey mesh is the decoder's image of a grid in the latent space; the "
+                                  "coloured dots are chosen points (pick the VAE alone to see their posteriors in the "
+                                  "latent plane).",
     "playground.legend.flow": "**Flow**: grey arrows are the velocity field halfway (t = 0.5); grey lines are "
                               "particles' trajectories from noise (grey dots) to data.",
     "playground.legend.loss": "Loss curves, one picture per model: {curves}.",
@@ -189,6 +192,8 @@ CHINESE = {
                              "灰色网格是生成器对一格噪声的映射（它的流形）。",
     "playground.legend.vae": "**VAE**：灰色网格是解码器对隐空间中一格点的映射；彩色点是选定的点，第二幅图（隐空间平面，"
                              "画有先验的 1σ 与 2σ 圆）用同样的颜色画出它们的后验。",
+    "playground.legend.vae_side": "**VAE**：灰色网格是解码器对隐空间中一格点的映射；彩色点是选定的点（只选 VAE 时，可在隐空间平面上"
+                                  "看到它们的后验）。",
     "playground.legend.flow": "**流模型**：灰色箭头是中途（t = 0.5）的速度场；灰线是粒子从噪声（灰点）到数据的轨迹。",
     "playground.legend.loss": "损失曲线，每个模型一幅：{curves}。",
     "playground.curve.discriminator": "判别器",
@@ -487,7 +492,9 @@ def loss_html(session: PlaygroundSession, language: str) -> str:
 
 def legend_text(family: str, language: str) -> str:
     """What the pictures of `family` (or of all three) show, as Markdown in `language`."""
-    return "\n\n".join(message(f"playground.legend.{name}", language) for name in FAMILIES_OF[family])
+    # Side by side the VAE shows its data plane only; its latent plane (the posteriors) is drawn when it is alone.
+    keys = ["vae_side" if name == "vae" and family == "all" else name for name in FAMILIES_OF[family]]
+    return "\n\n".join(message(f"playground.legend.{key}", language) for key in keys)
 
 
 def models_text(session: PlaygroundSession, language: str) -> str:

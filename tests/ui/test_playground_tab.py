@@ -320,3 +320,10 @@ def test_the_learn_tab_links_to_the_playground_in_both_languages():
     assert "playground" in app.TAB_TITLES  # ?view=playground opens the tab (genimg.ui.share)
     assert re.search(r"\[Playground\]\(\?view=playground\)", ENGLISH["learn.gan"])
     assert re.search(r"\[游乐场\]\(\?view=playground&lang=zh-CN\)", CHINESE["learn.gan"])
+
+
+def test_the_legend_names_the_latent_plane_only_where_it_is_drawn():
+    assert tab.legend_text("vae", "en") == message("playground.legend.vae", "en")
+    side_by_side = tab.legend_text("all", "zh-CN")
+    assert message("playground.legend.vae_side", "zh-CN") in side_by_side
+    assert message("playground.legend.vae", "zh-CN") not in side_by_side
