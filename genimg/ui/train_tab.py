@@ -458,6 +458,17 @@ class RunOutputs:
 NOTHING_NEW = RunOutputs(*(gr.skip() for _ in fields(RunOutputs))).as_tuple()
 
 
+def settled(outputs: tuple) -> tuple:
+    """A run's last update once more, leaving alone what the visitor may change after it: the replay (its slider,
+    picture and caption), the plots (smoothing, log scale) and the samples. Gradio sends a generator's last yielded
+    values again when it ends, which can reach the page after the visitor has moved on (CI saw the replay slider, put
+    back to the first grid, jump to the last again); API clients still get the run's status as the result."""
+    last = RunOutputs(*outputs)
+    for name in ("losses", "aux", "samples", "replay", "replay_image", "caption"):
+        setattr(last, name, gr.skip())
+    return last.as_tuple()
+
+
 def _duration(seconds: float, language: str = "en") -> str:
     """'1 min 05 s' / '1 分 05 秒', or '42 s' / '42 秒' under a minute."""
     seconds = max(0, round(seconds))
@@ -870,7 +881,12 @@ class TrainHandlers:
         with self.lock:
             self.tickets[session] = ticket
         try:
-            yield from self._stream_in_turn(view, job, session, ticket)
+            last = None
+            for outputs in self._stream_in_turn(view, job, session, ticket):
+                last = outputs if outputs is not NOTHING_NEW else last
+                yield outputs
+            if last is not None:
+                yield settled(last)
         finally:
             ticket.release()
             with self.lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from dataclasses import fields
 import io
 import math
 import re
@@ -71,13 +72,30 @@ def trainer(tmp_path, pool):
 
 
 def run(trainer, token, request=None, **changes):
-    """Every update the Start handler streams (not the "nothing new" ticks), as (status, view, outputs)."""
+    """Every update the Start handler streams (not the "nothing new" ticks), as (status, view, outputs); the last one
+    sent twice, as Gradio does with a generator's last values, is checked here (settled) and left out."""
     settings = {**SETTINGS, **changes}
     updates = []
     for output in trainer.start(*settings.values(), token, None, request or session("a")):
         if isinstance(output[-1], RunView):  # not a "nothing new" tick
             updates.append((output[0], output[-1], output))
+    if len(updates) >= 2 and updates[-1][2][6] == gr.skip():  # a run that streamed (a refusal answers once)
+        *updates, (_, _, last) = updates
+        assert_settled(last, updates[-1][2])
     return updates
+
+
+def assert_settled(last: tuple, ending: tuple) -> None:
+    """`last` repeats the run's `ending` update, except what the visitor may change after the run ended (the replay,
+    the plots, the samples): Gradio sends a generator's last values again when it ends, possibly after the visitor
+    has moved the replay slider."""
+    skipped = {"losses", "aux", "samples", "replay", "replay_image", "caption"}
+    for index, item in enumerate(fields(RunOutputs)):
+        if item.name in skipped:
+            assert last[index] == gr.skip(), item.name
+        else:
+            assert last[index] is ending[index] or last[index] == ending[index], item.name
+    assert ending[6] != gr.skip()  # the ending itself did put the replay on the last grid
 
 
 # ------------------------------------------------------------------------------------------------ settings
@@ -144,6 +162,17 @@ def test_whole_number_fields_pass_the_typed_value_to_the_handler_unrounded(train
 
 
 # ----------------------------------------------------------------------------------------------- streaming
+def test_a_run_ends_with_its_last_update_settled_so_gradios_resend_leaves_the_replay_alone(trainer):
+    """Gradio sends a generator's last values again when it ends; CI saw that put the replay slider back on the last
+    grid after the visitor had moved it to the first. The stream's very last values leave the replay alone."""
+    token = trainer.workspaces.issue().token
+    streamed = [output for output in trainer.start(*{**SETTINGS, "steps": 20}.values(), token, None, session("a"))
+                if isinstance(output[-1], RunView)]
+    ending, last = streamed[-2], streamed[-1]
+    assert "Run finished" in ending[0] and last[0] == ending[0]  # an API client's result is still the run's status
+    assert_settled(last, ending)
+
+
 def test_a_run_streams_in_order_and_saves_an_explorable_model(trainer):
     token = trainer.workspaces.issue().token
     updates = run(trainer, token, steps=40)
