@@ -18,8 +18,8 @@ JUDGES = [path for path in FOLDERS if path.name.endswith("-judge")]
 
 def test_the_promised_models_are_shipped():
     names = {path.name for path in FOLDERS}
-    for expected in ("mnist-dcgan", "mnist-cdcgan", "mnist-vae", "mnist-vae-2d", "mnist-cvae", "shapes-dcgan",
-                     "shapes-vae", "mnist-judge", "shapes-judge"):
+    for expected in ("mnist-dcgan", "mnist-cdcgan", "mnist-vae", "mnist-vae-2d", "mnist-cvae", "mnist-flow", "mnist-cflow",
+                     "shapes-dcgan", "shapes-vae", "mnist-judge", "shapes-judge"):
         assert expected in names
 
 
@@ -57,7 +57,7 @@ def test_judge_loads(folder: Path):
     assert logits.shape == (2, judge.num_classes) and features.shape == (2, 128)
 
 
-@pytest.mark.parametrize("name", ["mnist-dcgan", "shapes-dcgan", "mnist-cflow"])
+@pytest.mark.parametrize("name", ["mnist-dcgan", "shapes-dcgan", "mnist-cflow", "mnist-flow"])
 def test_one_command_retrains_a_shipped_model(name):
     """`python -m genimg train --recipe NAME` asks for the very settings the shipped model NAME was trained with, for
     as many steps as it was trained."""
