@@ -31,13 +31,19 @@ from genimg.ui.train_tab import Limits, TrainHandlers, build_train_tab
 
 def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, threshold: float = 0.85,
                         judge_path: str | Path = SHIPPED_DIR / "mnist-judge", model_key: str = "dcgan",
-                        steps: int | None = None, threads: int | None = None) -> dict[str, Any]:
+                        steps: int | None = None, threads: int | None = None, saves: int | None = None,
+                        samples: int | None = None) -> dict[str, Any]:
     """Serve the Train tab, press Start through Gradio's API as a browser would, press Stop after
-    `budget_seconds`, then judge every step the run saved at the time it was saved."""
+    `budget_seconds`, then judge every step the run saved at the time it was saved. `saves`: steps the run keeps
+    (default 100; 30 for a flow), `samples`: judged per step (default 256; 100 for a flow, whose every sample is an
+    ODE of 80 network calls)."""
     import gradio as gr
     from gradio_client import Client
 
     preset = PRESETS[model_key]
+    ode = preset.model_kind.family == "flow"
+    saves = saves or (30 if ode else 100)
+    samples = samples or (100 if ode else 256)
     root = Path(tempfile.mkdtemp(prefix="genimg-page-bench-"))
     workspaces = Workspaces(root)
     context = ExploreContext(Renderer("cpu"), [], workspaces=workspaces)
@@ -46,14 +52,15 @@ def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, 
         limits = Limits(limits.max_steps, limits.max_seconds, limits.slots, threads)
     # More saved steps than the page's 20 (one every ~40 steps, about a second here), so the time of the
     # first recognisable step is known to about a second; each save costs the run a few milliseconds.
-    trainer = TrainHandlers(context, workspaces, limits=limits, data_root=data_root, checkpoints=100)
+    trainer = TrainHandlers(context, workspaces, limits=limits, data_root=data_root, checkpoints=saves)
     with gr.Blocks() as demo:
         build_train_tab(context, trainer)
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     client = Client(url, verbose=False)
     trainer.pool.warm(wait_seconds=120)  # the page warms its worker when it loads, before anyone presses Start
     # More steps than the budget allows (~75 steps/s here): the run ends when the bench presses Stop.
-    steps = steps or int(budget_seconds * 100)
+    # (a flow: ~10 steps/s here; its 30 saves are spread over the steps asked for, so ask for about as many as it makes)
+    steps = steps or int(budget_seconds * (12 if ode else 100))
     token = workspaces.issue().token  # what the page issues to a browser on load
     try:
         started = time.time()
@@ -82,7 +89,7 @@ def page_time_to_digits(*, data_root: str | None, budget_seconds: float = 45.0, 
         weights = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
         snapshots.append(Snapshot(saved_at, step, step * config.batch_size, weights))
     judge, _ = load_judge(judge_path)
-    points = judge_snapshots(config, snapshots, judge)
+    points = judge_snapshots(config, snapshots, judge, sample_count=samples)
     def good(point: dict[str, Any]) -> bool:
         return point["mean_confidence"] >= threshold and point["classes_present"] == judge.num_classes
 
@@ -124,8 +131,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--budget", type=float, default=45.0, help="seconds to train before pressing Stop")
     parser.add_argument("--threshold", type=float, default=0.85)
     parser.add_argument("--threads", type=int, default=None, help="the worker's CPU threads (default: all cores)")
-    parser.add_argument("--model", choices=["dcgan", "cdcgan"], default="dcgan",
-                        help="the Train tab's preset (cdcgan: conditional, one class per sample in turn)")
+    parser.add_argument("--model", choices=["dcgan", "cdcgan", "flow", "cflow"], default="dcgan",
+                        help="the Train tab's preset (cdcgan, cflow: conditional, one class per sample in turn)")
     args = parser.parse_args(argv[1:] if argv[:1] == ["page-digits"] else argv)
     result = page_time_to_digits(data_root=args.data_root, budget_seconds=args.budget, threshold=args.threshold,
                                  threads=args.threads, model_key=args.model)

@@ -259,3 +259,12 @@ def test_a_refused_save_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
     checkpoint = load_checkpoint(out, with_training_state=True)
     assert checkpoint.step == 3 and checkpoint.training_state is not None
     assert asked[0] >= folder_size(out)  # the estimate covers everything the save wrote
+
+
+def test_slow_sample_grids_are_spaced_so_drawing_takes_at_most_a_fifth_of_the_run():
+    from genimg.training.engine import GRID_TIME_SHARE, grid_interval
+
+    assert grid_interval(1.5, 0.005) == 1.5  # a GAN's grid: as often as asked
+    slow = grid_interval(1.5, 0.7)  # a conditional flow's grid on 2 CPU cores
+    assert slow > 1.5 and 0.7 / (0.7 + slow) == pytest.approx(GRID_TIME_SHARE)
+    assert grid_interval(1.5, 0.0) == 1.5
