@@ -128,6 +128,7 @@ def test_the_latent_and_interpolate_tabs_take_a_flow(browser, shipped_url, name)
 def test_the_velocity_field_is_drawn_and_moves_with_time(browser, shipped_url, name):  # noqa: F811
     page, language, problems = open_page(browser, shipped_url, name, "encode")
     page.get_by_role("tab", name=message("encode.sub_ode", language)).click()
+    pick_option(page, "#ode-model", FLOW)  # the conditional flow: its drawings are coloured by class
     page.locator("#field-run").scroll_into_view_if_needed()
     page.locator("#field-run").click()
     note = page.locator("#field-note")
