@@ -9,7 +9,8 @@ import pytest
 from genimg.bench import main as router
 
 MODULE_OF_SUITE = {"explore": "explore", "train": "train", "inference": "inference", "all": "combined",
-                   "digits": "digits", "page-digits": "page", "load": "load", "faults": "faults"}
+                   "digits": "digits", "page-digits": "page", "load": "load", "faults": "faults",
+                   "playground": "playground"}
 
 
 def test_every_suite_has_a_module():

@@ -353,6 +353,8 @@ def test_stop_is_honoured_and_only_for_its_own_tab(trainer):
     assert trainer.stop_from_page(session("mine")) == gr.skip()
     thread.join(60)
     assert not thread.is_alive()
+    *updates, (_, _, last) = updates  # the ending once more, settled (see assert_settled)
+    assert_settled(last, updates[-1][2])
     final = updates[-1][0]
     assert "stopped by the user" in final
     statuses = [update[0] for update in updates]
