@@ -57,6 +57,9 @@ class Evaluation:
             "mean_confidence": "judge's mean top-class confidence on samples",
             "min_class_share": "smallest class share among samples",
             "classes_covered": "classes present among samples (≥ 1%)",
+            "blank_tiles": (f"blank tiles among the first {self.metrics.get('blank_tile_samples', 0):,} samples "
+                            f"(nothing drawn: every pixel within {BLANK_TILE_RANGE:.0%} of the range)"),
+            "blank_share": "  share of all samples that are blank",
             "conditional_accuracy": "samples judged as the requested class",
             "test_neg_elbo": "test negative ELBO, nats per image",
             "test_reconstruction": "  of which reconstruction −log p(x|z)",
@@ -105,7 +108,7 @@ class Evaluation:
 
 
 # Sizes that the table names inside other rows' labels instead of printing on rows of their own.
-HIDDEN_IN_TABLE = ("samples", "elbo_images", "precision_recall_k", "memorisation_samples", "cas_images",
+HIDDEN_IN_TABLE = ("samples", "blank_tile_samples", "elbo_images", "precision_recall_k", "memorisation_samples", "cas_images",
                    "cas_epochs")
 
 # What `evaluate` reports to its progress callback: stage name → what runs (English; a UI translates the name).
@@ -155,6 +158,23 @@ def generate_samples(model: GenerativeModel, count: int, seed: int = 0, batch_si
         y = labels[start:start + batch_size].to(device) if labels is not None else None
         chunks.append(model.generate(z, y).float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu())
     return torch.cat(chunks), labels
+
+
+# A tile is blank when its brightest and darkest pixels differ by less than this share of the pixel range: a flat
+# picture with no stroke or shape in it (the all-black tiles a collapsed generator draws). BLANK_TILE_SAMPLES is the
+# Samples tab's grid at seed 0 (the first samples of the evaluation are drawn from the same latents).
+BLANK_TILE_RANGE = 0.1
+BLANK_TILE_SAMPLES = 64
+
+
+def blank_tiles(images: torch.Tensor, count: int = BLANK_TILE_SAMPLES) -> dict[str, float]:
+    """How many of the first `count` uint8 samples (N, C, S, S) are blank (see BLANK_TILE_RANGE), and the blank share
+    of all of them (a rare failure the first grid may not show)."""
+    flat = images.reshape(len(images), -1)
+    blank = (flat.amax(dim=1).float() - flat.amin(dim=1).float()) < BLANK_TILE_RANGE * 255  # (N,)
+    first = blank[:count]
+    return {"blank_tiles": int(first.sum().item()), "blank_tile_samples": len(first),
+            "blank_share": int(blank.sum().item()) / len(blank)}
 
 
 def sampling_settings(model: GenerativeModel) -> dict[str, float]:
@@ -404,6 +424,7 @@ def evaluate(model: GenerativeModel, dataset: str, judge: Judge | None, *, data_
         sample_predictions = predict(judge, images)  # (probabilities, features), also for precision/recall
         judged, shares = judge_samples(judge, images, requested, test_features, sample_predictions)
         result.metrics.update(judged)
+        result.metrics.update(blank_tiles(images))
         floor = result.metrics["classifier_fd_floor"]
         result.metrics["classifier_fd_ratio"] = judged["classifier_fd"] / floor if floor > 0 else float("nan")
         result.metrics["samples"] = sample_count

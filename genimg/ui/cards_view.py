@@ -28,7 +28,7 @@ from genimg.ui.i18n import message, register
 
 # Evaluation numbers in the order the English card lists them (genimg.eval.metrics.Evaluation.table).
 METRICS = ("judge_test_accuracy", "classifier_fd_floor", "classifier_fd", "mean_confidence", "min_class_share",
-           "classes_covered", "conditional_accuracy", "classifier_fd_ratio", "test_neg_elbo", "test_reconstruction",
+           "classes_covered", "blank_tiles", "blank_share", "conditional_accuracy", "classifier_fd_ratio", "test_neg_elbo", "test_reconstruction",
            "test_kl", "test_iwae_nll", "test_neg_elbo_binarised", "test_reconstruction_binarised", "test_kl_binarised",
            "test_iwae_nll_binarised", "active_dimensions", "precision", "recall", "memorisation_share",
            "memorisation_baseline", "cas_accuracy", "cas_real_accuracy", "cas_ratio", "sampling_steps", "network_calls",
@@ -61,6 +61,8 @@ ENGLISH = {
     "card.metric.mean_confidence": "judge's mean top-class confidence on samples",
     "card.metric.min_class_share": "smallest class share among samples",
     "card.metric.classes_covered": "classes present among samples (≥ 1%)",
+    "card.metric.blank_tiles": "blank tiles among the first {tiles} samples (nothing drawn)",
+    "card.metric.blank_share": "share of all samples that are blank",
     "card.metric.conditional_accuracy": "samples judged as the requested class",
     "card.metric.classifier_fd_ratio": "classifier FD ÷ floor (judge-independent scale)",
     "card.metric.test_neg_elbo": "test negative ELBO, nats per image",
@@ -120,6 +122,8 @@ CHINESE = {
     "card.metric.mean_confidence": "评判分类器对样本的平均最高类别置信度",
     "card.metric.min_class_share": "样本中最少类别的占比",
     "card.metric.classes_covered": "样本中出现的类别数（≥ 1%）",
+    "card.metric.blank_tiles": "前 {tiles} 个样本中的空白图块数（什么也没画）",
+    "card.metric.blank_share": "全部样本中空白图块的占比",
     "card.metric.conditional_accuracy": "被判为所要求类别的样本比例",
     "card.metric.classifier_fd_ratio": "分类器 FD ÷ 下限（与评判分类器无关的尺度）",
     "card.metric.test_neg_elbo": "测试集负 ELBO（每张图像的奈特数）",
@@ -225,7 +229,7 @@ def _metric_rows(metrics: dict[str, Any], entry: ModelEntry, language: str) -> l
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
         label = message(f"card.metric.{name}", language, images=f"{int(metrics.get('iwae_images', 0) or 0):,}",
-                        samples=metrics.get("iwae_samples", 0))
+                        samples=metrics.get("iwae_samples", 0), tiles=int(metrics.get("blank_tile_samples", 0) or 0))
         rows.append((label, _number(value)))
     shares = metrics.get("class_shares")
     if isinstance(shares, list) and shares and all(isinstance(share, (int, float)) for share in shares):

@@ -87,6 +87,8 @@ ENGLISH = {
     "eval.row.confidence": "Judge's mean confidence on samples",
     "eval.row.classes": "Classes present (≥ 1% of samples)",
     "eval.row.min_share": "Smallest class share",
+    "eval.row.blank": "Blank tiles in the first {tiles} samples",
+    "eval.row.blank_share": "Blank share of all samples",
     "eval.row.conditional": "Samples judged as the class asked for",
     "eval.row.precision": "Precision: samples that look like real images",
     "eval.row.recall": "Recall: real variety the samples cover",
@@ -162,6 +164,8 @@ CHINESE = {
     "eval.row.confidence": "评判分类器对样本的平均置信度",
     "eval.row.classes": "出现的类别（占样本 ≥ 1%）",
     "eval.row.min_share": "最小的类别比例",
+    "eval.row.blank": "前 {tiles} 个样本中的空白图块",
+    "eval.row.blank_share": "全部样本中空白图块的占比",
     "eval.row.conditional": "被判为所要求类别的样本",
     "eval.row.precision": "精确率：看起来像真实图像的样本",
     "eval.row.recall": "召回率：样本覆盖的真实多样性",
@@ -204,6 +208,8 @@ ROWS = (
     ("eval.row.confidence", "mean_confidence", "{:.3f}"),
     ("eval.row.classes", "classes_covered", "{:.0f}"),
     ("eval.row.min_share", "min_class_share", "{:.1%}"),
+    ("eval.row.blank", "blank_tiles", "{:.0f}"),
+    ("eval.row.blank_share", "blank_share", "{:.1%}"),
     ("eval.row.conditional", "conditional_accuracy", "{:.1%}"),
     ("eval.row.precision", "precision", "{:.3f}"),
     ("eval.row.recall", "recall", "{:.3f}"),
@@ -227,7 +233,8 @@ def results_table(evaluation: Evaluation, language: str) -> str:
         value = evaluation.metrics.get(metric)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        label = message(row_key, language, k=int(evaluation.metrics.get("iwae_samples", 0)))
+        label = message(row_key, language, k=int(evaluation.metrics.get("iwae_samples", 0)),
+                        tiles=int(evaluation.metrics.get("blank_tile_samples", 0)))
         lines.append(f"| {label} | {form.format(value)} |")
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ from torch import nn
 from genimg.cli import main
 from genimg.data.datasets import ImageData, make_shapes
 from genimg.eval.judge import frechet_distance, load_judge, predict, train_judge
-from genimg.eval.metrics import generate_samples, iwae_bound, judge_samples, vae_test_terms
+from genimg.eval.metrics import BLANK_TILE_SAMPLES, blank_tiles, generate_samples, iwae_bound, judge_samples, vae_test_terms
 from genimg.models.vae import VAEBase
 from genimg.store.checkpoint import load_checkpoint
 
@@ -112,6 +112,23 @@ def test_samples_are_deterministic_and_cycle_classes():
     assert torch.equal(first, second) and labels.tolist() == [0, 1, 2, 0, 1, 2, 0]
 
 
+def test_blank_tiles_counts_flat_pictures_among_the_landing_grid_only():
+    """A tile is blank when nothing is drawn on it (all black, all white or flat grey, whatever the noise under 10%);
+    a faint or small shape is not blank; only the first 64 samples (the Samples tab's seed-0 grid) are looked at."""
+    images = torch.zeros(100, 1, 28, 28, dtype=torch.uint8)
+    images[:, :, 10:18, 10:18] = 200  # a square on every tile
+    images[3] = 0  # all black
+    images[7] = 255  # all white
+    images[9] = 120 + torch.randint(0, 20, (1, 28, 28), generator=torch.Generator().manual_seed(0))  # flat grey noise
+    images[11] = 0
+    images[11, :, 12:14, 12:14] = 40  # a faint small shape: drawn
+    images[70] = 0  # blank, but beyond the grid
+    assert blank_tiles(images) == {"blank_tiles": 3, "blank_tile_samples": BLANK_TILE_SAMPLES, "blank_share": 0.04}
+    assert blank_tiles(images[:5]) == {"blank_tiles": 1, "blank_tile_samples": 5, "blank_share": 0.2}
+    colour = images.expand(-1, 3, -1, -1).clone()
+    assert blank_tiles(colour)["blank_tiles"] == 3
+
+
 def test_eval_command_writes_numbers_and_card_and_keeps_notes(tmp_path, shapes_judge, capsys):
     judge_path = shapes_judge[0]
     out = tmp_path / "shapes-vae"
@@ -125,9 +142,11 @@ def test_eval_command_writes_numbers_and_card_and_keeps_notes(tmp_path, shapes_j
     assert "classifier FD" in printed and "test negative ELBO" in printed
     metrics = json.loads((out / "config.json").read_text())["metrics"]
     for name in ("classifier_fd", "classifier_fd_floor", "mean_confidence", "test_neg_elbo", "test_iwae_nll",
-                 "active_dimensions", "class_shares"):
+                 "active_dimensions", "class_shares", "blank_tiles", "blank_tile_samples", "blank_share"):
         assert name in metrics
     card = (out / "README.md").read_text()
+    assert metrics["blank_tile_samples"] == 64 and 0 <= metrics["blank_tiles"] <= 64
+    assert "blank tiles among the first 64 samples" in printed
     assert f"{metrics['test_neg_elbo']:.2f}" in card and "python -m genimg train --model vae" in card
     card = card.replace("Nothing to add yet.", "Trained briefly on purpose.")
     (out / "README.md").write_text(card)
