@@ -43,10 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar; one line per checkpoint")
     train.add_argument("--threads", type=positive_int, default=None,
                        help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
-    train.add_argument("--binarise", action="store_true",
-                       help="dynamically binarised data: each pixel of each batch is 1 with probability equal to its "
-                            "grey level, drawn afresh every epoch (the binarised-MNIST setting of the likelihood "
-                            "papers); saved in config.json, so `eval` scores the model on a binarised test set")
 
     sample = commands.add_parser("sample", help="write a grid of samples from a checkpoint",
                                  description="Write a PNG grid of samples from a trained checkpoint.")
@@ -134,8 +130,6 @@ def command_train(args: argparse.Namespace) -> int:
         data = None
     else:
         config, data = train_config_from_options(args)
-        if args.binarise:
-            config = config.replace(binarise=True)
         if Path(config.out).exists() and any(Path(config.out).iterdir()):
             raise UsageError(f"--out {config.out}: the folder exists and is not empty; choose a new folder "
                              "or continue it with --resume")

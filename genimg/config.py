@@ -203,6 +203,9 @@ class Recipe:
 
     learning_rate: the generator's, or the single optimiser's for a kind without a discriminator;
     discriminator_learning_rate: None = the same as learning_rate.
+    depth, kl_warmup_steps, likelihood: a VAE's extra 3×3 layers per resolution, β's ramp and its decoder
+        (ModelConfig.depth, TrainConfig.kl_warmup_steps, ModelConfig.likelihood; None: the one for the pictures'
+        channels); binarise: train on dynamically binarised pictures (TrainConfig.binarise).
     """
 
     latent_dim: int
@@ -215,6 +218,10 @@ class Recipe:
     ema_decay: float = 0.0
     gan_loss: str = "nonsaturating"
     beta: float = 1.0
+    depth: int = 0
+    kl_warmup_steps: int = 0
+    likelihood: str | None = None
+    binarise: bool = False
 
     def replace(self, **changes: Any) -> Recipe:
         return dataclasses.replace(self, **changes)

@@ -57,7 +57,7 @@ def test_judge_loads(folder: Path):
     assert logits.shape == (2, judge.num_classes) and features.shape == (2, 128)
 
 
-@pytest.mark.parametrize("name", ["mnist-dcgan", "shapes-dcgan", "mnist-cflow", "mnist-flow"])
+@pytest.mark.parametrize("name", ["mnist-dcgan", "shapes-dcgan", "mnist-cflow", "mnist-flow", "shapes-vae"])
 def test_one_command_retrains_a_shipped_model(name):
     """`python -m genimg train --recipe NAME` asks for the very settings the shipped model NAME was trained with, for
     as many steps as it was trained."""
@@ -75,9 +75,11 @@ def test_one_command_retrains_a_shipped_model(name):
          str(saved["model"]["image_size"]), "--channels", str(saved["model"]["channels"])]))  # no MNIST needed
     trained = saved["training"]
     asked = config.to_dict()
-    for name in ("batch_size", "lr_generator", "lr_discriminator", "adam_beta1", "gan_loss", "ema_decay", "seed"):
+    for name in ("batch_size", "lr_generator", "lr_discriminator", "adam_beta1", "gan_loss", "ema_decay", "seed",
+                 "beta", "kl_warmup_steps"):
         assert asked[name] == trained[name], name
-    for name in ("kind", "latent_dim", "width", "spectral_norm"):
+    assert asked["binarise"] == bool(trained.get("binarise"))
+    for name in ("kind", "latent_dim", "width", "spectral_norm", "depth", "likelihood"):
         assert asked["model"][name] == saved["model"][name], name
     assert config.steps == saved["step"]
     with pytest.raises(ConfigError, match="--recipe mnist-dcgan trains a dcgan, not a vae"):

@@ -68,6 +68,8 @@ def train_command(training: dict, steps: int, out: str) -> str:
         parts += ["--beta", f"{config.beta:g}"]
         if config.kl_warmup_steps:
             parts += ["--kl-warmup", str(config.kl_warmup_steps)]
+    if config.binarise:
+        parts.append("--binarise")
     if config.ema_decay:
         parts += ["--ema", f"{config.ema_decay:g}"]
     parts += ["--seed", str(config.seed), "--out", out]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from genimg.explore.catalog import Renderer, discover
-from genimg.models.flow import Sampling, drawing
+from genimg.models.flow import Sampling
 from genimg.ui.context import ExploreContext
 from genimg.ui.encode_tab import SEED_FOUND, EncodeHandlers, build_encode_tab
 from genimg.ui.explore import EVERY_CLASS, ExploreHandlers
@@ -146,7 +146,6 @@ def test_the_ode_round_trip_finds_the_seeds_own_noise_and_redraws_the_picture(fl
     assert np.abs(picture.astype(int) - redrawn.astype(int)).mean() < 0.02 * 255
     assert path_strip.shape[1] > 7 * path_strip.shape[0]  # 8 frames in a row
     error = float(note.split("**Round trip error: ")[1].split("**")[0])
-    distance = float(note.split("differ by ")[1].split(" ")[0])
     share = float(note.split("on average, ")[1].split("%")[0]) / 100
     assert error <= 0.02 and share < SEED_FOUND and "the ODE found the latent" in note, note
     # one Euler step each way leaves a larger error: the solver's steps are what make the inverse exact
