@@ -112,7 +112,10 @@ def relative_weight_difference(first: dict[str, torch.Tensor], second: dict[str,
     return (difference / size) ** 0.5
 
 
-@pytest.fixture(scope="module", params=list(FAMILIES))
+# Five torchrun and one-process runs per kind (about 20 s each kind on 2 cores): the flow's run in the default tests,
+# the GAN's and the VAE's with the slow checks.
+@pytest.fixture(scope="module", params=[kind if kind == "flow" else pytest.param(kind, marks=pytest.mark.slow)
+                                        for kind in FAMILIES])
 def runs(request, tmp_path_factory):
     """For one kind: 2 steps from scratch on 2 ranks and in one process; each of them resumed to step 4 by the other
     world size; and the single-process run resumed by one process (the reference for steps 3 and 4)."""

@@ -291,7 +291,7 @@ def test_stop_says_the_inversion_stopped(browser, shipped_url, name):  # noqa: F
 TOP_TABS = ("samples", "latent", "interpolate", "encode", "gan", "train", "evaluate", "playground", "learn")
 
 
-@pytest.mark.parametrize("name", ["desktop-en", "phone-en"])
+@pytest.mark.parametrize("name", ["desktop-en", pytest.param("phone-en", marks=pytest.mark.slow)])
 def test_every_tab_opens_without_a_page_error(browser, shipped_url, name):  # noqa: F811
     """(f) Every tab and sub-tab, desktop and phone: no JavaScript error in the page. (The console's "Cannot read
     properties of null (reading 'offsetWidth')" comes from a Gradio 6.31 LinePlot sent None after it drew: the Train
