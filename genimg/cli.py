@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model and write checkpoints",
                                 description="Train a GAN or VAE; prints step, losses and images/s.")
     add_recipe_options(train)
-    train.add_argument("--resume", default=None, help="checkpoint folder to continue; --steps is the new total")
+    train.add_argument("--resume", default=None, help="checkpoint folder to continue; --steps is the new total "
+                                                      "(and --lr-decay-from may start annealing it)")
     train.add_argument("--quiet", action="store_true", help="no progress bar; one line per checkpoint")
     train.add_argument("--threads", type=positive_int, default=None,
                        help="CPU threads for PyTorch (default: PyTorch's choice, one per core)")
@@ -124,6 +125,8 @@ def command_train(args: argparse.Namespace) -> int:
         training.update(steps=args.steps or kind.recipe.steps, out=args.out or args.resume, device=args.device)
         if args.max_seconds is not None:
             training["max_seconds"] = args.max_seconds
+        if args.lr_decay_from is not None:  # annealing the rest of a run: from this step to the new --steps
+            training["lr_decay_from"] = args.lr_decay_from
         if args.data_root is not None:  # saved configs keep no absolute data root (see save_checkpoint)
             training["data_root"] = args.data_root
         config = TrainConfig.from_dict(training)

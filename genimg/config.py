@@ -114,6 +114,8 @@ class TrainConfig:
     binarise: dynamically binarised training data: every pixel of every batch drawn becomes 1 with probability
     equal to its grey level (a fresh draw each time, seeded by `seed`); the setting of the likelihood papers'
     "binarised MNIST", and what tells an evaluation to score the model on a binarised test set.
+    lr_decay_from: from this step on, every learning rate falls linearly to zero at `steps` (annealing the end of a
+    run); None keeps them constant.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -131,6 +133,7 @@ class TrainConfig:
     beta: float = 1.0
     kl_warmup_steps: int = 0
     ema_decay: float = 0.0
+    lr_decay_from: int | None = None
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"
@@ -158,6 +161,8 @@ class TrainConfig:
         for name in ("lr_generator", "lr_discriminator"):
             value = getattr(self, name)
             _check(_is_number(value) and 0 < value <= 1, name, value, "a number in (0, 1], typically 1e-4 to 1e-3")
+        _check(self.lr_decay_from is None or (_is_int(self.lr_decay_from) and 0 <= self.lr_decay_from < self.steps),
+               "lr_decay_from", self.lr_decay_from, f"none, or a step from 0 to steps − 1 ({self.steps - 1:,})")
         for name in ("adam_beta1", "adam_beta2"):
             value = getattr(self, name)
             _check(_is_number(value) and 0 <= value < 1, name, value, "a number in [0, 1)")

@@ -215,6 +215,9 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
                              "papers); saved in config.json, so `eval` scores the model on a binarised test set "
                              "(default: the recipe's)")
     parser.add_argument("--ema", type=finite_float, default=None, help="EMA decay of sampling weights, e.g. 0.999 (default: the kind's recipe, 0 = off)")
+    parser.add_argument("--lr-decay-from", type=non_negative_int, default=None,
+                        help="from this step on, every learning rate falls linearly to zero at --steps (anneals the "
+                             "end of a run; default: constant rates)")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
@@ -264,6 +267,7 @@ def train_config_from_options(args: argparse.Namespace) -> tuple[TrainConfig, Im
         adam_beta1=_given(args.adam_beta1, recipe.adam_beta1), gan_loss=_given(args.gan_loss, recipe.gan_loss),
         beta=_given(args.beta, recipe.beta), kl_warmup_steps=_given(args.kl_warmup, recipe.kl_warmup_steps),
         ema_decay=_given(args.ema, recipe.ema_decay), binarise=args.binarise or recipe.binarise,
+        lr_decay_from=args.lr_decay_from,
         seed=args.seed, device=args.device, precision=args.precision, log_every=args.log_every,
         sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, max_seconds=args.max_seconds,
         out=args.out)

@@ -51,6 +51,12 @@ def test_conditional_train_resume_and_label(tmp_path, capsys):
     assert main(["train", "--resume", str(out), "--steps", "6", "--quiet"]) == 0
     assert "resumed at step 4" in capsys.readouterr().out
     assert load_checkpoint(out).step == 6
+    assert load_checkpoint(out).config["training"]["lr_decay_from"] is None
+    # annealing the rest of a run: the resumed run's settings say from where, and a start past the total is refused
+    assert main(["train", "--resume", str(out), "--steps", "10", "--lr-decay-from", "6", "--quiet"]) == 0
+    assert load_checkpoint(out).config["training"]["lr_decay_from"] == 6 and load_checkpoint(out).step == 10
+    assert main(["train", "--resume", str(out), "--steps", "12", "--lr-decay-from", "12", "--quiet"]) == 2
+    assert "lr_decay_from" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", str(out), "--label", "2", "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
     assert main(["sample", "--checkpoint", str(out), "--label", "7", "--out", str(tmp_path / "t.png")]) == 2
     assert "classes 0 to 2" in capsys.readouterr().err

@@ -72,6 +72,8 @@ def train_command(training: dict, steps: int, out: str) -> str:
         parts.append("--binarise")
     if config.ema_decay:
         parts += ["--ema", f"{config.ema_decay:g}"]
+    if config.lr_decay_from is not None:
+        parts += ["--lr-decay-from", str(config.lr_decay_from)]
     parts += ["--seed", str(config.seed), "--out", out]
     return " ".join(shlex.quote(part) for part in parts)
 

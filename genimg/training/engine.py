@@ -440,6 +440,22 @@ class _Run:
         most of the random initial weights for the first few thousand steps."""
         return min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
 
+    def learning_rate_factor(self) -> float:
+        """The share of its base rate each learning rate has for the next update (step index `self.step`): 1, or
+        after `lr_decay_from` a straight line to zero at `steps` (the last update still moves, by 1/(steps − from))."""
+        start, total = self.config.lr_decay_from, self.config.steps
+        if start is None or self.step < start:
+            return 1.0
+        return max(total - self.step, 0) / (total - start)
+
+    def set_learning_rates(self) -> None:
+        """Each optimiser's rate for the next update: its configured base rate × learning_rate_factor()."""
+        factor = self.learning_rate_factor()
+        for name, optimizer in self.optimizers.items():
+            base = self.config.lr_discriminator if name == "discriminator" else self.config.lr_generator
+            for group in optimizer.param_groups:
+                group["lr"] = base * factor
+
     @torch.no_grad()
     def update_ema(self) -> None:
         if self.ema is None:
@@ -697,6 +713,7 @@ def train(config: TrainConfig, *, data: ImageData | None = None, resume: str | P
             images, labels = run.stream.next()
             for hook in tuple(_step_hooks):  # none in normal training (see before_each_step)
                 hook(run.step + 1, run.model)
+            run.set_learning_rates()
             losses = step_function(images, labels)
             run.update_ema()
             run.step += 1

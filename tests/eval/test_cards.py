@@ -23,7 +23,8 @@ from genimg.recipes import add_recipe_options
 from genimg.store.checkpoint import save_checkpoint
 
 SETTINGS = {
-    "dcgan": dict(gan_loss="hinge", lr_discriminator=4e-4, ema_decay=0.999, model=dict(spectral_norm=True)),
+    "dcgan": dict(gan_loss="hinge", lr_discriminator=4e-4, ema_decay=0.999, lr_decay_from=30,
+                  model=dict(spectral_norm=True)),
     "vae": dict(beta=0.5, kl_warmup_steps=100, binarise=True, model=dict(depth=1, likelihood="gaussian", channels=3, image_size=32)),
     "seed-gan": dict(model=dict(image_size=32)),
     "seed-vae": dict(model=dict(num_classes=10)),
@@ -56,7 +57,7 @@ def test_the_reproduce_command_asks_for_the_same_run(kind):
     assert (args.steps, args.batch_size, args.lr, args.adam_beta1, args.seed, args.out) == (40, 16, 3e-4, 0.25, 9, "runs/x")
     assert args.conditional == bool(model.num_classes)
     assert (args.depth or 0) == model.depth and args.spectral_norm == model.spectral_norm
-    assert args.binarise == config.binarise
+    assert args.binarise == config.binarise and args.lr_decay_from == config.lr_decay_from
     if family == "gan":  # the discriminator's settings, and no VAE flags
         assert (args.lr_d, args.gan_loss, args.beta) == (config.lr_discriminator, config.gan_loss, None)
     elif family == "vae":

@@ -101,6 +101,40 @@ def test_resume_continues_step_optimizer_and_data_order(tmp_path):
     assert state["optimizers"]["generator"]["state"]
 
 
+def rates_per_update(config, data, monkeypatch, resume=None) -> list[tuple[float, ...]]:
+    """Each update's learning rates, one per optimiser in the order they stepped, read as Adam steps."""
+    seen: list[float] = []
+    original = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    list(train(config, data=data, resume=resume))
+    monkeypatch.setattr(torch.optim.Adam, "step", original)
+    per_update = len(seen) // (config.steps - (load_checkpoint(resume).step if resume else 0))
+    return [tuple(seen[index:index + per_update]) for index in range(0, len(seen), per_update)]
+
+
+def test_learning_rates_fall_linearly_to_zero_after_lr_decay_from(monkeypatch, tmp_path):
+    data = blob_data(64)
+    vae = rates_per_update(tiny_config("vae", steps=6, lr_generator=1e-3, lr_decay_from=2), data, monkeypatch)
+    assert [rates[0] for rates in vae] == pytest.approx([1e-3, 1e-3, 1e-3, 0.75e-3, 0.5e-3, 0.25e-3])
+    # a GAN's two rates keep their ratio (D steps first, then G)
+    gan = rates_per_update(tiny_config("dcgan", steps=4, lr_generator=2e-4, lr_discriminator=4e-4, lr_decay_from=0),
+                           data, monkeypatch)
+    assert gan == [pytest.approx((4e-4 * share, 2e-4 * share)) for share in (1, 0.75, 0.5, 0.25)]
+    constant = rates_per_update(tiny_config("vae", steps=3, lr_generator=1e-3), data, monkeypatch)
+    assert constant == [(1e-3,)] * 3
+    # a run trained at constant rates is annealed by resuming it with a later total and a start: the saved (constant)
+    # rate is the base, the decay runs from the start to the new total
+    list(train(tiny_config("vae", steps=4, lr_generator=1e-3, out=str(tmp_path / "run")), data=data))
+    annealed = rates_per_update(tiny_config("vae", steps=8, lr_generator=1e-3, lr_decay_from=4), data, monkeypatch,
+                                resume=tmp_path / "run")
+    assert [rates[0] for rates in annealed] == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3])
+
+
 def test_resume_refuses_when_already_done(tmp_path):
     config = tiny_config("vae", steps=3, out=str(tmp_path / "run"))
     list(train(config, data=blob_data(32)))
@@ -178,6 +212,8 @@ def test_seeded_latents_are_device_independent_and_stable():
     ({"lr_generator": -1.0}, "lr_generator"), ({"lr_discriminator": 0.0}, "lr_discriminator"),
     ({"lr_generator": float("nan")}, "lr_generator"), ({"beta": -1.0}, "beta"),
     ({"ema_decay": 1.0}, "ema_decay"), ({"precision": "fp8"}, "precision"), ({"gan_loss": "wgan"}, "gan_loss"),
+    ({"lr_decay_from": 6}, "lr_decay_from"), ({"lr_decay_from": -1}, "lr_decay_from"),
+    ({"lr_decay_from": 2.5}, "lr_decay_from"),
 ])
 def test_absurd_settings_are_refused(settings, needle):
     with pytest.raises(ConfigError, match=needle):
