@@ -210,7 +210,8 @@ class Recipe:
     discriminator_learning_rate: None = the same as learning_rate.
     depth, kl_warmup_steps, likelihood: a VAE's extra 3×3 layers per resolution, β's ramp and its decoder
         (ModelConfig.depth, TrainConfig.kl_warmup_steps, ModelConfig.likelihood; None: the one for the pictures'
-        channels); binarise: train on dynamically binarised pictures (TrainConfig.binarise).
+        channels); binarise: train on dynamically binarised pictures (TrainConfig.binarise); lr_decay_from: the step
+        where the learning rates start falling linearly to zero at `steps` (TrainConfig.lr_decay_from).
     """
 
     latent_dim: int
@@ -227,6 +228,7 @@ class Recipe:
     kl_warmup_steps: int = 0
     likelihood: str | None = None
     binarise: bool = False
+    lr_decay_from: int | None = None
 
     def replace(self, **changes: Any) -> Recipe:
         return dataclasses.replace(self, **changes)

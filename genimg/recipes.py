@@ -233,6 +233,14 @@ def _given(value, default):
     return default if value is None else value
 
 
+def _decay_start(recipe: Recipe, steps: int) -> int | None:
+    """Where a recipe's learning rates start to fall when the run is `steps` long: the recipe's own step, moved in
+    proportion when another length is asked for (a shorter run keeps the same shape of schedule)."""
+    if recipe.lr_decay_from is None:
+        return None
+    return recipe.lr_decay_from if steps == recipe.steps else int(recipe.lr_decay_from * steps / recipe.steps)
+
+
 def train_config_from_options(args: argparse.Namespace) -> tuple[TrainConfig, ImageData]:
     """The TrainConfig the recipe flags ask for, and the loaded training data (its classes decide
     `--conditional`). Raises ConfigError (a bad combination), DatasetError (data that cannot be had)."""
@@ -267,7 +275,7 @@ def train_config_from_options(args: argparse.Namespace) -> tuple[TrainConfig, Im
         adam_beta1=_given(args.adam_beta1, recipe.adam_beta1), gan_loss=_given(args.gan_loss, recipe.gan_loss),
         beta=_given(args.beta, recipe.beta), kl_warmup_steps=_given(args.kl_warmup, recipe.kl_warmup_steps),
         ema_decay=_given(args.ema, recipe.ema_decay), binarise=args.binarise or recipe.binarise,
-        lr_decay_from=args.lr_decay_from,
+        lr_decay_from=_given(args.lr_decay_from, _decay_start(recipe, _given(args.steps, recipe.steps))),
         seed=args.seed, device=args.device, precision=args.precision, log_every=args.log_every,
         sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, max_seconds=args.max_seconds,
         out=args.out)

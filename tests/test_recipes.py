@@ -115,3 +115,16 @@ def test_the_cli_says_it_in_one_line(tmp_path, capsys):
     assert cli.main(["train", "--model", "dcgan", "--image-size", "999999999", "--out", str(tmp_path / "x")]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "image_size = 999999999 is not accepted" in error[0]
+
+
+def test_a_recipes_annealing_keeps_its_shape_when_the_run_is_shorter_or_longer():
+    from genimg.config import Recipe
+
+    annealed = Recipe(latent_dim=4, width=8, learning_rate=1e-3, adam_beta1=0.9, steps=100, lr_decay_from=60)
+    assert recipes._decay_start(annealed, 100) == 60
+    assert recipes._decay_start(annealed, 50) == 30 and recipes._decay_start(annealed, 1000) == 600
+    assert recipes._decay_start(annealed.replace(lr_decay_from=None), 50) is None
+    # every length a run can have gets a start inside it, so a short run from an annealed recipe is never refused
+    assert all(0 <= recipes._decay_start(annealed, steps) < steps for steps in range(1, 300))
+    config, _ = recipes.train_config_from_options(options("--model", "vae", "--steps", "40", "--lr-decay-from", "10"))
+    assert config.lr_decay_from == 10
