@@ -102,8 +102,18 @@ def _shipped_shapes_vae() -> Recipe:
 
 def _shipped_cflow() -> Recipe:
     """The shipped mnist-cflow's recipe: the flow kind's own (width 48, batch 64, Adam 1e-3, EMA 0.999) with
-    --conditional, trained 64 minutes on one CPU thread beside other work (14,000 steps)."""
-    return registry.get("flow").recipe.replace(steps=14_000)
+    --conditional, 24,000 steps at a constant rate, then annealed linearly to zero at step 30,500: 141 minutes on one
+    CPU thread beside other work. The annealing took judge FD from 4.2× to 3.2× the floor on 2,000 samples."""
+    return registry.get("flow").recipe.replace(steps=30_500, lr_decay_from=24_000)
+
+
+def _shipped_binarised_vae() -> Recipe:
+    """The shipped mnist-vae-binarised's recipe: the VAE on dynamically binarised MNIST (the likelihood papers'
+    setting), latent 32, width 32 with one extra 3×3 layer per resolution, batch 128, Adam 1e-3, a KL warm-up of
+    5,000 steps; 20,000 steps at a constant rate, then annealed linearly to zero at step 38,000. The annealing took
+    its training −ELBO from a plateau of 93.3 nats to 89.9 in its first 5,000 steps."""
+    return registry.get("vae").recipe.replace(latent_dim=32, width=32, depth=1, batch_size=128, kl_warmup_steps=5_000,
+                                              binarise=True, steps=38_000, lr_decay_from=20_000)
 
 
 def _shipped_flow() -> Recipe:
@@ -118,6 +128,7 @@ NAMED_RECIPES: dict[str, NamedRecipe] = {named.name: named for named in (
     NamedRecipe("mnist-cflow", "flow", _shipped_cflow()),
     NamedRecipe("mnist-flow", "flow", _shipped_flow()),
     NamedRecipe("shapes-vae", "vae", _shipped_shapes_vae()),
+    NamedRecipe("mnist-vae-binarised", "vae", _shipped_binarised_vae()),
 )}
 
 

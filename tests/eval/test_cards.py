@@ -109,7 +109,7 @@ def test_a_regenerated_card_keeps_the_chinese_notes_and_adds_none_when_there_are
 
 
 @pytest.mark.parametrize("name", ["mnist-cdcgan", "mnist-cvae", "mnist-dcgan", "mnist-vae-2d", "mnist-vae",
-                                  "shapes-dcgan", "shapes-vae"])
+                                  "mnist-vae-binarised", "shapes-dcgan", "shapes-vae"])
 def test_a_shipped_card_regenerated_from_its_own_data_is_unchanged_with_both_notes(name, tmp_path):
     shipped = SHIPPED_DIR / name
     card = (shipped / "README.md").read_text()
