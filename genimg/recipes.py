@@ -77,6 +77,7 @@ class NamedRecipe:
     name: str
     kind: str
     recipe: Recipe
+    conditional: bool = False  # the shipped model draws a class on request: the recipe trains on the data's classes
 
 
 def _shipped_dcgan() -> Recipe:
@@ -125,7 +126,7 @@ def _shipped_flow() -> Recipe:
 NAMED_RECIPES: dict[str, NamedRecipe] = {named.name: named for named in (
     NamedRecipe("mnist-dcgan", "dcgan", _shipped_dcgan()),
     NamedRecipe("shapes-dcgan", "dcgan", _shipped_shapes_dcgan()),
-    NamedRecipe("mnist-cflow", "flow", _shipped_cflow()),
+    NamedRecipe("mnist-cflow", "flow", _shipped_cflow(), conditional=True),
     NamedRecipe("mnist-flow", "flow", _shipped_flow()),
     NamedRecipe("shapes-vae", "vae", _shipped_shapes_vae()),
     NamedRecipe("mnist-vae-binarised", "vae", _shipped_binarised_vae()),
@@ -194,7 +195,8 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
                         help="model kind (default dcgan, or the kind of --recipe)")
     parser.add_argument("--recipe", choices=sorted(NAMED_RECIPES), default=None,
                         help="start from a shipped model's measured settings instead of the kind's recipe "
-                             "(flags given still win), e.g. mnist-dcgan")
+                             "(flags given still win; a conditional model's recipe trains on the classes), "
+                             "e.g. mnist-dcgan")
     parser.add_argument("--dataset", default="mnist",
                         help="mnist, fashion-mnist, cifar10, shapes (built in, no download) or folder:PATH")
     parser.add_argument("--data-root", default=None, help="where datasets live (default $GENIMG_DATA, else ./data)")
@@ -272,9 +274,10 @@ def train_config_from_options(args: argparse.Namespace) -> tuple[TrainConfig, Im
     registry.check(model)  # before the data is loaded: a size or setting the kind cannot build is said at once
     data = load_dataset(args.dataset, root=args.data_root, split="train", image_size=image_size, channels=channels,
                         limit=args.data_limit, seed=args.seed)
-    if args.conditional:
+    if args.conditional or (named is not None and named.conditional):
         if data.labels is None:
-            raise ConfigError(f"--conditional: the dataset {args.dataset!r} has no class labels")
+            asked = "--conditional" if args.conditional else f"--recipe {named.name} draws the class it is asked for"
+            raise ConfigError(f"{asked}: the dataset {args.dataset!r} has no class labels")
         model = dataclasses.replace(model, num_classes=data.num_classes)
     learning_rate = _given(args.lr, recipe.learning_rate)
     discriminator_rate = args.lr_d if args.lr_d is not None else (

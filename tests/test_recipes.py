@@ -79,6 +79,14 @@ def test_a_conditional_model_needs_labelled_data(tmp_path):
     recipes.add_recipe_options(parser)
     with pytest.raises(ConfigError, match="has no class labels"):
         recipes.train_config_from_options(parser.parse_args(["--dataset", f"folder:{folder}", "--conditional"]))
+    # a conditional shipped model's recipe trains on the classes by itself, and says why unlabelled pictures cannot do
+    with pytest.raises(ConfigError, match="--recipe mnist-cflow draws the class it is asked for: .* no class labels"):
+        recipes.train_config_from_options(parser.parse_args(["--dataset", f"folder:{folder}", "--recipe", "mnist-cflow"]))
+    conditional, _ = recipes.train_config_from_options(parser.parse_args(
+        ["--dataset", "shapes", "--data-limit", "8", "--recipe", "mnist-cflow"]))
+    unconditional, _ = recipes.train_config_from_options(parser.parse_args(
+        ["--dataset", "shapes", "--data-limit", "8", "--recipe", "mnist-flow"]))
+    assert (conditional.model.num_classes, unconditional.model.num_classes) == (3, 0)
 
 
 def test_dataset_shapes():

@@ -82,6 +82,7 @@ def test_one_command_retrains_a_shipped_model(name):
     assert asked["binarise"] == bool(trained.get("binarise"))
     for name in ("kind", "latent_dim", "width", "spectral_norm", "depth", "likelihood"):
         assert asked["model"][name] == saved["model"][name], name
+    assert bool(asked["model"]["num_classes"]) == bool(saved["model"]["num_classes"])  # conditional as shipped
     assert config.steps == saved["step"]
     with pytest.raises(ConfigError, match="--recipe mnist-dcgan trains a dcgan, not a vae"):
         recipes.train_config_from_options(parser.parse_args(["--recipe", "mnist-dcgan", "--model", "vae",
