@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 
 from genimg.ui.i18n import message
+from genimg.ui.train_tab import TOKEN_STORAGE_KEY
 from tests.ui.test_browser import browser, pytestmark, screenshot, train_page_url  # noqa: F401  (fixtures, skip mark)
 from tests.ui.test_journeys_explore import (
     VIEW_RESTORED,
@@ -27,6 +29,7 @@ expect = pytest.importorskip("playwright.sync_api").expect
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 TIMEOUT = 60_000
+TOKEN_STORED = f"() => !!window.localStorage.getItem({TOKEN_STORAGE_KEY!r})"
 
 
 def train_page(browser, url: str, locale: str):  # noqa: F811 - `browser` is test_browser's fixture
@@ -35,9 +38,12 @@ def train_page(browser, url: str, locale: str):  # noqa: F811 - `browser` is tes
     page = browser.new_page(locale=locale, viewport=DESKTOP)
     page.goto(url)
     page.wait_for_function(VIEW_RESTORED, timeout=TIMEOUT)
+    # The Train tab's own load event has run in every language: it stores the workspace token in the browser (a
+    # new page's storage starts empty) and writes the device line in the visitor's language.
+    page.wait_for_function(TOKEN_STORED, timeout=TIMEOUT)
     language = "zh-CN" if locale.startswith("zh") else "en"
     open_tab(page, message("train.tab", language))
-    if language == "zh-CN":  # the tab's own load event has run (it writes the device line in the visitor's language)
+    if language == "zh-CN":
         expect(page.locator("#train-device")).to_contain_text("训练在", timeout=TIMEOUT)
     page.locator("#tab-train").get_by_text(message("train.advanced", language), exact=True).first.click()
     expect(page.locator("#train-steps input")).to_be_visible(timeout=TIMEOUT)
@@ -45,10 +51,21 @@ def train_page(browser, url: str, locale: str):  # noqa: F811 - `browser` is tes
 
 
 def set_number(page, elem_id: str, value: str) -> None:
+    """Type a number as a visitor does (the page sends it when the field loses focus) and check the field holds it.
+    Once in CI (Playwright's Chromium 156, a fresh server on a busy machine) the first typing was not kept: the field
+    showed its default for the next 5 s, which could not be reproduced here with the page's load events slowed or
+    with the field watched for replacement. Typed again then, with a warning, so such a run says so."""
     field = page.locator(f"#{elem_id} input")
-    field.fill(value)
-    field.press("Tab")  # the page sends the value when the field loses focus
-    expect(field).to_have_value(value)  # held after the field lost focus
+    for attempt in range(2):
+        field.fill(value)
+        field.press("Tab")
+        try:
+            expect(field).to_have_value(value)  # held after the field lost focus
+            return
+        except AssertionError:
+            if attempt:
+                raise
+            warnings.warn(f"#{elem_id} did not keep {value!r} the first time; typed again", stacklevel=2)
 
 
 @pytest.mark.parametrize("locale, words", [("en-US", "Steps must be a whole number"), ("zh-CN", "步数必须是")])
