@@ -129,7 +129,8 @@ SETTINGS_CLASSES: dict[str, type] = {"gan": GanSettings, "vae": VaeSettings, "fl
 
 # Mode collapse on gaussians8: G learns 10× faster than D, so G keeps piling onto whichever mode D rates "real"
 # before D can answer: 0-1 of 8 modes covered at updates 500, 1000 and 1500, seeds 0-5. The fix, packs of 2
-# (PacGAN), covers 4-8 of 8 at those updates and seeds, 8 of 8 at update 1000 for seeds 0, 1, 2 and 5 (seed 0: 7 of 8 with torch 2.14.1).
+# (PacGAN), covers 4-8 of 8 at those updates and seeds, 8 of 8 at update 1000 for seeds 0, 1, 2 and 5
+# (seed 0: 7 of 8 with torch 2.14.1).
 # Packs of 4 did worse (2-8 by update 2000). More D steps help too, at 3-5× the D work per update: 3 per G step
 # covered 7-8 of 8 at update 1000 (seeds 0-3), 5 per G step 6-7. tests/playground/test_quality.py checks seed 0.
 MODE_COLLAPSE_PRESET = GanSettings(generator_learning_rate=3e-3, discriminator_learning_rate=3e-4)

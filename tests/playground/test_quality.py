@@ -63,9 +63,9 @@ COLLAPSE_UPDATES = 1000
 
 def test_the_mode_collapse_preset_collapses_and_packing_fixes_it():
     """Measured at seed 0 after 1000 updates: the preset covers 0-1 of 8 modes (all samples in one streak), the fix
-    8 of 8 with the torch CI installed until stop 24 and 7 of 8 with torch 2.14.1 (0.46 of the samples within 3 sigma; 7 at 1200 updates,
-    6 at 1500): the same arithmetic in another order moves a 2-D GAN this much, so the test asks for the fix's effect
-    (at least 6 modes, 5 more than without it), not for one version's exact count."""
+    8 of 8 with earlier torch releases and 7 of 8 with torch 2.14.1 (0.46 of the samples within 3 sigma; 7 at 1200
+    updates, 6 at 1500): the same arithmetic in another order moves a 2-D GAN this much, so the test asks for the
+    fix's effect (at least 6 modes, 5 more than without it), not for one version's exact count."""
     distribution = get_distribution("gaussians8")
     collapsed, _ = _train("gan", "gaussians8", COLLAPSE_UPDATES, MODE_COLLAPSE_PRESET)
     fixed, untrained = _train("gan", "gaussians8", COLLAPSE_UPDATES, MODE_COLLAPSE_FIX)
