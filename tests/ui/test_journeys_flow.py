@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 
 import pytest
 
@@ -50,6 +51,24 @@ def press(page, slider: str, key: str, times: int = 1) -> None:
     page.locator(f"{slider} input[type=range]").focus()
     for _ in range(times):
         page.keyboard.press(key)
+
+
+def move_slider(page, slider: str, key: str, times: int) -> None:
+    """Press `key` on a slider and check its value moved. Once, in a full suite run beside a training run on the same
+    2 cores, the Latent tab's picture stayed the same for 30 s after five presses (not reproduced alone: 2 runs
+    passed); whether the slider had taken the keys was not recorded. Now it is: keys the slider did not take are
+    pressed once more with a warning, and a picture that stays the same after a moved slider still fails."""
+    field = page.locator(f"{slider} input[type=range]")
+    start = field.input_value()
+    for attempt in range(2):
+        press(page, slider, key, times)
+        try:
+            expect(field).not_to_have_value(start, timeout=5_000)
+            return
+        except AssertionError:
+            if attempt:
+                raise
+            warnings.warn(f"{slider} did not take {times} × {key} the first time; pressed again", stacklevel=2)
 
 
 @pytest.mark.parametrize("name", VIEWS)
@@ -109,7 +128,7 @@ def test_the_latent_and_interpolate_tabs_take_a_flow(browser, shipped_url, name)
     expect(page.locator("#latent-image img").first).not_to_have_attribute("src", before, timeout=TIMEOUT)
     expect(page.locator("#latent-z0")).to_be_visible(timeout=TIMEOUT)
     drawn = source_of(page, "#latent-image")
-    press(page, "#latent-z0", "ArrowRight", 5)
+    move_slider(page, "#latent-z0", "ArrowRight", 5)
     expect(page.locator("#latent-image img").first).not_to_have_attribute("src", drawn, timeout=TIMEOUT)
     screenshot(page, f"flow-latent-{name}")
     assert errors_on_page(page) == [] and problems == []
