@@ -120,7 +120,8 @@ def principal_directions(model: GenerativeModel, *, count: int = DEFAULT_COUNT, 
     """GANSpace directions of `model` (see the module docstring): deterministic for a given seed.
 
     count: how many directions, at most latent_dim (a D-dimensional z has no more independent ones).
-    samples: how many prior latents to analyse (reduced for very wide first layers).
+    samples: how many prior latents to analyse (reduced for very wide first layers, and to the model's own
+        `direction_samples` where it has one: a flow's features cost a network run per sample).
     """
     latent_dim, num_classes = model.latent_dim, model.num_classes
     if not 1 <= count:
@@ -129,6 +130,8 @@ def principal_directions(model: GenerativeModel, *, count: int = DEFAULT_COUNT, 
     probe = first_layer_activations(model, torch.zeros(1, latent_dim, device=device),
                                      torch.zeros(1, dtype=torch.long, device=device) if num_classes else None)
     features = probe.shape[1]
+    # a model whose features cost a whole network run per sample (a flow) says how many it can afford
+    samples = min(samples, getattr(model, "direction_samples", samples))
     samples = max(MIN_SAMPLES, min(samples, MAX_ACTIVATION_VALUES // features))
     groups = max(num_classes, 1)
     samples -= samples % groups  # the same number of samples in every class

@@ -42,6 +42,8 @@ SOLVERS = ("euler", "heun")
 CLASS_DROP = 0.1  # the share of batch rows trained without their class (classifier-free guidance)
 MAX_STEPS = 100
 PREVIEW_STEPS = 10  # Euler steps of a training run's sample grids: a rough picture at a tenth of the default's calls
+DIRECTION_STEPS = 2  # Euler steps of the rough pictures the Latent tab's principal directions are found in
+DIRECTION_SAMPLES = 1000  # how many: about 10 s for mnist-cflow on one CPU thread (4,096 at t = 0 took 19 s)
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ class FlowModel(GenerativeModel):
         self.num_classes = num_classes
         self.velocity = VelocityNet(image_size, channels, num_classes, width)
         self.sampling = Sampling()
+        self.direction_samples = DIRECTION_SAMPLES  # the most latents principal_directions analyses
 
     @contextlib.contextmanager
     def previewing(self, network: nn.Module) -> Iterator[None]:
@@ -221,11 +224,18 @@ class FlowModel(GenerativeModel):
         return ((pictures + 1) / 2).clamp(0, 1)
 
     def first_features(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The velocity at t = 0 (the direction the flow first moves each noise image), flattened: (B, C·S·S).
-        One network call, where drawing the picture takes a whole ODE."""
+        """What GANSpace directions are found in, for a flow: the rough picture that DIRECTION_STEPS Euler steps draw
+        from each noise image (with the model's guidance), flattened: (B, C·S·S).
+
+        Not the velocity at t = 0: there the best velocity is the mean picture minus the noise itself, the same
+        for every noise image up to the noise, so its principal axes are those of the noise (measured on mnist-cflow,
+        4,096 samples: each of the top ten explains 0.24% of the variance, where pure noise gives 0.26%, and 1,024
+        samples find another set). Two Euler steps already depend on the data: the rough pictures' first axis
+        explains 5.7% (1,000 samples), and a linear function of z follows each of the top three with correlation
+        0.76-0.83. Four network calls per sample (guided), so a flow analyses DIRECTION_SAMPLES of them."""
         noise, classes = self._split(inputs)
-        t = torch.zeros(noise.shape[0], device=noise.device)
-        return self.guided_velocity(noise, t, classes, float(self.current_sampling.guidance)).flatten(1)
+        rough = Sampling(steps=DIRECTION_STEPS, solver="euler", guidance=self.current_sampling.guidance)
+        return self.integrate(noise, classes, 0.0, 1.0, rough).flatten(1)
 
     def invert(self, images: torch.Tensor, labels: torch.Tensor | None = None,
                sampling: Sampling | None = None) -> torch.Tensor:
