@@ -56,8 +56,10 @@ def press(page, slider: str, key: str, times: int = 1) -> None:
 def move_slider(page, slider: str, key: str, times: int) -> None:
     """Press `key` on a slider and check its value moved. Once, in a full suite run beside a training run on the same
     2 cores, the Latent tab's picture stayed the same for 30 s after five presses (not reproduced alone: 2 runs
-    passed); whether the slider had taken the keys was not recorded. Now it is: keys the slider did not take are
-    pressed once more with a warning, and a picture that stays the same after a moved slider still fails."""
+    passed); whether the slider had taken the keys was not recorded. Probed since: right after a model pick (the
+    picture just replaced), five presses in a row moved the slider one step (-1.13 to -1.12); 15 s later, or 300 ms
+    apart, every press counted. So keys the slider did not take are pressed once more with a warning, and a picture
+    that stays the same after a moved slider still fails."""
     field = page.locator(f"{slider} input[type=range]")
     start = field.input_value()
     for attempt in range(2):
