@@ -159,6 +159,8 @@ class FlowModel(GenerativeModel):
     """A rectified flow: `velocity` is the network; `generate` integrates noise to pictures, `invert` pictures back
     to noise. `sampling` (a Sampling) says how by default; `drawing(Sampling(...))` says it for one caller."""
 
+    direction_samples = DIRECTION_SAMPLES  # the most latents principal_directions analyses
+
     def __init__(self, image_size: int = 28, channels: int = 1, num_classes: int = 0, width: int = 32) -> None:
         super().__init__()
         self.image_shape = (channels, image_size, image_size)
@@ -166,7 +168,6 @@ class FlowModel(GenerativeModel):
         self.num_classes = num_classes
         self.velocity = VelocityNet(image_size, channels, num_classes, width)
         self.sampling = Sampling()
-        self.direction_samples = DIRECTION_SAMPLES  # the most latents principal_directions analyses
 
     @contextlib.contextmanager
     def previewing(self, network: nn.Module) -> Iterator[None]:
