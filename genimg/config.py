@@ -58,8 +58,8 @@ class ModelConfig:
     likelihood: decoder distribution of kinds with an encoder, "bernoulli" (pixels in [0, 1], MNIST-like) or
         "gaussian" (a learned global standard deviation; suits colour photos).
     spectral_norm: spectral normalisation in a discriminator instead of batch norm.
-    depth: extra 3×3 convolution layers at each resolution of a convolutional VAE's encoder and decoder
-        (0 = the plain DCGAN-shaped VAE); more depth, a sharper decoder and a better ELBO, at more compute.
+    depth: extra 3×3 convolution layers at each resolution of a VAE's encoder and decoder or of a DCGAN's generator
+        and discriminator (0 = the plain DCGAN-shaped networks); more capacity per scale, at more compute.
 
     Only settings that hold for every kind are checked here; `genimg.models.registry.check` adds each kind's own.
     """

@@ -215,7 +215,7 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
                         help="VAE decoder: bernoulli (grey, MNIST-like; default) or gaussian (colour)")
     parser.add_argument("--spectral-norm", action="store_true", help="spectral norm in the discriminator")
     parser.add_argument("--depth", type=non_negative_int, default=None,
-                        help="VAE: extra 3×3 conv layers per resolution (default: the recipe's, 0 for the kind's)")
+                        help="VAE and DCGAN: extra 3×3 conv layers per resolution (default: the recipe's, 0 for the kind's)")
     parser.add_argument("--gan-loss", choices=GAN_LOSSES, default=None, help="default: the kind's recipe (nonsaturating for the built-in GANs)")
     parser.add_argument("--lr", type=finite_float, default=None,
                         help="generator / VAE learning rate (default: the kind's recipe, e.g. 2e-4 dcgan, 1e-3 vae)")

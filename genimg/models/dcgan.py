@@ -10,7 +10,9 @@ Shapes for width w and C image channels (B = batch, s0 = 7 for 28×28, else 4):
     (B, C, S, S) tanh, in [-1, 1]       (B,) one logit: real > 0 > fake
 
 with k = number of ×2 steps (2 for 28×28, 3 for 32×32, 4 for 64×64). For 28×28 and w = 64:
-z (B, 100) → (B, 128, 7, 7) → (B, 64, 14, 14) → (B, 1, 28, 28). A conditional generator reads the
+z (B, 100) → (B, 128, 7, 7) → (B, 64, 14, 14) → (B, 1, 28, 28). With depth d, each feature map of either
+network passes through d more shape-preserving 3×3 convolutions (more capacity per scale, about 1 + d times the
+compute); d = 0 is Radford et al.'s network. A conditional generator reads the
 class as a one-hot vector appended to z; a conditional discriminator adds a projection term
 ⟨embed(y), features⟩ to its logit (Miyato & Koyama 2018), which tells D *which* digit to expect.
 """
@@ -18,6 +20,7 @@ class as a one-hot vector appended to z; a conditional discriminator adds a proj
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -59,11 +62,22 @@ def init_dcgan_weights(module: nn.Module) -> None:
             nn.init.normal_(layer.weight, 0.0, 0.02)
 
 
+def _refine(features: int, depth: int, normalise: Callable[[int], list[nn.Module]],
+            activation: Callable[[], nn.Module], wrap: Callable[[nn.Module], nn.Module] = lambda layer: layer,
+            ) -> list[nn.Module]:
+    """`depth` shape-preserving 3×3 convolutions (B, F, s, s) → (B, F, s, s), each normalised and activated."""
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        norm = normalise(features)
+        layers += [wrap(nn.Conv2d(features, features, 3, 1, 1, bias=not norm)), *norm, activation()]
+    return layers
+
+
 class Generator(nn.Module):
     """z (B, latent_dim) [+ labels (B,)] → images (B, channels, image_size, image_size) in [-1, 1]."""
 
     def __init__(self, latent_dim: int = 100, image_size: int = 28, channels: int = 1,
-                 num_classes: int = 0, width: int = 64) -> None:
+                 num_classes: int = 0, width: int = 64, depth: int = 0) -> None:
         super().__init__()
         self.latent_dim, self.num_classes = latent_dim, num_classes
         steps = upsampling_steps(image_size)
@@ -74,6 +88,9 @@ class Generator(nn.Module):
             nn.BatchNorm2d(features),
             nn.ReLU(inplace=True),
         ]
+        batch_norm = lambda size: [nn.BatchNorm2d(size)]  # noqa: E731
+        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        layers += _refine(features, depth, batch_norm, relu)  # same shape
         for _ in range(steps - 1):
             layers += [
                 nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),  # (B, F/2, 2s, 2s)
@@ -81,6 +98,7 @@ class Generator(nn.Module):
                 nn.ReLU(inplace=True),
             ]
             features //= 2
+            layers += _refine(features, depth, batch_norm, relu)  # same shape
         layers += [
             nn.ConvTranspose2d(features, channels, 4, 2, 1),  # (B, C, S, S)
             nn.Tanh(),
@@ -118,7 +136,7 @@ class Discriminator(nn.Module):
     """images (B, channels, S, S) in [-1, 1] [+ labels (B,)] → logits (B,); a high logit means "real"."""
 
     def __init__(self, image_size: int = 28, channels: int = 1, num_classes: int = 0, width: int = 64,
-                 spectral_norm: bool = False) -> None:
+                 spectral_norm: bool = False, depth: int = 0) -> None:
         super().__init__()
         self.num_classes = num_classes
         steps = upsampling_steps(image_size)
@@ -128,12 +146,16 @@ class Discriminator(nn.Module):
             wrap(nn.Conv2d(channels, features, 4, 2, 1)),  # (B, w, S/2, S/2)
             nn.LeakyReLU(0.2, inplace=True),
         ]
+        normalise = (lambda size: []) if spectral_norm else (lambda size: [nn.BatchNorm2d(size)])
+        leaky = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731
+        layers += _refine(features, depth, normalise, leaky, wrap)  # same shape
         for _ in range(steps - 1):
             layers.append(wrap(nn.Conv2d(features, features * 2, 4, 2, 1, bias=spectral_norm)))  # (B, 2F, s/2, s/2)
             if not spectral_norm:
                 layers.append(nn.BatchNorm2d(features * 2))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             features *= 2
+            layers += _refine(features, depth, normalise, leaky, wrap)  # same shape
         self.features = nn.Sequential(*layers)  # (B, F_last, s0, s0)
         first = start_size(image_size)
         self.head = wrap(nn.Conv2d(features, 1, first, 1, 0))  # (B, 1, 1, 1)
@@ -153,12 +175,12 @@ class Discriminator(nn.Module):
 
 def build_dcgan(config: ModelConfig) -> GAN:
     sizes = dict(image_size=config.image_size, channels=config.channels, num_classes=config.num_classes,
-                 width=config.width)
+                 width=config.width, depth=config.depth)
     return GAN(Generator(config.latent_dim, **sizes), Discriminator(**sizes, spectral_norm=config.spectral_norm))
 
 
 register(ModelKind(
     name="dcgan", family="gan", title="DCGAN", build=build_dcgan, image_sizes=(28, 32, 64),
-    capabilities=Capabilities(discriminator=True), options=frozenset({"spectral_norm"}),
+    capabilities=Capabilities(discriminator=True), options=frozenset({"spectral_norm", "depth"}),
     # Radford et al.'s settings: Adam(2e-4, β1 = 0.5), z of 100, width 64.
     recipe=Recipe(latent_dim=100, width=64, learning_rate=2e-4, adam_beta1=0.5)))

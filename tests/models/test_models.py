@@ -54,6 +54,34 @@ def test_conditional_model_requires_labels():
         model.generate(torch.zeros(2, 4))
 
 
+@pytest.mark.parametrize("size", [28, 32])
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_a_deeper_dcgan_keeps_its_shapes_and_grows_by_one_3x3_layer_per_scale(size, spectral_norm):
+    """depth d adds d shape-preserving 3×3 convolutions at each feature map of G and of D: the pictures and the
+    logits keep their shapes, and each network gains exactly the weights of those layers."""
+    torch.manual_seed(0)
+    settings = dict(kind="dcgan", image_size=size, latent_dim=6, num_classes=10, width=8, spectral_norm=spectral_norm)
+    plain, deeper = (build_model(ModelConfig(**settings, depth=depth)).eval() for depth in (0, 2))
+    z, labels = torch.randn(3, 6), torch.tensor([0, 4, 9])
+    with torch.no_grad():
+        images = deeper.generator(z, labels)
+        assert images.shape == (3, 1, size, size) and images.abs().max() <= 1
+        assert deeper.discriminator(images, labels).shape == (3,)
+        assert deeper.generator.first_features(torch.cat([z, torch.eye(10)[labels]], 1)).shape == \
+            plain.generator.first_features(torch.cat([z, torch.eye(10)[labels]], 1)).shape
+
+    def convolutions(network):
+        return [layer for layer in network.modules() if isinstance(layer, torch.nn.Conv2d)
+                and layer.kernel_size == (3, 3) and layer.in_channels == layer.out_channels]
+
+    scales = math.log2(size // (7 if size == 28 else 4))  # feature maps = ×2 steps
+    for network in ("generator", "discriminator"):
+        assert not convolutions(getattr(plain, network))
+        added = convolutions(getattr(deeper, network))
+        assert len(added) == 2 * scales, network
+        assert sorted({layer.in_channels for layer in added}) == [8 * 2 ** k for k in range(int(scales))]
+
+
 def test_dcgan_weight_init():
     model = build_model(ModelConfig(kind="dcgan", width=16))
     first_conv = model.generator.net[0].weight
@@ -102,7 +130,7 @@ def test_seed_presets_fix_the_article():
     (dict(kind="gan"), "model kind = 'gan' is not accepted: expected one of dcgan, vae"),
     (dict(image_size=48), "image_size = 48 .* one of \\(28, 32, 64\\) for dcgan"),
     (dict(kind="seed-gan", image_size=28), "image_size = 28 .* one of \\(32, 64\\) for seed-gan"),
-    (dict(kind="dcgan", depth=1), "depth = 1 .* dcgan does not use it"),
+    (dict(kind="seed-gan", image_size=64, depth=1), "depth = 1 .* seed-gan does not use it"),
     (dict(kind="seed-vae", depth=2), "depth = 2 .* seed-vae does not use it"),
     (dict(kind="flow", latent_dim=100), "latent_dim = 100 .* noise image, 1×28×28 = 784"),
 ])
