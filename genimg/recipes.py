@@ -120,9 +120,10 @@ def _shipped_binarised_vae() -> Recipe:
 
 
 def _shipped_flow() -> Recipe:
-    """The shipped unconditional mnist-flow's recipe: the flow kind's own, without classes, trained 70 minutes on one
-    CPU thread beside other work (15,096 steps of 64)."""
-    return registry.get("flow").recipe.replace(steps=15_096)
+    """The shipped unconditional mnist-flow's recipe: the flow kind's own, without classes, 10,000 steps of 64 at a
+    constant rate, then annealed linearly to zero at step 18,000: 89 minutes on one CPU thread beside other work, judge
+    FD 8.8× the floor on 5,000 samples (10.5× for the unannealed model at step 15,096)."""
+    return registry.get("flow").recipe.replace(steps=18_000, lr_decay_from=10_000)
 
 
 NAMED_RECIPES: dict[str, NamedRecipe] = {named.name: named for named in (
