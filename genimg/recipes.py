@@ -82,11 +82,11 @@ class NamedRecipe:
 
 def _shipped_dcgan() -> Recipe:
     """The shipped unconditional mnist-dcgan's recipe: the classic DCGAN settings (the dcgan kind's own: width 64,
-    batch 64, learning rates 2e-4, Adam β1 = 0.5, non-saturating loss) with an EMA (0.999) of the generator, trained
-    40,000 steps on one CPU thread, the learning rate falling linearly to zero from step 26,000 (README, "Model
-    quality": per minute the classroom settings lead for the first half hour; trained this long, the classic ones
-    end ahead)."""
-    return registry.get("dcgan").recipe.replace(ema_decay=0.999, steps=40_000, lr_decay_from=26_000)
+    batch 64, learning rates 2e-4, Adam β1 = 0.5, non-saturating loss) with an EMA (0.999) of the generator and one
+    extra 3×3 convolution at each feature map of G and D (depth 1), 18,000 steps, the learning rate falling linearly to
+    zero from step 11,000 (README, "Model quality": at step 2,000 depth 1 scored 38.6× the judge's floor where width 96
+    scored 69.5×, and at step 4,000 18.6× where the plain network had scored 60.1×)."""
+    return registry.get("dcgan").recipe.replace(depth=1, ema_decay=0.999, steps=18_000, lr_decay_from=11_000)
 
 
 def _shipped_shapes_dcgan() -> Recipe:

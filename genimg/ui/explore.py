@@ -150,10 +150,10 @@ class ExploreHandlers:
         model and its class together, and the model's change must not undo the class)."""
         entry = self.context.entry(path)
         every = (t("samples.every_class"), EVERY_CLASS)
-        if entry is None or not entry.num_classes:
-            return gr.update(choices=[every], value=EVERY_CLASS, interactive=False)
+        if entry is None or not entry.num_classes:  # hidden, as the Latent tab's: "one class per column" would be false
+            return gr.update(choices=[every], value=EVERY_CLASS, interactive=False, visible=False)
         value = current if current in entry.class_names else EVERY_CLASS
-        return gr.update(choices=[every, *entry.class_names], value=value, interactive=True)
+        return gr.update(choices=[every, *entry.class_names], value=value, interactive=True, visible=True)
 
     def card(self, path: str | None, request: gr.Request | None = None) -> str:
         """The model's card in the visitor's language (genimg.ui.cards_view); "" when no model is picked."""
@@ -291,7 +291,8 @@ def build_explore_tab(context: ExploreContext) -> ExploreHandlers:
                 randomize = gr.Button(t("samples.random"), elem_id="samples-random")
             count = gr.Slider(1, 64, value=first_count, step=1, label=t("samples.count"), elem_id="samples-count")
             chosen_class = dependent_dropdown([(t("samples.every_class"), EVERY_CLASS)], value=EVERY_CLASS,
-                                              label=t("samples.class"), elem_id="samples-class")
+                                              visible=best.num_classes > 0, label=t("samples.class"),
+                                              elem_id="samples-class")
             flow = build_flow_controls("samples", best)
     # The card's evaluation numbers and verdicts matter to someone comparing models, not at first sight.
     with gr.Accordion(t("samples.about"), open=False, elem_id="samples-about"):

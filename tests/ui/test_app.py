@@ -40,7 +40,9 @@ def test_explore_handlers(model_folder):
     cvae, gan = (str(model_folder / "tiny-cvae"), str(model_folder / "tiny-gan"))
     update = handlers.class_choices(cvae)
     assert update["choices"][1:] == ["circle", "square", "triangle"] and update["choices"][0][1] == EVERY_CLASS
+    assert update["visible"] is True
     assert handlers.class_choices(gan)["interactive"] is False
+    assert handlers.class_choices(gan)["visible"] is False  # an unconditional model draws no "class per column"
     squares = handlers.samples(cvae, 5, 6, "square")
     mixed = handlers.samples(cvae, 5, 6, EVERY_CLASS)
     assert squares.shape != mixed.shape or not np.array_equal(squares, mixed)
