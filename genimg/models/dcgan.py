@@ -62,7 +62,12 @@ def init_dcgan_weights(module: nn.Module) -> None:
             nn.init.normal_(layer.weight, 0.0, 0.02)
 
 
-def _refine(features: int, depth: int, normalise: Callable[[int], list[nn.Module]],
+def batch_norm(size: int) -> list[nn.Module]:
+    """The normalisation of a refining layer in networks without spectral norm (see refine_layers)."""
+    return [nn.BatchNorm2d(size)]
+
+
+def refine_layers(features: int, depth: int, normalise: Callable[[int], list[nn.Module]],
             activation: Callable[[], nn.Module], wrap: Callable[[nn.Module], nn.Module] = lambda layer: layer,
             ) -> list[nn.Module]:
     """`depth` shape-preserving 3×3 convolutions (B, F, s, s) → (B, F, s, s), each normalised and activated."""
@@ -88,9 +93,8 @@ class Generator(nn.Module):
             nn.BatchNorm2d(features),
             nn.ReLU(inplace=True),
         ]
-        batch_norm = lambda size: [nn.BatchNorm2d(size)]  # noqa: E731
         relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
-        layers += _refine(features, depth, batch_norm, relu)  # same shape
+        layers += refine_layers(features, depth, batch_norm, relu)  # same shape
         for _ in range(steps - 1):
             layers += [
                 nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),  # (B, F/2, 2s, 2s)
@@ -98,7 +102,7 @@ class Generator(nn.Module):
                 nn.ReLU(inplace=True),
             ]
             features //= 2
-            layers += _refine(features, depth, batch_norm, relu)  # same shape
+            layers += refine_layers(features, depth, batch_norm, relu)  # same shape
         layers += [
             nn.ConvTranspose2d(features, channels, 4, 2, 1),  # (B, C, S, S)
             nn.Tanh(),
@@ -146,16 +150,16 @@ class Discriminator(nn.Module):
             wrap(nn.Conv2d(channels, features, 4, 2, 1)),  # (B, w, S/2, S/2)
             nn.LeakyReLU(0.2, inplace=True),
         ]
-        normalise = (lambda size: []) if spectral_norm else (lambda size: [nn.BatchNorm2d(size)])
+        normalise = (lambda size: []) if spectral_norm else batch_norm
         leaky = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731
-        layers += _refine(features, depth, normalise, leaky, wrap)  # same shape
+        layers += refine_layers(features, depth, normalise, leaky, wrap)  # same shape
         for _ in range(steps - 1):
             layers.append(wrap(nn.Conv2d(features, features * 2, 4, 2, 1, bias=spectral_norm)))  # (B, 2F, s/2, s/2)
             if not spectral_norm:
                 layers.append(nn.BatchNorm2d(features * 2))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             features *= 2
-            layers += _refine(features, depth, normalise, leaky, wrap)  # same shape
+            layers += refine_layers(features, depth, normalise, leaky, wrap)  # same shape
         self.features = nn.Sequential(*layers)  # (B, F_last, s0, s0)
         first = start_size(image_size)
         self.head = wrap(nn.Conv2d(features, 1, first, 1, 0))  # (B, 1, 1, 1)

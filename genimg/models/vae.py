@@ -28,7 +28,7 @@ from torch import nn
 
 from genimg.config import ModelConfig, Recipe
 from genimg.models.base import GenerativeModel, foldable, project_and_normalise
-from genimg.models.dcgan import start_size, upsampling_steps
+from genimg.models.dcgan import batch_norm, refine_layers, start_size, upsampling_steps
 from genimg.models.registry import Capabilities, ModelKind, register
 
 LOG_2PI = math.log(2 * math.pi)
@@ -37,14 +37,6 @@ LOG_2PI = math.log(2 * math.pi)
 def gaussian_kl(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
     """KL(N(mean, exp(log_variance)) ‖ N(0, I)) per image, in nats: (B, latent) → (B,)."""
     return 0.5 * (mean.pow(2) + log_variance.exp() - 1.0 - log_variance).sum(dim=1)
-
-
-def _refine(features: int, depth: int, activation: nn.Module) -> list[nn.Module]:
-    """`depth` shape-preserving 3×3 convolution layers (B, F, s, s) → (B, F, s, s): extra capacity per scale."""
-    layers: list[nn.Module] = []
-    for _ in range(depth):
-        layers += [nn.Conv2d(features, features, 3, 1, 1, bias=False), nn.BatchNorm2d(features), activation]
-    return layers
 
 
 class VAEBase(GenerativeModel):
@@ -139,7 +131,8 @@ class ConvVAE(VAEBase):
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             features *= 2
-            encoder += _refine(features, depth, nn.LeakyReLU(0.2, inplace=True))  # same shape
+            leaky = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731
+            encoder += refine_layers(features, depth, batch_norm, leaky)  # same shape
         self.encoder = nn.Sequential(*encoder, nn.Flatten())  # (B, F·s0·s0)
         flat = features * first * first
         self.to_mean = nn.Linear(flat, latent_dim)  # (B, latent)
@@ -148,7 +141,7 @@ class ConvVAE(VAEBase):
         self.decoder_input = nn.Linear(latent_dim + num_classes, flat)  # (B, F·s0·s0)
         self.decoder_shape = (features, first, first)
         decoder: list[nn.Module] = [nn.BatchNorm2d(features), nn.ReLU(inplace=True)]  # (B, F, s0, s0)
-        decoder += _refine(features, depth, nn.ReLU(inplace=True))  # same shape
+        decoder += refine_layers(features, depth, batch_norm, lambda: nn.ReLU(inplace=True))  # same shape
         for _ in range(steps - 1):
             decoder += [
                 nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),  # (B, F/2, 2s, 2s)
@@ -156,7 +149,7 @@ class ConvVAE(VAEBase):
                 nn.ReLU(inplace=True),
             ]
             features //= 2
-            decoder += _refine(features, depth, nn.ReLU(inplace=True))  # same shape
+            decoder += refine_layers(features, depth, batch_norm, lambda: nn.ReLU(inplace=True))  # same shape
         decoder.append(nn.ConvTranspose2d(features, channels, 4, 2, 1))  # (B, C, S, S) logits
         self.decoder = nn.Sequential(*decoder)
 
