@@ -121,6 +121,20 @@ def test_significant_digits_counts_what_is_shown():
         == [3, 2, 17, 3, 2, None]
 
 
+def test_the_samples_class_picker_shows_only_for_a_model_with_classes(view):
+    """An unconditional model draws no "class per column": its picker is hidden; a conditional one shows it again."""
+    page, name, language = view
+    from playwright.sync_api import expect
+
+    pick_option(page, "#samples-model", "mnist-dcgan")
+    expect(page.locator("#samples-class")).to_be_hidden(timeout=TIMEOUT)
+    pick_option(page, "#samples-model", "mnist-cdcgan")
+    expect(page.locator("#samples-class")).to_be_visible(timeout=TIMEOUT)
+    pick_option(page, "#samples-model", "mnist-vae-2d")
+    expect(page.locator("#samples-class")).to_be_hidden(timeout=TIMEOUT)
+    assert errors_on_page(page) == []
+
+
 def test_invert_after_samples(view):
     """(a) The default GAN is in the shared cache from Samples; inverting a drawing with it must still work."""
     page, name, language = view
