@@ -1,4 +1,5 @@
-"""Latent space tab: one slider per coordinate of z, principal directions, truncation, and two models side by side.
+"""Latent space tab: one slider per coordinate of z (for a flow, per principal direction of its noise image),
+principal directions, truncation, and two models side by side.
 
 Everything a request does is cheap: the model is cached by the renderer, the directions by a DirectionCache
 (computed once per model, when it is picked), and one image is a single forward pass under inference_mode.
@@ -114,7 +115,9 @@ ENGLISH = {
         "A generator turns a vector of numbers into an image: $z \\sim \\mathcal{N}(0, I)$, $x = G(z)$ "
         "(for a VAE, $G$ is the decoder). The **seed** picks $z$; each **slider** below is one coordinate $z_i$. "
         "Drag one and see what it controls: usually several things at once, because nothing in training asked "
-        "single coordinates to mean anything.\n\n"
+        "single coordinates to mean anything. A flow's $z$ is a whole noise image, one number per pixel, so its "
+        "sliders are instead the coordinates of $z$ along its first principal directions (below): moving slider "
+        "PC$k$ by $\\delta$ is the step $z' = z + \\delta v_k$.\n\n"
         "**Principal directions** (GANSpace): we push thousands of random $z$ through the network's first layer, find the "
         "directions in which those activations vary most (PCA), and map each back to a unit vector $v$ in z-space. "
         "A step along one is $z' = z + \\alpha v$; PC1 is the biggest change the network makes, and the percentage "
@@ -140,12 +143,15 @@ ENGLISH = {
     "latent.strength.info": "z' = z + α·v along the chosen direction.",
     "latent.image": "Image",
     "latent.compare_image": "Compared model",
-    "latent.sliders": "#### The coordinates of z\nEach slider starts at the seed's value (rounded to 0.01).",
+    "latent.sliders": "#### The sliders: z's coordinates\nEach slider starts at the seed's value (rounded to 0.01).",
     "latent.no_models": ("**No trained models were found.** Train one with `python -m genimg train ... --out "
                          "checkpoints/NAME` and reload the page."),
     "latent.note.all": "All {total} dimensions of z have a slider.",
     "latent.note.first": ("Showing the first {shown} of {total} dimensions; the other {rest} keep the seed's "
                           "values."),
+    "latent.note.axes": ("z is a noise image of {total} pixels, so the {shown} sliders are its coordinates along "
+                         "principal directions PC1 to PC{shown}; the rest of z (the other {rest} directions) keeps "
+                         "the seed's values."),
     "latent.note.compare_same": "**{name}** renders exactly the same z.",
     "latent.note.compare_own": ("**{name}**'s z has {other} dimensions and this model's has {dim}, so it renders "
                                 "the seed's own z of {other} dimensions (with the same ψ), without the slider and "
@@ -177,7 +183,9 @@ CHINESE = {
         "### 隐空间\n"
         "生成器把一个数字向量变成一幅图像：$z \\sim \\mathcal{N}(0, I)$，$x = G(z)$（对 VAE 来说，$G$ 就是解码器）。"
         "**种子**决定 $z$；下面的每个**滑块**是 $z$ 的一个坐标 $z_i$。拖动一个滑块，看看它控制什么："
-        "通常同时控制好几样东西，因为训练从来没有要求单个坐标具有某种含义。\n\n"
+        "通常同时控制好几样东西，因为训练从来没有要求单个坐标具有某种含义。流模型的 $z$ 是一整幅噪声图像，每个像素一个数，"
+        "所以它的滑块改为 $z$ 沿前几个主方向（见下文）的坐标：把滑块 PC$k$（主成分$k$）移动 $\\delta$，就是走一步 "
+        "$z' = z + \\delta v_k$。\n\n"
         "**主方向**（GANSpace）：我们把几千个随机的 $z$ 送进网络的第一层，用主成分分析（PCA）找出这些激活值变化最大的方向，"
         "再把每个方向映射回 z 空间中的一个单位向量 $v$。沿它走一步就是 $z' = z + \\alpha v$；主成分1 是网络最大的变化，"
         "百分比是它解释的方差比例。对流模型来说，网络给出的是速度，这里的“第一层”换成从噪声出发、用欧拉法走两步画出的粗略图像："
@@ -199,11 +207,13 @@ CHINESE = {
     "latent.strength.info": "沿所选方向：z' = z + α·v。",
     "latent.image": "图像",
     "latent.compare_image": "对比模型",
-    "latent.sliders": "#### z 的各个坐标\n每个滑块从种子对应的值开始（保留两位小数）。",
+    "latent.sliders": "#### 滑块：z 的坐标\n每个滑块从种子对应的值开始（保留两位小数）。",
     "latent.no_models": ("**没有找到训练好的模型。** 用 `python -m genimg train ... --out checkpoints/NAME` "
                          "训练一个，然后刷新页面。"),
     "latent.note.all": "z 的全部 {total} 个维度都有滑块。",
     "latent.note.first": "显示 {total} 个维度中的前 {shown} 个；其余 {rest} 个保持种子的取值。",
+    "latent.note.axes": ("z 是一幅有 {total} 个像素的噪声图像，所以这 {shown} 个滑块 PC1 到 PC{shown} 是它沿主方向"
+                         "（主成分1 到 主成分{shown}）的坐标；z 的其余部分（其他 {rest} 个方向）保持种子的取值。"),
     "latent.note.compare_same": "**{name}** 渲染的是完全相同的 z。",
     "latent.note.compare_own": ("**{name}** 的 z 是 {other} 维的，而这个模型的 z 是 {dim} 维的，所以它渲染的是同一个种子"
                                 "自己的 {other} 维 z（使用相同的 ψ），不包含滑块和主方向的改动。"),
@@ -315,21 +325,56 @@ class LatentHandlers:
         return used
 
     def sliders(self, values: Sequence[Any], entry: ModelEntry, seed: int, language: str = "en") -> list[float]:
-        """The first shown_dims(D) values, checked and clamped to ±3; missing ones are the seed's values.
+        """The first slider_count(entry) values, checked and clamped to ±3; missing ones are the seed's values.
 
         Extra values are allowed only up to SLIDER_COUNT (the page always sends all 16; hidden ones are ignored).
         """
+        count = self.slider_count(entry)
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise failure("latent.error.sliders", language, expected=shown_dims(entry.latent_dim),
-                                   count=repr(values))
-        count = shown_dims(entry.latent_dim)
+            raise failure("latent.error.sliders", language, expected=count, count=repr(values))
         if len(values) > count and len(values) != SLIDER_COUNT:
             raise failure("latent.error.sliders", language, expected=count, count=len(values))
-        chosen = [self.number(value, slider_label(index), -SLIDER_RANGE, SLIDER_RANGE, language)
+        chosen = [self.number(value, self.slider_name(entry, index), -SLIDER_RANGE, SLIDER_RANGE, language)
                   for index, value in enumerate(values[:count])]
         if len(chosen) < count:
-            chosen += self.seed_sliders(entry, seed)[len(chosen):]
+            chosen += self.seed_sliders(entry, seed, language)[len(chosen):]
         return chosen
+
+    # ------------------------------------------------------------------ what the sliders are
+    def along_axes(self, entry: ModelEntry) -> bool:
+        """True when the sliders are z's coordinates along the model's principal directions, not z's own first
+        values: a model that draws by integrating an ODE from its latent (a flow) has a noise image for z, whose
+        single pixels change nothing anyone can see."""
+        return entry.capabilities.ode
+
+    def slider_count(self, entry: ModelEntry) -> int:
+        """How many sliders this model gets: one per principal direction the cache finds for a flow (at most
+        SLIDER_COUNT), else shown_dims(D)."""
+        if self.along_axes(entry):
+            return min(SLIDER_COUNT, self.directions_cache.count, entry.latent_dim)
+        return shown_dims(entry.latent_dim)
+
+    def slider_name(self, entry: ModelEntry, index: int) -> str:
+        """The label of slider `index` (0-based), the same in every language (a label beside a phone's narrow slider
+        has room for about three characters): z₁, z₂, … or, along principal directions, PC1, PC2, …"""
+        if self.along_axes(entry):
+            return f"PC{index + 1}"
+        return slider_label(index)
+
+    def slider_axes(self, entry: ModelEntry, language: str = "en") -> torch.Tensor | None:
+        """The axes the sliders move z along, (slider_count, D), or None when they are z's own first values."""
+        if not self.along_axes(entry):
+            return None
+        network, _ = self._model(entry, language)
+        try:
+            found = self.directions_cache.get(network)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise failure("latent.error.no_directions", language, detail=str(error)) from None
+        count = self.slider_count(entry)
+        if len(found) < count:  # a model whose first features vary in fewer ways than it has sliders
+            raise failure("latent.error.no_directions", language,
+                          detail=f"{len(found)} directions were found, {count} are needed for the sliders")
+        return found.vectors[:count]
 
     def label(self, value: Any, entry: ModelEntry, compare: ModelEntry | None, language: str = "en") -> int | None:
         """The class index for the class picker; None when neither model is conditional (a class sent anyway, e.g.
@@ -380,10 +425,11 @@ class LatentHandlers:
         return [(f"{message('latent.pc', language, number=index + 1)} · {share:.1%}", index)
                 for index, share in enumerate(found.explained_variance.tolist())]
 
-    @staticmethod
-    def seed_sliders(entry: ModelEntry, seed: int) -> list[float]:
-        """The slider positions for a seed: its z's first shown_dims(D) values, rounded to 0.01, within ±3."""
-        return slider_values(seed, entry.latent_dim, shown_dims(entry.latent_dim), SLIDER_RANGE)
+    def seed_sliders(self, entry: ModelEntry, seed: int, language: str = "en") -> list[float]:
+        """The slider positions for a seed, rounded to 0.01, within ±3: its z's first shown_dims(D) values, or its
+        coordinates along the slider axes (a flow)."""
+        return slider_values(seed, entry.latent_dim, self.slider_count(entry), SLIDER_RANGE,
+                             self.slider_axes(entry, language))
 
     def _image(self, network, entry: ModelEntry, z: torch.Tensor, label: int | None) -> ImageArray:
         """One image of z (1, D), upscaled crisply: uint8 (H, W) or (H, W, 3). A class this model lacks (the class
@@ -408,7 +454,8 @@ class LatentHandlers:
             if direction >= len(found):
                 raise failure("latent.error.direction", language, value=repr(direction), count=len(found))
             vector = found.vectors[direction]
-        z = edit_latent(seeded_latents(seed, 1, entry.latent_dim), sliders, truncation, vector, strength)
+        z = edit_latent(seeded_latents(seed, 1, entry.latent_dim), sliders, truncation, vector, strength,
+                        self.slider_axes(entry, language))
         image = self._image(network, entry, z, label)
         if compare is None:
             return image, None
@@ -464,7 +511,7 @@ class LatentHandlers:
                compare: Any, language: str = "en") -> list[Any]:
         """A new seed: the 16 slider values (the seed's z) and both images, in one round trip."""
         entry = self.entry(model, language)
-        positions = self.seed_sliders(entry, self.seed(seed, language))
+        positions = self.seed_sliders(entry, self.seed(seed, language), language)
         image, other = self.render(model, seed, label, direction, strength, truncation, compare, positions,
                                    language)
         return [*_pad(positions), image, _compare_update(other)]
@@ -480,7 +527,8 @@ class LatentHandlers:
         source = class_source(entry, other)
         keep = source is not None and isinstance(label, int) and not isinstance(label, bool) and \
             0 <= label < source.num_classes
-        state = {"model": str(entry.path), "seed": chosen_seed, "sliders": self.seed_sliders(entry, chosen_seed),
+        state = {"model": str(entry.path), "seed": chosen_seed,
+                 "sliders": self.seed_sliders(entry, chosen_seed, language),
                  "direction": 0, "strength": 0.0, "label": label if keep else None,
                  "truncation": self.number(1.0 if truncation is None else truncation,
                                            message("latent.truncation", language), 0.0, 1.0, language),
@@ -507,9 +555,12 @@ class LatentHandlers:
         entry = self.context.entry(model) if isinstance(model, str) else None
         if entry is None:
             return ""
-        total, shown = entry.latent_dim, shown_dims(entry.latent_dim)
-        lines = [message("latent.note.all", language, total=total) if total == shown else
-                 message("latent.note.first", language, shown=shown, total=total, rest=total - shown)]
+        total, shown = entry.latent_dim, self.slider_count(entry)
+        if self.along_axes(entry):
+            lines = [message("latent.note.axes", language, shown=shown, total=total, rest=total - shown)]
+        else:
+            lines = [message("latent.note.all", language, total=total) if total == shown else
+                     message("latent.note.first", language, shown=shown, total=total, rest=total - shown)]
         other = self.context.entry(compare) if isinstance(compare, str) and compare else None
         if other is not None:
             if other.latent_dim == entry.latent_dim:
@@ -540,7 +591,8 @@ class LatentHandlers:
             if key in self._strips:
                 self._strips.move_to_end(key)
                 return self._strips[key]
-        z = edit_latent(seeded_latents(values["seed"], 1, entry.latent_dim), values["sliders"], values["truncation"])
+        z = edit_latent(seeded_latents(values["seed"], 1, entry.latent_dim), values["sliders"], values["truncation"],
+                        axes=self.slider_axes(entry, language))
         images = direction_strips(network, z, found.vectors, STRIP_STEPS, chosen)
         grid = strip_grid(images, len(STRIP_STEPS), scale=max(1, STRIP_SIDE // images.shape[-1]))
         with self._strips_lock:
@@ -559,7 +611,7 @@ class LatentHandlers:
               compare: Any, sliders: Sequence[Any], language: str = "en") -> dict[str, Any]:
         """The page's values as a checked, JSON-serialisable dict (keys: STATE_KEYS).
 
-        {"model": folder path, "seed": int, "sliders": [float × shown_dims(D)], "direction": int (0 = PC1) or
+        {"model": folder path, "seed": int, "sliders": [float × slider_count], "direction": int (0 = PC1) or
         None, "strength": float, "truncation": float, "label": int or None, "compare": folder path or None}
         """
         values = self._checked(model, seed, label, direction, strength, truncation, compare, sliders, language)
@@ -611,8 +663,8 @@ class LatentHandlers:
         """16 slider updates, direction, strength, class, image, compared image for a checked state."""
         entry = self.entry(state["model"], language)
         other = self.compare_entry(state["compare"], language)
-        shown = shown_dims(entry.latent_dim)
-        sliders = [gr.update(visible=index < shown, label=slider_label(index),
+        shown = self.slider_count(entry)
+        sliders = [gr.update(visible=index < shown, label=self.slider_name(entry, index),
                              value=state["sliders"][index] if index < shown else 0.0)
                    for index in range(SLIDER_COUNT)]
         choices = self.direction_choices(state["model"], language)
@@ -658,7 +710,7 @@ def _initial(handlers: LatentHandlers, model: str) -> dict[str, Any] | None:
     except gr.Error:  # a broken checkpoint must not keep the page from opening (pick_model explains every failure)
         return None
     *sliders, direction, _, label, image, _ = updates
-    values = [slider["value"] for slider in sliders[:shown_dims(handlers.entry(model).latent_dim)]]
+    values = [slider["value"] for slider in sliders[:handlers.slider_count(handlers.entry(model))]]
     try:
         strips = handlers.strips(model, 0, label["value"], 1.0, NO_COMPARE, values)
     except gr.Error:

@@ -13,6 +13,7 @@ import torch
 from genimg.config import ModelConfig
 from genimg.data.imaging import to_uint8
 from genimg.explore.latent import (
+    axis_coordinates,
     class_tensor,
     compared_latent,
     edit_latent,
@@ -35,6 +36,50 @@ def test_edit_latent_replaces_scales_then_steps():
     assert edited.shape == (1, 4) and edited.dtype == torch.float32
     assert edited.tolist() == [[0.25, -0.5, 0.5, 2.0]]
     assert z.tolist() == [1.0, 2.0, -3.0, 4.0]  # the seed's z is not changed
+
+
+def _oblique_axes(count: int, dim: int, seed: int = 0) -> torch.Tensor:
+    """count unit axes in R^dim that are independent but not orthogonal (as least-squares GANSpace directions are)."""
+    generator = torch.Generator().manual_seed(seed)
+    raw = torch.randn(count, dim, generator=generator) + 0.3 * torch.randn(1, dim, generator=generator)
+    return raw / raw.norm(dim=1, keepdim=True)
+
+
+def test_axis_coordinates_split_z_into_the_axes_and_a_remainder_orthogonal_to_them():
+    axes = _oblique_axes(5, 40)
+    assert (axes @ axes.T - torch.eye(5)).abs().max() > 0.1  # really oblique: the test would pass trivially else
+    z = seeded_latents(3, 1, 40)[0]
+    coordinates = axis_coordinates(z, axes)
+    remainder = z - coordinates @ axes
+    assert coordinates.shape == (5,)
+    assert (axes @ remainder).abs().max() < 1e-5  # nothing of the remainder lies along any axis
+    # worked by hand on orthonormal axes: the coordinates are the dot products
+    assert axis_coordinates(torch.tensor([3.0, -2.0, 5.0]), torch.eye(3)[:2]).tolist() == [3.0, -2.0]
+
+
+def test_sliders_along_axes_set_zs_coordinates_and_move_it_along_the_axis_alone():
+    """A slider moved by δ along axis k is the step z + δ·v_k (the direction picker's step), whatever the axes'
+    angles; the coordinates become the sliders' values and the rest of z is kept."""
+    axes = _oblique_axes(4, 30, seed=1)
+    z = seeded_latents(9, 1, 30)
+    start = axis_coordinates(z, axes).tolist()
+    assert torch.allclose(edit_latent(z, start, axes=axes), z, atol=1e-5)  # the seed's own values change nothing
+    moved = list(start)
+    moved[2] += 0.75
+    edited = edit_latent(z, moved, axes=axes)
+    assert torch.allclose(edited, z + 0.75 * axes[2], atol=1e-5)
+    assert torch.allclose(edited, edit_latent(z, start, axes=axes, direction=axes[2], strength=0.75), atol=1e-5)
+    chosen = [1.0, -2.0, 0.5, 3.0]
+    assert torch.allclose(axis_coordinates(edit_latent(z, chosen, axes=axes), axes), torch.tensor(chosen), atol=1e-4)
+    # fewer sliders than axes: the first ones; ψ then scales the whole z
+    assert torch.allclose(edit_latent(z, chosen[:2], truncation=0.5, axes=axes),
+                          0.5 * edit_latent(z, chosen[:2], axes=axes), atol=1e-6)
+    # slider start values: the seed's coordinates along the first 3 axes (oblique axes: a set's coordinates depend on
+    # which axes are in it), rounded and clamped
+    values = slider_values(9, 30, 3, 1.0, axes)
+    assert values == [round(min(max(value, -1.0), 1.0), 2) for value in axis_coordinates(z, axes[:3]).tolist()]
+    with pytest.raises(ValueError, match="at least 4 rows of 30"):
+        edit_latent(z, chosen, axes=axes[:3])
 
 
 def test_edit_latent_order_matters_truncation_does_not_scale_the_step():

@@ -259,6 +259,47 @@ def test_the_latent_tab_previews_a_flow_while_dragging_and_draws_it_in_full_when
                for update in skipped), skipped
 
 
+def test_a_flows_latent_sliders_are_its_coordinates_along_the_principal_directions(flows):
+    """A flow's z is a noise image: its sliders are named PC1, PC2, … (in Chinese too), start at the seed's
+    coordinates along those directions, and moving one by δ draws what the direction picker draws at strength δ. A
+    GAN keeps one slider per coordinate of z."""
+    from genimg.explore.directions import DirectionCache
+    from genimg.explore.latent import axis_coordinates
+    from genimg.models.latent import seeded_latents
+    from genimg.ui.latent_tab import LatentHandlers, slider_label
+
+    handlers = LatentHandlers(flows, DirectionCache(samples=64))
+    flow, gan = path_of(flows, "flow"), path_of(flows, "gan")
+    entry = flows.entry(flow)
+    count = handlers.slider_count(entry)
+    assert count == 10  # one per principal direction the page lists
+    layout = handlers.pick_model(flow, 5, None, 1.0, "")
+    sliders = layout[:16]
+    assert [update["label"] for update in sliders[:count]] == [f"PC{index}" for index in range(1, count + 1)]
+    assert all(update["visible"] for update in sliders[:count]) and not any(u["visible"] for u in sliders[count:])
+    chinese = handlers.pick_model(flow, 5, None, 1.0, "", language="zh-CN")[:16]
+    assert chinese[0]["label"] == "PC1"  # a label beside a phone's slider: the same short name in every language
+    vectors = handlers.directions(flow).vectors[:count]
+    exact = axis_coordinates(seeded_latents(5, 1, 784), vectors)
+    start = [update["value"] for update in sliders[:count]]
+    assert start == [round(value, 2) for value in exact.clamp(-3, 3).tolist()]
+    assert max(abs(value) for value in start) > 0.05  # the seed's own place, not zeros
+    # slider PC3 moved by 1.5 = the direction picker's PC3 at strength 1.5 (same picture up to float rounding)
+    moved = list(start)
+    moved[2] += 1.5
+    by_slider, _ = handlers.render(flow, 5, None, None, 0.0, 1.0, None, moved)
+    by_direction, _ = handlers.render(flow, 5, None, 2, 1.5, 1.0, None, start)
+    unmoved, _ = handlers.render(flow, 5, None, None, 0.0, 1.0, None, start)
+    difference = np.abs(by_slider.astype(int) - by_direction.astype(int))
+    assert difference.max() <= 2 and np.abs(by_slider.astype(int) - unmoved.astype(int)).max() > 10
+    assert "principal directions PC1 to PC10" in handlers.notes(flow, "")
+    assert "PC1 到 PC10 是它沿主方向（主成分1 到 主成分10）" in handlers.notes(flow, "", language="zh-CN")
+    # a GAN: one slider per coordinate, z₁ …
+    gan_entry = flows.entry(gan)
+    assert handlers.slider_count(gan_entry) == min(16, gan_entry.latent_dim)
+    assert handlers.pick_model(gan, 5, None, 1.0, "")[0]["label"] == slider_label(0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: the flow's inputs must follow it there")
 def test_the_round_trip_and_arithmetic_run_where_the_model_lives(flows):
     context = ExploreContext(Renderer("cuda"), flows.entries)

@@ -129,6 +129,12 @@ def test_the_latent_and_interpolate_tabs_take_a_flow(browser, shipped_url, name)
     pick_option(page, "#latent-model", FLOW)
     expect(page.locator("#latent-image img").first).not_to_have_attribute("src", before, timeout=TIMEOUT)
     expect(page.locator("#latent-z0")).to_be_visible(timeout=TIMEOUT)
+    # a flow's z is a noise image: its sliders move it along the principal directions, PC1 … PC10, and say so
+    expect(page.locator("#latent-z0")).to_contain_text("PC1", timeout=TIMEOUT)
+    expect(page.locator("#latent-z9")).to_contain_text("PC10")
+    expect(page.locator("#latent-z10")).to_be_hidden()
+    expect(page.locator("#latent-note")).to_contain_text(
+        "PC1 到 PC10" if language == "zh-CN" else "principal directions PC1 to PC10", timeout=TIMEOUT)
     drawn = source_of(page, "#latent-image")
     move_slider(page, "#latent-z0", "ArrowRight", 5)
     expect(page.locator("#latent-image img").first).not_to_have_attribute("src", drawn, timeout=TIMEOUT)
