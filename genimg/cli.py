@@ -93,9 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="generated (and real) images each recogniser trains on (default 10000)")
     fidelity.add_argument("--cas-epochs", type=positive_int, default=1, help="recogniser epochs (default 1)")
 
-    export = commands.add_parser("export", help="copy a checkpoint without its optimiser state (for shipping)")
+    export = commands.add_parser("export", help="copy a checkpoint without its optimiser state (for shipping), with "
+                                 "its principal directions")
     export.add_argument("--checkpoint", required=True)
     export.add_argument("--out", required=True)
+
+    directions = commands.add_parser(
+        "directions", help="find a checkpoint's principal directions and save them in its folder, so that the "
+                           "page's Latent tab reads them instead of finding them (a flow takes seconds)")
+    directions.add_argument("--checkpoint", required=True)
+    directions.add_argument("--threads", type=positive_int, default=None)
 
     judge = commands.add_parser("train-judge", help="train the classifier that judges generators of a dataset")
     judge.add_argument("--dataset", default="mnist")
@@ -354,6 +361,31 @@ def shown_data_root(data_root: str) -> str:
     return relative if relative.split(os.sep).count("..") <= 2 else "DATA"
 
 
+def _save_directions(folder: str | Path) -> str:
+    """Find the principal directions of the model in `folder` as the page's Latent tab does and save them there;
+    → a few words saying what was written."""
+    from genimg.explore.directions import DirectionCache, principal_directions, save_directions
+    from genimg.models.loading import load_model
+
+    model, _, _ = load_model(folder)
+    settings = DirectionCache()  # the page's own count, samples and seed: the file is only read for those
+    try:
+        found = principal_directions(model, count=settings.count, samples=settings.samples, seed=settings.seed)
+    except ValueError as error:  # a model whose first features do not vary: nothing to save, nothing to read
+        return f"no principal directions: {error}"
+    save_directions(folder, model, found, count=settings.count, samples=settings.samples, seed=settings.seed)
+    return f"{len(found)} principal directions"
+
+
+def command_directions(args: argparse.Namespace) -> int:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    print(f"genimg: {args.checkpoint}: {_save_directions(args.checkpoint)} saved")
+    return 0
+
+
 def command_export(args: argparse.Namespace) -> int:
     from genimg.store.checkpoint import (
         load_checkpoint,
@@ -379,7 +411,8 @@ def command_export(args: argparse.Namespace) -> int:
         samples = None
     if samples is not None:
         write_file_atomic(out / "samples.png", samples)
-    print(f"genimg: exported step {source.step} of {args.checkpoint} to {out} (weights only)")
+    found = _save_directions(out)
+    print(f"genimg: exported step {source.step} of {args.checkpoint} to {out} (weights only, {found})")
     return 0
 
 
@@ -412,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from genimg.store.checkpoint import CheckpointError
 
     handlers = {"train": command_train, "sample": command_sample, "eval": command_eval, "export": command_export,
-                "train-judge": command_train_judge}
+                "train-judge": command_train_judge, "directions": command_directions}
     try:
         return handlers[args.command](args)
     except (UsageError, ConfigError, DatasetError, CheckpointError) as error:

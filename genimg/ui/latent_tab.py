@@ -2,7 +2,8 @@
 principal directions, truncation, and two models side by side.
 
 Everything a request does is cheap: the model is cached by the renderer, the directions by a DirectionCache
-(computed once per model, when it is picked), and one image is a single forward pass under inference_mode.
+(read from the model's folder where they were saved for its weights, else computed once per model, when it is
+picked), and one image is a single forward pass under inference_mode.
 """
 
 from __future__ import annotations
@@ -367,7 +368,7 @@ class LatentHandlers:
             return None
         network, _ = self._model(entry, language)
         try:
-            found = self.directions_cache.get(network)
+            found = self.directions_cache.get(network, entry.path)
         except (TypeError, ValueError, RuntimeError) as error:
             raise failure("latent.error.no_directions", language, detail=str(error)) from None
         count = self.slider_count(entry)
@@ -408,10 +409,11 @@ class LatentHandlers:
             raise failure("latent.error.load", language, detail=str(error)) from None
 
     def directions(self, model: Any, language: str = "en") -> Directions:
-        """The model's principal directions (computed on first use, then cached)."""
-        network, _ = self._model(self.entry(model, language), language)
+        """The model's principal directions (read from its folder or computed on first use, then cached)."""
+        entry = self.entry(model, language)
+        network, _ = self._model(entry, language)
         try:
-            return self.directions_cache.get(network)
+            return self.directions_cache.get(network, entry.path)
         except (TypeError, ValueError, RuntimeError) as error:
             raise failure("latent.error.no_directions", language, detail=str(error)) from None
 
@@ -448,7 +450,7 @@ class LatentHandlers:
         vector = None
         if direction is not None and strength != 0.0:
             try:
-                found = self.directions_cache.get(network)
+                found = self.directions_cache.get(network, entry.path)
             except (TypeError, ValueError, RuntimeError) as error:
                 raise failure("latent.error.no_directions", language, detail=str(error)) from None
             if direction >= len(found):
@@ -580,7 +582,7 @@ class LatentHandlers:
         entry = values["entry"]
         network, _ = self._model(entry, language)
         try:
-            found = self.directions_cache.get(network)
+            found = self.directions_cache.get(network, entry.path)
         except (TypeError, ValueError, RuntimeError):
             return None  # the direction picker says so; there is nothing to draw along
         chosen = None

@@ -236,3 +236,129 @@ def test_no_analysed_latent_is_a_seeds_own_z(models, monkeypatch):
     assert analysed.shape[0] == 512
     assert not any(torch.equal(row, own) for row in analysed)
     assert torch.equal(analysed[0], seeded_latents(4, 2, analysed.shape[1])[1])  # the rest of the same draw
+
+
+# ---------------------------------------------------------------------------------------------- saved directions
+@pytest.fixture
+def saved(tmp_path, tiny_models):
+    """A copy of the tiny GAN's folder with its directions saved: (folder, model, directions)."""
+    import shutil
+
+    from genimg.explore.directions import save_directions
+
+    folder = tmp_path / "gan"
+    shutil.copytree(tiny_models["gan"], folder)
+    model = load_model(folder)[0]
+    found = principal_directions(model, count=4, samples=512, seed=0)
+    save_directions(folder, model, found, count=4, samples=512, seed=0)
+    return folder, model, found
+
+
+def test_saved_directions_are_read_back_for_the_same_weights_and_settings_only(saved):
+    from genimg.explore.directions import DIRECTIONS_FILE, load_directions
+
+    folder, model, found = saved
+    read = load_directions(folder, model, count=4, samples=512, seed=0)
+    assert read is not None and torch.equal(read.vectors, found.vectors)
+    assert torch.equal(read.explained_variance, found.explained_variance)
+    assert (read.samples, read.seed, read.features) == (found.samples, found.seed, found.features)
+    # other settings than the ones they were found with: found again, not read
+    for settings in ({"count": 5, "samples": 512, "seed": 0}, {"count": 4, "samples": 1024, "seed": 0},
+                     {"count": 4, "samples": 512, "seed": 1}):
+        assert load_directions(folder, model, **settings) is None, settings
+    # other weights (a model trained on, or another model saved under the same name)
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] += 1e-3
+    assert load_directions(folder, model, count=4, samples=512, seed=0) is None
+    (folder / DIRECTIONS_FILE).unlink()
+    assert load_directions(folder, load_model(folder)[0], count=4, samples=512, seed=0) is None
+
+
+def test_the_cache_reads_saved_directions_instead_of_finding_them(saved, monkeypatch):
+    folder, model, found = saved
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the directions were found again although they were saved")
+
+    monkeypatch.setattr(directions_module, "principal_directions", refuse)
+    cache = DirectionCache(count=4, samples=512, seed=0)
+    assert torch.equal(cache.get(model, folder).vectors, found.vectors)
+    with pytest.raises(AssertionError, match="found again"):  # without the folder, or for other settings
+        DirectionCache(count=3, samples=512, seed=0).get(model, folder)
+
+
+def _rewritten(folder, vectors=None, explained=None, metadata=None):
+    """The saved file written again with some parts replaced (what a damaged or forged file holds)."""
+    import json
+
+    import safetensors.torch
+
+    from genimg.explore.directions import DIRECTIONS_FILE
+
+    path = folder / DIRECTIONS_FILE
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    kept = json.loads(data[8:8 + size])["__metadata__"]
+    tensors = safetensors.torch.load(data)
+    tensors["vectors"] = tensors["vectors"] if vectors is None else vectors(tensors["vectors"])
+    if explained is not None:
+        tensors["explained_variance"] = explained(tensors["explained_variance"])
+    path.write_bytes(safetensors.torch.save(tensors, metadata={**kept, **(metadata or {})}))
+
+
+@pytest.mark.parametrize("damage", [
+    "truncated", "garbage", "huge", "link", "nan", "not unit", "wrong width", "too many", "shares out of order",
+    "shares above 1", "float64", "no digest", "analysed beyond samples",
+])
+def test_a_damaged_or_forged_directions_file_is_ignored_and_the_directions_found_again(saved, damage):
+    from genimg.explore.directions import DIRECTIONS_FILE, MAX_DIRECTIONS_BYTES, load_directions
+
+    folder, model, found = saved
+    path = folder / DIRECTIONS_FILE
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-40])
+    elif damage == "garbage":
+        path.write_bytes(b"\xff" * 64)
+    elif damage == "huge":
+        path.write_bytes(path.read_bytes() + b" " * MAX_DIRECTIONS_BYTES)
+    elif damage == "link":
+        target = folder / "elsewhere.safetensors"
+        path.rename(target)
+        path.symlink_to(target)
+    elif damage == "nan":
+        _rewritten(folder, vectors=lambda v: v.clone().index_fill_(1, torch.tensor([0]), float("nan")))
+    elif damage == "not unit":
+        _rewritten(folder, vectors=lambda v: v * 2)
+    elif damage == "wrong width":
+        _rewritten(folder, vectors=lambda v: v[:, :-1] / v[:, :-1].norm(dim=1, keepdim=True))
+    elif damage == "too many":
+        _rewritten(folder, vectors=lambda v: torch.cat([v, v]), explained=lambda e: torch.cat([e, e]))
+    elif damage == "shares out of order":
+        _rewritten(folder, explained=lambda e: e.flip(0))
+    elif damage == "shares above 1":
+        _rewritten(folder, explained=lambda e: e + 1)
+    elif damage == "float64":
+        _rewritten(folder, vectors=lambda v: v.double())
+    elif damage == "no digest":
+        _rewritten(folder, metadata={"weights_sha256": "0" * 64})
+    elif damage == "analysed beyond samples":
+        _rewritten(folder, metadata={"analysed": str(10**30)})
+    assert load_directions(folder, model, count=4, samples=512, seed=0) is None
+    again = DirectionCache(count=4, samples=512, seed=0).get(model, folder)
+    assert torch.equal(again.vectors, found.vectors)  # found again, the same as before
+
+
+def test_export_and_the_directions_command_save_the_pages_directions(tmp_path, tiny_models):
+    from genimg.cli import main
+    from genimg.explore.directions import DIRECTIONS_FILE, load_directions
+
+    out = tmp_path / "shipped"
+    assert main(["export", "--checkpoint", str(tiny_models["vae"]), "--out", str(out)]) == 0
+    page = DirectionCache()  # the Latent tab's settings
+    model = load_model(out)[0]
+    read = load_directions(out, model, count=page.count, samples=page.samples, seed=page.seed)
+    expected = principal_directions(model, count=page.count, samples=page.samples, seed=page.seed)
+    assert read is not None and torch.allclose(read.vectors, expected.vectors, atol=1e-5)
+    (out / DIRECTIONS_FILE).unlink()
+    assert main(["directions", "--checkpoint", str(out), "--threads", "1"]) == 0
+    assert load_directions(out, model, count=page.count, samples=page.samples, seed=page.seed) is not None
