@@ -47,6 +47,12 @@ def test_generator_loads_samples_and_has_a_card(folder: Path):
         if name in metrics:
             assert f"{metrics[name]:.2f}" in card, name
     assert (folder / "samples.png").is_file()
+    # the Latent tab's directions, saved for these very weights (a model shipped again needs them written again:
+    # python -m genimg directions --checkpoint checkpoints/NAME)
+    from genimg.explore.directions import DirectionCache, load_directions
+
+    page = DirectionCache()
+    assert load_directions(folder, model, count=page.count, samples=page.samples, seed=page.seed) is not None
 
 
 @pytest.mark.parametrize("folder", JUDGES, ids=lambda path: path.name)
