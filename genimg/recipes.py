@@ -89,6 +89,14 @@ def _shipped_dcgan() -> Recipe:
     return registry.get("dcgan").recipe.replace(depth=1, ema_decay=0.999, steps=18_000, lr_decay_from=11_000)
 
 
+def _shipped_cdcgan() -> Recipe:
+    """The shipped class-conditional mnist-cdcgan's recipe: mnist-dcgan's network and settings (classic DCGAN, one
+    extra 3×3 convolution per scale, EMA 0.999) with the classes, 8,000 steps at a constant rate, then annealed
+    linearly to zero at step 14,000 (111 minutes on the CPU, one thread to step 8,000 and two after it): judge FD 1.3×
+    the floor on 10,000 samples, 99.2% of samples the requested digit (README, "Model quality")."""
+    return registry.get("dcgan").recipe.replace(depth=1, ema_decay=0.999, steps=14_000, lr_decay_from=8_000)
+
+
 def _shipped_shapes_dcgan() -> Recipe:
     """The shipped shapes-dcgan's recipe: the same classroom GAN settings on the built-in shapes, trained 45 minutes on
     one CPU thread (37,090 steps): judge FD 7.2× the shapes floor, mean confidence 0.990 (README, "Model quality")."""
@@ -131,6 +139,7 @@ def _shipped_flow() -> Recipe:
 
 NAMED_RECIPES: dict[str, NamedRecipe] = {named.name: named for named in (
     NamedRecipe("mnist-dcgan", "dcgan", _shipped_dcgan()),
+    NamedRecipe("mnist-cdcgan", "dcgan", _shipped_cdcgan(), conditional=True),
     NamedRecipe("shapes-dcgan", "dcgan", _shipped_shapes_dcgan()),
     NamedRecipe("mnist-cflow", "flow", _shipped_cflow(), conditional=True),
     NamedRecipe("mnist-flow", "flow", _shipped_flow()),

@@ -63,7 +63,7 @@ def test_judge_loads(folder: Path):
     assert logits.shape == (2, judge.num_classes) and features.shape == (2, 128)
 
 
-@pytest.mark.parametrize("name", ["mnist-dcgan", "shapes-dcgan", "mnist-cflow", "mnist-flow",
+@pytest.mark.parametrize("name", ["mnist-dcgan", "mnist-cdcgan", "shapes-dcgan", "mnist-cflow", "mnist-flow",
                                   "shapes-vae", "mnist-vae-binarised"])
 def test_one_command_retrains_a_shipped_model(name):
     """`python -m genimg train --recipe NAME` asks for the very settings the shipped model NAME was trained with, for

@@ -44,8 +44,8 @@ class BenchModel:
 # Used when a shipped checkpoint is missing: the same settings its config.json records.
 FALLBACK_MODELS = {
     "mnist-dcgan": ("DCGAN 28×28, depth 1", "mnist", ModelConfig(kind="dcgan", latent_dim=100, width=64, depth=1), 64),
-    "mnist-cdcgan": ("conditional DCGAN 28×28", "mnist",
-                     ModelConfig(kind="dcgan", latent_dim=100, width=64, num_classes=10), 64),
+    "mnist-cdcgan": ("conditional DCGAN 28×28, depth 1", "mnist",
+                     ModelConfig(kind="dcgan", latent_dim=100, width=64, depth=1, num_classes=10), 64),
     "mnist-vae": ("VAE 28×28 (z 32, width 64, depth 1)", "mnist",
                   ModelConfig(kind="vae", latent_dim=32, width=64, depth=1), 128),
     "mnist-cvae": ("conditional VAE 28×28 (z 16, width 32)", "mnist",
