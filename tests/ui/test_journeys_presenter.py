@@ -135,7 +135,9 @@ def test_a_negative_seed_is_answered_in_the_visitors_language(browser, shipped_u
 
 # Names that stay as they are on a Chinese page: the product, model families, data sets, formula and method names,
 # file formats. Model folder names (mnist-dcgan, …) are added from the catalog.
-NAMES = {"genimg", "gan", "vae", "dcgan", "cdcgan", "cvae", "mnist", "shapes", "ganspace", "pca", "lerp", "slerp",
+# "pc": a flow's sliders are named PC1, PC2, … in every language (a phone's slider label has room for ~3 characters;
+# the Chinese text gives 主成分 beside it), as "pca" names the method
+NAMES = {"genimg", "gan", "vae", "dcgan", "cdcgan", "cvae", "mnist", "shapes", "ganspace", "pca", "pc", "lerp", "slerp",
          "gif", "png", "sin", "cos"}
 
 VISIBLE_TEXT = """(root) => {
