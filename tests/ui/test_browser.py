@@ -69,6 +69,16 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
+def workspace_ready(page) -> None:
+    """Wait for the page's load events: the view restored, and the Train tab's workspace token stored in the browser
+    (a Start pressed before that is answered "this page has no valid workspace; reload the page", as a second page
+    opened on a busy server was once in CI)."""
+    from genimg.ui.train_tab import TOKEN_STORAGE_KEY
+
+    page.wait_for_function("() => window.genimgViewRestored === true", timeout=60_000)
+    page.wait_for_function(f"() => !!window.localStorage.getItem({TOKEN_STORAGE_KEY!r})", timeout=60_000)
+
+
 def press_stop(page) -> None:
     """Click the Train tab's Stop once it is enabled. In two full-suite runs on 2 busy cores (not alone: 6 of 6 passed)
     a click on Stop timed out at "scrolling into view" while a run streamed its updates (each one re-sends the
@@ -174,6 +184,7 @@ def train_page_url(tiny_models, tmp_path_factory):
 def test_train_watch_stop_save_and_explore(browser, train_page_url):
     """A newcomer's path: Start, see the samples and the curves change, Stop, Save as, find it in Explore."""
     page = new_page(browser, train_page_url, "en-US", 1400)
+    workspace_ready(page)
     open_tab(page, "Train")
     page.locator("#train-dataset input").click()
     page.get_by_role("option", name="Shapes (built in, no download)").click()
@@ -186,6 +197,7 @@ def test_train_watch_stop_save_and_explore(browser, train_page_url):
 
     # A second user meanwhile: waits in the queue (and sees it), can leave it, and cannot touch the first run.
     other = new_page(browser, train_page_url, "en-US", 1000)
+    workspace_ready(other)
     open_tab(other, "Train")
     other.locator("#train-dataset input").click()
     other.get_by_role("option", name="Shapes (built in, no download)").click()
