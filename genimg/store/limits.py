@@ -106,6 +106,28 @@ ENGLISH = {
     "limits.queue_full": "The training queue is full; try again in about {minutes} min.",
     "limits.one_job": "You already have a run training or waiting; stop it before starting another.",
     "limits.abandoned": "Cancelled: this page stopped following the run, so it gave up its place.",
+    # The workspace's refusals (WorkspaceError.key); {name} is quoted as written.
+    "workspace.no_token": "this page has no valid workspace yet; reload the page",
+    "workspace.foreign_token": "this page's workspace key was not issued by this server (or the server's secret has "
+                               "changed); reload the page to get a new workspace",
+    "workspace.too_many": "too many new workspaces were opened from your address; try again in about {minutes} min "
+                          "(or use the browser where you opened one before: it keeps its workspace)",
+    "workspace.name_invalid": "the name {name} is not accepted: use 1–40 letters, digits, spaces, '-', '_' or '.', "
+                              "starting with a letter or digit",
+    "workspace.name_taken": "you already have a model named {name}; choose another name or delete that one",
+    "workspace.no_such_model": "there is no model named {name} in your workspace",
+    "workspace.share_full": "your workspace uses {used_mb} MB of its {quota} MB in saved models; delete a saved model "
+                            "(Your models, below) before training more",
+    "workspace.share_full_step": "your workspace uses {used_mb} MB of its {quota} MB with what this step would write; "
+                                 "delete a saved model (Your models, below) before training more",
+    "workspace.budget_full": "the server's disk for all visitors ({budget} MB) is full with work in use right now; try "
+                             "again later",
+    "workspace.nothing_to_resume": "there is no saved run to resume yet: press Start first",
+    "workspace.no_training_state": "this run's checkpoint holds no training state, so it cannot be resumed",
+    "workspace.nothing_to_save": "there is no checkpoint to save yet: start a run and let it reach its first checkpoint",
+    "workspace.nothing_to_open": "nothing to open yet: start a run",
+    "workspace.no_step_checkpoint": "no checkpoint was saved at or before step {step}; the first is saved after a few "
+                                    "seconds of training",
 }
 CHINESE = {
     "limits.evicted": "为给更新的作品腾出空间，你保存的作品已被删除：本服务器为所有访客共保留 {budget} MB，而你的工作区"
@@ -118,4 +140,20 @@ CHINESE = {
     "limits.queue_full": "训练队列已满；请约 {minutes} 分钟后再试。",
     "limits.one_job": "你已有一个训练正在运行或排队；请先停止它，再开始新的训练。",
     "limits.abandoned": "已取消：此页面不再跟踪这次训练，因此它让出了位置。",
+    "workspace.no_token": "此页面还没有有效的工作区；请重新加载页面",
+    "workspace.foreign_token": "此页面的工作区密钥不是本服务器签发的（或服务器的密钥已更换）；请重新加载页面，获得新的工作区",
+    "workspace.too_many": "你的网络地址最近打开的新工作区太多；请约 {minutes} 分钟后再试（或使用之前打开过本页的浏览器：它会保留自己的工作区）",
+    "workspace.name_invalid": "名称 {name} 不可用：请用 1–40 个字母、数字、空格、“-”、“_”或“.”，并以字母或数字开头",
+    "workspace.name_taken": "你已经有一个名为 {name} 的模型；请换一个名称，或先删除那个模型",
+    "workspace.no_such_model": "你的工作区里没有名为 {name} 的模型",
+    "workspace.share_full": "你的工作区已用 {used_mb} MB（份额 {quota} MB），都是已保存的模型；请先删除一个已保存的模型（下方“你的模型”），"
+                            "再继续训练",
+    "workspace.share_full_step": "你的工作区已用 {used_mb} MB（份额 {quota} MB），放不下这一步要写入的内容；请先删除一个已保存的模型"
+                                 "（下方“你的模型”），再继续训练",
+    "workspace.budget_full": "服务器为所有访客保留的磁盘（{budget} MB）已被正在使用的作品占满；请稍后再试",
+    "workspace.nothing_to_resume": "还没有可以继续的训练：请先点 开始",
+    "workspace.no_training_state": "这次训练的检查点不含训练状态，因此无法继续",
+    "workspace.nothing_to_save": "还没有可保存的检查点：请开始训练，等它保存第一个检查点",
+    "workspace.nothing_to_open": "还没有可打开的内容：请先开始训练",
+    "workspace.no_step_checkpoint": "第 {step} 步及之前没有保存检查点；训练开始几秒后会保存第一个",
 }

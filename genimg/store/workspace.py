@@ -46,7 +46,7 @@ from genimg.store.checkpoint import (
     read_model_file,
     write_file_atomic,
 )
-from genimg.store.limits import disk_budget_bytes, environment_number
+from genimg.store.limits import ENGLISH, disk_budget_bytes, environment_number
 
 try:  # advisory file locks: a training worker marks its workspace busy, in a process of its own
     import fcntl
@@ -81,7 +81,19 @@ STOPPED_FOR_BUDGET = "stopped: the server's disk budget is full"
 
 
 class WorkspaceError(ValueError):
-    pass
+    """A refusal from the workspace, str() in English. `key` (a message key of genimg/store/limits.py's
+    ENGLISH/CHINESE; "" for one worded in English only) and `values` let a page word it in the visitor's language."""
+
+    key: str = ""
+    values: dict[str, object] = {}  # noqa: RUF012  (read only: each refusal sets its own)
+
+
+class WorkspaceRefusal(WorkspaceError):
+    """A refusal a visitor reads: its English text is ENGLISH[key] with `values` filled in."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(ENGLISH[key].format(**values))
+        self.key, self.values = key, values
 
 
 class TooManyWorkspaces(WorkspaceError):
@@ -90,16 +102,17 @@ class TooManyWorkspaces(WorkspaceError):
     def __init__(self, retry_seconds: float) -> None:
         self.retry_seconds = retry_seconds
         minutes = max(1, round(retry_seconds / 60))
-        super().__init__(f"too many new workspaces were opened from your address; try again in about {minutes} min "
-                         "(or use the browser where you opened one before: it keeps its workspace)")
+        self.key, self.values = "workspace.too_many", {"minutes": minutes}
+        super().__init__(ENGLISH[self.key].format(**self.values))
 
 
 class DiskFull(WorkspaceError):
     """A write would pass the workspace's share (`scope` "workspace") or the installation's budget ("installation")
     and no room could be made. `used` and `limit` are bytes; the message says what to do."""
 
-    def __init__(self, text: str, *, scope: str, used: int, limit: int) -> None:
-        super().__init__(text)
+    def __init__(self, key: str, *, scope: str, used: int, limit: int, **values: object) -> None:
+        super().__init__(ENGLISH[key].format(**values))
+        self.key, self.values = key, values
         self.scope, self.used, self.limit = scope, used, limit
 
 
@@ -198,21 +211,20 @@ class Workspace:
     def model_path(self, name: str) -> Path:
         name = (name or "").strip()
         if not NAME_PATTERN.match(name):
-            raise WorkspaceError(f"the name {name!r} is not accepted: use 1–40 letters, digits, spaces, '-', '_' "
-                                 "or '.', starting with a letter or digit")
+            raise WorkspaceRefusal("workspace.name_invalid", name=repr(name))
         return self.models / name
 
     def save_model(self, checkpoint: Path, name: str, card: str | None = None) -> Path:
         target = self.model_path(name)
         if target.exists():
-            raise WorkspaceError(f"you already have a model named {name!r}; choose another name or delete that one")
+            raise WorkspaceRefusal("workspace.name_taken", name=repr(name))
         self.touch()
         return copy_checkpoint(checkpoint, target, card)
 
     def delete_model(self, name: str) -> None:
         target = self.model_path(name)
         if not target.is_dir():
-            raise WorkspaceError(f"there is no model named {name!r} in your workspace")
+            raise WorkspaceRefusal("workspace.no_such_model", name=repr(name))
         shutil.rmtree(target)
 
     def used_bytes(self) -> int:
@@ -359,11 +371,10 @@ class Workspaces:
         does not verify (forged, or signed with another secret) is refused, and nothing is created for it."""
         match = TOKEN_PATTERN.fullmatch(token) if isinstance(token, str) else None
         if match is None:
-            raise WorkspaceError("this page has no valid workspace; reload the page")
+            raise WorkspaceRefusal("workspace.no_token")
         workspace_id, signature = match.groups()
         if not hmac.compare_digest(signature, self._signature(workspace_id)):
-            raise WorkspaceError("this page's workspace key was not issued by this server (or the server's secret "
-                                 "has changed); reload the page to get a new workspace")
+            raise WorkspaceRefusal("workspace.foreign_token")
         workspace = Workspace(self.root, workspace_id, token)
         with contextlib.suppress(OSError):  # a visit counts as use: the longest unused are evicted first
             os.utime(workspace.folder)
@@ -394,10 +405,9 @@ class Workspaces:
                 shutil.rmtree(run, ignore_errors=True)
                 used = workspace.used_bytes()
             if used + max(needed_bytes, 1) > self.quota_bytes:
-                what = "in saved models" if not needed_bytes else "with what this step would write"
-                raise DiskFull(f"your workspace uses {_megabytes(used)} MB of its {_megabytes(self.quota_bytes)} MB "
-                               f"{what}; delete a saved model (Your models, below) before training more",
-                               scope="workspace", used=used, limit=self.quota_bytes)
+                raise DiskFull("workspace.share_full_step" if needed_bytes else "workspace.share_full",
+                               scope="workspace", used=used, limit=self.quota_bytes, used_mb=_megabytes(used),
+                               quota=_megabytes(self.quota_bytes))
             self._make_room(workspace, needed_bytes, kept)
 
     def _make_room(self, workspace: Workspace, needed_bytes: int, kept: set[Path]) -> None:
@@ -414,9 +424,8 @@ class Workspaces:
             if self._evict(folder):
                 total = self.total_bytes()
         if total + needed_bytes > self.budget_bytes:
-            raise DiskFull(f"the server's disk for all visitors ({_megabytes(self.budget_bytes)} MB) is full with "
-                           "work in use right now; try again later", scope="installation", used=total,
-                           limit=self.budget_bytes)
+            raise DiskFull("workspace.budget_full", scope="installation", used=total, limit=self.budget_bytes,
+                           budget=_megabytes(self.budget_bytes))
 
     def _evict(self, folder: Path) -> bool:
         """Remove a workspace's work and leave the notice for its owner, unless a worker writes it; whether done."""

@@ -47,6 +47,7 @@ from genimg.store.workspace import (
     TooManyWorkspaces,
     Workspace,
     WorkspaceError,
+    WorkspaceRefusal,
     Workspaces,
     latest_checkpoint,
 )
@@ -230,6 +231,17 @@ register({f"train.msg.{key}": english for key, (english, _) in _MESSAGES.items()
 def say(key: str, language: str, **values: Any) -> str:
     """A Train-tab message in the visitor's language (details from the library stay in English)."""
     return message(f"train.msg.{key}", language, **values)
+
+
+def refusal_words(error: BaseException, language: str) -> str:
+    """What a refusal says to the visitor: a setting or a name in their language, a workspace refusal by its message
+    key (WorkspaceError.key), anything else in the library's English details."""
+    if isinstance(error, (FieldError, NameRefused)):
+        return error.words(language)
+    key = getattr(error, "key", "")
+    if key:
+        return message(key, language, **getattr(error, "values", {}))
+    return str(error)
 
 
 UPLOAD = "upload"
@@ -707,7 +719,7 @@ class TrainHandlers:
         """On every page load: keep the browser's token if this server signed it (its runs and saved models are
         listed again, and its last run is offered to Resume), else issue a new one (the only place tokens are
         issued, a few per client address per hour). Outputs: the token to store, the Train status, the
-        device line, then model_updates."""
+        device line, Start and Resume (enabled once the page has a workspace), then model_updates."""
         language = request_language(request)
         status = ""
         try:
@@ -726,8 +738,9 @@ class TrainHandlers:
             threading.Thread(target=self.workspaces.clean, kwargs={"keep": {workspace.id}}, daemon=True).start()
         self.pool.warm()  # start a worker now, so Start does not wait for torch to import
         # A refused browser keeps what it holds (gr.skip): a later load, once the limit allows, issues its token.
-        return (workspace.token if workspace is not None else gr.skip(), status, self.device_text(language),
-                *self.model_updates(workspace, language))
+        ready = gr.update(interactive=workspace is not None)
+        return (workspace.token if workspace is not None else gr.skip(), status, self.device_text(language), ready,
+                ready, *self.model_updates(workspace, language))
 
     @staticmethod
     def _last_run_text(workspace: Workspace, language: str) -> str:
@@ -777,8 +790,7 @@ class TrainHandlers:
                 upload_path = _upload_path(upload)
             self.workspaces.check_quota(workspace, keep=self._busy_runs())
         except (ConfigError, WorkspaceError) as error:
-            words = error.words(language) if isinstance(error, FieldError) else str(error)
-            yield self._message(view, Status("not_started", {"error": words}))
+            yield self._message(view, Status("not_started", {"error": refusal_words(error, language)}))
             return
         try:  # a place in the line before anything is written: a refused Start leaves no run folder behind
             ticket = self._enter_queue(workspace, request)
@@ -823,10 +835,10 @@ class TrainHandlers:
             more = _number(steps, "steps", 1, self.limits.max_steps, integer=True, field="train.steps")
             run = Path(view.run) if view.run else next(iter(workspace.run_folders()), None)
             if run is None or not workspace.owns(run) or latest_checkpoint(run) is None:
-                raise WorkspaceError("there is no saved run to resume yet: press Start first")
+                raise WorkspaceRefusal("workspace.nothing_to_resume")
             config_dict = read_config(run)
             if not config_dict.get("training_state"):
-                raise WorkspaceError("this run's checkpoint holds no training state, so it cannot be resumed")
+                raise WorkspaceRefusal("workspace.no_training_state")
             self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
             step = int(config_dict.get("step", 0))
             saved = TrainConfig.from_dict(config_dict["training"])
@@ -836,8 +848,7 @@ class TrainHandlers:
                 data_root=saved.data_root or self.data_root,
                 checkpoint_every=max(25, math.ceil(more / self.checkpoints)), sample_every=10 * (step + more) + 1)
         except (ConfigError, WorkspaceError, CheckpointError, KeyError, TypeError) as error:
-            words = error.words(language) if isinstance(error, FieldError) else str(error)
-            yield self._message(view, Status("not_resumed", {"error": words}))
+            yield self._message(view, Status("not_resumed", {"error": refusal_words(error, language)}))
             return
         if view.run != str(run):
             view = RunView(run=str(run), title=_resumed_title(config_dict, language), language=language)
@@ -1076,13 +1087,11 @@ class TrainHandlers:
             workspace = self.workspace(token)
             run = Path(view.run) if view is not None and view.run else next(iter(workspace.run_folders()), None)
             if run is None or not workspace.owns(run) or latest_checkpoint(run) is None:
-                raise WorkspaceError("there is no checkpoint to save yet: start a run and let it reach its first "
-                                     "checkpoint")
+                raise WorkspaceRefusal("workspace.nothing_to_save")
             self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
             saved = workspace.save_model(run, name, card=_card(run, title=name))
         except (WorkspaceError, CheckpointError, OSError) as error:
-            words = error.words(language) if isinstance(error, NameRefused) else error
-            return (say("not_saved", language, error=words), *self.model_updates(self._maybe(token), language))
+            return (say("not_saved", language, error=refusal_words(error, language)), *self.model_updates(self._maybe(token), language))
         step = read_config(saved).get("step")
         return (say("saved", language, name=saved.name, step=f"{step:,}"), *self.model_updates(workspace, language))
 
@@ -1093,14 +1102,13 @@ class TrainHandlers:
         try:
             workspace = self.workspace(token)
             if view is None or not view.grids or not view.run:
-                raise WorkspaceError("nothing to open yet: start a run")
+                raise WorkspaceRefusal("workspace.nothing_to_open")
             wanted = view.grids[view.grid_position(int(float(index or 0)))].step
             run = Path(view.run)
             steps = sorted((run / "steps").glob("step-*")) if workspace.owns(run) else []
             chosen = [path for path in steps if int(path.name.split("-")[1]) <= wanted]
             if not chosen:
-                raise WorkspaceError(f"no checkpoint was saved at or before step {wanted:,}; the first is saved "
-                                     "after a few seconds of training")
+                raise WorkspaceRefusal("workspace.no_step_checkpoint", step=f"{wanted:,}")
             snapshot = chosen[-1]
             step = int(snapshot.name.split("-")[1])
             name = step_model_name(run, step)
@@ -1111,7 +1119,7 @@ class TrainHandlers:
                 self.workspaces.check_quota(workspace, keep=(run, *self._busy_runs()))
                 workspace.save_model(snapshot, name, card=_card(run, step, title=name))
         except (WorkspaceError, CheckpointError, OSError, ValueError) as error:
-            return (say("not_opened", language, error=error), *self.model_updates(self._maybe(token), language))
+            return (say("not_opened", language, error=refusal_words(error, language)), *self.model_updates(self._maybe(token), language))
         return (say("opened", language, step=f"{step:,}", name=name), *self.model_updates(workspace, language))
 
     def _saved_model(self, name: Any, token: str | None, language: str) -> tuple[Workspace, Path]:
@@ -1134,7 +1142,7 @@ class TrainHandlers:
             workspace, folder = self._saved_model(name, token, language)
             return str(export_model(folder, self.exports / workspace.id, name=folder.name))
         except (WorkspaceError, CheckpointError, OSError) as error:
-            raise gr.Error(say("not_exported", language, error=error)) from None
+            raise gr.Error(say("not_exported", language, error=refusal_words(error, language))) from None
 
     def open_in_latent(self, name: Any, token: str | None, request: gr.Request | None = None) -> tuple:
         """Select the Latent space tab with this saved model chosen in its model list. → (tabs, latent dropdown)"""
@@ -1148,7 +1156,7 @@ class TrainHandlers:
             if str(folder) not in [value for _, value in choices]:
                 raise WorkspaceError(say("latent_refuses", language, name=repr(folder.name)))
         except (WorkspaceError, CheckpointError, OSError) as error:
-            raise gr.Error(say("not_in_latent", language, error=error)) from None
+            raise gr.Error(say("not_in_latent", language, error=refusal_words(error, language))) from None
         return gr.Tabs(selected=LATENT_TAB), gr.update(choices=choices, value=str(folder))
 
     def delete(self, name: str, token: str | None, request: gr.Request | None = None) -> tuple:
@@ -1157,7 +1165,7 @@ class TrainHandlers:
             workspace = self.workspace(token)
             workspace.delete_model(name)
         except (WorkspaceError, OSError) as error:
-            return (say("not_deleted", language, error=error), *self.model_updates(self._maybe(token), language))
+            return (say("not_deleted", language, error=refusal_words(error, language)), *self.model_updates(self._maybe(token), language))
         return (say("deleted", language, name=name), *self.model_updates(workspace, language))
 
     # -- comparing two runs
@@ -1575,9 +1583,11 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
                 warmup = gr.Number(0, label=t("train.kl_warmup"), elem_id="train-kl-warmup", visible=False)
                 seed = gr.Number(0, label=t("train.seed"), elem_id="train-seed")
             with gr.Row():
-                start = gr.Button(t("train.start"), variant="primary", elem_id="train-start")
+                # Start and Resume wait for the page's load event, which stores the workspace token they need (a
+                # press before it was refused with "reload the page"); on_load enables them.
+                start = gr.Button(t("train.start"), variant="primary", interactive=False, elem_id="train-start")
                 stop = gr.Button(t("train.stop"), variant="stop", interactive=False, elem_id="train-stop")
-                resume = gr.Button(t("train.resume"), elem_id="train-resume")
+                resume = gr.Button(t("train.resume"), interactive=False, elem_id="train-resume")
             status = gr.Markdown(elem_id="train-status")
             progress = gr.HTML(elem_id="train-progress")
             with gr.Row():
@@ -1713,6 +1723,7 @@ def build_train_tab(context: ExploreContext, handlers: TrainHandlers,
         event = open_latent.click(handlers.open_in_latent, [yours, token], [tabs, latent_dropdown], **private)
         for function in latent_events:  # then the Latent tab draws the model as when it is picked there
             event = event.success(function.fn, function.inputs, function.outputs, show_progress="hidden", **private)
-    return {"token": token, "on_load": handlers.on_load, "load_outputs": [token, status, device, *model_outputs]}
+    return {"token": token, "on_load": handlers.on_load,
+            "load_outputs": [token, status, device, start, resume, *model_outputs]}
 
 

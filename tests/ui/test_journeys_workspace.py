@@ -47,6 +47,7 @@ class Server:
     port: int = field(default_factory=free_port)
     demo: Any = None
     trainer: Any = None
+    issue_burst: int | None = None  # new workspaces an address may open at once (None: the installation's default)
 
     @property
     def url(self) -> str:
@@ -59,7 +60,8 @@ class Server:
         from genimg.ui.context import ExploreContext
         from genimg.ui.train_tab import Limits, TrainHandlers
 
-        workspaces = Workspaces(self.root)  # a new object, as a new server process would make
+        # A new object, as a new server process would make.
+        workspaces = Workspaces(self.root, issue_burst=self.issue_burst, issue_per_hour=1 if self.issue_burst else None)
         context = ExploreContext(Renderer("cpu"), discover(self.models), workspaces=workspaces)
         self.trainer = TrainHandlers(context, workspaces, limits=Limits(5000, 300.0, 1, 1), width=8)
         self.demo = app.build_demo([self.models], trainer=self.trainer)
@@ -250,3 +252,34 @@ def test_the_train_tab_after_a_reload_in_each_language_and_size(journey, browser
     screenshot(page, f"workspace-train-{name}")
     expect_offered(page, "#train-yours", rf"{SAVED}$")
     other.close()
+
+
+@pytest.mark.parametrize("locale, viewport, name", [("en-US", DESKTOP, "desktop-en"), ("zh-CN", PHONE, "phone-zh")])
+def test_start_waits_for_the_pages_workspace_and_says_why_when_there_is_none(browser, tiny_models, tmp_path,  # noqa: F811
+                                                                            locale, viewport, name):
+    """Start and Resume need the workspace token the page's load event stores: they are disabled until then (a press
+    before it was answered "this page has no valid workspace; reload the page"). A browser refused a workspace (its
+    address opened too many lately) keeps them disabled, and the status says why, in its language."""
+    server = Server(str(tiny_models["gan"].parent), tmp_path / "workspaces", issue_burst=1)
+    server.start()
+    try:
+        served = browser.new_context(locale=locale, viewport=viewport)
+        page = served.new_page()
+        page.goto(server.url)
+        open_any_tab(page, "训练" if locale == "zh-CN" else "Train")
+        expect(page.locator("#train-start")).to_be_enabled(timeout=30_000)
+        expect(page.locator("#train-resume")).to_be_enabled()
+        refused = browser.new_context(locale=locale, viewport=viewport)  # the same address, no token: over the limit
+        other = refused.new_page()
+        other.goto(server.url)
+        open_any_tab(other, "训练" if locale == "zh-CN" else "Train")
+        words = "此页面没有工作区" if locale == "zh-CN" else "No workspace for this page"
+        expect(other.locator("#train-status")).to_contain_text(words, timeout=30_000)
+        expect(other.locator("#train-start")).to_be_disabled()
+        expect(other.locator("#train-resume")).to_be_disabled()
+        screenshot(other, f"workspace-refused-{name}")
+        expect(page.locator("#train-start")).to_be_enabled()  # the first page keeps its workspace
+        served.close()
+        refused.close()
+    finally:
+        server.stop()

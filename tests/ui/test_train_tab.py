@@ -453,9 +453,11 @@ def visitor(host: str = "192.0.2.10", language: str = "en-US") -> SimpleNamespac
 
 
 def loaded(trainer, token, request=None) -> dict:
-    """on_load's outputs by name: the token to store, the Train status, the 'Your models' list and usage line."""
-    token_out, status, *models = trainer.on_load(token, request or visitor())
-    return {"token": token_out, "status": status, "yours": models[-2], "usage": models[-1]}
+    """on_load's outputs by name: the token to store, the Train status, whether Start and Resume are enabled, the
+    'Your models' list and usage line."""
+    token_out, status, _, start, resume, *models = trainer.on_load(token, request or visitor())
+    return {"token": token_out, "status": status, "start": start["interactive"], "resume": resume["interactive"],
+            "yours": models[-2], "usage": models[-1]}
 
 
 def test_a_page_without_a_valid_token_is_issued_a_signed_one(trainer):
@@ -464,6 +466,7 @@ def test_a_page_without_a_valid_token_is_issued_a_signed_one(trainer):
         workspace = trainer.workspaces.get(page["token"])  # verifies: the server signed it
         assert page["token"] != held and not workspace.folder.exists()
         assert page["status"] == "" and page["yours"]["choices"] == [] and page["usage"].startswith("0 saved")
+        assert page["start"] is True and page["resume"] is True  # disabled until the page holds a token
     assert not any(path.is_dir() for path in trainer.workspaces.root.iterdir())  # no folder for any of them
 
 
@@ -499,6 +502,7 @@ def test_new_workspaces_are_rate_limited_per_address_with_a_message(tmp_path, po
     assert all(workspaces.get(token) for token in tokens)
     refused = loaded(handlers, None, visitor("203.0.113.5"))
     assert refused["token"] == gr.skip() and refused["usage"] == ""  # the browser keeps what it holds
+    assert refused["start"] is False and refused["resume"] is False  # the status says why; a press could only fail
     assert refused["status"].startswith("**No workspace for this page:** too many new workspaces")
     assert "about 60 min" in refused["status"]  # one more an hour: the next in 60 min
     chinese = loaded(handlers, None, visitor("203.0.113.5", "zh-CN"))
@@ -1471,3 +1475,44 @@ def test_stored_curves_keep_earlier_reports_and_are_read_defensively(tmp_path):
     secret.write_text('{"format": 1, "family": "gan", "points": [[1, {"generator": 7.0}]]}')
     stored.symlink_to(secret)
     assert read_curves(run) == (None, [])  # a link is not followed
+
+
+def test_every_refusal_about_the_workspace_reads_in_the_visitors_language(tmp_path, pool):
+    """A Chinese page was answered in English whenever the workspace refused something: Start or Resume before the
+    page had its token, a forged token, a full disk share, a name already taken, a model that is not there, nothing
+    to resume or save yet. Each now reads in Chinese on a Chinese page and in English on an English one."""
+    workspaces = Workspaces(tmp_path / "ws", quota_bytes=200 * 2**20, ttl_hours=24)
+    handlers = TrainHandlers(ExploreContext(Renderer("cpu"), [], workspaces=workspaces), workspaces, pool=pool,
+                             limits=LIMITS, width=8)
+    forged = "Q" * 24 + "." + "Z" * 43
+    fresh = workspaces.issue().token
+    token = workspaces.issue().token
+    view = run(handlers, token, steps=20)[-1][1]
+    handlers.save_as("2024", token, view)  # names of digits: any Latin word left is English
+    full = workspaces.issue()
+    full.touch()
+    (full.folder / "big.bin").write_bytes(b"x" * (201 * 2**20 // 1024 * 1024))
+
+    def refusals(request) -> dict[str, str]:
+        def resumed(held):
+            return next(out for out in handlers.resume(10, held, None, request) if isinstance(out[-1], RunView))[0]
+
+        return {
+            "start, no token yet": run(handlers, "", request)[0][0],
+            "start, forged token": run(handlers, forged, request)[0][0],
+            "start, disk share full": run(handlers, full.token, request)[0][0],
+            "resume, no token yet": resumed(None),
+            "resume, nothing to resume": resumed(fresh),
+            "save, nothing to save": handlers.save_as("x", fresh, None, request)[0],
+            "save, name taken": handlers.save_as("2024", token, view, request)[0],
+            "delete, no such model": handlers.delete("404", token, request)[0],
+        }
+
+    chinese = refusals(CHINESE)
+    assert {name: english_words(text) for name, text in chinese.items() if english_words(text)} == {}
+    assert all(text.startswith(("**未", "未")) for text in chinese.values()), chinese
+    english = refusals(session("en"))
+    assert "no valid workspace" in english["start, no token yet"] and "reload" in english["start, no token yet"]
+    assert "200 MB" in english["start, disk share full"] and "200 MB" in chinese["start, disk share full"]
+    assert "'2024'" in english["save, name taken"] and "'2024'" in chinese["save, name taken"]
+    assert "'404'" in chinese["delete, no such model"]
