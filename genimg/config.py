@@ -25,6 +25,7 @@ JUDGE_KIND = "judge"
 MAX_CLASSES = 1000
 MAX_STEPS = 10_000_000
 MAX_BATCH_SIZE = 65_536
+MAX_MMD_WEIGHT = 100_000
 
 
 class ConfigError(ValueError):
@@ -107,7 +108,8 @@ class TrainConfig:
     """One training run: model, data, optimisation and bookkeeping.
 
     lr_generator / lr_discriminator apply to GANs; a VAE uses lr_generator for its single optimiser.
-    beta weighs the KL term of a VAE (β-VAE); kl_warmup_steps ramps it linearly from 0.
+    beta weighs the KL term of a VAE (β-VAE); kl_warmup_steps ramps it linearly from 0. mmd_weight > 0 adds that
+    multiple of the MMD between the batch's codes and the prior to a VAE's loss (genimg.models.vae.prior_mmd).
     ema_decay > 0 keeps an exponential moving average of the generator (or VAE) weights, used for
     samples and saved as the model's weights.
     precision: "fp32", "bf16" (autocast) or "auto" (bf16 autocast on CUDA, fp32 elsewhere).
@@ -132,6 +134,7 @@ class TrainConfig:
     gan_loss: str = "nonsaturating"
     beta: float = 1.0
     kl_warmup_steps: int = 0
+    mmd_weight: float = 0.0
     ema_decay: float = 0.0
     lr_decay_from: int | None = None
     seed: int = 0
@@ -170,6 +173,8 @@ class TrainConfig:
         _check(_is_number(self.beta) and 0 <= self.beta <= 1000, "beta", self.beta, "a number from 0 to 1000")
         _check(_is_int(self.kl_warmup_steps) and self.kl_warmup_steps >= 0, "kl_warmup_steps",
                self.kl_warmup_steps, "a non-negative integer")
+        _check(_is_number(self.mmd_weight) and 0 <= self.mmd_weight <= MAX_MMD_WEIGHT, "mmd_weight", self.mmd_weight,
+               f"0 (off) or a number up to {MAX_MMD_WEIGHT:,}, typically 100 to 1,000")
         _check(_is_number(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", self.ema_decay,
                "0 (off) or a number in (0, 1), typically 0.999")
         _check(_is_int(self.seed) and 0 <= self.seed < 2**63, "seed", self.seed, "a non-negative integer")
@@ -210,7 +215,7 @@ class Recipe:
     discriminator_learning_rate: None = the same as learning_rate.
     depth, kl_warmup_steps, likelihood: a VAE's extra 3×3 layers per resolution, β's ramp and its decoder
         (ModelConfig.depth, TrainConfig.kl_warmup_steps, ModelConfig.likelihood; None: the one for the pictures'
-        channels); binarise: train on dynamically binarised pictures (TrainConfig.binarise); lr_decay_from: the step
+        channels); mmd_weight: the VAE's prior-matching term (TrainConfig.mmd_weight); binarise: train on dynamically binarised pictures (TrainConfig.binarise); lr_decay_from: the step
         where the learning rates start falling linearly to zero at `steps` (TrainConfig.lr_decay_from).
     """
 
@@ -226,6 +231,7 @@ class Recipe:
     beta: float = 1.0
     depth: int = 0
     kl_warmup_steps: int = 0
+    mmd_weight: float = 0.0
     likelihood: str | None = None
     binarise: bool = False
     lr_decay_from: int | None = None

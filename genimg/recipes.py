@@ -237,6 +237,10 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beta", type=finite_float, default=None, help="weight of the VAE's KL term (default: the kind's recipe, 1)")
     parser.add_argument("--kl-warmup", type=non_negative_int, default=None,
                         help="steps to ramp β from 0 (default: the recipe's, 0 for the kind's)")
+    parser.add_argument("--mmd", type=finite_float, default=None,
+                        help="VAE: weight of an MMD term pulling the codes of each batch towards the prior, so that "
+                             "samples from the prior land where codes of real pictures are (InfoVAE; default: the "
+                             "recipe's, 0 = off for the kind's)")
     parser.add_argument("--binarise", action="store_true",
                         help="dynamically binarised data: each pixel of each batch is 1 with probability equal to its "
                              "grey level, drawn afresh every epoch (the binarised-MNIST setting of the likelihood "
@@ -303,6 +307,7 @@ def train_config_from_options(args: argparse.Namespace) -> tuple[TrainConfig, Im
         lr_generator=learning_rate, lr_discriminator=discriminator_rate,
         adam_beta1=_given(args.adam_beta1, recipe.adam_beta1), gan_loss=_given(args.gan_loss, recipe.gan_loss),
         beta=_given(args.beta, recipe.beta), kl_warmup_steps=_given(args.kl_warmup, recipe.kl_warmup_steps),
+        mmd_weight=_given(args.mmd, recipe.mmd_weight),
         ema_decay=_given(args.ema, recipe.ema_decay), binarise=args.binarise or recipe.binarise,
         lr_decay_from=_given(args.lr_decay_from, _decay_start(recipe, _given(args.steps, recipe.steps))),
         seed=args.seed, device=args.device, precision=args.precision, log_every=args.log_every,

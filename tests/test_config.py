@@ -124,6 +124,8 @@ TRAINING_REFUSALS = [
     ("gan_loss", "wgan"), ("gan_loss", None),
     ("beta", -1.0), ("beta", 1000.5), ("beta", math.nan), ("beta", math.inf),
     ("kl_warmup_steps", -1), ("kl_warmup_steps", 1.5),
+    ("mmd_weight", -1.0), ("mmd_weight", 100_001), ("mmd_weight", math.nan), ("mmd_weight", math.inf),
+    ("mmd_weight", "300"),
     ("ema_decay", 1.0), ("ema_decay", -0.1), ("ema_decay", math.nan),
     ("seed", -1), ("seed", 2**63), ("seed", 3.0), ("seed", "7"),
     ("device", ""), ("device", None),
@@ -144,6 +146,7 @@ def test_training_settings_at_their_limits_are_accepted():
     for setting, value in [("steps", 1), ("steps", MAX_STEPS), ("batch_size", 1), ("batch_size", MAX_BATCH_SIZE),
                            ("lr_generator", 1.0), ("lr_discriminator", 1e-9), ("adam_beta1", 0.0),
                            ("adam_beta2", 0.0), ("beta", 0.0), ("beta", 1000), ("kl_warmup_steps", 0),
+                           ("mmd_weight", 0.0), ("mmd_weight", 100_000),
                            ("ema_decay", 0.0), ("seed", 0), ("seed", 2**63 - 1), ("precision", "fp32"),
                            ("precision", "auto"), ("max_seconds", None), ("max_seconds", 1e-3),
                            ("sample_every_seconds", None), ("sample_every_seconds", 86_400), ("data_limit", None),
@@ -152,7 +155,8 @@ def test_training_settings_at_their_limits_are_accepted():
 
 
 @pytest.mark.parametrize("setting", ["steps", "batch_size", "seed", "log_every", "sample_every", "checkpoint_every",
-                                     "kl_warmup_steps", "data_limit", "lr_generator", "beta", "max_seconds"])
+                                     "kl_warmup_steps", "data_limit", "lr_generator", "beta", "mmd_weight",
+                                     "max_seconds"])
 def test_booleans_are_not_numbers_in_training_settings(setting):
     for flag in (True, False):
         refused(setting, flag, lambda flag=flag: TrainConfig(**{**UNUSUAL_TRAINING, setting: flag}))

@@ -85,6 +85,7 @@ def test_one_command_retrains_a_shipped_model(name):
     for name in ("batch_size", "lr_generator", "lr_discriminator", "adam_beta1", "gan_loss", "ema_decay", "seed",
                  "beta", "kl_warmup_steps", "lr_decay_from"):
         assert asked.get(name) == trained.get(name), name
+    assert asked["mmd_weight"] == trained.get("mmd_weight", 0.0)  # a model trained before the setting had none
     assert asked["binarise"] == bool(trained.get("binarise"))
     for name in ("kind", "latent_dim", "width", "spectral_norm", "depth", "likelihood"):
         assert asked["model"][name] == saved["model"][name], name

@@ -68,6 +68,8 @@ def train_command(training: dict, steps: int, out: str) -> str:
         parts += ["--beta", f"{config.beta:g}"]
         if config.kl_warmup_steps:
             parts += ["--kl-warmup", str(config.kl_warmup_steps)]
+        if config.mmd_weight:
+            parts += ["--mmd", f"{config.mmd_weight:g}"]
     if config.binarise:
         parts.append("--binarise")
     if config.ema_decay:

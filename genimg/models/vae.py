@@ -39,6 +39,29 @@ def gaussian_kl(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.pow(2) + log_variance.exp() - 1.0 - log_variance).sum(dim=1)
 
 
+# Scales of the inverse multiquadratic kernel, as multiples of the latent size (Tolstikhin et al. 2018 use 2·d·s).
+MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def prior_mmd(codes: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """Squared maximum mean discrepancy between a batch of codes and draws from the prior, both (B, latent) with
+    B ≥ 2: the unbiased estimate with an inverse multiquadratic kernel C / (C + ‖a − b‖²), C = 2·latent·s, summed
+    over MMD_SCALES (WAE-MMD, Tolstikhin et al. 2018; InfoVAE, Zhao et al. 2019). Near 0 (it can dip below) when the
+    codes are distributed as the prior; larger the more they pile up or leave holes in it."""
+    count, size = codes.shape
+    if count < 2 or prior.shape != codes.shape:
+        raise ValueError(f"prior_mmd needs two (B, latent) batches of the same shape with B ≥ 2, got "
+                         f"{tuple(codes.shape)} and {tuple(prior.shape)}")
+
+    def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        squared = torch.cdist(a, b).pow(2)
+        return sum(2 * size * scale / (2 * size * scale + squared) for scale in MMD_SCALES)
+
+    off_diagonal = 1.0 - torch.eye(count, device=codes.device, dtype=codes.dtype)
+    within = ((kernel(codes, codes) + kernel(prior, prior)) * off_diagonal).sum() / (count * (count - 1))
+    return within - 2 * kernel(codes, prior).mean()
+
+
 class VAEBase(GenerativeModel):
     """What every genimg VAE shares: sampling, the likelihood and the ELBO terms.
 
@@ -88,14 +111,28 @@ class VAEBase(GenerativeModel):
         return per_pixel.flatten(1).sum(dim=1)
 
     def loss_terms(self, images: torch.Tensor, labels: torch.Tensor | None = None,
-                   beta: float = 1.0) -> dict[str, torch.Tensor]:
-        """Batch means of: loss = rec + β·KL (what is minimised), reconstruction, kl, neg_elbo = rec + KL; and the
-        encoder's mean and log-variance (B, latent), for health signals that need no second encoder pass."""
-        logits, mean, log_variance = self(images, labels)
+                   beta: float = 1.0, mmd_weight: float = 0.0) -> dict[str, torch.Tensor]:
+        """Batch means of: loss = rec + β·KL + λ·MMD (what is minimised), reconstruction, kl, neg_elbo = rec + KL,
+        mmd; and the encoder's mean and log-variance (B, latent), for health signals that need no second encoder
+        pass.
+
+        mmd_weight λ > 0 adds prior_mmd between the batch's codes z ~ q(z|x) (those decoded) and as many draws from
+        N(0, I): the KL term matches each image's code to the prior, which leaves the codes of all images together
+        free to crowd some regions and leave holes where samples from the prior decode to nothing recognisable;
+        the MMD term pulls the codes of the whole batch towards the prior (InfoVAE). The ELBO is unchanged."""
+        mean, log_variance = self.encode(images, labels)
+        z = self.reparameterize(mean, log_variance)
+        logits = self.decode(z, labels)
         reconstruction = self.reconstruction_nll(logits.float(), images.float()).mean()
         kl = gaussian_kl(mean.float(), log_variance.float().clamp(-30.0, 20.0)).mean()
-        return {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl,
-                "neg_elbo": reconstruction + kl, "mean": mean, "log_variance": log_variance}
+        loss = reconstruction + beta * kl
+        mmd = torch.zeros((), device=kl.device)
+        if mmd_weight > 0 and z.shape[0] >= 2:
+            codes = z.float()
+            mmd = prior_mmd(codes, torch.randn_like(codes))
+            loss = loss + mmd_weight * mmd
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl,
+                "mmd": mmd, "mean": mean, "log_variance": log_variance}
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """z (B, latent) [+ labels (B,)] → logits (B, C, S, S); sigmoid(logits) is the mean image."""

@@ -385,16 +385,20 @@ class _Run:
         with self._autocast():
             if self.wrapped:
                 with _global_reparameterisation(self.model, self.ranks, images.shape[0] * self.ranks.world_size):
-                    terms = self.wrapped["loss"](to_float(images, "unit"), labels, beta=beta)
+                    terms = self.wrapped["loss"](to_float(images, "unit"), labels, beta=beta,
+                                                 mmd_weight=config.mmd_weight)
             else:
-                terms = self.model.loss_terms(to_float(images, "unit"), labels, beta=beta)
+                terms = self.model.loss_terms(to_float(images, "unit"), labels, beta=beta, mmd_weight=config.mmd_weight)
         optimizer = self.optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
         self.last_posterior = (terms["mean"].detach(), terms["log_variance"].detach())
-        return {"neg_elbo": terms["neg_elbo"].detach(), "reconstruction": terms["reconstruction"].detach(),
-                "kl": terms["kl"].detach()}
+        logged = {"neg_elbo": terms["neg_elbo"].detach(), "reconstruction": terms["reconstruction"].detach(),
+                  "kl": terms["kl"].detach()}
+        if config.mmd_weight > 0:
+            logged["mmd"] = terms["mmd"].detach()
+        return logged
 
     def flow_step(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Flow matching on the straight path from noise to the batch. Times are stratified (one per equal slice

@@ -25,7 +25,7 @@ from genimg.store.checkpoint import save_checkpoint
 SETTINGS = {
     "dcgan": dict(gan_loss="hinge", lr_discriminator=4e-4, ema_decay=0.999, lr_decay_from=30,
                   model=dict(spectral_norm=True)),
-    "vae": dict(beta=0.5, kl_warmup_steps=100, binarise=True, model=dict(depth=1, likelihood="gaussian", channels=3, image_size=32)),
+    "vae": dict(beta=0.5, kl_warmup_steps=100, mmd_weight=250.0, binarise=True, model=dict(depth=1, likelihood="gaussian", channels=3, image_size=32)),
     "seed-gan": dict(model=dict(image_size=32)),
     "seed-vae": dict(model=dict(num_classes=10)),
 }
@@ -61,10 +61,10 @@ def test_the_reproduce_command_asks_for_the_same_run(kind):
     if family == "gan":  # the discriminator's settings, and no VAE flags
         assert (args.lr_d, args.gan_loss, args.beta) == (config.lr_discriminator, config.gan_loss, None)
     elif family == "vae":
-        assert (args.beta, args.kl_warmup or 0, args.likelihood, args.lr_d) == (
-            config.beta, config.kl_warmup_steps, model.likelihood, None)
+        assert (args.beta, args.kl_warmup or 0, args.mmd or 0, args.likelihood, args.lr_d) == (
+            config.beta, config.kl_warmup_steps, config.mmd_weight, model.likelihood, None)
     else:  # a flow reads neither the discriminator's nor the VAE's settings
-        assert (args.beta, args.kl_warmup, args.likelihood, args.lr_d, args.gan_loss) == (None, None, None, None, None)
+        assert (args.beta, args.kl_warmup, args.mmd, args.likelihood, args.lr_d, args.gan_loss) == (None,) * 6
     assert args.ema == (config.ema_decay or None)
 
 

@@ -7,7 +7,7 @@ import torch
 
 from genimg.config import ConfigError, ModelConfig
 from genimg.models import GAN, build_model, registry
-from genimg.models.vae import gaussian_kl
+from genimg.models.vae import gaussian_kl, prior_mmd
 
 CASES = [("dcgan", 28), ("dcgan", 32), ("dcgan", 64), ("vae", 28), ("vae", 32), ("vae", 64),
          ("seed-gan", 32), ("seed-gan", 64), ("seed-vae", 28), ("seed-vae", 32), ("seed-vae", 64)]
@@ -99,6 +99,37 @@ def test_vae_terms_in_nats():
     # 784 pixels of Bernoulli cross-entropy near ln 2 each at initialisation
     assert 300 < terms["reconstruction"].item() < 1500
     assert terms["kl"].item() >= 0
+
+
+def test_prior_mmd_is_near_zero_for_prior_draws_and_large_for_codes_that_leave_holes():
+    generator = torch.Generator().manual_seed(0)
+    draws = [torch.randn(256, 8, generator=generator) for _ in range(3)]
+    same = prior_mmd(draws[0], draws[1]).item()
+    crowded = prior_mmd(0.2 * draws[2], draws[1]).item()  # all codes near the centre: most of the prior is a hole
+    clustered = prior_mmd(torch.sign(draws[2]) * 1.5 + 0.05 * draws[0], draws[1]).item()  # codes in 256 corners
+    shifted = prior_mmd(draws[2] + 1.0, draws[1]).item()
+    assert abs(same) < 0.01 and min(crowded, clustered, shifted) > 10 * max(abs(same), 1e-3), (same, crowded,
+                                                                                            clustered, shifted)
+    with pytest.raises(ValueError, match="B ≥ 2"):
+        prior_mmd(torch.zeros(1, 8), torch.zeros(1, 8))
+
+
+def test_the_mmd_term_joins_a_vaes_loss_only_when_weighted_and_leaves_the_elbo_alone():
+    model = build_model(ModelConfig(kind="vae", latent_dim=4, width=8))
+    images = torch.rand(6, 1, 28, 28)
+    torch.manual_seed(1)
+    plain = model.loss_terms(images, beta=0.5)
+    torch.manual_seed(1)
+    weighted = model.loss_terms(images, beta=0.5, mmd_weight=300.0)
+    assert plain["mmd"].item() == 0.0 and weighted["mmd"].item() != 0.0
+    for name in ("reconstruction", "kl", "neg_elbo"):  # the same codes were drawn: the ELBO's terms are the same
+        assert weighted[name].item() == pytest.approx(plain[name].item(), rel=1e-6), name
+    assert weighted["loss"].item() == pytest.approx(
+        weighted["reconstruction"].item() + 0.5 * weighted["kl"].item() + 300.0 * weighted["mmd"].item(), rel=1e-5)
+    model.zero_grad()
+    weighted["mmd"].backward()  # the term reaches the encoder, which places the codes
+    assert any(parameter.grad is not None and parameter.grad.abs().sum() > 0
+               for name, parameter in model.named_parameters() if "encoder" in name)
 
 
 def test_gaussian_kl_known_values():
