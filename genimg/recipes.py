@@ -105,10 +105,12 @@ def _shipped_shapes_dcgan() -> Recipe:
 
 def _shipped_shapes_vae() -> Recipe:
     """The shipped shapes-vae's recipe: a Bernoulli decoder on the colour shapes (a Gaussian one with a learned σ
-    drove σ down until its prior samples broke), one extra 3×3 layer per resolution, a KL warm-up of 2,000 steps,
-    trained 35 minutes on one CPU thread (20,737 steps of 64)."""
+    drove σ down until its prior samples broke), one extra 3×3 layer per resolution, a KL warm-up of 2,000 steps and
+    an MMD term of weight 300 that fills the prior's holes (judge FD 47× the shapes floor, was 119× without it);
+    10,000 steps of 64 at a constant rate, annealed linearly to zero at 18,000: 26 minutes on two CPU threads."""
     return registry.get("vae").recipe.replace(width=32, latent_dim=16, depth=1, batch_size=64, kl_warmup_steps=2_000,
-                                              likelihood="bernoulli", steps=20_737)
+                                              likelihood="bernoulli", mmd_weight=300.0, steps=18_000,
+                                              lr_decay_from=10_000)
 
 
 def _shipped_cflow() -> Recipe:

@@ -114,7 +114,8 @@ GENERATORS = ["mnist-cdcgan", "mnist-cflow", "mnist-flow", "mnist-cvae", "mnist-
               "shapes-vae"]
 # Names, acronyms and notation the Chinese notes may keep in Latin letters; any other word is English left untranslated.
 KEPT_IN_LATIN = {"FD", "EMA", "ELBO", "IWAE", "CAS", "Burda", "KL", "GPU", "CPU", "MNIST", "GAN", "DCGAN", "VAE", "CVAE", "Adam", "genimg", "Heun",
-                 "Euler", "G", "D", "min", "log", "t", "k", "x", "y", "p"}  # G, D: the networks' symbols; the rest: formulas
+                 "Euler", "MMD", "InfoVAE", "G", "D", "min", "log", "t", "k", "x", "y", "p", "N", "I"}
+# G, D: the networks' symbols; the rest: formulas (N(0, I) the prior)
 
 
 @pytest.mark.parametrize("name", GENERATORS)
