@@ -382,13 +382,14 @@ class _Run:
         beta = config.beta
         if config.kl_warmup_steps:
             beta *= min(1.0, (self.step + 1) / config.kl_warmup_steps)
+        # The MMD weight is passed only when it is set, so a VAE kind whose loss_terms has no such option still trains.
+        options = {"beta": beta, **({"mmd_weight": config.mmd_weight} if config.mmd_weight > 0 else {})}
         with self._autocast():
             if self.wrapped:
                 with _global_reparameterisation(self.model, self.ranks, images.shape[0] * self.ranks.world_size):
-                    terms = self.wrapped["loss"](to_float(images, "unit"), labels, beta=beta,
-                                                 mmd_weight=config.mmd_weight)
+                    terms = self.wrapped["loss"](to_float(images, "unit"), labels, **options)
             else:
-                terms = self.model.loss_terms(to_float(images, "unit"), labels, beta=beta, mmd_weight=config.mmd_weight)
+                terms = self.model.loss_terms(to_float(images, "unit"), labels, **options)
         optimizer = self.optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()

@@ -71,6 +71,17 @@ def test_vae_reports_elbo_in_nats_and_improves():
     assert last["neg_elbo"] < first["neg_elbo"]
 
 
+def test_a_vae_trained_with_the_mmd_term_logs_it_and_one_without_logs_none():
+    data = blob_data(64, 28, 1)
+    settings = dict(steps=12, log_every=4, sample_every=1000, checkpoint_every=1000, lr_generator=3e-3,
+                    adam_beta1=0.9)
+    weighted = [event.losses for event in train(tiny_config("vae", mmd_weight=300.0, **settings), data=data)
+                if isinstance(event, Progress)]
+    plain = [event.losses for event in train(tiny_config("vae", **settings), data=data) if isinstance(event, Progress)]
+    assert all("mmd" in losses and math.isfinite(losses["mmd"]) for losses in weighted)
+    assert all("mmd" not in losses for losses in plain)  # the page's runs show no new curve
+
+
 def test_events_in_order_with_checkpoints(tmp_path):
     config = tiny_config("dcgan", steps=7, out=str(tmp_path / "run"), log_every=2, sample_every=3,
                          checkpoint_every=3)
