@@ -213,7 +213,6 @@ _MESSAGES = {
     "alarm": ("**⚠ {title}.** {explanation} *Try:* {advice}", "**⚠ {title}。** {explanation} *可以尝试：*{advice}"),
     "choose_model": ("choose one of your models first (Save as puts one in the list)",
                      "请先选择你的一个模型（点 另存为 即可把模型放进列表）"),
-    "no_such_model": ("there is no model named {name} in your workspace", "你的工作区里没有名为 {name} 的模型"),
     "not_exported": ("Not downloaded: {error}", "未能下载：{error}"),
     "not_in_latent": ("Not opened: {error}", "未能打开：{error}"),
     "latent_refuses": ("the Latent space tab does not offer {name}", "隐空间页不提供 {name}"),
@@ -1123,16 +1122,15 @@ class TrainHandlers:
         return (say("opened", language, step=f"{step:,}", name=name), *self.model_updates(workspace, language))
 
     def _saved_model(self, name: Any, token: str | None, language: str) -> tuple[Workspace, Path]:
-        """The workspace and folder of one of the visitor's saved models; WorkspaceError worded for them."""
+        """The workspace and folder of one of the visitor's saved models, or a WorkspaceError (refusal_words words
+        it for the visitor)."""
         if not isinstance(name, str) or not name.strip():
             raise WorkspaceError(say("choose_model", language))
-        try:
-            folder = self.workspace(token).model_path(check_model_name(name))
-        except NameRefused as error:
-            raise WorkspaceError(error.words(language)) from None
+        workspace = self.workspace(token)
+        folder = workspace.model_path(check_model_name(name))
         if not folder.is_dir() or not (folder / "config.json").is_file():
-            raise WorkspaceError(say("no_such_model", language, name=repr(name)))
-        return self.workspace(token), folder
+            raise WorkspaceRefusal("workspace.no_such_model", name=repr(name))
+        return workspace, folder
 
     def download(self, name: Any, token: str | None, request: gr.Request | None = None) -> str:
         """A saved model as a zip (config.json, weights, card) for the page's file box; exports older than an hour
